@@ -1,0 +1,1 @@
+"""Dragnet's HTTP layer: analyst search API and UI, platform feeds, operator and lifespan views."""

@@ -1,0 +1,180 @@
+"""The listing document: the one record shape that crawlers emit, workers pass on and the
+index stores.  See ``DESIGN.md`` (data model).  Every part imports these models rather than
+passing loose dicts around, so that a field renamed here fails loudly everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SourceKind = Literal["market", "forum", "social", "channel"]
+TakedownStatus = Literal["new", "approved", "sent", "acknowledged", "removed", "rejected", "expired"]
+
+SUBSTANCES: tuple[str, ...] = (
+    "opioids",
+    "stimulants",
+    "cannabis",
+    "psychedelics",
+    "dissociatives",
+    "benzodiazepines",
+    "other_rx",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def canonicalize_url(url: str) -> str:
+    """Lower-case scheme and host, drop the fragment and default ports, so mirrors of the same
+    path on the same host produce the same key."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, ""))
+
+
+def listing_id(canonical_url: str) -> str:
+    """Stable id of a listing: a new version of the same URL keeps its id."""
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:32]
+
+
+def content_sha256(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Price(_Model):
+    amount: float
+    currency: str
+    usd: float | None = None
+
+
+class Quantity(_Model):
+    value: float
+    unit: str
+
+
+class Vendor(_Model):
+    name: str
+    market: str | None = None
+    pgp_fingerprint: str | None = None
+
+
+class Contact(_Model):
+    kind: str  # telegram, wickr, signal, snapchat, whatsapp, email, session, threema, ...
+    handle: str
+
+
+class CryptoAddress(_Model):
+    chain: str  # btc, eth, xmr, ...
+    address: str
+
+
+class Evidence(_Model):
+    """One reason for a verdict: a span of the text or a rule that fired."""
+
+    kind: str  # substance, slang, emoji, price, quantity, contact, crypto, shipping, escrow, offer, model
+    text: str
+    start: int | None = None
+    end: int | None = None
+    rule: str | None = None
+    weight: float | None = None
+
+
+class Classification(_Model):
+    is_drug_sale: bool
+    score: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(ge=0.0, le=1.0)
+    substances: dict[str, float] = Field(default_factory=dict)
+    model_version: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    explanation: str | None = None
+
+
+class Snapshot(_Model):
+    warc_file: str
+    record_id: str
+
+
+class TakedownEvent(_Model):
+    status: TakedownStatus
+    at: datetime
+    by: str
+    note: str | None = None
+
+
+class Takedown(_Model):
+    platform: str
+    status: TakedownStatus = "new"
+    history: list[TakedownEvent] = Field(default_factory=list)
+
+
+class Listing(_Model):
+    """One observed post or listing."""
+
+    id: str
+    url: str
+    canonical_url: str
+    source_kind: SourceKind
+    platform: str | None = None
+    market: str | None = None
+    mirror: str | None = None
+    crawled_at: datetime = Field(default_factory=utcnow)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    version: int = 1
+
+    title: str = ""
+    text: str = ""
+    lang: str | None = None
+    price: Price | None = None
+    quantity: Quantity | None = None
+    ships_from: str | None = None
+    ships_to: list[str] = Field(default_factory=list)
+    vendor: Vendor | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+    crypto: list[CryptoAddress] = Field(default_factory=list)
+    pgp_fingerprints: list[str] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)
+
+    classification: Classification | None = None
+
+    content_sha256: str
+    snapshot: Snapshot | None = None
+    screenshot_sha256: str | None = None
+
+    takedown: Takedown | None = None
+
+    @classmethod
+    def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: object) -> "Listing":
+        """Build a listing with its derived keys (canonical URL, id, content hash) filled in."""
+        canonical = canonicalize_url(url)
+        body = f"{title}\n{text}"
+        return cls(
+            id=listing_id(canonical),
+            url=url,
+            canonical_url=canonical,
+            source_kind=source_kind,
+            title=title,
+            text=text,
+            content_sha256=content_sha256(body),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    @property
+    def doc_id(self) -> str:
+        """Idempotency key of one version: the same content indexed twice is one document."""
+        return f"{self.id}:{self.content_sha256[:16]}"

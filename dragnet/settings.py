@@ -1,0 +1,293 @@
+"""One typed settings object for the whole of Dragnet.
+
+Every component reads its configuration from :func:`get_settings`; nothing else in the
+code base reads the process environment.  Values come, highest priority first, from
+explicit keyword arguments, ``DRAGNET_*`` environment variables (nested sections with a
+double underscore: ``DRAGNET_SEARCH__URL``), a TOML file (``DRAGNET_CONFIG`` or the
+``config_file`` argument), and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV_VAR = "DRAGNET_CONFIG"
+
+
+def _default_home() -> Path:
+    return Path.home() / ".local" / "share" / "dragnet"
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "dragnet"
+
+
+class PathSettings(BaseModel):
+    """Where Dragnet keeps state: data (store, WARCs, evidence) and caches (jars, models)."""
+
+    data_dir: Path = Field(default_factory=_default_home)
+    cache_dir: Path = Field(default_factory=_default_cache)
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.data_dir / "warc"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+
+class RedisSettings(BaseModel):
+    """Celery broker and shared crawl frontier.  ``None`` means embedded (in-process) mode."""
+
+    url: str | None = None
+
+
+class SearchSettings(BaseModel):
+    """The listing store: embedded SQLite FTS5, or an OpenSearch / Elasticsearch cluster."""
+
+    backend: Literal["embedded", "opensearch", "elasticsearch", "auto"] = "embedded"
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_certs: bool = True
+    index_prefix: str = "dragnet"
+    embedded_path: Path | None = None  # default: <data_dir>/store.sqlite3
+    bulk_chunk_size: int = Field(default=500, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+
+
+class TorSettings(BaseModel):
+    """Tor's SOCKS5 proxy; ``socks5h`` so that .onion names resolve inside Tor."""
+
+    socks_url: str = "socks5h://127.0.0.1:9050"
+    isolate_per_market: bool = True  # distinct SOCKS credentials = distinct Tor circuits
+
+
+class CrawlSettings(BaseModel):
+    """Crawler politeness, safety caps and output."""
+
+    profiles_dir: Path | None = None  # default: the profiles bundled with crawlers/
+    user_agent: str = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0"
+    allow_private_targets: bool = False
+    allowed_private_hosts: list[str] = Field(default_factory=list)
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    warn_response_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    download_timeout_s: float = Field(default=60.0, gt=0)
+    concurrent_requests: int = Field(default=32, ge=1)
+    concurrent_requests_per_host: int = Field(default=8, ge=1)
+    download_delay_s: float = Field(default=0.0, ge=0)
+    max_depth: int = Field(default=25, ge=0)
+    max_pages_per_host: int = Field(default=20000, ge=1)
+    retry_times: int = Field(default=5, ge=0)
+    recrawl_after_s: float = Field(default=24 * 3600, gt=0)
+    usd_rates: dict[str, float] = Field(
+        default_factory=lambda: {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "BTC": 65000.0, "XMR": 160.0, "ETH": 3400.0}
+    )
+
+
+class BrowserSettings(BaseModel):
+    """Chromium for Playwright-rendered pages (Debian's package; never a downloaded build)."""
+
+    chromium_path: Path | None = None  # default: found on PATH (/usr/bin/chromium)
+    headless: bool = True
+    page_timeout_s: float = Field(default=30.0, gt=0)
+    max_scrolls: int = Field(default=200, ge=1)
+
+
+class ClassifierSettings(BaseModel):
+    """The drug-sale classifier: where the model lives and how it runs."""
+
+    model_dir: Path | None = None  # default: <cache_dir>/models/default
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_length: int = Field(default=256, ge=16)
+    batch_size: int = Field(default=64, ge=1)
+    precision_target: float = Field(default=0.95, gt=0, le=1)
+    data_dir: Path | None = None  # default: ../shared/data next to the checkout
+    seed: int = 13
+
+
+class WorkerSettings(BaseModel):
+    """Celery queues, batching and delivery guarantees."""
+
+    classify_batch_size: int = Field(default=64, ge=1)
+    classify_max_wait_s: float = Field(default=1.0, gt=0)
+    max_retries: int = Field(default=10, ge=0)
+    retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    max_text_bytes: int = Field(default=1_000_000, ge=1)
+    routes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "workers.tasks.classify_batch": "classify",
+            "workers.tasks.index_batch": "index",
+            "workers.tasks.deliver_feed": "feeds",
+            "workers.tasks.probe_market": "probes",
+        }
+    )
+    metrics_port: int | None = None
+
+
+class ApiSettings(BaseModel):
+    """The analyst / platform / operator HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    bootstrap_admin_key: SecretStr | None = None
+    public_url: str | None = None
+
+
+class FeedSettings(BaseModel):
+    """Takedown notices: who we are to the platforms, and how we deliver."""
+
+    platforms_file: Path | None = None  # default: the registry bundled with the feeds module
+    notifier_name: str = "Dragnet operator"
+    notifier_email: str = "abuse-reports@example.org"
+    trusted_flagger: bool = False
+    jurisdiction: str = "EU"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_replay_window_s: int = Field(default=300, ge=1)
+    max_notices_per_hour: int = Field(default=500, ge=1)
+    signing_key_file: Path | None = None
+
+
+class LifespanSettings(BaseModel):
+    """Marketplace probes and lifespan analytics."""
+
+    probe_interval_s: float = Field(default=3600.0, gt=0)
+    backoff_max_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    probe_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class DragnetSettings(BaseSettings):
+    """All of Dragnet's configuration, one section per part."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRAGNET_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    log_json: bool = False
+    paths: PathSettings = Field(default_factory=PathSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    tor: TorSettings = Field(default_factory=TorSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    lifespan: LifespanSettings = Field(default_factory=LifespanSettings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file_from_env()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # Derived locations, so that no caller re-implements the defaults.
+    @property
+    def model_dir(self) -> Path:
+        return self.classifier.model_dir or self.paths.cache_dir / "models" / "default"
+
+    @property
+    def embedded_store_path(self) -> Path:
+        return self.search.embedded_path or self.paths.data_dir / "store.sqlite3"
+
+    @property
+    def training_data_dir(self) -> Path:
+        if self.classifier.data_dir is not None:
+            return self.classifier.data_dir
+        return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable is unreadable or invalid; the message says which."""
+
+
+_config_override: Path | None = None
+
+
+def _config_file_from_env() -> Path | None:
+    if _config_override is not None:
+        return _config_override
+    raw = os.environ.get(CONFIG_ENV_VAR)
+    return Path(raw) if raw else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> DragnetSettings:
+    """Build settings from defaults, an optional TOML file, the environment and overrides.
+
+    Raises :class:`ConfigError` with a readable message instead of a pydantic traceback,
+    because a broken config file is an operator mistake, not a crash.
+    """
+    global _config_override
+    from pydantic import ValidationError
+
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    previous = _config_override
+    _config_override = config_file if config_file is not None else previous
+    try:
+        return DragnetSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration: {exc}") from None
+    finally:
+        _config_override = previous
+
+
+_active: DragnetSettings | None = None
+
+
+def get_settings() -> DragnetSettings:
+    """The process-wide settings, loaded on first use."""
+    global _active
+    if _active is None:
+        _active = load_settings()
+    return _active
+
+
+def use_settings(settings: DragnetSettings | None) -> None:
+    """Make ``settings`` the process-wide object (``None``: reload from the environment next time)."""
+    global _active
+    _active = settings
+
+
+def reset_settings() -> None:
+    use_settings(None)

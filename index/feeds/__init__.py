@@ -1,0 +1,1 @@
+"""Takedown notices for platforms: registry, review workflow, delivery, evidence bundles, metrics."""

@@ -1,0 +1,1 @@
+"""Marketplace lifespan: registry, probe history, state machine, survival analysis."""
