@@ -1,0 +1,134 @@
+"""The store contract that every backend honours (embedded SQLite FTS5, OpenSearch,
+Elasticsearch).  Workers, feeds, lifespan and the API depend on this module only; the same
+contract tests run against each backend."""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from dragnet.documents import Listing
+
+SortOrder = Literal["relevance", "newest", "oldest", "price_asc", "price_desc", "score_desc"]
+FACET_FIELDS: tuple[str, ...] = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "is_drug_sale")
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked; ``retryable`` says whether trying again may help
+    (engine down, timeout, 429) or not (bad request, mapping conflict)."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class QueryError(ValueError):
+    """A user's query was refused (unparseable, or it tried to smuggle engine DSL); the message is
+    fit to show to the user."""
+
+
+class SearchQuery(BaseModel):
+    """What an analyst asks.  ``text`` is user text for a safe query parser, never engine DSL."""
+
+    text: str = ""
+    market: list[str] = Field(default_factory=list)
+    platform: list[str] = Field(default_factory=list)
+    vendor: list[str] = Field(default_factory=list)
+    substance: list[str] = Field(default_factory=list)
+    ships_from: list[str] = Field(default_factory=list)
+    source_kind: list[str] = Field(default_factory=list)
+    is_drug_sale: bool | None = None
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    price_usd_min: float | None = Field(default=None, ge=0)
+    price_usd_max: float | None = Field(default=None, ge=0)
+    seen_from: datetime | None = None
+    seen_to: datetime | None = None
+    sort: SortOrder = "relevance"
+    size: int = Field(default=20, ge=0, le=1000)
+    search_after: list[Any] | None = None
+    facets: bool = True
+    highlight: bool = True
+
+
+class SearchHit(BaseModel):
+    listing: Listing
+    score: float | None = None
+    highlights: dict[str, list[str]] = Field(default_factory=dict)
+    sort_key: list[Any] | None = None
+
+
+class FacetBucket(BaseModel):
+    value: str
+    count: int
+
+
+class SearchResult(BaseModel):
+    total: int
+    hits: list[SearchHit]
+    facets: dict[str, list[FacetBucket]] = Field(default_factory=dict)
+    next_search_after: list[Any] | None = None
+
+
+class BulkResult(BaseModel):
+    """Outcome of one bulk write; ``failed`` holds (listing id, reason) of documents that were not
+    written and will not succeed on retry (retryable failures raise :class:`StoreError`)."""
+
+    written: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class HistogramBucket(BaseModel):
+    start: datetime
+    count: int
+
+
+class ListingStore(abc.ABC):
+    """One interface, several backends.  Writes are idempotent: writing the same listing version
+    (``Listing.doc_id``) twice leaves one document; a new content version of the same URL
+    updates the listing and is kept in its history."""
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> None:
+        """Create indices/templates/aliases or tables if missing; safe to call at every start."""
+
+    @abc.abstractmethod
+    def upsert(self, listings: list[Listing]) -> BulkResult:
+        """Write listings (bulk)."""
+
+    @abc.abstractmethod
+    def get(self, listing_id: str) -> Listing | None:
+        """The current version of a listing."""
+
+    @abc.abstractmethod
+    def history(self, listing_id: str) -> list[Listing]:
+        """Every stored version of a listing, oldest first."""
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Full text, filters, facets, highlights, sorting and ``search_after`` paging."""
+
+    @abc.abstractmethod
+    def count(self, query: SearchQuery | None = None) -> int:
+        """How many listings match (all listings without a query)."""
+
+    @abc.abstractmethod
+    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+        """Listings per interval of ``last_seen``."""
+
+    @abc.abstractmethod
+    def refresh(self) -> None:
+        """Make recent writes searchable now (tests and the demo; the engine does it on its own)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> "ListingStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
