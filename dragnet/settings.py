@@ -166,6 +166,17 @@ class LifespanSettings(BaseModel):
     probe_interval_s: float = Field(default=3600.0, gt=0)
     backoff_max_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     probe_timeout_s: float = Field(default=60.0, gt=0)
+    store_path: Path | None = None  # default: <data_dir>/lifespan.sqlite3
+    probe_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    degraded_latency_s: float = Field(default=20.0, gt=0)
+    down_after_failures: int = Field(default=3, ge=1)
+    retire_after_s: float = Field(default=90 * 24 * 3600.0, gt=0)
+    exit_scam_outage_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    exit_scam_min_complaints: int = Field(default=3, ge=1)
+    complaint_window_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    canary_max_age_days: int = Field(default=14, ge=1)
+    clone_similarity: float = Field(default=0.8, gt=0, le=1)
+    seizure_image_hashes: list[str] = Field(default_factory=list)  # sha256 or ahash:<hex> of known banners
 
 
 class DragnetSettings(BaseSettings):
