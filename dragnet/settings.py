@@ -62,6 +62,9 @@ class SearchSettings(BaseModel):
     password: SecretStr | None = None
     verify_certs: bool = True
     index_prefix: str = "dragnet"
+    test_es_url: str | None = None  # a real Elasticsearch for the contract tests (DRAGNET_SEARCH__TEST_ES_URL)
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=0, ge=0)
     embedded_path: Path | None = None  # default: <data_dir>/store.sqlite3
     bulk_chunk_size: int = Field(default=500, ge=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
@@ -144,6 +147,10 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     bootstrap_admin_key: SecretStr | None = None
     public_url: str | None = None
+    db_path: Path | None = None  # keys, audit log, saved searches; default: <data_dir>/api.sqlite3
+    alert_interval_s: float = Field(default=300.0, gt=0)  # how often `dragnet serve` checks saved searches
+    alert_timeout_s: float = Field(default=10.0, gt=0)
+    export_max_rows: int = Field(default=100_000, ge=1)
 
 
 class FeedSettings(BaseModel):

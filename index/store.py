@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -14,6 +15,8 @@ from dragnet.documents import Listing
 
 SortOrder = Literal["relevance", "newest", "oldest", "price_asc", "price_desc", "score_desc"]
 FACET_FIELDS: tuple[str, ...] = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "is_drug_sale")
+SUBSTANCE_MIN_SCORE = 0.5  # a substance counts for filters and facets from this score up
+MAX_QUERY_CHARS = 500
 
 
 class StoreError(RuntimeError):
@@ -40,6 +43,8 @@ class SearchQuery(BaseModel):
     substance: list[str] = Field(default_factory=list)
     ships_from: list[str] = Field(default_factory=list)
     source_kind: list[str] = Field(default_factory=list)
+    identifiers: list[str] = Field(default_factory=list)  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"
+    ids: list[str] = Field(default_factory=list)  # restrict to these listing ids
     is_drug_sale: bool | None = None
     min_score: float | None = Field(default=None, ge=0, le=1)
     price_usd_min: float | None = Field(default=None, ge=0)
@@ -54,6 +59,10 @@ class SearchQuery(BaseModel):
 
 
 class SearchHit(BaseModel):
+    """One hit.  ``highlights`` maps a field (title, text) to HTML-safe fragments: the scraped text
+    is escaped first and only then are the matches wrapped in ``<mark>``, so a page may insert
+    them as markup without trusting the scraped content."""
+
     listing: Listing
     score: float | None = None
     highlights: dict[str, list[str]] = Field(default_factory=dict)
@@ -118,6 +127,28 @@ class ListingStore(abc.ABC):
     @abc.abstractmethod
     def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
         """Listings per interval of ``last_seen``."""
+
+    def scan(self, query: SearchQuery | None = None, batch_size: int = 500) -> Iterator[Listing]:
+        """Every matching listing (exports, vendor linking), paged with ``search_after`` so the
+        memory used stays bounded whatever the result size."""
+        base = (query or SearchQuery()).model_copy(update={
+            "size": batch_size, "facets": False, "highlight": False, "search_after": None,
+            "sort": (query.sort if query is not None and query.sort != "relevance" else "newest"),
+        })
+        after: list[Any] | None = None
+        while True:
+            page = self.search(base.model_copy(update={"search_after": after}))
+            for hit in page.hits:
+                yield hit.listing
+            if not page.hits or page.next_search_after is None or len(page.hits) < batch_size:
+                return
+            after = page.next_search_after
+
+    def get_many(self, listing_ids: list[str]) -> list[Listing]:
+        """Current versions of several listings (missing ids are left out)."""
+        if not listing_ids:
+            return []
+        return list(self.scan(SearchQuery(ids=list(listing_ids))))
 
     @abc.abstractmethod
     def refresh(self) -> None:

@@ -1,0 +1,48 @@
+"""The API's own small database (keys, audit log, saved searches): one SQLite file next to the
+data, separate from the listing store so that switching the store to OpenSearch keeps them."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from dragnet.settings import DragnetSettings
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, key_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, key_id TEXT, who TEXT NOT NULL, role TEXT,
+    action TEXT NOT NULL, query TEXT NOT NULL, result_count INTEGER
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit_log(at);
+CREATE TABLE IF NOT EXISTS saved_searches (
+    id TEXT PRIMARY KEY, owner_key_id TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL,
+    query_json TEXT NOT NULL, webhook_url TEXT, created_at TEXT NOT NULL, last_checked_at TEXT,
+    seen_ids TEXT NOT NULL DEFAULT '[]', last_error TEXT, alerts_sent INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_lock = threading.Lock()
+_initialised: set[Path] = set()
+
+
+def db_path(settings: DragnetSettings) -> Path:
+    return settings.api.db_path or settings.paths.data_dir / "api.sqlite3"
+
+
+def connect(settings: DragnetSettings) -> sqlite3.Connection:
+    """A fresh connection (cheap with SQLite; avoids sharing one across FastAPI's threads)."""
+    path = db_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    conn.row_factory = sqlite3.Row
+    with _lock:
+        if path not in _initialised:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)  # IF NOT EXISTS: no write once the tables are there
+        _initialised.add(path)
+    return conn

@@ -1,0 +1,359 @@
+"""The embedded backend: one SQLite file with an FTS5 index, for one machine and the quick start.
+
+Tables: ``listings`` (current version, JSON plus the flat filter columns), ``listing_terms``
+(multi-valued filter fields: substance, identifiers), ``versions`` (every content version,
+keyed by ``Listing.doc_id``) and ``listings_fts`` (title and text, porter-stemmed).
+SQLite serialises writers; a connection per thread keeps the store usable from FastAPI's
+thread pool."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from dragnet.documents import Listing, utcnow
+from index.docs import as_utc, flat_fields, merge_with_existing, sanitize
+from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_fts5
+from index.store import (
+    FACET_FIELDS,
+    BulkResult,
+    FacetBucket,
+    HistogramBucket,
+    ListingStore,
+    QueryError,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    StoreError,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS listings (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    market TEXT, platform TEXT, vendor TEXT, ships_from TEXT, source_kind TEXT,
+    is_drug_sale INTEGER, score REAL, price_usd REAL, seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS listings_seen ON listings(seen_at);
+CREATE INDEX IF NOT EXISTS listings_market ON listings(market);
+CREATE INDEX IF NOT EXISTS listings_vendor ON listings(vendor);
+CREATE TABLE IF NOT EXISTS listing_terms (
+    id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (field, value, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS listing_terms_id ON listing_terms(id);
+CREATE TABLE IF NOT EXISTS versions (
+    doc_id TEXT PRIMARY KEY, listing_id TEXT NOT NULL, stored_at REAL NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS listings_fts USING fts5(
+    id UNINDEXED, title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+_TERM_FIELDS = ("substance", "identifiers")
+_SCALAR_FACETS = {"market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale"}
+_INTERVAL_FMT = {"day": "%Y-%m-%d", "month": "%Y-%m"}
+
+
+def _epoch(value: datetime) -> float:
+    return as_utc(value).timestamp()
+
+
+class EmbeddedStore(ListingStore):
+    """SQLite FTS5 behind the :class:`ListingStore` contract."""
+
+    backend_name = "embedded"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}", retryable=True) from exc
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def ensure_schema(self) -> None:
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create schema: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+        self._closed = True
+
+    def refresh(self) -> None:
+        """Writes are visible at commit; nothing to do."""
+
+    # -- writes ---------------------------------------------------------------------------
+    def upsert(self, listings: list[Listing]) -> BulkResult:
+        result = BulkResult()
+        if not listings:
+            return result
+        db = self._db
+        try:
+            with db:  # one transaction per batch
+                for listing in listings:
+                    try:
+                        self._write_one(db, listing, result)
+                    except (ValueError, TypeError) as exc:
+                        result.failed.append((listing.id, f"{type(exc).__name__}: {exc}"))
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O
+            raise StoreError(f"embedded store write failed: {exc}", retryable=True) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store write failed: {exc}") from exc
+        return result
+
+    def _write_one(self, db: sqlite3.Connection, listing: Listing, result: BulkResult) -> None:
+        row = db.execute("SELECT body FROM listings WHERE id = ?", (listing.id,)).fetchone()
+        old = Listing.model_validate_json(row[0]) if row else None
+        merged, _ = merge_with_existing(listing, old)
+        stored = db.execute(
+            "INSERT OR IGNORE INTO versions(doc_id, listing_id, stored_at, body) VALUES (?, ?, ?, ?)",
+            (listing.doc_id, listing.id, utcnow().timestamp(), sanitize(listing).model_dump_json()),
+        ).rowcount
+        if stored:
+            result.written += 1
+        else:
+            result.unchanged += 1
+        version = db.execute("SELECT count(*) FROM versions WHERE listing_id = ?", (listing.id,)).fetchone()[0]
+        merged = merged.model_copy(update={"version": version})
+        flat = flat_fields(merged)
+        db.execute(
+            "INSERT OR REPLACE INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
+            " is_drug_sale, score, price_usd, seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (merged.id, merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
+             flat["ships_from"], flat["source_kind"],
+             None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
+             flat["score"], flat["price_usd"], _epoch(flat["seen_at"])),
+        )
+        db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
+        db.executemany("INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
+                       [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]])
+        db.execute("DELETE FROM listings_fts WHERE id = ?", (merged.id,))
+        db.execute("INSERT INTO listings_fts(id, title, text) VALUES (?, ?, ?)", (merged.id, merged.title, merged.text))
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, listing_id: str) -> Listing | None:
+        row = self._db.execute("SELECT body FROM listings WHERE id = ?", (listing_id,)).fetchone()
+        return Listing.model_validate_json(row[0]) if row else None
+
+    def history(self, listing_id: str) -> list[Listing]:
+        rows = self._db.execute(
+            "SELECT body FROM versions WHERE listing_id = ? ORDER BY stored_at, rowid", (listing_id,)).fetchall()
+        out = []
+        for number, (body,) in enumerate(rows, start=1):
+            out.append(Listing.model_validate_json(body).model_copy(update={"version": number}))
+        return out
+
+    def _where(self, query: SearchQuery, *, skip_text: bool = False) -> tuple[str, list[Any], str | None]:
+        """SQL conditions on alias ``l``, their parameters, and the FTS5 expression (or None)."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for field_name in ("market", "platform", "vendor", "ships_from", "source_kind"):
+            values = getattr(query, field_name)
+            if values:
+                conds.append(f"l.{field_name} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if query.ids:
+            conds.append(f"l.id IN ({','.join('?' * len(query.ids))})")
+            params.extend(query.ids)
+        for field_name, values in (("substance", query.substance), ("identifiers", query.identifiers)):
+            if values:
+                conds.append(f"l.id IN (SELECT id FROM listing_terms WHERE field = ? AND value IN ({','.join('?' * len(values))}))")
+                params.append(field_name)
+                params.extend(values)
+        if query.is_drug_sale is not None:
+            conds.append("l.is_drug_sale = ?")
+            params.append(int(query.is_drug_sale))
+        if query.min_score is not None:
+            conds.append("l.score >= ?")
+            params.append(query.min_score)
+        if query.price_usd_min is not None:
+            conds.append("l.price_usd >= ?")
+            params.append(query.price_usd_min)
+        if query.price_usd_max is not None:
+            conds.append("l.price_usd <= ?")
+            params.append(query.price_usd_max)
+        if query.seen_from is not None:
+            conds.append("l.seen_at >= ?")
+            params.append(_epoch(query.seen_from))
+        if query.seen_to is not None:
+            conds.append("l.seen_at <= ?")
+            params.append(_epoch(query.seen_to))
+        fts: str | None = None
+        if not skip_text and query.text.strip():
+            parsed = parse_user_query(query.text)
+            if not parsed.empty:
+                fts = to_fts5(parsed)
+        return (" AND ".join(conds) or "1"), params, fts
+
+    _SORT_KEYS = {
+        "relevance": "rank",
+        "newest": "-l.seen_at",
+        "oldest": "l.seen_at",
+        "price_asc": "COALESCE(l.price_usd, 1e300)",
+        "price_desc": "-COALESCE(l.price_usd, -1)",
+        "score_desc": "-COALESCE(l.score, -1)",
+    }
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        try:
+            return self._search(query)
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc) or "syntax" in str(exc):
+                raise QueryError(f"the query could not be understood: {exc}") from exc
+            raise StoreError(f"embedded search failed: {exc}", retryable=True) from exc
+
+    def _base_from(self, fts: str | None) -> str:
+        if fts is None:
+            return "listings l"
+        return "listings_fts JOIN listings l ON l.id = listings_fts.id"
+
+    def _search(self, query: SearchQuery) -> SearchResult:
+        db = self._db
+        where, params, fts = self._where(query)
+        sort = query.sort if (query.sort != "relevance" or fts is not None) else "newest"
+        key = self._SORT_KEYS[sort]
+        text_cond = " AND listings_fts MATCH ?" if fts else ""
+        text_params = [fts] if fts else []
+        from_ = self._base_from(fts)
+        total = db.execute(f"SELECT count(*) FROM {from_} WHERE {where}{text_cond}", params + text_params).fetchone()[0]
+
+        rank_col = "bm25(listings_fts, 0.0, 3.0, 1.0)" if fts else "0.0"
+        highlight_cols = ""
+        if fts and query.highlight:
+            highlight_cols = (f", snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 24)"
+                              f", snippet(listings_fts, 2, '{HL_PRE}', '{HL_POST}', '…', 32)")
+        inner = (f"SELECT l.id AS id, l.body AS body, {rank_col} AS rank, "
+                 f"{key if key != 'rank' else rank_col} AS k1{highlight_cols} "
+                 f"FROM {from_} WHERE {where}{text_cond}")
+        outer = f"SELECT * FROM ({inner})"
+        outer_params = params + text_params
+        if query.search_after:
+            if len(query.search_after) != 2:
+                raise QueryError("search_after must be the next_search_after value of a previous page")
+            outer += " WHERE (k1, id) > (?, ?)"
+            outer_params += [float(query.search_after[0]), str(query.search_after[1])]
+        outer += " ORDER BY k1, id LIMIT ?"
+        outer_params.append(query.size)
+        rows = db.execute(outer, outer_params).fetchall() if query.size else []
+        hits = []
+        for row in rows:
+            listing = Listing.model_validate_json(row[1])
+            highlights: dict[str, list[str]] = {}
+            if highlight_cols:
+                for name, fragment in (("title", row[4]), ("text", row[5])):
+                    if fragment and HL_PRE in fragment:
+                        highlights[name] = [safe_highlight(fragment)]
+            hits.append(SearchHit(listing=listing, score=(-row[2] if fts else None), highlights=highlights,
+                                  sort_key=[row[3], row[0]]))
+        next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
+        facets = self._facets(where, params, fts) if query.facets else {}
+        return SearchResult(total=total, hits=hits, facets=facets, next_search_after=next_after)
+
+    def _facets(self, where: str, params: list[Any], fts: str | None, size: int = 20) -> dict[str, list[FacetBucket]]:
+        db = self._db
+        from_ = self._base_from(fts)
+        text_cond = " AND listings_fts MATCH ?" if fts else ""
+        text_params = [fts] if fts else []
+        out: dict[str, list[FacetBucket]] = {}
+        matching = f"SELECT l.id FROM {from_} WHERE {where}{text_cond}"
+        for name in FACET_FIELDS:
+            if name in _SCALAR_FACETS:
+                sql = (f"SELECT l.{name}, count(*) c FROM {from_} WHERE {where}{text_cond} AND l.{name} IS NOT NULL "
+                       f"GROUP BY l.{name} ORDER BY c DESC, l.{name} LIMIT {size}")
+                rows = db.execute(sql, params + text_params).fetchall()
+            else:
+                sql = (f"SELECT value, count(*) c FROM listing_terms WHERE field = ? AND id IN ({matching}) "
+                       f"GROUP BY value ORDER BY c DESC, value LIMIT {size}")
+                rows = db.execute(sql, ["substance" if name == "substance" else name] + params + text_params).fetchall()
+            buckets = []
+            for value, count in rows:
+                if name == "is_drug_sale":
+                    value = "true" if value else "false"
+                buckets.append(FacetBucket(value=str(value), count=count))
+            out[name] = buckets
+        return out
+
+    def count(self, query: SearchQuery | None = None) -> int:
+        query = query or SearchQuery()
+        where, params, fts = self._where(query)
+        text_cond = " AND listings_fts MATCH ?" if fts else ""
+        return self._db.execute(f"SELECT count(*) FROM {self._base_from(fts)} WHERE {where}{text_cond}",
+                                params + ([fts] if fts else [])).fetchone()[0]
+
+    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+        where, params, fts = self._where(query)
+        text_cond = " AND listings_fts MATCH ?" if fts else ""
+        rows = self._db.execute(f"SELECT l.seen_at FROM {self._base_from(fts)} WHERE {where}{text_cond}",
+                                params + ([fts] if fts else [])).fetchall()
+        counts: dict[datetime, int] = {}
+        for (epoch,) in rows:
+            counts[bucket_start(datetime.fromtimestamp(epoch, timezone.utc), interval)] = \
+                counts.get(bucket_start(datetime.fromtimestamp(epoch, timezone.utc), interval), 0) + 1
+        return fill_histogram(counts, interval)
+
+
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    """Start of the UTC day, ISO week (Monday) or month holding ``moment``."""
+    day = moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_bucket(start: datetime, interval: str) -> datetime:
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def fill_histogram(counts: dict[datetime, int], interval: str) -> list[HistogramBucket]:
+    """Buckets from the first to the last non-empty one, empty ones included (as the engine's
+    ``min_doc_count: 0`` gives), so both backends return the same series."""
+    if not counts:
+        return []
+    out = []
+    cursor, last = min(counts), max(counts)
+    while cursor <= last:
+        out.append(HistogramBucket(start=cursor, count=counts.get(cursor, 0)))
+        cursor = _next_bucket(cursor, interval)
+    return out
+
+
+__all__ = ["EmbeddedStore", "bucket_start", "fill_histogram"]

@@ -1,0 +1,225 @@
+"""The store contract, run on every backend (see conftest ``store``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dragnet.documents import Contact, CryptoAddress
+from index.store import ListingStore, QueryError, SearchQuery
+from index.synthetic import BASE_TIME, corpus, make_listing
+
+
+def _ids(result) -> list[str]:
+    return [hit.listing.id for hit in result.hits]
+
+
+def test_upsert_is_idempotent_and_get_returns_the_listing(store: ListingStore) -> None:
+    listings = corpus(12)
+    first = store.upsert(listings)
+    assert (first.written, first.unchanged, first.failed) == (12, 0, [])
+    again = store.upsert(listings[:5])
+    assert (again.written, again.unchanged) == (0, 5)
+    store.refresh()
+    assert store.count() == 12
+    got = store.get(listings[3].id)
+    assert got is not None and got.title == listings[3].title and got.version == 1
+    assert got.classification == listings[3].classification
+    assert store.get("0" * 32) is None
+    assert len(store.history(listings[3].id)) == 1
+
+
+def test_new_content_version_keeps_history_and_first_seen(store: ListingStore) -> None:
+    old = make_listing(1, days=0, text="first version of the listing")
+    new = make_listing(1, days=5, text="second version now with discount")
+    store.upsert([old])
+    result = store.upsert([new])
+    assert result.written == 1
+    store.upsert([make_listing(1, days=3, text="first version of the listing")])  # a late re-crawl of v1
+    store.refresh()
+    current = store.get(old.id)
+    assert current is not None
+    assert current.text == "second version now with discount"  # the late older crawl did not win
+    assert current.version == 2
+    assert current.first_seen == BASE_TIME + timedelta(minutes=1)
+    assert current.last_seen == BASE_TIME + timedelta(days=5, minutes=1)
+    history = store.history(old.id)
+    assert [v.text for v in history] == ["first version of the listing", "second version now with discount"]
+    assert [v.version for v in history] == [1, 2]
+    assert store.count() == 1
+
+
+def test_full_text_stemming_phrases_exclusion_or_and_prefix(store: ListingStore) -> None:
+    store.upsert([
+        make_listing(1, title="Pressed oxycodone pills", text="thirty milligram pills shipped in stealth"),
+        make_listing(2, title="Colombian cocaine", text="pure flake, tested, stealth shipping"),
+        make_listing(3, title="Kush buds", text="fresh harvest, discreet packaging"),
+    ])
+    store.refresh()
+    ids = {i: make_listing(i).id for i in (1, 2, 3)}
+    assert _ids(store.search(SearchQuery(text="pill"))) == [ids[1]]            # stemming
+    assert set(_ids(store.search(SearchQuery(text="stealth")))) == {ids[1], ids[2]}
+    assert _ids(store.search(SearchQuery(text='"stealth shipping"'))) == [ids[2]]
+    assert _ids(store.search(SearchQuery(text="stealth -cocaine"))) == [ids[1]]
+    assert set(_ids(store.search(SearchQuery(text="kush OR cocaine")))) == {ids[2], ids[3]}
+    assert _ids(store.search(SearchQuery(text="oxyc*"))) == [ids[1]]
+    assert store.search(SearchQuery(text="stealth kush")).total == 0            # words are ANDed
+    assert store.count(SearchQuery(text="stealth")) == 2
+
+
+def test_highlights_escape_scraped_markup_then_mark(store: ListingStore) -> None:
+    store.upsert([make_listing(1, title='<script>alert("x")</script> xanax <img src=x onerror=alert(1)>',
+                               text="cheap xanax bars <b>bold</b>")])
+    store.refresh()
+    hit = store.search(SearchQuery(text="xanax")).hits[0]
+    title = " ".join(hit.highlights["title"])
+    text = " ".join(hit.highlights["text"])
+    assert "<mark>xanax</mark>" in title.lower() and "<mark>xanax</mark>" in text.lower()
+    assert "<script" not in title and "<img" not in title and "<b>" not in text
+    assert "&lt;script&gt;" in title and "&lt;img" in title and "&lt;b&gt;" in text
+
+
+def test_filters(store: ListingStore) -> None:
+    listings = corpus(60)
+    store.upsert(listings)
+    store.refresh()
+
+    def expect(query: SearchQuery, predicate) -> None:
+        wanted = {l.id for l in listings if predicate(l)}
+        got = {l.id for l in store.scan(query)}
+        assert got == wanted and wanted, query
+        assert store.count(query) == len(wanted)
+
+    expect(SearchQuery(market=["alpha"]), lambda l: l.market == "alpha")
+    expect(SearchQuery(market=["alpha", "bravo"]), lambda l: l.market in ("alpha", "bravo"))
+    expect(SearchQuery(vendor=["vendor3"]), lambda l: l.vendor.name == "vendor3")
+    expect(SearchQuery(substance=["cannabis"]), lambda l: l.classification.is_drug_sale and "cannabis" in l.classification.substances)
+    expect(SearchQuery(ships_from=["NL"]), lambda l: l.ships_from == "NL")
+    expect(SearchQuery(is_drug_sale=False), lambda l: not l.classification.is_drug_sale)
+    expect(SearchQuery(min_score=0.9), lambda l: l.classification.score >= 0.9)
+    expect(SearchQuery(price_usd_min=20, price_usd_max=40), lambda l: 20 <= l.price.usd <= 40)
+    start, end = BASE_TIME + timedelta(days=10), BASE_TIME + timedelta(days=20)
+    expect(SearchQuery(seen_from=start, seen_to=end), lambda l: start <= l.last_seen <= end)
+    expect(SearchQuery(market=["bravo"], is_drug_sale=True, text="stealth"),
+           lambda l: l.market == "bravo" and l.classification.is_drug_sale and "stealth" in (l.title + l.text))
+    expect(SearchQuery(ids=[listings[4].id, listings[9].id]), lambda l: l.id in (listings[4].id, listings[9].id))
+
+
+def test_facets_count_the_filtered_result(store: ListingStore) -> None:
+    listings = corpus(30)
+    store.upsert(listings)
+    store.refresh()
+    result = store.search(SearchQuery(market=["alpha"], size=0))
+    alpha = [l for l in listings if l.market == "alpha"]
+    assert result.total == len(alpha)
+    assert {b.value: b.count for b in result.facets["market"]} == {"alpha": len(alpha)}
+    vendors: dict[str, int] = {}
+    for l in alpha:
+        vendors[l.vendor.name] = vendors.get(l.vendor.name, 0) + 1
+    assert {b.value: b.count for b in result.facets["vendor"]} == vendors
+    drug = {"true": sum(l.classification.is_drug_sale for l in alpha)}
+    drug["false"] = len(alpha) - drug["true"]
+    assert {b.value: b.count for b in result.facets["is_drug_sale"]} == {k: v for k, v in drug.items() if v}
+    substance_counts: dict[str, int] = {}
+    for l in alpha:
+        for name in l.classification.substances:
+            substance_counts[name] = substance_counts.get(name, 0) + 1
+    assert {b.value: b.count for b in result.facets["substance"]} == substance_counts
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "price_asc", "price_desc", "score_desc", "relevance"])
+def test_sorting_and_search_after_paging_cover_everything_once(store: ListingStore, sort: str) -> None:
+    listings = corpus(45) + [make_listing(100, price_usd=None), make_listing(101, price_usd=None)]
+    store.upsert(listings)
+    store.refresh()
+    text = "quality" if sort == "relevance" else ""
+    wanted = {l.id for l in listings if not text or text in (l.title + " " + l.text)}
+    seen: list[str] = []
+    values: list = []
+    after = None
+    for _ in range(20):
+        page = store.search(SearchQuery(text=text, sort=sort, size=7, search_after=after, facets=False))
+        seen.extend(_ids(page))
+        values.extend(page.hits)
+        after = page.next_search_after
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == wanted
+    by_id = {l.id: l for l in listings}
+    ordered = [by_id[i] for i in seen]
+    if sort == "newest":
+        assert [l.last_seen for l in ordered] == sorted((l.last_seen for l in ordered), reverse=True)
+    elif sort == "oldest":
+        assert [l.last_seen for l in ordered] == sorted(l.last_seen for l in ordered)
+    elif sort in ("price_asc", "price_desc"):
+        priced = [l.price.usd for l in ordered if l.price]
+        assert priced == sorted(priced, reverse=sort == "price_desc")
+        assert all(l.price is None for l in ordered[len(priced):])  # missing prices last
+    elif sort == "score_desc":
+        scores = [l.classification.score for l in ordered]
+        assert scores == sorted(scores, reverse=True)
+    else:
+        scores = [hit.score for hit in values]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_date_histogram(store: ListingStore) -> None:
+    listings = [make_listing(i, days=d) for i, d in enumerate([0, 0, 1, 3, 3, 3, 10, 40])]
+    store.upsert(listings)
+    store.refresh()
+    days = store.date_histogram(SearchQuery(), "day")
+    assert days[0].start == BASE_TIME and days[0].count == 2
+    assert sum(b.count for b in days) == 8
+    assert {b.start.day: b.count for b in days if b.count and b.start.month == 10} == {1: 2, 2: 1, 4: 3, 11: 1}
+    assert len(days) == 41  # empty days included, first to last
+    months = store.date_histogram(SearchQuery(), "month")
+    assert [(b.start.month, b.count) for b in months] == [(10, 7), (11, 1)]
+    weeks = store.date_histogram(SearchQuery(market=["alpha"]), "week")
+    assert sum(b.count for b in weeks) == sum(l.market == "alpha" for l in listings)
+    assert all(b.start.weekday() == 0 for b in weeks)
+
+
+def test_identifier_filter_links_sellers(store: ListingStore) -> None:
+    store.upsert([
+        make_listing(1, pgp="AAAA BBBB CCCC DDDD EEEE FFFF 0000 1111 2222 3333"),
+        make_listing(2, contacts=[Contact(kind="telegram", handle="@Dealer_One")]),
+        make_listing(3, crypto=[CryptoAddress(chain="btc", address="bc1qexampleexampleexample0")]),
+        make_listing(4),
+    ])
+    store.refresh()
+    q = SearchQuery(identifiers=["pgp:AAAABBBBCCCCDDDDEEEEFFFF0000111122223333", "contact:telegram:dealer_one"])
+    assert {l.id for l in store.scan(q)} == {make_listing(1).id, make_listing(2).id}
+
+
+@pytest.mark.parametrize("text", ['{"query": {"match_all": {}}}', '[{"script": "x"}]',
+                                  '{"bool": {"must": [ ]}'])
+def test_engine_dsl_is_refused(store: ListingStore, text: str) -> None:
+    store.upsert(corpus(5))
+    store.refresh()
+    with pytest.raises(QueryError, match="plain text"):
+        store.search(SearchQuery(text=text))
+
+
+@pytest.mark.parametrize("text", ["*:*", "title:* OR _exists_:text", "/.*/", "cocaine~10^99", "text:[* TO *]",
+                                  'a AND (b OR "c', "NEAR(a b)", "title : cocaine", "\\\\", "'; DROP TABLE listings; --"])
+def test_lucene_and_fts_syntax_abuse_is_searched_as_text(store: ListingStore, text: str) -> None:
+    listings = corpus(10)
+    store.upsert(listings)
+    store.refresh()
+    try:
+        result = store.search(SearchQuery(text=text))
+    except QueryError as exc:  # refused with a message for the analyst, never a crash
+        assert "no words" in str(exc)
+    else:
+        assert result.total < len(listings)  # searched as text: never "match everything"
+    assert store.count() == len(listings)  # and nothing was dropped
+
+
+def test_sizes_are_capped(store: ListingStore) -> None:
+    big = make_listing(1, text="fentanyl " * 60_000)
+    store.upsert([big])
+    store.refresh()
+    got = store.get(big.id)
+    assert got is not None and len(got.text) <= 200_000
+    assert store.search(SearchQuery(text="fentanyl")).total == 1
