@@ -135,9 +135,19 @@ class WorkerSettings(BaseModel):
             "workers.tasks.index_batch": "index",
             "workers.tasks.deliver_feed": "feeds",
             "workers.tasks.probe_market": "probes",
+            "workers.tasks.probe_due_markets": "probes",
         }
     )
     metrics_port: int | None = None
+    retry_backoff_base_s: float = Field(default=1.0, gt=0)
+    # Redis redelivers a message whose worker died unacked after this long; it must exceed the
+    # longest task plus the longest retry countdown (duplicates are harmless: effects are idempotent).
+    visibility_timeout_s: float = Field(default=3600.0, gt=0)
+    prefetch_multiplier: int = Field(default=1, ge=1)
+    autoscale: str | None = None  # "max,min" worker processes, e.g. "8,2"
+    threads_per_process: int | None = Field(default=None, ge=1)  # torch threads per worker process
+    probe_check_interval_s: float = Field(default=60.0, gt=0)  # beat: how often due markets are probed
+    dlq_key: str = "dragnet:dlq"
 
 
 class ApiSettings(BaseModel):

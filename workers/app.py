@@ -1,0 +1,144 @@
+"""The Celery application.  ``celery -A workers.app worker -Q classify`` and ``dragnet worker``
+both start workers from it.
+
+Everything that shapes delivery comes from :mod:`dragnet.settings` (``workers`` section):
+routing (``workers.routes``, task name -> queue), prefetch, the Redis visibility timeout that
+bounds how long a message of a killed worker waits before it is delivered again, and the beat
+schedule of the probes.  The delivery contract is at-least-once: ``acks_late`` (a message is
+acknowledged only after its task finished) and ``reject_on_worker_lost`` (a pool process killed
+mid-task puts its message back), with effects made idempotent by ``Listing.doc_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from dragnet.settings import DragnetSettings, get_settings
+
+log = logging.getLogger(__name__)
+
+QUEUES: tuple[str, ...] = ("classify", "index", "feeds", "probes")
+
+
+def celery_config(settings: DragnetSettings) -> dict[str, Any]:
+    """Celery configuration derived from Dragnet's settings (one source of truth)."""
+    w = settings.workers
+    queues = sorted(set(QUEUES) | set(w.routes.values()))
+    return {
+        "broker_url": settings.redis.url or "memory://",
+        "broker_transport_options": {"visibility_timeout": w.visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a restarting broker is waited for, not fatal
+        "broker_pool_limit": 4,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": w.prefetch_multiplier,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_hijack_root_logger": False,
+        "task_routes": dict(w.routes),
+        "task_queues": [Queue(name, routing_key=name) for name in queues],
+        "task_default_queue": w.routes.get("workers.tasks.index_batch", "index"),
+        "task_create_missing_queues": True,
+        "beat_schedule": {
+            "probe-due-markets": {
+                "task": "workers.tasks.probe_due_markets",
+                "schedule": w.probe_check_interval_s,
+                "options": {"queue": w.routes.get("workers.tasks.probe_due_markets", "probes"),
+                            "expires": w.probe_check_interval_s},
+            },
+        },
+        "timezone": "UTC",
+    }
+
+
+app = Celery("dragnet", include=["workers.tasks"])
+app.conf.update(celery_config(get_settings()))
+
+
+def configure(settings: DragnetSettings) -> None:
+    """Re-read the settings (tests and callers that switch brokers at run time)."""
+    app.conf.update(celery_config(settings))
+    app.pool.force_close_all() if app._pool is not None else None  # noqa: SLF001 - drop connections to the old broker
+    app._pool = None  # noqa: SLF001
+
+
+# --- worker process life cycle ---------------------------------------------------------------
+
+_worker_options: dict[str, Any] = {}
+
+
+@signals.celeryd_init.connect
+def _remember_options(sender: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any) -> None:
+    """Runs in the parent before the pool forks: note queues and concurrency for the children,
+    and set up multi-process metrics when a metrics port is configured."""
+    _worker_options.update(options or {})
+    settings = get_settings()
+    if settings.workers.metrics_port:
+        from workers.metrics import prepare_multiprocess
+
+        prepare_multiprocess(settings.paths.data_dir / "metrics" / f"{os.getpid()}")
+
+
+@signals.worker_init.connect
+def _start_metrics(sender: Any = None, **_: Any) -> None:
+    settings = get_settings()
+    port = settings.workers.metrics_port
+    if port:
+        from workers.metrics import start_metrics_server
+
+        start_metrics_server(port, settings.redis.url, list(QUEUES) + list(settings.workers.routes.values()),
+                             settings.workers.dlq_key)
+
+
+def _consumes(queue: str) -> bool:
+    queues = _worker_options.get("queues")
+    if not queues:
+        return True  # no -Q: the worker consumes every queue
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    return queue in {q.strip() for q in queues}
+
+
+@signals.worker_process_init.connect
+def _load_model_once(**_: Any) -> None:
+    """Each pool process of a classify worker loads the model once, before its first task, so no
+    task pays for it and a broken model shows in the log at start."""
+    settings = get_settings()
+    threads = settings.workers.threads_per_process
+    concurrency = int(_worker_options.get("concurrency") or 1)
+    if threads is None and concurrency > 1:
+        threads = max(1, (os.cpu_count() or 1) // concurrency)
+    if threads:
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except Exception:  # noqa: BLE001 - torch missing is the classifier's concern
+            pass
+    if not _consumes(settings.workers.routes.get("workers.tasks.classify_batch", "classify")):
+        return
+    try:
+        from classifier.engine import get_engine
+
+        engine = get_engine()
+        log.info("classifier loaded in worker process %d: %s", os.getpid(), getattr(engine, "describe", lambda: engine)())
+    except Exception:  # noqa: BLE001 - tasks retry with back-off until the model is there
+        log.exception("could not load the classifier at worker start; tasks will retry")
+
+
+@signals.worker_process_shutdown.connect
+def _forget_process(pid: int | None = None, **_: Any) -> None:
+    if get_settings().workers.metrics_port:
+        from workers.metrics import mark_process_dead
+
+        mark_process_dead(pid or os.getpid())

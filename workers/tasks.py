@@ -1,0 +1,216 @@
+"""Celery tasks.  Queues come from ``settings.workers.routes`` (see :mod:`workers.app`).
+
+``classify_batch`` -> ``index_batch`` is the listing path: a batch is screened (poison to the
+dead-letter queue with its reason), classified in one engine call, handed to the index queue,
+and written to the store, whose writes are idempotent by ``Listing.doc_id``.  A task whose
+dependency is down (engine, store, broker) retries with exponential back-off and jitter; only
+after ``workers.max_retries`` attempts do its items go to the dead-letter queue, from which
+``dragnet dlq replay`` sends them again.  Nothing is acknowledged before it is done
+(``acks_late``), so a killed worker's batch is delivered again and re-done harmlessly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, Callable
+
+from celery import Task
+from celery.exceptions import Reject, Retry
+
+from dragnet.settings import get_settings
+from workers.app import app
+from workers.metrics import metrics
+from workers.pipeline import Poison, TransientError, classify_listings, index_listings, latency_since_crawl, screen
+
+log = logging.getLogger(__name__)
+
+CLASSIFY = "workers.tasks.classify_batch"
+INDEX = "workers.tasks.index_batch"
+
+# Publishing waits out a broker restart (~1.5 min) rather than failing the task.
+PUBLISH_RETRY_POLICY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+app.conf.task_publish_retry_policy = PUBLISH_RETRY_POLICY
+
+
+def backoff_s(retries: int) -> float:
+    """Exponential back-off with jitter: base * 2^n, capped, then 50-100 % of it, so that workers
+    retrying together after an outage do not all hit the store at the same instant."""
+    w = get_settings().workers
+    ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * (2 ** retries))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class PipelineTask(Task):
+    """At-least-once delivery: acknowledged after the work, redelivered if the worker dies."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    max_retries = None  # counted against settings.workers.max_retries in _retry_or_dead_letter
+
+
+_store: Any = None
+
+
+def _get_store() -> Any:
+    """One store client per worker process (connection pooling), opened on first use."""
+    global _store
+    if _store is None:
+        from index.factory import open_store
+        from index.store import StoreError
+
+        try:
+            _store = open_store(get_settings())
+        except StoreError as exc:
+            if exc.retryable:
+                raise TransientError(f"store unavailable: {exc}") from exc
+            raise
+        except (ConnectionError, OSError) as exc:
+            raise TransientError(f"store unreachable: {exc!r}") from exc
+    return _store
+
+
+def _reset_store() -> None:
+    global _store
+    if _store is not None:
+        try:
+            _store.close()
+        except Exception:  # noqa: BLE001
+            pass
+    _store = None
+
+
+def dead_letter(task: str, poison: list[Poison]) -> None:
+    """Put poison items in the DLQ (idempotent per item), count and log them (reason only: the
+    item is hostile scraped content)."""
+    if not poison:
+        return
+    from workers.dlq import open_dlq
+
+    dlq = open_dlq()
+    for item in poison:
+        entry = dlq.put(task, item)
+        log.warning("dead-lettered %s from %s: %s", entry.id, task, entry.reason)
+    metrics().dead_letters.labels(task).inc(len(poison))
+    metrics().items.labels(task.rsplit(".", 1)[-1], "dead_lettered").inc(len(poison))
+
+
+def _retry_or_dead_letter(task: Task, items: list[Any], exc: Exception) -> None:
+    limit = get_settings().workers.max_retries
+    attempt = task.request.retries
+    if attempt >= limit:
+        log.error("%s gave up after %d attempts: %s", task.name, attempt + 1, exc)
+        dead_letter(task.name, [Poison(item, f"gave up after {attempt + 1} attempts: {exc}"[:500]) for item in items])
+        metrics().tasks.labels(task.name, "dead_lettered").inc()
+        return
+    countdown = backoff_s(attempt)
+    log.warning("%s attempt %d failed (%s); retrying in %.1fs", task.name, attempt + 1, exc, countdown)
+    metrics().tasks.labels(task.name, "retry").inc()
+    try:
+        raise task.retry(args=[items], exc=exc, countdown=countdown)
+    except Retry:
+        raise
+    except Exception as publish_error:  # noqa: BLE001 - broker gone too: keep the message
+        raise Reject(f"cannot schedule retry: {publish_error!r}", requeue=True) from publish_error
+
+
+def _run(task: Task, items: list[Any], body: Callable[[list[Any]], None]) -> None:
+    """Common frame: metrics, retries for transient failures, requeue when even that fails."""
+    started = time.perf_counter()
+    metrics().batch_size.labels(task.name).observe(len(items))
+    try:
+        body(items)
+        metrics().tasks.labels(task.name, "success").inc()
+    except TransientError as exc:
+        _retry_or_dead_letter(task, getattr(exc, "items", items), exc)
+    except (Retry, Reject):
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unexpected bug or a broker error: never drop the batch
+        log.exception("%s failed unexpectedly", task.name)
+        _retry_or_dead_letter(task, items, TransientError(repr(exc)))
+    finally:
+        metrics().task_seconds.labels(task.name).observe(time.perf_counter() - started)
+
+
+def _publish(task: Task, payload: list[dict[str, Any]]) -> None:
+    task.apply_async(args=[payload], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+
+
+@app.task(bind=True, base=PipelineTask, name=CLASSIFY)
+def classify_batch(self: Task, items: list[Any]) -> None:
+    """Screen and classify a batch of raw listing dicts, then hand them to the index queue."""
+
+    def body(batch: list[Any]) -> None:
+        screened = screen(batch)
+        dead_letter(CLASSIFY, screened.poison)
+        try:
+            classified, poison = classify_listings(screened.listings)
+        except TransientError as exc:
+            exc.items = [item.model_dump(mode="json") for item in screened.listings]  # type: ignore[attr-defined]
+            raise
+        dead_letter(CLASSIFY, poison)
+        metrics().items.labels("classify_batch", "classified").inc(len(classified))
+        if classified:
+            _publish(index_batch, [item.model_dump(mode="json") for item in classified])
+
+    _run(self, items, body)
+
+
+@app.task(bind=True, base=PipelineTask, name=INDEX)
+def index_batch(self: Task, items: list[Any]) -> None:
+    """Write classified listings to the store (idempotent by doc_id)."""
+
+    def body(batch: list[Any]) -> None:
+        screened = screen(batch)
+        dead_letter(INDEX, screened.poison)
+        listings = [item for item in screened.listings if item.classification is not None]
+        unclassified = [item for item in screened.listings if item.classification is None]
+        if unclassified:  # a producer skipped the classify queue: classify here rather than store unknowns
+            done, poison = classify_listings(unclassified)
+            dead_letter(INDEX, poison)
+            listings += done
+        try:
+            outcome = index_listings(listings, _get_store())
+        except TransientError as exc:
+            _reset_store()
+            exc.items = [item.model_dump(mode="json") for item in listings]  # type: ignore[attr-defined]
+            raise
+        dead_letter(INDEX, outcome.poison)
+        m = metrics()
+        m.items.labels("index_batch", "written").inc(outcome.written)
+        m.items.labels("index_batch", "unchanged").inc(outcome.unchanged)
+        for item in listings:
+            m.crawl_to_indexed.labels("index").observe(latency_since_crawl(item))
+
+    _run(self, items, body)
+
+
+@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          name="workers.tasks.deliver_feed", autoretry_for=(ConnectionError, OSError), retry_backoff=True,
+          retry_backoff_max=600, max_retries=10)
+def deliver_feed(self: Task, platform: str) -> int:
+    """Deliver the pending takedown notices of one platform (the feeds part does the work)."""
+    from index.feeds.delivery import deliver_pending
+
+    return int(deliver_pending(platform))
+
+
+@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          name="workers.tasks.probe_market", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def probe_market(self: Task, market_id: str) -> Any:
+    """Probe one market's reachability now (the lifespan part records the result)."""
+    from index.lifespan.probes import probe_market as probe
+
+    result = probe(market_id)
+    dump = getattr(result, "model_dump", None)
+    return dump(mode="json") if callable(dump) else result
+
+
+@app.task(acks_late=True, ignore_result=True, name="workers.tasks.probe_due_markets")
+def probe_due_markets() -> int:
+    """Beat entry: probe every market whose next probe time has come (back-off lives there)."""
+    from index.lifespan.probes import probe_due_markets as probe_due
+
+    return int(probe_due())
