@@ -1,0 +1,209 @@
+"""Unit tests of the rule-based extractors: each assertion is a fact about a realistic post."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.extractors import (
+    explain,
+    extract_contacts,
+    extract_crypto,
+    extract_pgp_fingerprints,
+    extract_price,
+    extract_prices,
+    extract_quantity,
+    find_evidence,
+    substance_hits,
+)
+from dragnet.documents import Contact, CryptoAddress, Evidence, Price, Quantity
+
+GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"  # valid base58check
+BECH32 = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"  # valid bech32
+ETH = "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe"
+XMR = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
+
+
+def kinds(contacts: list[Contact]) -> set[tuple[str, str]]:
+    return {(c.kind, c.handle) for c in contacts}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("DM on wickr: snowking99 or tele @plugmaster", {("wickr", "snowking99"), ("telegram", "plugmaster")}),
+        ("join https://t.me/green_house_shop for the menu", {("telegram", "green_house_shop")}),
+        ("snap: weedman420", {("snapchat", "weedman420")}),
+        ("whatsapp +44 7700 900123 only", {("whatsapp", "+447700900123")}),
+        ("order via wa.me/447700900123", {("whatsapp", "447700900123")}),
+        ("signal: +1 555 123 4567", {("signal", "+15551234567")}),
+        ("threema: ABCD1234", {("threema", "ABCD1234")}),
+        ("mail plug@protonmail.com", {("email", "plug@protonmail.com")}),
+        ("DM @frosty.vendor for prices", {("handle", "frosty.vendor")}),
+        ("телега @msk_shop", {("telegram", "msk_shop")}),
+        ("session id: 05" + "ab" * 32, {("session", "05" + "ab" * 32)}),
+    ],
+)
+def test_contacts(text: str, expected: set[tuple[str, str]]) -> None:
+    found = extract_contacts(text)
+    assert all(isinstance(c, Contact) for c in found)
+    assert kinds(found) == expected
+
+
+def test_a_mention_is_not_a_contact() -> None:
+    assert extract_contacts("thanks @maria for the photos, see you at signal hill") == []
+
+
+def test_crypto_addresses_of_every_chain() -> None:
+    found = extract_crypto(f"BTC {GENESIS} or {BECH32}; eth {ETH}; monero {XMR}")
+    assert [(a.chain, a.address) for a in found] == [
+        ("btc", GENESIS), ("btc", BECH32), ("eth", ETH), ("xmr", XMR)
+    ]
+    assert all(isinstance(a, CryptoAddress) for a in found)
+
+
+def test_strict_crypto_checks_bitcoin_checksums() -> None:
+    broken = GENESIS[:-1] + ("b" if GENESIS[-1] != "b" else "c")
+    broken_bech32 = BECH32[:-1] + ("p" if BECH32[-1] != "p" else "q")
+    assert extract_crypto(f"{broken} {broken_bech32}", strict=True) == []
+    assert [a.address for a in extract_crypto(f"{GENESIS} {BECH32}", strict=True)] == [GENESIS, BECH32]
+    assert extract_crypto("the word Bitcoin and 1234567890 are not addresses") == []
+
+
+def test_pgp_fingerprints_grouped_and_plain() -> None:
+    grouped = "6A3B 91C2 D4E5 F607 1829  3A4B 5C6D 7E8F 9012 3456"
+    plain = "0123456789abcdef0123456789ABCDEF01234567"
+    found = extract_pgp_fingerprints(f"PGP: {grouped}\nbackup key {plain}")
+    assert found == ["6A3B91C2D4E5F60718293A4B5C6D7E8F90123456", plain.upper()]
+    # an Ethereum address is not a fingerprint
+    assert extract_pgp_fingerprints(ETH) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "currency"),
+    [
+        ("3.5g for $80, ships fast", 80.0, "USD"),
+        ("1 gramo 60€ envío discreto", 60.0, "EUR"),
+        ("£45 per ounce", 45.0, "GBP"),
+        ("only 0.004 BTC.", 0.004, "BTC"),
+        ("3000 руб за 2г", 3000.0, "RUB"),
+        ("R$ 150 a grama", 150.0, "BRL"),
+        ("1,500 USD per kilo", 1500.0, "USD"),
+        ("12,50 EUR", 12.5, "EUR"),
+        ("2.5 XMR", 2.5, "XMR"),
+    ],
+)
+def test_prices(text: str, amount: float, currency: str) -> None:
+    price = extract_price(text)
+    assert isinstance(price, Price)
+    assert price.amount == pytest.approx(amount)
+    assert price.currency == currency
+
+
+def test_price_usd_uses_configured_rates() -> None:
+    price = extract_price("40 EUR")
+    assert price is not None and price.usd == pytest.approx(40 * 1.08)
+    assert extract_prices("$10 or €20") == [Price(amount=10, currency="USD", usd=10.0), Price(amount=20, currency="EUR", usd=21.6)]
+    assert extract_price("no money here, version 2.0") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit"),
+    [
+        ("3.5g cocaine", 3.5, "g"),
+        ("Xanax 2mg x 100 pills", 100, "pills"),
+        ("100x xanax 2mg", 100, "units"),
+        ("1 kilo of hash", 1, "kg"),
+        ("LSD 10 tabs 200ug", 10, "tabs"),
+        ("half oz of loud", 0.5, "oz"),
+        ("QP for sale", 0.25, "lb"),
+        ("an eighth for $40", 3.5, "g"),
+        ("oxycodone 80mg", 80, "mg"),
+        ("мефедрон 2г", 2, "g"),
+    ],
+)
+def test_quantities(text: str, value: float, unit: str) -> None:
+    quantity = extract_quantity(text)
+    assert isinstance(quantity, Quantity)
+    assert (quantity.value, quantity.unit) == (pytest.approx(value), unit)
+
+
+def test_no_quantity_in_plain_text() -> None:
+    assert extract_quantity("see you at the key party") is None
+
+
+def _rules(evidence: list[Evidence]) -> set[tuple[str, str | None]]:
+    return {(e.kind, e.rule) for e in evidence}
+
+
+def test_evidence_spans_point_into_the_text() -> None:
+    text = "🔥 Fresh ❄️ c0ca1ne 3.5g $80, ships worldwide stealth. DM on wickr: snowking99, escrow ok"
+    evidence = find_evidence(text)
+    for item in evidence:
+        assert text[item.start:item.end] == item.text
+    kinds_found = {e.kind for e in evidence}
+    assert {"emoji", "substance", "quantity", "price", "shipping", "contact", "escrow"} <= kinds_found
+    assert ("substance", "leet:stimulants") in _rules(evidence)
+    assert substance_hits(evidence) == {"stimulants": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "substance"),
+    [
+        ("fresh xannax bars", "benzodiazepines"),       # misspelt
+        ("k.e.t.a.m.i.n.e 5g for sale", "dissociatives"),  # spelled out
+        ("h3r01n best quality", "opioids"),             # leetspeak
+        ("0xyc0d0ne 80mg", "opioids"),
+        ("fentanil en polvo", "opioids"),
+        ("Verkaufe Kokain 1g", "stimulants"),
+        ("cogumelos mágicos à venda", "psychedelics"),
+        ("шишки 5г, закладки", "cannabis"),
+        ("mdma crystals 84%", "stimulants"),
+        ("🍄🍄 golden teacher 28g", "psychedelics"),
+    ],
+)
+def test_substances_despite_spelling(text: str, substance: str) -> None:
+    assert substance in substance_hits(find_evidence(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My daughter Molly loves ice skating and crystal jewellery",
+        "Fitted snow tyres today, speed of the internet is awful",
+        "Grab a coke and some snacks before the game",
+        "The heroine of the novel is brave",
+    ],
+)
+def test_innocent_slang_is_not_evidence(text: str) -> None:
+    evidence = find_evidence(text)
+    assert substance_hits(evidence) == {}, evidence
+
+
+def test_ambiguous_slang_counts_beside_an_offer() -> None:
+    evidence = find_evidence("ice for sale, 3.5g $60, DM")
+    assert ("slang", "exact:stimulants") in _rules(evidence)
+
+
+def test_multilingual_offers_and_contact_cues() -> None:
+    assert any(e.kind == "offer" for e in find_evidence("Vendo cocaína, escríbeme"))
+    assert any(e.kind == "offer" for e in find_evidence("Продаю мефедрон"))
+    cues = {e.text.lower() for e in find_evidence("DM or snap for menu, tele too, wickr") if e.rule == "contact_cue"}
+    assert {"dm", "snap", "tele", "wickr"} <= cues
+
+
+def test_empty_and_huge_inputs() -> None:
+    assert find_evidence("") == []
+    assert find_evidence("   ") == []
+    assert extract_price("") is None and extract_quantity("") is None
+    assert extract_contacts("") == [] and extract_crypto("") == [] and extract_pgp_fingerprints("") == []
+    huge = ("harmless words " * 100_000) + "cocaine 1g $50"  # past the cap: not scanned
+    assert substance_hits(find_evidence(huge)) == {}
+
+
+def test_explanation_names_words_of_the_post() -> None:
+    text = "Selling xanax bars 2mg x100, $3 each, wickr: benzoboss"
+    evidence = find_evidence(text)
+    sentence = explain(evidence, ["benzodiazepines"], 0.98)
+    assert sentence.startswith("The post offers benzodiazepines for sale")
+    assert "xanax" in sentence and "$3" in sentence and "wickr: benzoboss" in sentence
+    assert sentence.endswith(".") and "\n" not in sentence
