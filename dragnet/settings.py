@@ -179,6 +179,22 @@ class FeedSettings(BaseModel):
 
 class LifespanSettings(BaseModel):
     """Marketplace probes and lifespan analytics."""
+    store_path: Path | None = None  # default: <data_dir>/feeds.sqlite3
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_backoff_s: float = Field(default=1.0, ge=0)
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0)
+    notice_ttl_days: int = Field(default=90, ge=1)
+    tlp: str = "TLP:AMBER"
+    dsa_category: str = "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS"
+    dsa_keyword: str = "KEYWORD_REGULATED_GOODS_SERVICES"
+    legal_ground: str = "Illicit offer of narcotic drugs and psychotropic substances (UN Single Convention 1961, Convention 1971; Council Framework Decision 2004/757/JHA Art. 2)"
+    recrawl_proxy_url: str | None = None  # clearnet re-crawls; .onion always goes through tor.socks_url
+    webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses (tests, on-prem)
+    webhook_batch: int = Field(default=200, ge=1)
+    recrawl_timeout_s: float = Field(default=20.0, gt=0)
+    removed_markers: list[str] = Field(default_factory=lambda: [
+        "post removed", "this content isn't available", "page not found", "this post has been removed",
+        "content unavailable", "account suspended", "message was deleted"])
 
     probe_interval_s: float = Field(default=3600.0, gt=0)
     backoff_max_s: float = Field(default=7 * 24 * 3600.0, gt=0)

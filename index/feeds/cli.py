@@ -1,20 +1,130 @@
-"""``dragnet evidence``."""
+"""``dragnet evidence ...`` and ``dragnet feeds ...``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Optional
 
 import typer
-
-from dragnet.cli import not_built
 
 
 def register(app: typer.Typer) -> None:
     evidence_app = typer.Typer(help="Evidence bundles.", no_args_is_help=True)
+    feeds_app = typer.Typer(help="Takedown notices for platforms.", no_args_is_help=True)
 
     @evidence_app.command("verify")
-    def verify(bundle: Path) -> None:
-        """Check every digest of an evidence bundle."""
-        not_built("evidence verify")
+    def verify(bundle: Path,
+               public_key: Optional[str] = typer.Option(None, help="Require a signature by this key (base64 DER)."),
+               json_output: bool = typer.Option(False, "--json", help="The report as JSON.")) -> None:
+        """Check every digest of an evidence bundle; exit 1 and name each file that fails."""
+        from dataclasses import asdict
+
+        from index.feeds.evidence import verify_bundle
+
+        report = verify_bundle(bundle, trusted_public_key=public_key)
+        if json_output:
+            typer.echo(json.dumps(asdict(report) | {"tampered_files": report.tampered_files}))
+        else:
+            for problem in report.problems:
+                typer.echo(f"FAIL {problem.file}: {problem.reason}")
+            signed = "signed, signature valid" if report.signature_ok else ("signed, INVALID" if report.signed else "unsigned")
+            typer.echo(f"{'OK' if report.ok else 'TAMPERED'} {bundle}: {report.files_checked} files, "
+                       f"{report.warc_records_checked} WARC records, {signed}")
+        raise typer.Exit(code=0 if report.ok else 1)
+
+    @evidence_app.command("build")
+    def build(listing_id: str, out: Optional[Path] = typer.Option(None, help="Directory for the bundle.")) -> None:
+        """Write the evidence bundle of one stored listing."""
+        from index.factory import open_store
+        from index.feeds.evidence import build_bundle
+
+        with open_store() as store:
+            listing = store.get(listing_id)
+        if listing is None:
+            typer.echo(f"no listing {listing_id}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo(str(build_bundle(listing, out_dir=out)))
+
+    @feeds_app.command("platforms")
+    def platforms() -> None:
+        """The platform registry: hosts and reporting channels."""
+        from index.feeds.registry import load_registry
+
+        registry = load_registry()
+        for name in registry.names():
+            spec = registry.platforms[name]
+            door = spec.reporting.url or spec.reporting.email or ""
+            typer.echo(f"{name:10} {spec.reporting.kind:16} {door:50} {', '.join(spec.hosts)}")
+
+    @feeds_app.command("match")
+    def match(url: str) -> None:
+        """Which platform a URL belongs to, and its native ids."""
+        from index.feeds.registry import load_registry
+
+        m = load_registry().match(url)
+        typer.echo(m.model_dump_json(indent=1) if m else "no platform matches")
+
+    @feeds_app.command("ingest")
+    def ingest(min_score: float = typer.Option(0.0, help="Only hits at or above this score."),
+               limit: int = typer.Option(1000, help="At most this many hits.")) -> None:
+        """Build notices from the drug-sale hits in the listing store."""
+        from index.factory import open_store
+        from index.feeds.service import FeedService
+        from index.store import SearchQuery
+
+        service = FeedService()
+        with open_store() as store:
+            result = store.search(SearchQuery(is_drug_sale=True, min_score=min_score or None, size=limit,
+                                              sort="newest", facets=False, highlight=False))
+        outcome = service.ingest([hit.listing for hit in result.hits])
+        typer.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, duplicates "
+                   f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}")
+
+    @feeds_app.command("review")
+    def review(notice_id: str, decision: str = typer.Argument(..., help="approve or reject"),
+               by: str = typer.Option(..., help="Who decides (analyst name)."),
+               note: Optional[str] = None) -> None:
+        """Approve or reject a new notice."""
+        from index.feeds.service import FeedService
+
+        notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
+        typer.echo(f"{notice.id} {notice.status}")
+
+    @feeds_app.command("deliver")
+    def deliver(platform: Optional[str] = typer.Argument(None)) -> None:
+        """Push pending notices to platforms' webhooks."""
+        from index.feeds.delivery import deliver_all, deliver_pending
+
+        counts = {platform: deliver_pending(platform)} if platform else deliver_all()
+        for name, n in counts.items():
+            if n or platform:
+                typer.echo(f"{name}: {n} delivered")
+
+    @feeds_app.command("recheck")
+    def recheck(platform: Optional[str] = typer.Argument(None)) -> None:
+        """Re-crawl sent notices; posts found gone become removed.  Also expires old notices."""
+        from index.feeds.service import FeedService
+
+        service = FeedService()
+        for notice_id, result in service.confirm_removals(platform):
+            typer.echo(f"{notice_id} {result.outcome:8} {result.reason}")
+        typer.echo(f"expired {service.expire_due()}")
+
+    @feeds_app.command("metrics")
+    def metrics_cmd(year: Optional[int] = None,
+                    plot: Optional[Path] = typer.Option(None, help="Write the plot here (.svg or .png)."),
+                    html: Optional[Path] = typer.Option(None, help="Write the HTML page here.")) -> None:
+        """Impact figures (JSON on stdout)."""
+        from index.feeds import metrics
+        from index.feeds.store import open_notice_store
+
+        m = metrics.compute(open_notice_store(), year=year)
+        if plot:
+            plot.write_bytes(metrics.render_plot(m, "png" if plot.suffix == ".png" else "svg"))
+        if html:
+            html.write_text(metrics.render_html(m, plot_url=plot.name if plot else "metrics.svg"), encoding="utf-8")
+        typer.echo(json.dumps(metrics.as_dict(m), indent=1))
 
     app.add_typer(evidence_app, name="evidence")
+    app.add_typer(feeds_app, name="feeds")

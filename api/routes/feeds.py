@@ -1,0 +1,250 @@
+"""Platform takedown feeds: the pull feed (JSON, NDJSON, CSV, STIX 2.1), platform feedback,
+webhook subscription, the analyst review queue, evidence downloads and impact metrics.
+
+A ``platform:<name>`` key reaches only ``/feeds/<name>/...``: another platform's path answers 403,
+and another platform's notice id under its own path answers 404.  Analysts review; admins may do
+everything.  Only the platform's own pull records a notice as sent (an admin looking at a feed
+changes nothing).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from api.audit import record as audit
+from api.auth import Principal, require_roles
+from dragnet.settings import DragnetSettings, get_settings
+from index.feeds import delivery, formats, metrics
+from index.feeds.notices import Feedback
+from index.feeds.service import FeedService, NotFound, WorkflowError
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+_lock = threading.Lock()
+
+
+def _service(request: Request) -> FeedService:
+    with _lock:
+        service = getattr(request.app.state, "feed_service", None)
+        if service is None:
+            settings: DragnetSettings = getattr(request.app.state, "settings", None) or get_settings()
+            service = FeedService(settings)
+            request.app.state.feed_service = service
+        return service
+
+
+def _platform_access(platform: str, principal: Principal, service: FeedService) -> None:
+    if principal.platform is not None and principal.platform != platform:
+        raise HTTPException(403, "this key belongs to another platform")
+    if service.registry.get(platform) is None:
+        raise HTTPException(404, f"unknown platform {platform!r}")
+
+
+def _notice_or_404(service: FeedService, platform: str, notice_id: str):
+    try:
+        return service.get(notice_id, platform=platform)
+    except NotFound:
+        raise HTTPException(404, "no such notice on this platform") from None
+
+
+# -- metrics (declared before /{platform} so the names do not collide) ---------------------
+@router.get("/metrics")
+def get_metrics(request: Request, year: int | None = None,
+                principal: Principal = Depends(require_roles("analyst", "operator"))) -> JSONResponse:
+    """Impact figures as JSON."""
+    return JSONResponse(metrics.as_dict(metrics.compute(_service(request).store, year=year)))
+
+
+@router.get("/metrics.html", response_class=HTMLResponse)
+def get_metrics_page(request: Request, year: int | None = None,
+                     principal: Principal = Depends(require_roles("analyst", "operator"))) -> HTMLResponse:
+    """The impact page (escaped throughout)."""
+    m = metrics.compute(_service(request).store, year=year)
+    return HTMLResponse(metrics.render_html(m, plot_url="metrics.svg" + (f"?year={year}" if year else "")),
+                        headers={"Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"})
+
+
+@router.get("/metrics.svg")
+def get_metrics_plot(request: Request, year: int | None = None, fmt: Literal["svg", "png"] = "svg",
+                     principal: Principal = Depends(require_roles("analyst", "operator"))) -> Response:
+    """Removed per month and the time-to-removal distribution as SVG (or ``fmt=png``)."""
+    m = metrics.compute(_service(request).store, year=year)
+    media = "image/svg+xml" if fmt == "svg" else "image/png"
+    return Response(metrics.render_plot(m, fmt), media_type=media)
+
+
+# -- the pull feed ----------------------------------------------------------------------------
+@router.get("/{platform}")
+def pull_feed(platform: str, request: Request,
+              since: str = Query("0", description="cursor: the next_cursor of the previous page (0: from the start)"),
+              limit: int = Query(100, ge=1, le=1000),
+              format: Literal["json", "ndjson", "csv", "stix"] = "json",
+              principal: Principal = Depends(require_roles("platform"))) -> Response:
+    """Released notices changed after ``since``, oldest change first, tombstones included."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    try:
+        cursor = int(since)
+        if cursor < 0:
+            raise ValueError
+    except ValueError:
+        raise HTTPException(422, "since must be a cursor returned by this feed (a non-negative integer)") from None
+    if principal.platform == platform:
+        page = delivery.feed_page(service, platform, cursor, limit)
+    else:  # an admin looking: read-only, no quota, nothing recorded as sent
+        rows = service.store.feed(platform, cursor, limit + 1)
+        page = delivery.FeedPage(rows=rows[:limit], next_cursor=rows[:limit][-1].seq if rows[:limit] else cursor,
+                                 has_more=len(rows) > limit)
+    audit(principal, "feeds.pull", f"platform={platform} since={cursor} format={format}", len(page.rows),
+          settings=service.settings)
+    headers = {"X-Next-Cursor": str(page.next_cursor), "X-Has-More": str(page.has_more).lower()}
+    if page.rate_limited:
+        headers["Retry-After"] = str(page.retry_after_s)
+        headers["X-Rate-Limited"] = "true"
+    if format == "json":
+        body = formats.to_json(page.rows, page.next_cursor, page.has_more, {"rate_limited": page.rate_limited})
+    elif format == "ndjson":
+        body = formats.to_ndjson(page.rows)
+    elif format == "csv":
+        body = formats.to_csv(page.rows)
+    else:
+        body = formats.to_stix([r for r in page.rows], service.settings.feeds.notifier_name)
+    return Response(body, media_type=formats.MEDIA_TYPES[format], headers=headers)
+
+
+@router.get("/{platform}/notices")
+def list_notices(platform: str, request: Request, status: str | None = None,
+                 limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                 principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+    """The analyst's view of a platform's notices (``status=new`` is the review queue)."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    notices = service.store.list(platform=platform, status=status, limit=limit, offset=offset)
+    return JSONResponse({"notices": [formats.notice_json(formats.FeedRow(seq=0, notice=n)) for n in notices]})
+
+
+@router.get("/{platform}/notices/{notice_id}")
+def get_notice(platform: str, notice_id: str, request: Request,
+               principal: Principal = Depends(require_roles("platform", "analyst"))) -> JSONResponse:
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    notice = _notice_or_404(service, platform, notice_id)
+    if principal.platform is not None and notice.time_of("approved") is None:
+        raise HTTPException(404, "no such notice on this platform")
+    return JSONResponse(formats.notice_json(formats.FeedRow(seq=0, notice=notice)))
+
+
+@router.get("/{platform}/notices/{notice_id}/evidence")
+def get_evidence(platform: str, notice_id: str, request: Request,
+                 principal: Principal = Depends(require_roles("platform", "analyst"))) -> FileResponse:
+    """The notice's evidence bundle (.wacz); ``dragnet evidence verify`` checks it."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    notice = _notice_or_404(service, platform, notice_id)
+    if (principal.platform is not None and notice.time_of("approved") is None) or not notice.proof.bundle:
+        raise HTTPException(404, "no evidence bundle for this notice")
+    path = service.settings.paths.evidence_dir / notice.proof.bundle
+    if path.parent != service.settings.paths.evidence_dir or not path.is_file():
+        raise HTTPException(404, "evidence bundle missing")
+    return FileResponse(path, media_type="application/wacz+zip", filename=path.name,
+                        headers={"X-Content-SHA256": notice.proof.bundle_sha256 or ""})
+
+
+class FeedbackBody(BaseModel):
+    kind: Feedback
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/{platform}/notices/{notice_id}/feedback")
+def post_feedback(platform: str, notice_id: str, body: FeedbackBody, request: Request,
+                  principal: Principal = Depends(require_roles("platform"))) -> JSONResponse:
+    """The platform's answer: true_positive, false_positive, disputed or removed."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    _notice_or_404(service, platform, notice_id)
+    try:
+        notice = service.feedback(notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}",
+                                  note=body.note)
+    except WorkflowError as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(principal, "feeds.feedback", f"platform={platform} notice={notice_id} kind={body.kind}", 1,
+          settings=service.settings)
+    return JSONResponse({"id": notice.id, "status": notice.status, "feedback": notice.feedback,
+                         "version": notice.version})
+
+
+class ReviewBody(BaseModel):
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/{platform}/notices/{notice_id}/review")
+def post_review(platform: str, notice_id: str, body: ReviewBody, request: Request,
+                principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+    """An analyst approves or rejects a new notice."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    _notice_or_404(service, platform, notice_id)
+    try:
+        notice = service.review(notice_id, body.decision, by=f"{principal.role}:{principal.name}", note=body.note)
+    except WorkflowError as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(principal, "feeds.review", f"platform={platform} notice={notice_id} decision={body.decision}", 1,
+          settings=service.settings)
+    return JSONResponse({"id": notice.id, "status": notice.status, "version": notice.version})
+
+
+class WithdrawBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{platform}/notices/{notice_id}/withdraw")
+def post_withdraw(platform: str, notice_id: str, body: WithdrawBody, request: Request,
+                  principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+    """Take a notice back; the feed carries a tombstone (``should_delete``)."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    _notice_or_404(service, platform, notice_id)
+    notice = service.withdraw(notice_id, by=f"{principal.role}:{principal.name}", reason=body.reason)
+    return JSONResponse({"id": notice.id, "status": notice.status, "should_delete": notice.should_delete})
+
+
+class WebhookBody(BaseModel):
+    url: str = Field(max_length=2000)
+
+
+@router.put("/{platform}/webhook")
+def put_webhook(platform: str, body: WebhookBody, request: Request,
+                principal: Principal = Depends(require_roles("platform"))) -> JSONResponse:
+    """Register the platform's webhook; the signing secret is returned once."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    try:
+        secret = delivery.subscribe(service, platform, body.url)
+    except delivery.WebhookURLError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return JSONResponse({"platform": platform, "url": body.url, "secret": secret,
+                         "signature": "X-Dragnet-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))",
+                         "replay_window_s": service.settings.feeds.webhook_replay_window_s})
+
+
+@router.post("/{platform}/deliver")
+def post_deliver(platform: str, request: Request,
+                 principal: Principal = Depends(require_roles("operator"))) -> JSONResponse:
+    """Push pending notices to the platform's webhook now (the workers do it on a schedule)."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    return JSONResponse({"delivered": delivery.deliver_pending(platform, service.settings, service)})
+
+
+@router.get("/{platform}/deliveries")
+def get_deliveries(platform: str, request: Request, limit: int = Query(100, ge=1, le=1000),
+                   principal: Principal = Depends(require_roles("platform", "operator"))) -> JSONResponse:
+    """The delivery log (every webhook attempt and every first-time pull)."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    return JSONResponse({"deliveries": [r.model_dump(mode="json") for r in service.store.deliveries(platform, limit)]})

@@ -1,0 +1,232 @@
+"""The review workflow: hits become notices, analysts decide, platforms answer, re-crawls confirm.
+
+``new`` -> ``approved`` | ``rejected`` (an analyst; or automatically when a platform configures
+``auto_approve_score`` and the score reaches it) -> ``sent`` (pulled or pushed) ->
+``acknowledged`` | ``removed`` | ``rejected`` | ``expired``.  Every transition is appended to the
+notice's history with its UTC time and who made it.  A notice reaches its platform's feed only
+once approved; after that every change the platform has not itself caused bumps its feed
+sequence, and a withdrawal or expiry is published as a tombstone (``should_delete``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dragnet.documents import Listing, utcnow
+from dragnet.settings import DragnetSettings, get_settings
+
+from .evidence import build_bundle, file_sha256
+from .notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, build_notice
+from .recrawl import RecrawlResult, recrawl
+from .registry import PlatformMatch, PlatformRegistry, load_registry
+from .store import NoticeStore, open_notice_store
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowError(ValueError):
+    """A transition the workflow does not allow (the API answers 409)."""
+
+
+class NotFound(KeyError):
+    """No such notice (on this platform)."""
+
+
+@dataclass
+class IngestResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    auto_approved: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+class FeedService:
+    """The workflow over a :class:`NoticeStore`; stateless apart from the store."""
+
+    def __init__(self, settings: DragnetSettings | None = None, store: NoticeStore | None = None,
+                 registry: PlatformRegistry | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.store = store or open_notice_store(self.settings)
+        self.registry = registry or load_registry(self.settings)
+
+    # -- hits in ---------------------------------------------------------------------------
+    def targets(self, listing: Listing) -> list[PlatformMatch]:
+        """Where a hit can be reported: the post itself when it sits on a known platform, and the
+        accounts it names as contacts on known platforms (a market listing's "telegram: @plug")."""
+        found: dict[str, PlatformMatch] = {}
+        match = self.registry.match(listing.url)
+        if match is not None:
+            found[match.target_key] = match
+        for contact in listing.contacts:
+            m = self.registry.match_contact(contact)
+            if m is not None and m.target_key not in found:
+                found[m.target_key] = m
+        return list(found.values())
+
+    def ingest(self, listings: list[Listing], *, bundles: bool = True, by: str = "dragnet") -> IngestResult:
+        """Turn classified hits into notices: new ones wait for review (or are auto-approved), the
+        same target with the same verdict is a duplicate (only ``last_seen`` moves), a changed
+        verdict is a new version of the same notice."""
+        result = IngestResult()
+        for listing in listings:
+            c = listing.classification
+            if c is None or not c.is_drug_sale:
+                result.skipped += 1
+                continue
+            targets = self.targets(listing)
+            if not targets:
+                result.skipped += 1
+                continue
+            bundle_path = None
+            bundle_sha: str | None = None
+            for match in targets:
+                spec = self.registry.get(match.platform)
+                assert spec is not None
+                notice = build_notice(listing, match, spec, self.settings)
+                existing = self.store.get(notice.id)
+                if existing is not None and existing.dedup_key == notice.dedup_key \
+                        and existing.status not in ("removed", "expired") and not existing.should_delete:
+                    last = listing.last_seen or listing.crawled_at
+                    if last > existing.verdict.last_seen:
+                        existing.verdict.last_seen = last
+                        self.store.save(existing, bump=False)  # same report: the platform must not see it again
+                    result.duplicates.append(existing.id)
+                    continue
+                if bundles and bundle_path is None:
+                    bundle_path = build_bundle(listing, settings=self.settings)
+                    bundle_sha = file_sha256(bundle_path)
+                if bundle_path is not None:
+                    notice.proof.bundle = bundle_path.name
+                    notice.proof.bundle_sha256 = bundle_sha
+                visible = None
+                if existing is not None:
+                    notice.created = existing.created
+                    notice.version = existing.version + 1
+                    notice.history = existing.history + [notice.entry(
+                        "new", by, "verdict changed" if existing.status not in ("removed", "expired")
+                        else f"seen again after {existing.status}")]
+                    notice.verdict.first_seen = min(existing.verdict.first_seen, notice.verdict.first_seen)
+                    result.updated.append(notice.id)
+                else:
+                    notice.history = [notice.entry("new", by)]
+                    result.created.append(notice.id)
+                if spec.auto_approve_score is not None and notice.verdict.score >= spec.auto_approve_score:
+                    notice.status = "approved"
+                    notice.verdict.review = "automated"
+                    notice.verdict.review_status = "approved"
+                    notice.history.append(notice.entry("approved", f"auto:score>={spec.auto_approve_score:g}"))
+                    visible = True
+                    result.auto_approved.append(notice.id)
+                self.store.save(notice, visible=visible)
+        return result
+
+    # -- transitions -----------------------------------------------------------------------
+    def get(self, notice_id: str, platform: str | None = None) -> Notice:
+        notice = self.store.get(notice_id)
+        if notice is None or (platform is not None and notice.platform != platform):
+            raise NotFound(notice_id)
+        return notice
+
+    def _transition(self, notice: Notice, status: str, by: str, note: str | None = None,
+                    at: datetime | None = None) -> None:
+        if status not in TRANSITIONS[notice.status]:
+            raise WorkflowError(f"notice {notice.id} is {notice.status}; cannot become {status}")
+        notice.status = status  # type: ignore[assignment]
+        event = notice.entry(status, by, note, at)
+        notice.history.append(event)
+        notice.modified = event.at
+        notice.version += 1
+
+    def review(self, notice_id: str, decision: str, by: str, note: str | None = None) -> Notice:
+        """An analyst approves or rejects a new notice."""
+        notice = self.get(notice_id)
+        if decision not in ("approve", "reject"):
+            raise WorkflowError("decision must be approve or reject")
+        status = "approved" if decision == "approve" else "rejected"
+        was_visible = notice.status != "new"
+        self._transition(notice, status, by, note)
+        notice.verdict.review = "manual"
+        notice.verdict.review_status = "approved" if status == "approved" else "rejected"
+        if status == "rejected" and was_visible:
+            notice.should_delete = True  # withdrawn after release: the platform gets a tombstone
+        self.store.save(notice, visible=True if status == "approved" else None)
+        return notice
+
+    def mark_sent(self, notice: Notice, by: str, *, bump: bool) -> Notice:
+        if notice.status == "approved":
+            self._transition(notice, "sent", by)
+            self.store.save(notice, bump=bump)
+        return notice
+
+    def feedback(self, notice_id: str, platform: str, kind: Feedback, by: str, note: str | None = None) -> Notice:
+        """What the platform says about a notice it received.  ``platform`` must own it."""
+        notice = self.get(notice_id, platform=platform)
+        if notice.status in ("new", "approved") and kind != "disputed":
+            # the platform answers before our send was recorded (pulled and acted at once)
+            if notice.status == "approved":
+                self._transition(notice, "sent", f"pull:{platform}")
+            else:
+                raise WorkflowError(f"notice {notice.id} was not released to {platform}")
+        notice.feedback = kind
+        target = {"true_positive": "acknowledged", "false_positive": "rejected", "removed": "removed",
+                  "disputed": None}[kind]
+        if target is not None and target != notice.status:
+            if notice.status in FINAL_STATES:
+                raise WorkflowError(f"notice {notice.id} is already {notice.status}")
+            self._transition(notice, target, by, note or f"platform feedback: {kind}")
+        else:
+            notice.history.append(notice.entry(notice.status, by, note or f"platform feedback: {kind}"))
+            notice.modified = utcnow()
+            notice.version += 1
+        # The platform caused this change; it does not need to be told about it again.
+        self.store.save(notice, bump=False)
+        return notice
+
+    def withdraw(self, notice_id: str, by: str, reason: str) -> Notice:
+        """Take back a released notice (an analyst found it wrong): a tombstone in the feed."""
+        notice = self.get(notice_id)
+        if notice.status not in FINAL_STATES:
+            self._transition(notice, "rejected", by, reason)
+        notice.should_delete = True
+        notice.version += 1
+        notice.modified = utcnow()
+        self.store.save(notice)
+        return notice
+
+    def expire_due(self, now: datetime | None = None, by: str = "dragnet:expiry") -> int:
+        """Notices past their expiry that no one closed become ``expired`` tombstones."""
+        now = now or utcnow()
+        count = 0
+        for notice in list(self.store.all()):
+            if notice.status in FINAL_STATES or notice.verdict.expires_at > now:
+                continue
+            self._transition(notice, "expired", by, at=now)
+            notice.should_delete = True
+            self.store.save(notice)
+            count += 1
+        return count
+
+    def confirm_removals(self, platform: str | None = None, by: str = "recrawl") -> list[tuple[str, RecrawlResult]]:
+        """Re-crawl every sent or acknowledged notice; a post found gone becomes ``removed``."""
+        results: list[tuple[str, RecrawlResult]] = []
+        for notice in list(self.store.all(platform)):
+            if notice.status not in ("sent", "acknowledged"):
+                continue
+            outcome = recrawl(notice.target.url, self.settings)
+            results.append((notice.id, outcome))
+            if outcome.outcome == "gone":
+                self._transition(notice, "removed", by, f"re-crawl: {outcome.reason}")
+                self.store.save(notice)  # new information for the platform: its own removal, confirmed
+        return results
+
+    # -- rate limit ------------------------------------------------------------------------
+    def quota_left(self, platform: str, now: datetime | None = None) -> int:
+        """How many first-time notices the platform may still receive this hour."""
+        spec = self.registry.get(platform)
+        limit = (spec.max_notices_per_hour if spec and spec.max_notices_per_hour else
+                 self.settings.feeds.max_notices_per_hour)
+        now = now or utcnow()
+        return max(0, limit - self.store.count_sent_since(platform, now - timedelta(hours=1)))
