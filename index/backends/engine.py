@@ -1,0 +1,531 @@
+"""The search-engine backend: Elasticsearch 8/9 (official ``elasticsearch`` client) and
+OpenSearch 2/3 (``opensearch-py``) with ONE set of request bodies.
+
+Layout (``P`` = ``settings.search.index_prefix``):
+
+* ``P-listings``: write alias over a dated index ``P-listings-YYYY.MM.DD`` (created on the first
+  ``ensure_schema``), one document per listing (``_id`` = listing id), the current version.
+  A re-index to a new dated index (new mappings) swaps the alias without touching callers.
+* ``P-versions-YYYY.MM``: every content version (``_id`` = ``Listing.doc_id``, written with
+  ``op_type=create`` so that writing a version twice is a no-op), in the month of the listing's
+  ``first_seen`` so all versions of one listing share an index; read through alias ``P-versions``.
+* index templates ``P-listings`` and ``P-versions`` carry the mappings: ``title``/``text`` with
+  the English analyzer and a ``.std`` standard-analyzer sub-field, keyword fields (``.raw`` on
+  title), ``price`` as ``scaled_float``, dates, the classification object, and ``dn.*``: the
+  derived filter/sort fields shared with the embedded backend (:func:`index.docs.flat_fields`).
+
+Bulk writes: per-item failures are split into retryable (429, 5xx: retried with exponential
+backoff) and permanent (reported in ``BulkResult.failed``); an engine that cannot be reached
+raises ``StoreError(retryable=True)`` after ``settings.search.max_retries`` tries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from dragnet.documents import Listing, utcnow
+from dragnet.settings import DragnetSettings
+from index.docs import as_utc, flat_fields, merge_with_existing, sanitize
+from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_simple_query_string
+from index.store import (
+    FACET_FIELDS,
+    BulkResult,
+    FacetBucket,
+    HistogramBucket,
+    ListingStore,
+    QueryError,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_KW = {"type": "keyword", "ignore_above": 1024}
+_DISABLED = {"type": "object", "enabled": False}
+_LISTING_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "keyword"}, "url": _KW, "canonical_url": _KW, "source_kind": {"type": "keyword"},
+    "platform": _KW, "market": _KW, "mirror": _KW,
+    "crawled_at": {"type": "date"}, "first_seen": {"type": "date"}, "last_seen": {"type": "date"},
+    "version": {"type": "integer"},
+    "title": {"type": "text", "analyzer": "english",
+              "fields": {"std": {"type": "text", "analyzer": "standard"}, "raw": {"type": "keyword", "ignore_above": 512}}},
+    "text": {"type": "text", "analyzer": "english", "fields": {"std": {"type": "text", "analyzer": "standard"}}},
+    "lang": {"type": "keyword"},
+    "price": {"properties": {"amount": {"type": "scaled_float", "scaling_factor": 100},
+                             "currency": {"type": "keyword"},
+                             "usd": {"type": "scaled_float", "scaling_factor": 100}}},
+    "quantity": {"properties": {"value": {"type": "float"}, "unit": {"type": "keyword"}}},
+    "ships_from": {"type": "keyword"}, "ships_to": {"type": "keyword"},
+    "vendor": {"properties": {"name": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
+                              "market": _KW, "pgp_fingerprint": {"type": "keyword"}}},
+    "contacts": {"properties": {"kind": {"type": "keyword"}, "handle": _KW}},
+    "crypto": {"properties": {"chain": {"type": "keyword"}, "address": _KW}},
+    "pgp_fingerprints": {"type": "keyword"}, "images": {"type": "keyword"},
+    "classification": {"properties": {
+        "is_drug_sale": {"type": "boolean"}, "score": {"type": "float"}, "threshold": {"type": "float"},
+        "model_version": {"type": "keyword"}, "substances": _DISABLED, "evidence": _DISABLED,
+        "explanation": {"type": "text", "analyzer": "english"}}},
+    "content_sha256": {"type": "keyword"},
+    "snapshot": {"properties": {"warc_file": _KW, "record_id": _KW}},
+    "screenshot_sha256": {"type": "keyword"},
+    "takedown": {"properties": {"platform": {"type": "keyword"}, "status": {"type": "keyword"}, "history": _DISABLED}},
+    "dn": {"properties": {
+        "vendor": {"type": "keyword", "ignore_above": 256}, "substance": {"type": "keyword"},
+        "identifiers": _KW, "is_drug_sale": {"type": "boolean"}, "score": {"type": "float"},
+        # double, not scaled_float: OpenSearch 2.19 skips documents when sorting a scaled_float
+        # (its sort optimisation), so the sort/range copy is a plain double; price.* stays scaled.
+        "price_usd": {"type": "double"}, "seen_at": {"type": "date"}}},
+}
+_VERSION_PROPERTIES: dict[str, Any] = {
+    "listing_id": {"type": "keyword"}, "doc_id": {"type": "keyword"}, "stored_at": {"type": "date"},
+    "listing": _DISABLED,
+}
+_TEXT_FIELDS = ["title^3", "title.std^2", "text", "text.std"]
+_SQS_FLAGS = "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE"
+_FACET_SOURCE = {"market": "market", "platform": "platform", "vendor": "dn.vendor", "substance": "dn.substance",
+                 "ships_from": "ships_from", "source_kind": "source_kind", "is_drug_sale": "dn.is_drug_sale"}
+_RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def _sort_clause(sort: str) -> list[dict[str, Any]]:
+    tiebreak = {"id": "asc"}
+    return {
+        "relevance": [{"_score": "desc"}, tiebreak],
+        "newest": [{"dn.seen_at": "desc"}, tiebreak],
+        "oldest": [{"dn.seen_at": "asc"}, tiebreak],
+        "price_asc": [{"dn.price_usd": {"order": "asc", "missing": "_last"}}, tiebreak],
+        "price_desc": [{"dn.price_usd": {"order": "desc", "missing": "_last"}}, tiebreak],
+        "score_desc": [{"dn.score": {"order": "desc", "missing": "_last"}}, tiebreak],
+    }[sort]
+
+
+def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
+    """The ``bool.filter`` clauses for a query's structured filters (no user text here)."""
+    filters: list[dict[str, Any]] = []
+    for name, field in (("market", "market"), ("platform", "platform"), ("vendor", "dn.vendor"),
+                        ("substance", "dn.substance"), ("ships_from", "ships_from"),
+                        ("source_kind", "source_kind"), ("identifiers", "dn.identifiers"), ("ids", "id")):
+        values = getattr(query, name)
+        if values:
+            filters.append({"terms": {field: list(values)}})
+    if query.is_drug_sale is not None:
+        filters.append({"term": {"dn.is_drug_sale": query.is_drug_sale}})
+    if query.min_score is not None:
+        filters.append({"range": {"dn.score": {"gte": query.min_score}}})
+    price: dict[str, float] = {}
+    if query.price_usd_min is not None:
+        price["gte"] = query.price_usd_min
+    if query.price_usd_max is not None:
+        price["lte"] = query.price_usd_max
+    if price:
+        filters.append({"range": {"dn.price_usd": price}})
+    seen: dict[str, str] = {}
+    if query.seen_from is not None:
+        seen["gte"] = as_utc(query.seen_from).isoformat()
+    if query.seen_to is not None:
+        seen["lte"] = as_utc(query.seen_to).isoformat()
+    if seen:
+        filters.append({"range": {"dn.seen_at": seen}})
+    return filters
+
+
+def build_query(query: SearchQuery) -> dict[str, Any]:
+    """The engine query: filters plus the user text through ``simple_query_string`` rebuilt by
+    the safe parser (the user's own string never reaches the engine)."""
+    must: list[dict[str, Any]] = []
+    if query.text.strip():
+        parsed = parse_user_query(query.text)
+        if not parsed.empty:
+            must.append({"simple_query_string": {
+                "query": to_simple_query_string(parsed), "fields": _TEXT_FIELDS, "default_operator": "and",
+                "flags": _SQS_FLAGS, "lenient": True}})
+    return {"bool": {"must": must or [{"match_all": {}}], "filter": build_filters(query)}}
+
+
+def build_search_body(query: SearchQuery) -> dict[str, Any]:
+    """One request body for both engines."""
+    has_text = bool(query.text.strip())
+    sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
+    body: dict[str, Any] = {
+        "query": build_query(query), "size": query.size, "sort": _sort_clause(sort),
+        "track_total_hits": True, "_source": {"excludes": ["dn"]},
+    }
+    if query.search_after:
+        body["search_after"] = list(query.search_after)
+    if query.highlight and has_text:
+        body["highlight"] = {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "require_field_match": False,
+                             "encoder": "default",
+                             "fields": {"title": {"number_of_fragments": 0},
+                                        "text": {"fragment_size": 160, "number_of_fragments": 3}}}
+    if query.facets:
+        body["aggs"] = {name: {"terms": {"field": _FACET_SOURCE[name], "size": 20}} for name in FACET_FIELDS}
+    return body
+
+
+class EngineClient:
+    """The few calls the store makes, for either client; request bodies are identical, only
+    the calling convention differs (``**body`` for elasticsearch-py, ``body=`` for opensearch-py)."""
+
+    def __init__(self, flavour: Literal["opensearch", "elasticsearch"], url: str, settings: DragnetSettings) -> None:
+        self.flavour = flavour
+        s = settings.search
+        auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
+        if flavour == "opensearch":
+            from opensearchpy import OpenSearch
+
+            self.raw: Any = OpenSearch(hosts=[url], http_auth=auth, verify_certs=s.verify_certs, timeout=s.request_timeout_s,
+                                       max_retries=0, retry_on_timeout=False, http_compress=False)
+        else:
+            from elasticsearch import Elasticsearch
+
+            self.raw = Elasticsearch(url, basic_auth=auth, verify_certs=s.verify_certs, request_timeout=s.request_timeout_s,
+                                     max_retries=0, retry_on_timeout=False)
+
+    @staticmethod
+    def _body(response: Any) -> Any:
+        return getattr(response, "body", response)
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.flavour == "opensearch":
+            return self.raw.search(index=index, body=body)
+        return self._body(self.raw.search(index=index, **body))
+
+    def count(self, index: str, query: dict[str, Any]) -> int:
+        if self.flavour == "opensearch":
+            return int(self.raw.count(index=index, body={"query": query})["count"])
+        return int(self._body(self.raw.count(index=index, query=query))["count"])
+
+    def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.flavour == "opensearch":
+            return self.raw.bulk(body=operations)
+        return self._body(self.raw.bulk(operations=operations))
+
+    def mget(self, index: str, ids: list[str]) -> list[dict[str, Any]]:
+        if self.flavour == "opensearch":
+            return self.raw.mget(index=index, body={"ids": ids})["docs"]
+        return self._body(self.raw.mget(index=index, ids=ids))["docs"]
+
+    def put_index_template(self, name: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.put_index_template(name=name, body=body)
+        else:
+            self.raw.indices.put_index_template(name=name, **body)
+
+    def alias_exists(self, name: str) -> bool:
+        return bool(self.raw.indices.exists_alias(name=name))
+
+    def create_index(self, name: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.create(index=name, body=body)
+        else:
+            self.raw.indices.create(index=name, **body)
+
+    def refresh(self, index: str) -> None:
+        self.raw.indices.refresh(index=index)
+
+    def delete_indices(self, pattern: str) -> None:
+        self.raw.indices.delete(index=pattern, expand_wildcards="all", ignore_unavailable=True)
+
+    def delete_template(self, name: str) -> None:
+        try:
+            self.raw.indices.delete_index_template(name=name)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def detect_flavour(url: str, settings: DragnetSettings) -> Literal["opensearch", "elasticsearch"]:
+    """Ask the server who it is (``GET /``): OpenSearch says ``version.distribution: opensearch``."""
+    s = settings.search
+    auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
+    try:
+        response = httpx.get(url.rstrip("/") + "/", auth=auth, verify=s.verify_certs, timeout=s.request_timeout_s)
+        response.raise_for_status()
+        info = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StoreError(f"cannot reach the search engine at {url}: {exc}", retryable=True) from exc
+    version = info.get("version", {})
+    if version.get("distribution") == "opensearch":
+        return "opensearch"
+    major = int(str(version.get("number", "0")).split(".")[0] or 0)
+    if major and major < 8:
+        raise StoreError(f"Elasticsearch {version.get('number')} is too old: Dragnet needs 8 or 9")
+    return "elasticsearch"
+
+
+def _status_of(exc: Exception) -> int | None:
+    for attr in ("status_code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    meta = getattr(exc, "meta", None)
+    return getattr(meta, "status", None) if meta is not None else None
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionError", "ConnectionTimeout", "TransportError", "ConnectionRefusedError"}) \
+        and _status_of(exc) in (None, "N/A")
+
+
+class EngineStore(ListingStore):
+    """Elasticsearch/OpenSearch behind the :class:`ListingStore` contract."""
+
+    def __init__(self, client: EngineClient, settings: DragnetSettings) -> None:
+        self.client = client
+        self.settings = settings
+        prefix = settings.search.index_prefix
+        self.listings_alias = f"{prefix}-listings"
+        self.versions_alias = f"{prefix}-versions"
+        self.backend_name = client.flavour
+
+    @classmethod
+    def from_settings(cls, settings: DragnetSettings) -> "EngineStore":
+        url = settings.search.url
+        assert url is not None
+        flavour = settings.search.backend
+        if flavour not in ("opensearch", "elasticsearch"):
+            flavour = detect_flavour(url, settings)
+        return cls(EngineClient(flavour, url, settings), settings)  # type: ignore[arg-type]
+
+    # -- error handling ---------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one engine call; connection problems and 429/5xx are retried with backoff, then
+        raised as a retryable StoreError; other errors are raised as permanent."""
+        attempts = self.settings.search.max_retries + 1
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                status = _status_of(exc)
+                retryable = _is_connection_error(exc) or status in _RETRYABLE_STATUS
+                if not retryable:
+                    if status == 400 and what == "search":
+                        raise QueryError(f"the search engine refused the query: {_reason(exc)}") from exc
+                    raise StoreError(f"{what} failed: {_reason(exc)}") from exc
+                if attempt + 1 >= attempts:
+                    raise StoreError(f"{what} failed after {attempts} tries, search engine unavailable: {_reason(exc)}",
+                                     retryable=True) from exc
+                log.warning("%s: engine unavailable (%s), retry %d/%d in %.1fs", what, type(exc).__name__,
+                            attempt + 1, attempts - 1, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
+
+    # -- schema -------------------------------------------------------------------------------
+    def _index_settings(self) -> dict[str, Any]:
+        s = self.settings.search
+        return {"number_of_shards": s.shards, "number_of_replicas": s.replicas, "refresh_interval": "1s"}
+
+    def ensure_schema(self) -> None:
+        prefix = self.settings.search.index_prefix
+        self._call("put template", lambda: self.client.put_index_template(f"{prefix}-listings", {
+            "index_patterns": [f"{prefix}-listings-*"], "priority": 100,
+            "template": {"settings": self._index_settings(),
+                         "mappings": {"dynamic": False, "properties": _LISTING_PROPERTIES}}}))
+        self._call("put template", lambda: self.client.put_index_template(f"{prefix}-versions", {
+            "index_patterns": [f"{prefix}-versions-*"], "priority": 100,
+            "template": {"settings": self._index_settings(),
+                         "mappings": {"dynamic": False, "properties": _VERSION_PROPERTIES},
+                         "aliases": {self.versions_alias: {}}}}))
+        if not self._call("alias exists", lambda: self.client.alias_exists(self.listings_alias)):
+            name = f"{self.listings_alias}-{utcnow():%Y.%m.%d}"
+            try:
+                self.client.create_index(name, {"aliases": {self.listings_alias: {"is_write_index": True}}})
+            except Exception as exc:  # noqa: BLE001
+                if "resource_already_exists" not in str(exc):
+                    self._call("create index", lambda: (_ for _ in ()).throw(exc))
+
+    def drop(self) -> None:
+        """Delete this prefix's indices and templates (tests, benchmarks)."""
+        prefix = self.settings.search.index_prefix
+        self._call("delete", lambda: self.client.delete_indices(f"{prefix}-listings-*,{prefix}-versions-*"))
+        for name in (f"{prefix}-listings", f"{prefix}-versions"):
+            self.client.delete_template(name)
+
+    def refresh(self) -> None:
+        self._call("refresh", lambda: self.client.refresh(f"{self.listings_alias},{self.versions_alias}*"))
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- writes -------------------------------------------------------------------------------
+    def _bulk(self, actions: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[tuple[int, dict[str, Any]]]:
+        """Send (action, source) pairs; retry the items the engine pushed back (429/5xx) with
+        backoff; return (position, item result) for every action."""
+        pending = list(range(len(actions)))
+        results: dict[int, dict[str, Any]] = {}
+        delay = 0.2
+        for attempt in range(self.settings.search.max_retries + 1):
+            operations: list[dict[str, Any]] = []
+            for position in pending:
+                action, source = actions[position]
+                operations.append(action)
+                if source is not None:
+                    operations.append(source)
+            response = self._call("bulk", lambda: self.client.bulk(operations))
+            retry: list[int] = []
+            for position, item in zip(pending, response["items"]):
+                outcome = next(iter(item.values()))
+                if outcome.get("status") in _RETRYABLE_STATUS:
+                    retry.append(position)
+                results[position] = outcome
+            if not retry:
+                break
+            if attempt == self.settings.search.max_retries:
+                raise StoreError(f"bulk: {len(retry)} documents still rejected after retries", retryable=True)
+            log.warning("bulk: %d documents pushed back, retrying in %.1fs", len(retry), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            pending = retry
+        return sorted(results.items())
+
+    def _versions_index(self, listing: Listing) -> str:
+        first = as_utc(listing.first_seen or listing.crawled_at)
+        return f"{self.versions_alias}-{first:%Y.%m}"
+
+    def upsert(self, listings: list[Listing]) -> BulkResult:
+        result = BulkResult()
+        chunk = self.settings.search.bulk_chunk_size
+        for start in range(0, len(listings), chunk):
+            self._upsert_chunk(listings[start:start + chunk], result)
+        return result
+
+    def _upsert_chunk(self, listings: list[Listing], result: BulkResult) -> None:
+        valid = []
+        for listing in listings:
+            if not listing.id or len(listing.doc_id.encode("utf-8")) > 512:
+                result.failed.append((listing.id, "listing id empty or too long (the engine allows 512 bytes)"))
+            else:
+                valid.append(listing)
+        listings = valid
+        if not listings:
+            return
+        ids = list(dict.fromkeys(listing.id for listing in listings))
+        docs = self._call("mget", lambda: self.client.mget(self.listings_alias, ids))
+        current: dict[str, Listing | None] = {}
+        for doc in docs:
+            current[doc["_id"]] = _listing_from_source(doc["_source"]) if doc.get("found") else None
+        # 1. merge in arrival order (the same listing may come twice in one batch)
+        merged: dict[str, Listing] = {}
+        for listing in listings:
+            base = merged.get(listing.id, current.get(listing.id))
+            merged[listing.id], _ = merge_with_existing(listing, base)
+        # 2. versions: create-only, in the month of the listing's (stable) first_seen
+        version_actions: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        seen_doc_ids: set[str] = set()
+        owners: list[Listing] = []
+        for listing in listings:
+            if listing.doc_id in seen_doc_ids:
+                result.unchanged += 1
+                continue
+            seen_doc_ids.add(listing.doc_id)
+            index = self._versions_index(current.get(listing.id) or merged[listing.id])
+            version_actions.append((
+                {"create": {"_index": index, "_id": listing.doc_id}},
+                {"listing_id": listing.id, "doc_id": listing.doc_id, "stored_at": utcnow().isoformat(),
+                 "listing": sanitize(listing).model_dump(mode="json")}))
+            owners.append(listing)
+        new_versions: dict[str, int] = {}
+        failed_ids: set[str] = set()
+        for position, outcome in self._bulk(version_actions):
+            listing = owners[position]
+            status = outcome.get("status", 0)
+            if status in (200, 201):
+                result.written += 1
+                new_versions[listing.id] = new_versions.get(listing.id, 0) + 1
+            elif status == 409:
+                result.unchanged += 1
+            else:
+                failed_ids.add(listing.id)
+                result.failed.append((listing.id, _item_reason(outcome)))
+        # 3. the current documents
+        current_actions: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        order: list[str] = []
+        for listing_id, listing in merged.items():
+            if listing_id in failed_ids:
+                continue
+            old = current.get(listing_id)
+            version = (old.version if old else 0) + new_versions.get(listing_id, 0)
+            listing = listing.model_copy(update={"version": max(version, 1)})
+            source = listing.model_dump(mode="json")
+            flat = flat_fields(listing)
+            source["dn"] = {k: flat[k] for k in ("vendor", "substance", "identifiers", "is_drug_sale", "score", "price_usd")}
+            source["dn"]["seen_at"] = flat["seen_at"].isoformat()
+            current_actions.append(({"index": {"_index": self.listings_alias, "_id": listing_id}}, source))
+            order.append(listing_id)
+        for position, outcome in self._bulk(current_actions):
+            if outcome.get("status") not in (200, 201):
+                result.failed.append((order[position], _item_reason(outcome)))
+
+    # -- reads --------------------------------------------------------------------------------
+    def get(self, listing_id: str) -> Listing | None:
+        docs = self._call("get", lambda: self.client.mget(self.listings_alias, [listing_id]))
+        return _listing_from_source(docs[0]["_source"]) if docs and docs[0].get("found") else None
+
+    def history(self, listing_id: str) -> list[Listing]:
+        body = {"query": {"term": {"listing_id": listing_id}}, "size": 1000,
+                "sort": [{"stored_at": "asc"}, {"doc_id": "asc"}]}
+        response = self._call("history", lambda: self.client.search(self.versions_alias, body))
+        return [Listing.model_validate(hit["_source"]["listing"]).model_copy(update={"version": number})
+                for number, hit in enumerate(response["hits"]["hits"], start=1)]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        body = build_search_body(query)
+        response = self._call("search", lambda: self.client.search(self.listings_alias, body))
+        hits = []
+        for hit in response["hits"]["hits"]:
+            highlights = {name: [safe_highlight(fragment) for fragment in fragments]
+                          for name, fragments in (hit.get("highlight") or {}).items()}
+            hits.append(SearchHit(listing=_listing_from_source(hit["_source"]), score=hit.get("_score"),
+                                  highlights=highlights, sort_key=hit.get("sort")))
+        facets: dict[str, list[FacetBucket]] = {}
+        for name, agg in (response.get("aggregations") or {}).items():
+            facets[name] = [FacetBucket(value=str(b.get("key_as_string", b["key"])), count=b["doc_count"])
+                            for b in agg["buckets"]]
+        next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
+        return SearchResult(total=response["hits"]["total"]["value"], hits=hits, facets=facets,
+                            next_search_after=next_after)
+
+    def count(self, query: SearchQuery | None = None) -> int:
+        engine_query = build_query(query or SearchQuery())
+        return self._call("count", lambda: self.client.count(self.listings_alias, engine_query))
+
+    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+        body = {"query": build_query(query), "size": 0, "track_total_hits": False,
+                "aggs": {"seen": {"date_histogram": {"field": "dn.seen_at", "calendar_interval": interval,
+                                                     "min_doc_count": 0, "time_zone": "UTC"}}}}
+        response = self._call("search", lambda: self.client.search(self.listings_alias, body))
+        return [HistogramBucket(start=datetime.fromtimestamp(b["key"] / 1000, timezone.utc), count=b["doc_count"])
+                for b in response["aggregations"]["seen"]["buckets"]]
+
+
+def _listing_from_source(source: dict[str, Any]) -> Listing:
+    source = {k: v for k, v in source.items() if k != "dn"}
+    return Listing.model_validate(source)
+
+
+def _item_reason(outcome: dict[str, Any]) -> str:
+    error = outcome.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}"[:500]
+    return str(error or f"status {outcome.get('status')}")[:500]
+
+
+def _reason(exc: Exception) -> str:
+    info = getattr(exc, "info", None) or getattr(exc, "body", None)
+    if isinstance(info, dict) and isinstance(info.get("error"), dict):
+        return f"{info['error'].get('type')}: {info['error'].get('reason')}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -1,0 +1,88 @@
+"""Engine-specific behaviour on the real OpenSearch node: layout (templates, write alias, dated
+indices), the handshake, partial bulk failures and an engine that is down."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from dragnet.documents import Quantity
+from dragnet.services.process import free_port
+from dragnet.settings import DragnetSettings
+from index.backends.engine import EngineStore, build_search_body
+from index.factory import open_store
+from index.store import SearchQuery, StoreError
+from index.synthetic import make_listing
+
+pytestmark = pytest.mark.integration
+
+
+def _engine_settings(settings: DragnetSettings, url: str, backend: str = "auto", **search: object) -> DragnetSettings:
+    return settings.model_copy(update={"search": settings.search.model_copy(update={
+        "backend": backend, "url": url, "index_prefix": f"t{uuid.uuid4().hex[:10]}", **search})})
+
+
+def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearch_node) -> None:
+    store = open_store(_engine_settings(settings, opensearch_node.url))
+    try:
+        assert isinstance(store, EngineStore) and store.backend_name == "opensearch"
+        store.ensure_schema()  # a second call is harmless
+        prefix = store.settings.search.index_prefix
+        aliases = httpx.get(f"{opensearch_node.url}/_alias/{prefix}-listings").json()
+        (index_name, info), = aliases.items()
+        assert index_name.startswith(f"{prefix}-listings-20") and info["aliases"][f"{prefix}-listings"]["is_write_index"]
+        mapping = httpx.get(f"{opensearch_node.url}/{prefix}-listings/_mapping").json()[index_name]["mappings"]["properties"]
+        assert mapping["title"]["analyzer"] == "english" and mapping["title"]["fields"]["std"]["analyzer"] == "standard"
+        assert mapping["title"]["fields"]["raw"]["type"] == "keyword"
+        assert mapping["price"]["properties"]["usd"]["type"] == "scaled_float"
+        assert mapping["classification"]["properties"]["is_drug_sale"]["type"] == "boolean"
+        assert mapping["last_seen"]["type"] == "date"
+        listing = make_listing(1)
+        store.upsert([listing])
+        store.refresh()
+        versions = httpx.get(f"{opensearch_node.url}/_alias/{prefix}-versions").json()
+        assert list(versions) == [f"{prefix}-versions-{listing.crawled_at:%Y.%m}"]
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_bulk_partial_failure_is_reported_per_document(settings: DragnetSettings, opensearch_node) -> None:
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        good = [make_listing(i) for i in range(5)]
+        # a hostile page: a quantity no float field can hold; the engine refuses that document only
+        bad = make_listing(99, quantity=Quantity(value=1e300, unit="g"))
+        too_long = make_listing(98).model_copy(update={"id": "x" * 600})  # refused before sending
+        result = store.upsert(good[:2] + [bad, too_long] + good[2:])
+        assert sorted(listing_id for listing_id, _ in result.failed) == sorted([bad.id, too_long.id])
+        reasons = dict(result.failed)
+        assert "mapper_parsing_exception" in reasons[bad.id] and "too long" in reasons[too_long.id]
+        store.refresh()
+        assert store.count() == 5
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_engine_down_is_a_retryable_store_error(settings: DragnetSettings) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StoreError) as info:
+        open_store(_engine_settings(settings, url))  # handshake
+    assert info.value.retryable
+    store = EngineStore.from_settings(_engine_settings(settings, url, backend="opensearch", max_retries=1))
+    with pytest.raises(StoreError) as info:
+        store.upsert([make_listing(1)])
+    assert info.value.retryable
+    with pytest.raises(StoreError) as info:
+        store.search(SearchQuery(text="x"))
+    assert info.value.retryable
+
+
+def test_user_text_never_reaches_the_engine_verbatim() -> None:
+    body = build_search_body(SearchQuery(text='title:oxy* OR {"script": 1} _exists_:x'))
+    sqs = body["query"]["bool"]["must"][0]["simple_query_string"]
+    assert sqs["query"] == "title (oxy* | script) 1 exists x"
+    assert "_exists_" not in str(body) and "title:" not in str(body)
