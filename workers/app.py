@@ -44,7 +44,6 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": w.prefetch_multiplier,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        "worker_hijack_root_logger": False,
         "task_routes": dict(w.routes),
         "task_queues": [Queue(name, routing_key=name) for name in queues],
         "task_default_queue": w.routes.get("workers.tasks.index_batch", "index"),
@@ -87,6 +86,16 @@ def _remember_options(sender: Any = None, conf: Any = None, options: dict[str, A
         from workers.metrics import prepare_multiprocess
 
         prepare_multiprocess(settings.paths.data_dir / "metrics" / f"{os.getpid()}")
+
+
+@signals.after_setup_logger.connect
+def _json_logs(logger: Any = None, **_: Any) -> None:
+    """Services log one JSON object a line when ``log_json`` is set (Celery's format otherwise)."""
+    if logger is not None and get_settings().log_json:
+        from dragnet.logs import JsonFormatter
+
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 @signals.worker_init.connect
