@@ -1,0 +1,176 @@
+"""Lifespan views: JSON report and market detail, and an HTML page with survival plots.
+
+Market names, titles and evidence come from hostile sites and imported tables: every value on the
+page goes through :func:`html.escape`, plots are PNG data URIs (no SVG, nothing executable), and the
+page is served with a Content-Security-Policy that forbids scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.auth import Principal, require_roles
+from dragnet.settings import DragnetSettings, get_settings
+
+router = APIRouter(tags=["lifespan"])
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+_viewer = require_roles("analyst", "operator")
+
+
+def _settings(request: Request) -> DragnetSettings:
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+def _store(request: Request):  # noqa: ANN202 - LifespanStore, imported lazily
+    from index.lifespan.store import LifespanStore
+
+    return LifespanStore(settings=_settings(request))
+
+
+def _audit(principal: Principal, action: str, query: str, count: int | None, request: Request) -> None:
+    try:
+        from api.audit import record
+
+        record(principal, action, query, count, settings=_settings(request))
+    except Exception:  # noqa: BLE001 - the audit log must not break a read-only view
+        pass
+
+
+@router.get("/lifespan/report")
+def lifespan_report(request: Request, confirmed_only: bool = Query(False),
+                    principal: Principal = Depends(_viewer)) -> dict[str, Any]:
+    """Per-market lives (first/last seen, uptime) and Kaplan-Meier / Aalen-Johansen summaries."""
+    from index.lifespan.analytics import report
+
+    with _store(request) as store:
+        rep = report(store, confirmed_only=confirmed_only)
+    _audit(principal, "lifespan.report", f"confirmed_only={confirmed_only}", len(rep["markets"]), request)
+    return rep
+
+
+@router.get("/lifespan/markets")
+def lifespan_markets(request: Request, principal: Principal = Depends(_viewer)) -> list[dict[str, Any]]:
+    with _store(request) as store:
+        return [m.model_dump(mode="json") for m in store.markets()]
+
+
+@router.get("/lifespan/markets/{market_id}")
+def lifespan_market(market_id: str, request: Request, probes: int = Query(50, ge=1, le=1000),
+                    principal: Principal = Depends(_viewer)) -> dict[str, Any]:
+    """One market: state, mirrors (signed / phishing), state changes with evidence, recent probes."""
+    with _store(request) as store:
+        market = store.get_market(market_id)
+        if market is None:
+            raise HTTPException(404, "unknown market")
+        hits, total = store.probe_counts(market_id)
+        return {
+            "market": market.model_dump(mode="json"),
+            "uptime_pct": round(100.0 * hits / total, 2) if total else None,
+            "mirrors": [m.model_dump(mode="json") for m in store.mirrors(market_id)],
+            "state_changes": [c.model_dump(mode="json") for c in store.state_changes(market_id)],
+            "probes": [p.model_dump(mode="json") for p in store.probes(market_id, limit=probes)],
+            "mirror_checks": store.mirror_checks(market_id)[-10:],
+            "signals": store.signals(market_id)[-50:],
+        }
+
+
+@router.post("/lifespan/markets/{market_id}/confirm")
+def confirm_state(market_id: str, request: Request,
+                  principal: Principal = Depends(require_roles("analyst"))) -> dict[str, Any]:
+    """An analyst confirms the market's latest suspected transition (exit scam, retirement)."""
+    with _store(request) as store:
+        change = store.confirm_last_change(market_id, principal.name)
+    if change is None:
+        raise HTTPException(404, "no state change to confirm")
+    _audit(principal, "lifespan.confirm", market_id, 1, request)
+    return change.model_dump(mode="json")
+
+
+def _fmt_time(ts: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"
+
+
+def _fmt_num(value: Any, digits: int = 1) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None) -> str:
+    """The lifespan page: summary, survival and incidence plots, market table, recent changes."""
+    from index.lifespan.analytics import plots_png
+
+    e = html.escape
+    s = rep["survival"]
+    plots = plots_png(s)
+    lo, hi = s.get("median_ci") or (None, None)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Dragnet - marketplace lifespan</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.s{color:#a40}</style></head><body>",
+        "<h1>Marketplace lifespan</h1>",
+        f"<p>{e(str(s['n']))} markets, {e(str(s['events']))} closed, {e(str(s['censored']))} censored (still open "
+        f"or undecided). Median lifespan <b>{e(_fmt_num(s.get('median_days')))}</b> days "
+        f"({e(str(int(100 * (1 - s.get('alpha', 0.05)))))}% CI {e(_fmt_num(lo))} to {e(_fmt_num(hi))}).</p>",
+    ]
+    if rep.get("confirmed_only"):
+        parts.append("<p>Suspected closures are counted as open (confirmed only).</p>")
+    for key, title in (("survival", "Kaplan-Meier survival"), ("incidence", "Cumulative incidence by closure type")):
+        if key in plots:
+            data = base64.b64encode(plots[key]).decode("ascii")
+            parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Survival at</h2><table><tr><th>days</th><th>S(t)</th>"
+                 + "".join(f"<th>{e(name)}</th>" for name in s.get("incidence", {})) + "</tr>")
+    for day, value in (s.get("survival_at") or {}).items():
+        parts.append(f"<tr><td>{e(day)}</td><td>{e(_fmt_num(value, 3))}</td>"
+                     + "".join(f"<td>{e(_fmt_num(inc['at'].get(day), 3))}</td>" for inc in s["incidence"].values())
+                     + "</tr>")
+    parts.append("</table><h2>Markets</h2><table><tr><th>market</th><th>source</th><th>state</th><th>first seen</th>"
+                 "<th>last seen / end</th><th>days</th><th>uptime %</th><th>closure</th></tr>")
+    for row in rep["markets"]:
+        closure = e(row.get("closure_type") or "open")
+        if row.get("suspected"):
+            closure += " <span class='s'>(suspected)</span>"
+        parts.append(f"<tr><td>{e(str(row['name']))}</td><td>{e(str(row['source']))}</td>"
+                     f"<td>{e(str(row.get('state') or '-'))}</td><td>{e(_fmt_time(row['start']))}</td>"
+                     f"<td>{e(_fmt_time(row['end']))}</td><td>{e(_fmt_num(row['days']))}</td>"
+                     f"<td>{e(_fmt_num(row.get('uptime_pct')))}</td><td>{closure}</td></tr>")
+    parts.append("</table>")
+    if changes:
+        parts.append("<h2>Recent state changes</h2><table><tr><th>when</th><th>market</th><th>change</th>"
+                     "<th>reason</th><th>evidence</th></tr>")
+        for c in changes:
+            evidence = ", ".join(f"{k}={v}" for k, v in c["evidence"].items()
+                                 if k in {"url", "down_kind", "http_status", "consecutive_failures", "outage_s",
+                                          "seizure_phrases", "seizure_agencies", "content_sha256"})
+            flag = " <span class='s'>(suspected)</span>" if c.get("suspected") else ""
+            parts.append(f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['market_id']))}</td>"
+                         f"<td>{e(str(c['from_state']))} &rarr; {e(str(c['to_state']))}{flag}</td>"
+                         f"<td>{e(str(c['reason']))}</td><td>{e(evidence[:500])}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+@router.get("/lifespan", response_class=HTMLResponse)
+def lifespan_page(request: Request, confirmed_only: bool = Query(False),
+                  principal: Principal = Depends(_viewer)) -> HTMLResponse:
+    from index.lifespan.analytics import report
+
+    with _store(request) as store:
+        rep = report(store, confirmed_only=confirmed_only)
+        changes = [c.model_dump(mode="json") for c in store.state_changes()][-50:][::-1]
+    _audit(principal, "lifespan.page", f"confirmed_only={confirmed_only}", len(rep["markets"]), request)
+    return HTMLResponse(render_page(rep, changes), headers={"Content-Security-Policy": CSP,
+                                                            "X-Content-Type-Options": "nosniff"})

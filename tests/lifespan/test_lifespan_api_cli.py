@@ -1,0 +1,92 @@
+"""The lifespan endpoint, page and commands, on an imported made-up table with a hostile name."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.auth import KeyStore
+from dragnet.cli import app as cli_app
+from index.lifespan.importer import import_csv
+from index.lifespan.models import MarketState, StateChange
+from index.lifespan.store import LifespanStore
+
+HOSTILE = "<script>alert(1)</script>Evil"
+
+
+def table(path: Path) -> Path:
+    path.write_text("name,start,end,closure_type,notes\n"
+                    "AlphaBay,2014-12-22,2017-07-05,seized,Operation Bayonet\n"
+                    "Evolution,2014-01-14,2015-03-14,exit scam,\n"
+                    f"\"{HOSTILE}\",2016-01-01,2016-06-01,retired,\n"
+                    "Open One,2019-01-01,2019-12-01,open,\n", encoding="utf-8")
+    return path
+
+
+def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
+    with LifespanStore(settings=settings) as store:
+        assert import_csv(store, table(tmp_path / "t.csv")).imported == 4
+        store.upsert_market("Watched", primary_host="x.onion")
+        store.add_state_change(StateChange(market_id="watched", at=1.7e9, from_state=MarketState.ACTIVE,
+                                           to_state=MarketState.DOWN, reason="3 consecutive failed probes",
+                                           evidence={"url": "http://x.onion/\"><img src=x onerror=alert(2)>"}))
+    keys = KeyStore(settings)
+    analyst = keys.create_key("ana", "analyst")
+    platform = keys.create_key("plat", "platform:examplechat")
+    client = TestClient(create_app(settings))
+
+    assert client.get("/lifespan/report").status_code == 401
+    assert client.get("/lifespan/report", headers={"X-API-Key": platform}).status_code == 403
+    resp = client.get("/lifespan/report", headers={"X-API-Key": analyst})
+    assert resp.status_code == 200
+    rep = resp.json()
+    assert rep["survival"]["n"] == 4 and rep["survival"]["events"] == 3 and rep["survival"]["censored"] == 1
+    assert {r["name"] for r in rep["markets"]} >= {"AlphaBay", HOSTILE}
+    assert rep["survival"]["incidence"]["seized"]["events"] == 1
+
+    page = client.get("/lifespan", headers={"X-API-Key": analyst})
+    assert page.status_code == 200
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no scripts
+    body = page.text
+    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;Evil" in body
+    assert "onerror=alert(2)>" not in body and "&lt;img src=x onerror=alert(2)&gt;" in body
+    png = body.split("src='data:image/png;base64,", 1)[1].split("'", 1)[0]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+
+    detail = client.get("/lifespan/markets/watched", headers={"X-API-Key": analyst}).json()
+    assert detail["state_changes"][0]["to_state"] == "down"
+    assert client.get("/lifespan/markets/nope", headers={"X-API-Key": analyst}).status_code == 404
+
+
+@pytest.mark.integration
+def test_cli_import_report_and_probe(settings, tmp_path, sim_market, socks_proxy) -> None:
+    from dragnet.settings import use_settings
+
+    use_settings(settings.model_copy(update={"tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
+                                             "crawl": settings.crawl.model_copy(
+                                                 update={"profiles_dir": tmp_path / "none"})}))
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["lifespan", "import", str(table(tmp_path / "t.csv"))])
+    assert result.exit_code == 0, result.output
+    assert "imported 4" in result.output
+    out = runner.invoke(cli_app, ["lifespan", "report", "--json", "--html", str(tmp_path / "page.html")])
+    assert out.exit_code == 0, out.output
+    rep = json.loads(out.stdout)
+    assert rep["survival"]["n"] == 4
+    assert "&lt;script&gt;" in (tmp_path / "page.html").read_text(encoding="utf-8")
+    text = runner.invoke(cli_app, ["lifespan", "report"])
+    assert text.exit_code == 0 and "median lifespan" in text.output
+
+    market = sim_market("Cli Market")
+    probe = runner.invoke(cli_app, ["probe", "--add", f"Cli Market=http://{market.host}/", "--json"])
+    assert probe.exit_code == 0, probe.output
+    line = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert line["market_id"] == "cli-market" and line["status"] == "up" and line["state"] == "active"
+    again = runner.invoke(cli_app, ["probe"])  # nothing due within the interval
+    assert again.exit_code == 0 and "no market due" in again.output
