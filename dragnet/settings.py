@@ -95,6 +95,10 @@ class CrawlSettings(BaseModel):
     max_pages_per_host: int = Field(default=20000, ge=1)
     retry_times: int = Field(default=5, ge=0)
     recrawl_after_s: float = Field(default=24 * 3600, gt=0)
+    retry_backoff_s: float = Field(default=0.5, ge=0)  # first back-off; doubles per retry
+    retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
+    max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)
+    handoff_batch_size: int = Field(default=64, ge=1)
     usd_rates: dict[str, float] = Field(
         default_factory=lambda: {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "BTC": 65000.0, "XMR": 160.0, "ETH": 3400.0}
     )

@@ -1,0 +1,175 @@
+"""Site profiles: one YAML file per site says how to crawl it, so adding a market means adding a
+profile, not code.  Profiles are validated with pydantic; a broken profile fails with a message
+naming the file and the field, never half-way through a crawl.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from parsel import Selector
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUNDLED_PROFILES = Path(__file__).resolve().parent / "profiles"
+
+
+class ProfileError(ValueError):
+    """A site profile is missing or invalid; the message says which file and which field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_css(value: str) -> str:
+    try:
+        Selector(text="<html></html>").css(value)
+    except Exception as exc:  # noqa: BLE001 - cssselect raises several kinds
+        raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
+    return value
+
+
+class FieldRule(_Strict):
+    """How to read one field: a CSS selector; ``first`` keeps the first match, ``many`` keeps a
+    list, ``split`` splits the joined text on a separator; otherwise all matches are joined."""
+
+    css: str
+    first: bool = False
+    many: bool = False
+    split: str | None = None
+
+    _css = field_validator("css")(classmethod(lambda cls, v: _check_css(v)))
+
+
+class LoginRule(_Strict):
+    url: str  # path of the login form, relative to the site
+    form_css: str
+    fields: dict[str, str]  # form field -> value (the research account of this site)
+
+    _css = field_validator("form_css")(classmethod(lambda cls, v: _check_css(v)))
+
+
+class GateRule(_Strict):
+    markers: list[str] = Field(min_length=1)  # text that appears only on the gate page
+    solve: Literal["form", "human"] = "human"  # "form": an automatic anti-DDoS form; "human": pause
+    form_css: str | None = None
+
+    @model_validator(mode="after")
+    def _form_needs_css(self) -> "GateRule":
+        if self.solve == "form" and not self.form_css:
+            raise ValueError("gate.solve 'form' needs gate.form_css")
+        return self
+
+
+class ListingRule(_Strict):
+    links: str  # CSS selector of detail links on index pages (…::attr(href))
+    next: str | None = None  # CSS selector of the next index page
+    detail_url: str  # regex: paths that are detail pages
+
+    _css = field_validator("links", "next")(classmethod(lambda cls, v: v if v is None else _check_css(v)))
+
+    @field_validator("detail_url")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from None
+        return value
+
+
+class VendorPageRule(_Strict):
+    url: FieldRule  # on the detail page: the vendor page link
+    pgp: FieldRule  # on the vendor page: the armored public key
+
+
+class PostRule(_Strict):
+    container: str
+    url: str
+    author: str
+    text: str
+
+    _css = field_validator("container", "url", "author", "text")(classmethod(lambda cls, v: _check_css(v)))
+
+
+class SiteProfile(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    kind: Literal["market", "forum", "social"]
+    title: str | None = None
+    start_urls: list[str] = Field(min_length=1)
+    mirrors: list[str] = Field(default_factory=list)
+    signed_mirrors_path: str | None = None
+    login: LoginRule | None = None
+    gate: GateRule | None = None
+    listing: ListingRule | None = None
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+    vendor_page: VendorPageRule | None = None
+    follow: list[str] = Field(default_factory=list)  # forum: link selectors to follow
+    posts: PostRule | None = None
+    max_depth: int | None = Field(default=None, ge=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    delay_s: float | None = Field(default=None, ge=0)
+    max_scrolls: int | None = Field(default=None, ge=1)
+
+    @field_validator("start_urls", "mirrors")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return urls
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> "SiteProfile":
+        if self.kind == "market":
+            missing = [n for n in ("title", "price") if n not in self.fields]
+            if self.listing is None:
+                raise ValueError("a market profile needs 'listing' (links, next, detail_url)")
+            if missing:
+                raise ValueError(f"a market profile needs fields {missing}")
+        if self.kind in ("forum", "social") and self.posts is None:
+            raise ValueError(f"a {self.kind} profile needs 'posts' (container, url, author, text)")
+        return self
+
+    @property
+    def hosts(self) -> list[str]:
+        from urllib.parse import urlsplit
+
+        return [urlsplit(u).hostname or "" for u in [*self.start_urls, *self.mirrors]]
+
+
+def load_profile(path: Path) -> SiteProfile:
+    """Read and validate one profile file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"profile {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"profile {path} must be a mapping, got {type(raw).__name__}")
+    try:
+        return SiteProfile(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(profile)'}: {e['msg']}" for e in exc.errors())
+        raise ProfileError(f"profile {path} is invalid: {problems}") from None
+
+
+def profiles_dir(configured: Path | None = None) -> Path:
+    return configured or BUNDLED_PROFILES
+
+
+def find_profile(target: str, directory: Path | None = None) -> SiteProfile:
+    """``target`` is a profile name (``nightshade``) or a path to a YAML file."""
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return load_profile(path)
+    directory = profiles_dir(directory)
+    for candidate in (directory / f"{target}.yaml", directory / f"{target}.yml"):
+        if candidate.is_file():
+            return load_profile(candidate)
+    known = ", ".join(sorted(p.stem for p in directory.glob("*.y*ml"))) or "none"
+    raise ProfileError(f"no site profile named {target!r} in {directory} (known: {known})")

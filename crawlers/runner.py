@@ -1,0 +1,129 @@
+"""``run_crawl``: crawl site profiles with Scrapy in this process and report what happened.
+
+Twisted's reactor runs once per process, so ``run_crawl`` can be called once per process;
+tests and tools that need several crawls run ``python -m crawlers.runner`` in a subprocess
+(see :func:`main`), which prints the :class:`CrawlStats` as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dragnet.documents import Listing
+from dragnet.settings import DragnetSettings, get_settings, use_settings
+
+log = logging.getLogger(__name__)
+
+SPIDER_KINDS = ("market", "forum", "social")
+
+
+@dataclass
+class CrawlStats:
+    """Per run: listings emitted, pages fetched, events by kind (gates, retries, traps, ...)."""
+
+    items: int = 0
+    pages: int = 0
+    elapsed_s: float = 0.0
+    pages_per_s: float = 0.0
+    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gated: list[str] = field(default_factory=list)
+    out: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+def resolve_targets(targets: list[str], profiles_dir: Path | None = None) -> list[Any]:
+    """Profile names or paths; a spider kind (``market``, ``forum``, ``social``) means every
+    bundled profile of that kind except the hostile test site."""
+    from crawlers.profiles import find_profile, load_profile, profiles_dir as default_dir
+
+    profiles = []
+    for target in targets:
+        if target in SPIDER_KINDS:
+            directory = default_dir(profiles_dir)
+            for path in sorted(directory.glob("*.yaml")):
+                profile = load_profile(path)
+                if profile.kind == target and profile.name != "hostile":
+                    profiles.append(profile)
+        else:
+            profiles.append(find_profile(target, profiles_dir))
+    if not profiles:
+        raise ValueError(f"no site profiles match {targets}")
+    return profiles
+
+
+def spider_class(kind: str) -> type:
+    if kind == "social":
+        from crawlers.spiders.social import SocialSpider
+
+        return SocialSpider
+    from crawlers.spiders.market import ForumSpider, MarketSpider
+
+    return {"market": MarketSpider, "forum": ForumSpider}[kind]
+
+
+def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, proxy_url: str | None = None,
+              sink: Callable[[list[Listing]], None] | None = None, out: Path | None = None,
+              shared_frontier: bool = False, handoff: bool = True, log_level: str | None = None) -> CrawlStats:
+    """Crawl ``targets`` (profile names/paths or spider kinds) through ``proxy_url`` (Tor's
+    SOCKS5h; ``None`` = direct) and hand listings to ``sink`` (default: ``workers.submit``)."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers.settings import scrapy_settings
+
+    settings = settings or get_settings()
+    use_settings(settings)
+    profiles = resolve_targets(targets, settings.crawl.profiles_dir)
+    proxy = proxy_url if proxy_url is not None else settings.tor.socks_url
+    values = scrapy_settings(settings, proxy_url=proxy or None, out=str(out) if out else None, sink=sink,
+                             shared_frontier=shared_frontier, handoff=handoff, log_level=log_level)
+    process = CrawlerProcess(values, install_root_handler=True)
+    crawlers = []
+    for profile in profiles:
+        crawler = process.create_crawler(spider_class(profile.kind))
+        crawlers.append((profile, crawler))
+        process.crawl(crawler, profile=profile)
+    started = time.monotonic()
+    process.start()
+    elapsed = time.monotonic() - started
+    stats = CrawlStats(elapsed_s=round(elapsed, 3), out=str(out) if out else None)
+    for profile, crawler in crawlers:
+        values = {k: v for k, v in (crawler.stats.get_stats() or {}).items()}
+        pages = int(values.get("response_received_count", 0))
+        items = int(values.get("item_scraped_count", 0))
+        stats.pages += pages
+        stats.items += items
+        stats.sites[profile.name] = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in values.items()}
+        if values.get("dragnet/gate/paused"):
+            stats.gated.append(profile.name)
+    stats.pages_per_s = round(stats.pages / elapsed, 1) if elapsed else 0.0
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m crawlers.runner TARGET... [--proxy URL] [--out FILE] [--shared-frontier]``:
+    one crawl in a fresh process; prints the CrawlStats JSON as the last line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("targets", nargs="+")
+    parser.add_argument("--proxy", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--shared-frontier", action="store_true")
+    parser.add_argument("--no-handoff", action="store_true")
+    parser.add_argument("--log-level", default=None)
+    args = parser.parse_args(argv)
+    stats = run_crawl(args.targets, proxy_url=args.proxy, out=Path(args.out) if args.out else None,
+                      shared_frontier=args.shared_frontier, handoff=not args.no_handoff, log_level=args.log_level)
+    sys.stdout.write("CRAWLSTATS " + stats.to_json() + "\n")
+
+
+if __name__ == "__main__":
+    main()

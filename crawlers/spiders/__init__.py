@@ -1,0 +1,1 @@
+"""Dragnet's spiders: one per kind of site (market, forum, social), each driven by a site profile."""

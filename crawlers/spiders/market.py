@@ -1,0 +1,227 @@
+"""The market spider (one for every market: the site profile says where things are) and the
+forum spider.  Both read fields through the profile's selectors, keep the raw response as a
+WARC record and emit :class:`dragnet.documents.Listing` items."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import scrapy
+from scrapy.http import Response
+
+from crawlers import extraction as ex
+from crawlers.profiles import FieldRule, SiteProfile, find_profile
+from crawlers.sessions import SessionStore
+from crawlers.warc import WarcStore
+from dragnet.documents import Listing, Vendor
+from dragnet.settings import get_settings
+
+_SKIP_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"set-cookie"}
+
+
+def read_field(response: Response, rule: FieldRule | None) -> Any:
+    """Apply one profile field rule to a page: a string, or a list for ``many``/``split``."""
+    if rule is None:
+        return None
+    values = [v for v in response.css(rule.css).getall()]
+    if rule.many:
+        return [ex.normalize_text(v) for v in values if v.strip()]
+    if rule.first:
+        values = values[:1]
+    joined = ex.normalize_text(" ".join(values))
+    if rule.split:
+        return [part.strip() for part in joined.split(rule.split) if part.strip()]
+    return joined or None
+
+
+class ProfileSpider(scrapy.Spider):
+    """Common ground of the profile-driven spiders: profile loading, WARC, listing building."""
+
+    kind = "market"
+
+    def __init__(self, profile: SiteProfile | str | None = None, profiles_dir: str | None = None,
+                 **kwargs: Any) -> None:
+        if profile is None:
+            raise ValueError(f"the {self.kind} spider needs a site profile (-a profile=NAME)")
+        if isinstance(profile, str):
+            from pathlib import Path
+
+            profile = find_profile(profile, Path(profiles_dir) if profiles_dir else None)
+        if profile.kind != self.kind:
+            raise ValueError(f"profile {profile.name} is a {profile.kind} profile, not a {self.kind} profile")
+        super().__init__(name=profile.name, **kwargs)
+        self.profile = profile
+        self.settings_obj = get_settings()
+        self.rates = self.settings_obj.crawl.usd_rates
+        self.primary = urlsplit(profile.start_urls[0]).netloc
+        self._warc: WarcStore | None = None
+        self._mirror_index = 0
+
+    @property
+    def warc(self) -> WarcStore:
+        if self._warc is None:
+            self._warc = WarcStore(self.settings_obj.paths.warc_dir, self.profile.name)
+        return self._warc
+
+    def closed(self, reason: str) -> None:
+        if self._warc is not None:
+            self._warc.close()
+
+    def snapshot(self, response: Response) -> Any:
+        headers = [(k.decode("latin-1"), b", ".join(v).decode("latin-1")) for k, v in response.headers.items()
+                   if k.lower() not in _SKIP_HEADERS]
+        return self.warc.write_response(response.url, response.status, headers, response.body)
+
+    def canonical(self, url: str) -> str:
+        """The URL on the primary onion name: a listing seen through a mirror is the same listing."""
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, self.primary, parts.path, parts.query, ""))
+
+    async def start(self) -> AsyncIterator[Any]:
+        paused = SessionStore().paused(self.profile.name)
+        if paused:
+            self.logger.warning("site %s is paused since a gate (%s); saved page %s. Resume with "
+                                "'dragnet session import %s COOKIE'", self.profile.name, paused.get("url"),
+                                paused.get("page"), self.profile.name)
+            self.crawler.stats.set_value("dragnet/gate/paused", self.profile.name)
+            return
+        for url in self.profile.start_urls:
+            yield scrapy.Request(url, callback=self.parse, errback=self.start_failed, dont_filter=False,
+                                 meta={"start_url": True})
+
+    def start_failed(self, failure: Any) -> Any:
+        """The primary name is unreachable: try the next mirror (same paths, other onion name)."""
+        request = failure.request
+        self.crawler.stats.inc_value("dragnet/mirror/start_failed")
+        if self._mirror_index < len(self.profile.mirrors):
+            mirror = self.profile.mirrors[self._mirror_index]
+            self._mirror_index += 1
+            self.logger.warning("%s unreachable (%s); switching to mirror %s", request.url,
+                                failure.getErrorMessage(), mirror)
+            self.crawler.stats.inc_value("dragnet/mirror/switched")
+            yield scrapy.Request(mirror, callback=self.parse, errback=self.start_failed, dont_filter=True)
+        else:
+            self.logger.error("%s: no mirror left to try", self.profile.name)
+
+    def page_failed(self, failure: Any) -> None:
+        self.crawler.stats.inc_value(f"dragnet/failed/{failure.type.__name__}")
+        self.logger.info("page failed: %s (%s)", failure.request.url, failure.getErrorMessage()[:200])
+
+
+class MarketSpider(ProfileSpider):
+    """Index pages -> detail pages -> one Listing each, vendor PGP fingerprint from the vendor page."""
+
+    name = "market"
+    kind = "market"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.detail_re = re.compile(self.profile.listing.detail_url)
+        self.vendor_fps: dict[str, str | None] = {}
+        self.vendor_locks: dict[str, asyncio.Lock] = {}
+
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        if not hasattr(response, "css"):
+            self.crawler.stats.inc_value("dragnet/skipped/not_html")
+            return
+        if self.detail_re.search(urlsplit(response.url).path):
+            item = await self.parse_detail(response)
+            if item is not None:
+                yield item
+            return
+        rule = self.profile.listing
+        for href in response.css(rule.links).getall():
+            yield response.follow(href, callback=self.parse, errback=self.page_failed)
+        if rule.next:
+            for href in response.css(rule.next).getall()[:1]:
+                yield response.follow(href, callback=self.parse, errback=self.page_failed)
+
+    async def vendor_fingerprint(self, response: Response) -> str | None:
+        rule = self.profile.vendor_page
+        if rule is None:
+            return None
+        href = read_field(response, rule.url)
+        if not href:
+            return None
+        path = urlsplit(urljoin(response.url, href)).path
+        if path in self.vendor_fps:
+            return self.vendor_fps[path]
+        async with self.vendor_locks.setdefault(path, asyncio.Lock()):
+            if path not in self.vendor_fps:
+                fingerprint = None
+                try:
+                    page = await self.crawler.engine.download_async(
+                        scrapy.Request(urljoin(response.url, href), dont_filter=True))
+                    key_text = "\n".join(page.css(rule.pgp.css).getall()) if hasattr(page, "css") else ""
+                    fingerprint = ex.fingerprint_of_key(key_text) or next(iter(ex.pgp_fingerprints(key_text)), None)
+                    self.crawler.stats.inc_value("dragnet/vendor_pages")
+                except Exception as exc:  # noqa: BLE001 - a missing vendor page must not lose the listing
+                    self.logger.info("vendor page %s failed: %s", href, exc)
+                self.vendor_fps[path] = fingerprint
+        return self.vendor_fps[path]
+
+    async def parse_detail(self, response: Response) -> Listing | None:
+        fields = {name: read_field(response, rule) for name, rule in self.profile.fields.items()}
+        title = fields.get("title") or ""
+        if not title:
+            self.crawler.stats.inc_value("dragnet/skipped/no_title")
+            return None
+        text = fields.get("text") or ""
+        price = ex.parse_money(fields.get("price") or "", self.rates)
+        quantity = ex.parse_quantity(fields["quantity"]) if fields.get("quantity") else None
+        ships_to = fields.get("ships_to") or []
+        if isinstance(ships_to, str):
+            ships_to = [ships_to]
+        fingerprint = await self.vendor_fingerprint(response)
+        vendor = Vendor(name=fields["vendor"], market=self.profile.name, pgp_fingerprint=fingerprint) \
+            if fields.get("vendor") else None
+        body = f"{title}\n{text}"
+        fingerprints = ex.pgp_fingerprints(text)
+        if fingerprint and fingerprint not in fingerprints:
+            fingerprints.insert(0, fingerprint)
+        listing = Listing.new(
+            self.canonical(response.url), source_kind="market", title=title, text=text,
+            market=self.profile.name, platform=self.profile.name, mirror=urlsplit(response.url).hostname,
+            price=price, quantity=quantity, ships_from=fields.get("ships_from"), ships_to=list(ships_to),
+            vendor=vendor, contacts=ex.contacts(body), crypto=ex.crypto(body), pgp_fingerprints=fingerprints,
+            snapshot=self.snapshot(response),
+        )
+        listing.url = response.url
+        self.crawler.stats.inc_value("dragnet/listings")
+        return listing
+
+
+class ForumSpider(ProfileSpider):
+    """Boards -> threads (all pages) -> one Listing per post, keyed by the post's permalink."""
+
+    name = "forum"
+    kind = "forum"
+
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        if not hasattr(response, "css"):
+            return
+        rule = self.profile.posts
+        posts = response.css(rule.container)
+        snapshot = self.snapshot(response) if posts else None
+        for post in posts:
+            href = post.css(rule.url).get()
+            text = ex.normalize_text(" ".join(post.css(rule.text).getall()))
+            if not href or not text:
+                continue
+            author = ex.normalize_text(post.css(rule.author).get() or "") or None
+            listing = Listing.new(
+                self.canonical(urljoin(response.url, href)), source_kind="forum", title="", text=text,
+                platform=self.profile.name, mirror=urlsplit(response.url).hostname,
+                vendor=Vendor(name=author, market=self.profile.name) if author else None,
+                contacts=ex.contacts(text), crypto=ex.crypto(text), pgp_fingerprints=ex.pgp_fingerprints(text),
+                snapshot=snapshot,
+            )
+            self.crawler.stats.inc_value("dragnet/listings")
+            yield listing
+        for selector in self.profile.follow:
+            for href in response.css(selector).getall():
+                yield response.follow(href, callback=self.parse, errback=self.page_failed)

@@ -1,0 +1,111 @@
+"""The social spider: renders a JavaScript feed in Chromium (Playwright), scrolls until nothing
+new arrives (or the cap), and emits one Listing per post with a screenshot of the feed.
+
+Playwright runs on the asyncio reactor that Scrapy uses, inside the spider's ``start()``; no
+request goes through Scrapy's downloader, because the feed only exists inside the browser.
+Chromium reaches ``.onion`` names through the same SOCKS5 proxy (Chromium resolves names on the
+proxy for SOCKS5); Chromium cannot send SOCKS credentials, so rendered crawls share a circuit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from crawlers import extraction as ex
+from crawlers.spiders.market import ProfileSpider
+from dragnet.documents import Listing, Vendor
+
+_COLLECT = """(rule) => Array.from(document.querySelectorAll(rule.container)).map(el => {
+  const u = el.querySelector(rule.url), a = el.querySelector(rule.author), t = el.querySelector(rule.text);
+  return {url: u ? u.getAttribute('href') : null, author: a ? a.textContent : null, text: t ? t.textContent : ''};
+})"""
+
+
+class SocialSpider(ProfileSpider):
+    name = "social"
+    kind = "social"
+
+    def _chromium_proxy(self) -> str | None:
+        proxy = self.crawler.settings.get("DRAGNET_SOCKS_URL") or ""
+        if not proxy:
+            return None
+        parts = urlsplit(proxy)
+        return f"socks5://{parts.hostname}:{parts.port}"
+
+    async def start(self) -> AsyncIterator[Any]:
+        from playwright.async_api import async_playwright
+
+        from dragnet.services.chromium import launch_options
+
+        browser_settings = self.settings_obj.browser
+        max_scrolls = self.profile.max_scrolls or browser_settings.max_scrolls
+        rule = self.profile.posts.model_dump()
+        timeout_ms = browser_settings.page_timeout_s * 1000
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(**launch_options(
+                proxy_server=self._chromium_proxy(), headless=browser_settings.headless,
+                configured=browser_settings.chromium_path))
+            try:
+                context = await browser.new_context(user_agent=self.settings_obj.crawl.user_agent,
+                                                    java_script_enabled=True)
+                page = await context.new_page()
+                for url in self.profile.start_urls:
+                    async for listing in self._crawl_feed(page, url, rule, max_scrolls, timeout_ms):
+                        yield listing
+                await context.close()
+            finally:
+                await browser.close()
+
+    async def _crawl_feed(self, page: Any, url: str, rule: dict[str, Any], max_scrolls: int,
+                          timeout_ms: float) -> AsyncIterator[Listing]:
+        stats = self.crawler.stats
+        response = await page.goto(url, timeout=timeout_ms, wait_until="load")
+        stats.inc_value("response_received_count")
+        count, stalls, scrolls = 0, 0, 0
+        while scrolls < max_scrolls:
+            try:
+                await page.wait_for_function(
+                    "([sel, n]) => document.querySelectorAll(sel).length > n || document.body.dataset.end === '1'",
+                    arg=[rule["container"], count], timeout=3000)
+            except Exception:  # noqa: BLE001 - Playwright's TimeoutError: nothing new this round
+                stalls += 1
+            now = await page.evaluate("(sel) => document.querySelectorAll(sel).length", rule["container"])
+            ended = await page.evaluate("() => document.body.dataset.end === '1'")
+            if now > count:
+                stalls = 0
+                stats.inc_value("dragnet/social/batches")
+            count = now
+            if (ended and now == count) or stalls >= 2:
+                break
+            await page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+            scrolls += 1
+        stats.set_value("dragnet/social/scrolls", scrolls)
+        posts = await page.evaluate(_COLLECT, rule)
+        shot = await page.screenshot(full_page=True, type="png")
+        shot_sha = hashlib.sha256(shot).hexdigest()
+        shots = self.settings_obj.paths.evidence_dir / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        (shots / f"{shot_sha}.png").write_bytes(shot)
+        html = (await page.content()).encode("utf-8")
+        snapshot = self.warc.write_response(page.url, response.status if response else 200,
+                                            [("Content-Type", "text/html; charset=utf-8")], html)
+        seen: set[str] = set()
+        for post in posts:
+            text = ex.normalize_text(post.get("text") or "")
+            if not post.get("url") or not text:
+                continue
+            post_url = self.canonical(urljoin(page.url, post["url"]))
+            if post_url in seen:
+                continue
+            seen.add(post_url)
+            author = ex.normalize_text(post.get("author") or "").lstrip("@") or None
+            stats.inc_value("dragnet/listings")
+            yield Listing.new(post_url, source_kind="social", title="", text=text, platform=self.profile.name,
+                              mirror=urlsplit(page.url).hostname,
+                              vendor=Vendor(name=author, market=self.profile.name) if author else None,
+                              contacts=ex.contacts(text), crypto=ex.crypto(text),
+                              pgp_fingerprints=ex.pgp_fingerprints(text), snapshot=snapshot,
+                              screenshot_sha256=shot_sha)

@@ -1,0 +1,36 @@
+"""Raw responses as WARC records (warcio): the evidence of what a page said when it was crawled.
+One gzipped WARC file per crawl process and site; the record id goes on the listing (``Snapshot``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from io import BytesIO
+from pathlib import Path
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from dragnet.documents import Snapshot
+
+
+class WarcStore:
+    def __init__(self, directory: Path, name: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        self.path = directory / f"{name}-{stamp}-{os.getpid()}.warc.gz"
+        self._file = self.path.open("ab")
+        self._writer = WARCWriter(self._file, gzip=True)
+        self._lock = threading.Lock()
+
+    def write_response(self, url: str, status: int, headers: list[tuple[str, str]], body: bytes) -> Snapshot:
+        http_headers = StatusAndHeaders(f"{status} -", headers, protocol="HTTP/1.1")
+        record = self._writer.create_warc_record(url, "response", payload=BytesIO(body), http_headers=http_headers)
+        with self._lock:
+            self._writer.write_record(record)
+        return Snapshot(warc_file=str(self.path), record_id=record.rec_headers.get_header("WARC-Record-ID"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
