@@ -196,9 +196,11 @@ def check_market_mirrors(prober: Any, market_id: str) -> MirrorVerification:
     now = prober.clock()
     files: dict[str, str | None] = {}
     fetch_errors: dict[str, str] = {}
-    for name in ("pgp.txt", "mirrors.txt", "canary.txt"):
+    paths = {"pgp.txt": "/pgp.txt", "mirrors.txt": (market.markers.get("mirrors_path") or ["/mirrors.txt"])[0],
+             "canary.txt": "/canary.txt"}
+    for name, path in paths.items():
         try:
-            resp = prober._get(f"http://{market.primary_host}/{name}", market_id, max_bytes=MAX_FILE_BYTES)
+            resp = prober._get(f"http://{market.primary_host}{path}", market_id, max_bytes=MAX_FILE_BYTES)
             files[name] = resp.text() if resp.status == 200 else None
             if resp.status != 200:
                 fetch_errors[name] = f"HTTP {resp.status}"

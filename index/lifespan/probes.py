@@ -127,6 +127,9 @@ class Prober:
         if page.gate_markers:
             evidence["gate_markers"] = page.gate_markers
             return ProbeResult(**base, status=ProbeStatus.GATE, evidence=evidence, **common)
+        if resp.status == 429:  # rate limited: alive and defending itself, like a gate
+            evidence["gate_markers"] = ["HTTP 429 Too Many Requests"]
+            return ProbeResult(**base, status=ProbeStatus.GATE, evidence=evidence, **common)
         if resp.status >= 400:
             if resp.status == 401:
                 return ProbeResult(**base, status=ProbeStatus.LOGIN, evidence=evidence, **common)

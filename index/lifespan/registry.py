@@ -22,6 +22,7 @@ from index.lifespan.store import LifespanStore, market_id_for
 
 log = logging.getLogger(__name__)
 
+PROBED_KINDS = frozenset({"market", "onion_market", "marketplace", "shop", "vendor_shop"})
 ONION_HOST = re.compile(r"\b(?:[a-z0-9-]+\.)*(?:[a-z2-7]{56}|[a-z2-7]{16})\.onion\b", re.IGNORECASE)
 
 
@@ -115,6 +116,10 @@ def profile_entries(profiles_dir: Path) -> list[dict[str, Any]]:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             log.warning("skipping profile %s: no name", path.name)
             continue
+        kind = str(data.get("kind") or "market").lower()
+        if kind not in PROBED_KINDS:
+            log.info("profile %s is a %s, not a marketplace; not a probe target", path.name, kind)
+            continue
         urls = _urls(data.get("start_urls")) + _urls(data.get("start_url")) + _urls(data.get("urls"))
         mirror_urls = _urls(data.get("mirrors"))
         hosts: list[tuple[str, str]] = [hp for u in urls + mirror_urls if (hp := _host_and_path(u))]
@@ -122,14 +127,18 @@ def profile_entries(profiles_dir: Path) -> list[dict[str, Any]]:
             log.info("profile %s has no onion address; not a probe target", path.name)
             continue
         market_field = data.get("market") if isinstance(data.get("market"), str) else None
+        markers = {"gate": _markers(data, "gate") + _markers(data, "captcha"), "login": _markers(data, "login")}
+        mirrors_path = data.get("signed_mirrors_path")
+        if isinstance(mirrors_path, str) and mirrors_path.startswith("/"):
+            markers["mirrors_path"] = [mirrors_path[:200]]
+        title = data.get("title")
         entries.append({
-            "name": data["name"],
+            "name": title if isinstance(title, str) and title.strip() else data["name"],
             "market_id": market_id_for(str(data.get("id") or market_field or data["name"])),
             "primary_host": hosts[0][0],
             "start_path": hosts[0][1],
             "hosts": list(dict.fromkeys(h for h, _ in hosts)),
-            "markers": {"gate": _markers(data, "gate") + _markers(data, "captcha"),
-                        "login": _markers(data, "login")},
+            "markers": markers,
             "profile": path.name,
         })
     return entries

@@ -246,3 +246,34 @@ def test_probe_due_markets_from_site_profiles(tmp_path, lifespan_settings, sim_m
     assert result.status == ProbeStatus.UP
     # one Tor circuit per market: the market id travels as the SOCKS user name
     assert "dragnet-probe:profiled-market" in socks_proxy.stats.credentials_by_host[up.host]
+
+
+def test_probes_of_the_crawlers_simulated_world(store, lifespan_settings, socks_proxy, clock) -> None:
+    """The crawler part's simulated markets, registered from its real site profiles."""
+    from crawlers.simsites import SimulatedWorld
+    from index.lifespan.mirrors import check_market_mirrors
+    from index.lifespan.registry import seed_from_profiles
+
+    with SimulatedWorld(listings_per_market=3, forum_posts=3, social_posts=3, proxy=socks_proxy) as world:
+        markets = {m.market_id: m for m in seed_from_profiles(store, world.profiles_dir)}
+        assert {"nightshade", "velvet"} <= set(markets) and not {"tavern", "chatter"} & set(markets)
+        assert markets["nightshade"].name == "Nightshade Market"
+        prober = Prober(store, lifespan_settings, socks_proxy.url, clock=clock)
+        night = world.sites["nightshade"]
+        first = prober.probe("nightshade")
+        assert first.status == ProbeStatus.GATE and first.reachable  # its anti-DDoS page, HTTP 503
+        assert any("checking your browser" in m for m in first.evidence["gate_markers"])
+        assert prober.probe("velvet").status == ProbeStatus.GATE  # "Prove you are human"
+
+        world.take_down(night.onion_host)  # the primary address dies; the profile's mirror lives
+        clock.advance(3600)
+        via_mirror = prober.probe("nightshade")
+        assert via_mirror.reprobed and via_mirror.reachable
+        assert via_mirror.host == night.onion_hosts[1]
+        assert [a["down_kind"] for a in via_mirror.attempts[:2]] == ["descriptor_not_found"] * 2
+
+        socks_proxy.add(night.onion_host, ("127.0.0.1", night.port))
+        check = check_market_mirrors(prober, "nightshade")
+        assert check.mirrors.signature_valid
+        assert set(check.signed_hosts) == set(night.onion_hosts)
+        assert check.problems == ["canary.txt: missing"]  # the simulated market publishes no canary
