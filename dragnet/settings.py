@@ -179,10 +179,6 @@ class FeedSettings(BaseModel):
     webhook_replay_window_s: int = Field(default=300, ge=1)
     max_notices_per_hour: int = Field(default=500, ge=1)
     signing_key_file: Path | None = None
-
-
-class LifespanSettings(BaseModel):
-    """Marketplace probes and lifespan analytics."""
     store_path: Path | None = None  # default: <data_dir>/feeds.sqlite3
     webhook_max_attempts: int = Field(default=5, ge=1)
     webhook_backoff_s: float = Field(default=1.0, ge=0)
@@ -200,6 +196,10 @@ class LifespanSettings(BaseModel):
         "post removed", "this content isn't available", "page not found", "this post has been removed",
         "content unavailable", "account suspended", "message was deleted"])
 
+
+class LifespanSettings(BaseModel):
+    """Marketplace probes and lifespan analytics."""
+
     probe_interval_s: float = Field(default=3600.0, gt=0)
     backoff_max_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     probe_timeout_s: float = Field(default=60.0, gt=0)
@@ -214,6 +214,7 @@ class LifespanSettings(BaseModel):
     canary_max_age_days: int = Field(default=14, ge=1)
     clone_similarity: float = Field(default=0.8, gt=0, le=1)
     seizure_image_hashes: list[str] = Field(default_factory=list)  # sha256 or ahash:<hex> of known banners
+    probe_concurrency: int = Field(default=8, ge=1, le=256)
 
 
 class DragnetSettings(BaseSettings):
