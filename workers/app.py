@@ -90,7 +90,11 @@ def _remember_options(sender: Any = None, conf: Any = None, options: dict[str, A
 
 @signals.after_setup_logger.connect
 def _json_logs(logger: Any = None, **_: Any) -> None:
-    """Services log one JSON object a line when ``log_json`` is set (Celery's format otherwise)."""
+    """Services log one JSON object a line when ``log_json`` is set (Celery's format otherwise).
+    Client libraries log every request (and a traceback per failed one during an outage); the
+    tasks log one line per failed attempt instead."""
+    for noisy in ("opensearch", "elasticsearch", "elastic_transport", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     if logger is not None and get_settings().log_json:
         from dragnet.logs import JsonFormatter
 
@@ -126,7 +130,7 @@ def _load_model_once(**_: Any) -> None:
     threads = settings.workers.threads_per_process
     concurrency = int(_worker_options.get("concurrency") or 1)
     if threads is None and concurrency > 1:
-        threads = max(1, (os.cpu_count() or 1) // concurrency)
+        threads = max(1, (os.cpu_count() or 1) // concurrency)  # N processes share the cores
     if threads:
         try:
             import torch
@@ -137,10 +141,18 @@ def _load_model_once(**_: Any) -> None:
     if not _consumes(settings.workers.routes.get("workers.tasks.classify_batch", "classify")):
         return
     try:
-        from classifier.engine import get_engine
+        from classifier.engine import ClassifierEngine, get_engine
+        from classifier.model_store import ensure_default_model
+        from workers.pipeline import use_engine
 
-        engine = get_engine()
-        log.info("classifier loaded in worker process %d: %s", os.getpid(), getattr(engine, "describe", lambda: engine)())
+        if threads:
+            engine = ClassifierEngine(ensure_default_model(), device=settings.classifier.device, threads=threads)
+            use_engine(engine)
+        else:
+            engine = get_engine()
+        log.info("classifier loaded in worker process %d: %s on %s, model %s, %s thread(s)", os.getpid(),
+                 getattr(engine, "backend", "?"), getattr(engine, "device", "?"), getattr(engine, "version", "?"),
+                 getattr(engine, "threads", "?"))
     except Exception:  # noqa: BLE001 - tasks retry with back-off until the model is there
         log.exception("could not load the classifier at worker start; tasks will retry")
 

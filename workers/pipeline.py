@@ -139,8 +139,19 @@ def classification_text(listing: Listing) -> str:
 Classify = Callable[[list[str]], list[Any]]
 
 
+_worker_engine: Any = None
+
+
+def use_engine(engine: Any) -> None:
+    """Make ``engine`` this process's classifier (a worker process sizes its own thread pool)."""
+    global _worker_engine
+    _worker_engine = engine
+
+
 def default_classifier() -> Classify:
     """The process-wide engine (loaded once per process; GPU when CUDA is present)."""
+    if _worker_engine is not None:
+        return _worker_engine.classify
     from classifier.engine import get_engine
 
     return get_engine().classify

@@ -149,3 +149,14 @@ def test_one_item_that_breaks_the_classifier_is_isolated_and_the_rest_go_on() ->
 
     with pytest.raises(TransientError):
         classify_listings(items, broken)
+
+
+def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: DragnetSettings) -> None:
+    """Run eagerly (no broker): each task reaches the real function of its part."""
+    from workers.tasks import deliver_feed, probe_due_markets, probe_market
+
+    assert deliver_feed.apply(args=["no-such-platform"]).get() == 0  # no webhook subscribed: nothing to push
+    probed = probe_due_markets.apply().get()
+    assert isinstance(probed, int) and probed >= 1  # the bundled market profiles are due on first run
+    result = probe_market.apply(args=["nightshade"]).get()
+    assert isinstance(result, dict) and result  # a ProbeResult, recorded by the lifespan store
