@@ -22,6 +22,7 @@ from dragnet.settings import DragnetSettings, get_settings
 from index.feeds import delivery, formats, metrics
 from index.feeds.notices import Feedback
 from index.feeds.service import FeedService, NotFound, WorkflowError
+from index.feeds.store import ConflictError
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 _lock = threading.Lock()
@@ -169,7 +170,7 @@ def post_feedback(platform: str, notice_id: str, body: FeedbackBody, request: Re
     try:
         notice = service.feedback(notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}",
                                   note=body.note)
-    except WorkflowError as exc:
+    except (WorkflowError, ConflictError) as exc:
         raise HTTPException(409, str(exc)) from None
     audit(principal, "feeds.feedback", f"platform={platform} notice={notice_id} kind={body.kind}", 1,
           settings=service.settings)
@@ -191,7 +192,7 @@ def post_review(platform: str, notice_id: str, body: ReviewBody, request: Reques
     _notice_or_404(service, platform, notice_id)
     try:
         notice = service.review(notice_id, body.decision, by=f"{principal.role}:{principal.name}", note=body.note)
-    except WorkflowError as exc:
+    except (WorkflowError, ConflictError) as exc:
         raise HTTPException(409, str(exc)) from None
     audit(principal, "feeds.review", f"platform={platform} notice={notice_id} decision={body.decision}", 1,
           settings=service.settings)
@@ -209,7 +210,10 @@ def post_withdraw(platform: str, notice_id: str, body: WithdrawBody, request: Re
     service = _service(request)
     _platform_access(platform, principal, service)
     _notice_or_404(service, platform, notice_id)
-    notice = service.withdraw(notice_id, by=f"{principal.role}:{principal.name}", reason=body.reason)
+    try:
+        notice = service.withdraw(notice_id, by=f"{principal.role}:{principal.name}", reason=body.reason)
+    except ConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
     return JSONResponse({"id": notice.id, "status": notice.status, "should_delete": notice.should_delete})
 
 

@@ -30,7 +30,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -90,7 +90,7 @@ def feed_page(service: FeedService, platform: str, since: int, limit: int) -> Fe
                 rate_limited = True
                 break
             quota -= 1
-            service.mark_sent(row.notice, f"pull:{platform}", bump=False)
+            row = FeedRow(seq=row.seq, notice=service.mark_sent(row.notice, f"pull:{platform}", bump=False))
             service.store.log_delivery(platform, row.notice.id, row.notice.version, "pull",
                                        f"{row.notice.id}:v{row.notice.version}", 1, 200, True, None)
             first_time.append(row.notice.id)
@@ -209,6 +209,3 @@ def deliver_all(settings: DragnetSettings | None = None) -> dict[str, int]:
     service = FeedService(settings)
     return {name: deliver_pending(name, settings, service) for name in service.registry.names()}
 
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

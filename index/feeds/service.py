@@ -21,7 +21,7 @@ from .evidence import build_bundle, file_sha256
 from .notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, build_notice
 from .recrawl import RecrawlResult, recrawl
 from .registry import PlatformMatch, PlatformRegistry, load_registry
-from .store import NoticeStore, open_notice_store
+from .store import ConflictError, NoticeStore, open_notice_store
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ class FeedService:
                     last = listing.last_seen or listing.crawled_at
                     if last > existing.verdict.last_seen:
                         existing.verdict.last_seen = last
-                        self.store.save(existing, bump=False)  # same report: the platform must not see it again
+                        try:  # same report: the platform must not see it again
+                            self.store.save(existing, bump=False, expect_version=existing.version)
+                        except ConflictError:
+                            pass  # someone moved the notice on meanwhile; last_seen can wait for the next hit
                     result.duplicates.append(existing.id)
                     continue
                 if bundles and bundle_path is None:
@@ -120,7 +123,8 @@ class FeedService:
                     notice.history.append(notice.entry("approved", f"auto:score>={spec.auto_approve_score:g}"))
                     visible = True
                     result.auto_approved.append(notice.id)
-                self.store.save(notice, visible=visible)
+                self.store.save(notice, visible=visible,
+                                expect_version=existing.version if existing is not None else None)
         return result
 
     # -- transitions -----------------------------------------------------------------------
@@ -143,6 +147,7 @@ class FeedService:
     def review(self, notice_id: str, decision: str, by: str, note: str | None = None) -> Notice:
         """An analyst approves or rejects a new notice."""
         notice = self.get(notice_id)
+        v0 = notice.version
         if decision not in ("approve", "reject"):
             raise WorkflowError("decision must be approve or reject")
         status = "approved" if decision == "approve" else "rejected"
@@ -152,18 +157,25 @@ class FeedService:
         notice.verdict.review_status = "approved" if status == "approved" else "rejected"
         if status == "rejected" and was_visible:
             notice.should_delete = True  # withdrawn after release: the platform gets a tombstone
-        self.store.save(notice, visible=True if status == "approved" else None)
+        self.store.save(notice, visible=True if status == "approved" else None, expect_version=v0)
         return notice
 
     def mark_sent(self, notice: Notice, by: str, *, bump: bool) -> Notice:
-        if notice.status == "approved":
-            self._transition(notice, "sent", by)
-            self.store.save(notice, bump=bump)
-        return notice
+        fresh = self.store.get(notice.id)  # the page may be older than the notice
+        if fresh is not None and fresh.status == "approved":
+            v0 = fresh.version
+            self._transition(fresh, "sent", by)
+            try:
+                self.store.save(fresh, bump=bump, expect_version=v0)
+                return fresh
+            except ConflictError:
+                pass
+        return fresh or notice
 
     def feedback(self, notice_id: str, platform: str, kind: Feedback, by: str, note: str | None = None) -> Notice:
         """What the platform says about a notice it received.  ``platform`` must own it."""
         notice = self.get(notice_id, platform=platform)
+        v0 = notice.version
         if notice.status in ("new", "approved") and kind != "disputed":
             # the platform answers before our send was recorded (pulled and acted at once)
             if notice.status == "approved":
@@ -182,18 +194,19 @@ class FeedService:
             notice.modified = utcnow()
             notice.version += 1
         # The platform caused this change; it does not need to be told about it again.
-        self.store.save(notice, bump=False)
+        self.store.save(notice, bump=False, expect_version=v0)
         return notice
 
     def withdraw(self, notice_id: str, by: str, reason: str) -> Notice:
         """Take back a released notice (an analyst found it wrong): a tombstone in the feed."""
         notice = self.get(notice_id)
+        v0 = notice.version
         if notice.status not in FINAL_STATES:
             self._transition(notice, "rejected", by, reason)
         notice.should_delete = True
         notice.version += 1
         notice.modified = utcnow()
-        self.store.save(notice)
+        self.store.save(notice, expect_version=v0)
         return notice
 
     def expire_due(self, now: datetime | None = None, by: str = "dragnet:expiry") -> int:
@@ -203,10 +216,14 @@ class FeedService:
         for notice in list(self.store.all()):
             if notice.status in FINAL_STATES or notice.verdict.expires_at > now:
                 continue
+            v0 = notice.version
             self._transition(notice, "expired", by, at=now)
             notice.should_delete = True
-            self.store.save(notice)
-            count += 1
+            try:
+                self.store.save(notice, expect_version=v0)
+                count += 1
+            except ConflictError:
+                continue  # changed meanwhile; the next run looks again
         return count
 
     def confirm_removals(self, platform: str | None = None, by: str = "recrawl") -> list[tuple[str, RecrawlResult]]:
@@ -218,8 +235,12 @@ class FeedService:
             outcome = recrawl(notice.target.url, self.settings)
             results.append((notice.id, outcome))
             if outcome.outcome == "gone":
+                v0 = notice.version
                 self._transition(notice, "removed", by, f"re-crawl: {outcome.reason}")
-                self.store.save(notice)  # new information for the platform: its own removal, confirmed
+                try:  # new information for the platform: its own removal, confirmed
+                    self.store.save(notice, expect_version=v0)
+                except ConflictError:
+                    continue  # the platform answered meanwhile; its answer stands
         return results
 
     # -- rate limit ------------------------------------------------------------------------

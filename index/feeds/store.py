@@ -26,6 +26,11 @@ from dragnet.settings import DragnetSettings, get_settings
 from .notices import Notice
 
 
+class ConflictError(RuntimeError):
+    """The notice changed since it was read (another analyst, the platform or a worker got there
+    first); read it again and retry."""
+
+
 class FeedRow(BaseModel):
     seq: int
     notice: Notice
@@ -69,9 +74,12 @@ class NoticeStore(abc.ABC):
     def get(self, notice_id: str) -> Notice | None: ...
 
     @abc.abstractmethod
-    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None) -> int:
+    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None,
+             expect_version: int | None = None) -> int:
         """Write a notice; ``bump`` gives it the next feed sequence (platforms will see the change),
-        ``visible`` marks it as released to its platform (set once, on approval).  Returns its seq."""
+        ``visible`` marks it as released to its platform (set once, on approval),
+        ``expect_version`` refuses the write (:class:`ConflictError`) when the stored notice is no
+        longer the version the caller read.  Returns its seq."""
 
     @abc.abstractmethod
     def feed(self, platform: str, since: int, limit: int) -> list[FeedRow]:
@@ -174,14 +182,18 @@ class SqliteNoticeStore(NoticeStore):
             row = conn.execute("SELECT doc FROM notices WHERE id = ?", (notice_id,)).fetchone()
         return Notice.model_validate_json(row["doc"]) if row else None
 
-    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None) -> int:
+    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None,
+             expect_version: int | None = None) -> int:
         doc = notice.model_dump_json()
         sent_at = notice.time_of("sent")
         removed_at = notice.time_of("removed")
         with self._lock, self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                current = conn.execute("SELECT seq, visible FROM notices WHERE id = ?", (notice.id,)).fetchone()
+                current = conn.execute("SELECT seq, visible, json_extract(doc, '$.version') AS version"
+                                       " FROM notices WHERE id = ?", (notice.id,)).fetchone()
+                if expect_version is not None and (current is None or current["version"] != expect_version):
+                    raise ConflictError(f"notice {notice.id} changed since it was read")
                 if bump or current is None:
                     seq = conn.execute("UPDATE sequence SET value = value + 1 WHERE name = 'feed' RETURNING value"
                                        ).fetchone()[0]
@@ -208,7 +220,8 @@ class SqliteNoticeStore(NoticeStore):
     def feed(self, platform: str, since: int, limit: int) -> list[FeedRow]:
         with self._conn() as conn:
             rows = conn.execute(
-                "SELECT seq, doc FROM notices WHERE platform = ? AND visible = 1 AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, doc FROM notices WHERE platform = ? AND visible = 1 AND status != 'new' AND seq > ?"
+                " ORDER BY seq LIMIT ?",
                 (platform, since, limit)).fetchall()
         return [FeedRow(seq=r["seq"], notice=Notice.model_validate_json(r["doc"])) for r in rows]
 

@@ -148,3 +148,45 @@ def test_expiry_publishes_a_tombstone(feed_settings: DragnetSettings) -> None:
     assert service.expire_due(utcnow() + timedelta(days=feed_settings.feeds.notice_ttl_days + 1)) == 1
     [row] = feed_page(service, "fakegram", cursor, 10).rows
     assert row.notice.should_delete and row.notice.status == "expired"
+
+
+def test_stale_writes_are_refused(feed_settings: DragnetSettings) -> None:
+    from index.feeds.store import ConflictError
+
+    service = FeedService(feed_settings)
+    [nid] = service.ingest([make_hit("https://fakegram.test/p/C1", "xanax bars")], bundles=False).created
+    stale = service.get(nid)
+    service.review(nid, "approve", by="analyst:ann")
+    stale.status = "rejected"
+    with pytest.raises(ConflictError):
+        service.store.save(stale, expect_version=stale.version)
+    assert service.get(nid).status == "approved"
+
+
+def test_a_removed_post_that_reappears_goes_back_to_review_unseen(feed_settings: DragnetSettings) -> None:
+    service = FeedService(feed_settings)
+    hit = make_hit("https://fakegram.test/p/BACK", "xanax bars")
+    [nid] = service.ingest([hit], bundles=False).created
+    service.review(nid, "approve", by="analyst:ann")
+    cursor = feed_page(service, "fakegram", 0, 10).next_cursor
+    service.feedback(nid, "fakegram", "removed", by="platform:fakegram")
+    result = service.ingest([hit], bundles=False)
+    assert result.updated == [nid]
+    notice = service.get(nid)
+    assert notice.status == "new" and notice.history[-1].note == "seen again after removed"
+    assert feed_page(service, "fakegram", cursor, 10).rows == []  # not before an analyst looks again
+    service.review(nid, "approve", by="analyst:ann")
+    [row] = feed_page(service, "fakegram", cursor, 10).rows
+    assert row.notice.id == nid and row.notice.status == "sent"
+
+
+@pytest.mark.parametrize("status, body, outcome", [
+    (404, "", "gone"), (410, "", "gone"), (451, "", "gone"),
+    (200, "<div>This post has been removed</div>", "gone"),
+    (200, "<script>var s='post removed'</script><p>xanax bars</p>", "present"),
+    (200, "<p>xanax bars</p>", "present"), (503, "", "unknown"), (429, "", "unknown"),
+])
+def test_recrawl_outcomes(status: int, body: str, outcome: str, feed_settings: DragnetSettings) -> None:
+    from index.feeds.recrawl import classify_response
+
+    assert classify_response(status, body, feed_settings.feeds.removed_markers)[0] == outcome
