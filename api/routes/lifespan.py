@@ -11,6 +11,7 @@ import base64
 import html
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -81,6 +82,62 @@ def lifespan_market(market_id: str, request: Request, probes: int = Query(50, ge
         }
 
 
+def render_market_page(detail: dict[str, Any]) -> str:
+    """One market: state, mirrors (verified / phishing), uptime timeline, state changes, probes."""
+    from index.lifespan.analytics import timeline_png
+
+    e = html.escape
+    m = detail["market"]
+    png = timeline_png(detail["probes"], detail["state_changes"])
+    state = e(str(m["state"])) + (" <span class='s'>(suspected)</span>" if m.get("suspected") else "")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Dragnet - market</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.s{color:#a40}.p{color:#c00}</style>"
+        "</head><body>",
+        f"<h1>{e(str(m['name']))}</h1><p>State <b>{state}</b> since {e(_fmt_time(m.get('state_since')))}; "
+        f"first seen {e(_fmt_time(m.get('first_seen')))}, last seen {e(_fmt_time(m.get('last_seen')))}; "
+        f"uptime {e(_fmt_num(detail.get('uptime_pct')))}% of probes; next probe {e(_fmt_time(m.get('next_probe_at')))}"
+        "</p>",
+    ]
+    if png:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h2>Uptime timeline</h2><img alt='uptime timeline' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Addresses</h2><table><tr><th>host</th><th>source</th><th>signed</th><th>phishing</th>"
+                 "<th>note</th></tr>")
+    for mirror in detail["mirrors"]:
+        phishing = "<span class='p'>LIKELY PHISHING</span>" if mirror["phishing"] else ""
+        parts.append(f"<tr><td>{e(str(mirror['host']))}</td><td>{e(str(mirror['source']))}</td>"
+                     f"<td>{'yes' if mirror['verified'] else ''}</td><td>{phishing}</td>"
+                     f"<td>{e(str(mirror.get('note') or ''))}</td></tr>")
+    parts.append("</table><h2>State changes</h2><table><tr><th>when</th><th>change</th><th>reason</th>"
+                 "<th>evidence</th></tr>")
+    for c in detail["state_changes"]:
+        flag = " <span class='s'>(suspected)</span>" if c.get("suspected") else ""
+        if c.get("confirmed_by"):
+            flag += f" confirmed by {e(str(c['confirmed_by']))}"
+        evidence = "; ".join(f"{k}={v}" for k, v in c["evidence"].items() if k != "images")
+        parts.append(f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['from_state']))} &rarr; "
+                     f"{e(str(c['to_state']))}{flag}</td><td>{e(str(c['reason']))}</td>"
+                     f"<td>{e(evidence[:1000])}</td></tr>")
+    parts.append("</table><h2>Recent probes</h2><table><tr><th>when</th><th>url</th><th>status</th><th>kind</th>"
+                 "<th>HTTP</th><th>latency ms</th><th>title</th></tr>")
+    for p in detail["probes"][::-1]:
+        parts.append(f"<tr><td>{e(_fmt_time(p['at']))}</td><td>{e(str(p['url']))}</td><td>{e(str(p['status']))}</td>"
+                     f"<td>{e(str(p.get('down_kind') or ''))}</td><td>{e(str(p.get('http_status') or ''))}</td>"
+                     f"<td>{e(_fmt_num(p.get('latency_ms'), 0))}</td><td>{e(str(p.get('title') or ''))}</td></tr>")
+    parts.append("</table></body></html>")
+    return "".join(parts)
+
+
+@router.get("/lifespan/markets/{market_id}/page", response_class=HTMLResponse)
+def lifespan_market_page(market_id: str, request: Request,
+                         principal: Principal = Depends(_viewer)) -> HTMLResponse:
+    detail = lifespan_market(market_id, request, probes=200, principal=principal)
+    return HTMLResponse(render_market_page(detail), headers={"Content-Security-Policy": CSP,
+                                                             "X-Content-Type-Options": "nosniff"})
+
+
 @router.post("/lifespan/markets/{market_id}/confirm")
 def confirm_state(market_id: str, request: Request,
                   principal: Principal = Depends(require_roles("analyst"))) -> dict[str, Any]:
@@ -147,6 +204,16 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
                      f"<td>{e(_fmt_time(row['end']))}</td><td>{e(_fmt_num(row['days']))}</td>"
                      f"<td>{e(_fmt_num(row.get('uptime_pct')))}</td><td>{closure}</td></tr>")
     parts.append("</table>")
+    if rep.get("registry"):
+        parts.append("<h2>Probed markets</h2><table><tr><th>market</th><th>state</th><th>address</th>"
+                     "<th>last probe</th><th>next probe</th></tr>")
+        for m in rep["registry"]:
+            link = f"/lifespan/markets/{quote(str(m['market_id']), safe='')}/page"
+            flag = " <span class='s'>(suspected)</span>" if m.get("suspected") else ""
+            parts.append(f"<tr><td><a href='{e(link)}'>{e(str(m['name']))}</a></td><td>{e(str(m['state']))}{flag}</td>"
+                         f"<td>{e(str(m.get('primary_host') or '-'))}</td><td>{e(_fmt_time(m.get('last_probe_at')))}</td>"
+                         f"<td>{e(_fmt_time(m.get('next_probe_at')))}</td></tr>")
+        parts.append("</table>")
     if changes:
         parts.append("<h2>Recent state changes</h2><table><tr><th>when</th><th>market</th><th>change</th>"
                      "<th>reason</th><th>evidence</th></tr>")

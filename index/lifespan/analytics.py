@@ -177,10 +177,14 @@ def report(store: LifespanStore, now: float | None = None, confirmed_only: bool 
     records = life_records(store, now=now, confirmed_only=confirmed_only)
     summary = survival(records, alpha=alpha)
     states: dict[str, int] = {}
+    registry = []
     for m in store.markets():
         states[m.state.value] = states.get(m.state.value, 0) + 1
+        registry.append({"market_id": m.market_id, "name": m.name, "state": m.state.value, "suspected": m.suspected,
+                         "primary_host": m.primary_host, "last_probe_at": m.last_probe_at,
+                         "next_probe_at": m.next_probe_at})
     return {"generated_at": time.time() if now is None else now, "confirmed_only": confirmed_only,
-            "markets": market_rows(records), "states": states, "survival": summary.as_dict()}
+            "markets": market_rows(records), "registry": registry, "states": states, "survival": summary.as_dict()}
 
 
 def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
@@ -226,3 +230,39 @@ def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
         plt.close(fig)
         out["incidence"] = buf.getvalue()
     return out
+
+
+STATUS_LEVEL = {"up": 3, "gate": 2, "login": 2, "down": 0, "seized": -1}
+
+
+def timeline_png(probes: list[dict[str, Any]], changes: list[dict[str, Any]]) -> bytes | None:
+    """One market's uptime timeline: each probe's outcome over time, state changes as lines."""
+    if not probes:
+        return None
+    import io
+    from datetime import datetime, timezone
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def when(ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+    fig, ax = plt.subplots(figsize=(7, 2.6), dpi=100)
+    xs = [when(p["at"]) for p in probes]
+    ys = [STATUS_LEVEL.get(p["status"], 0) for p in probes]
+    ax.step(xs, ys, where="post", color="#888", linewidth=0.8)
+    colours = {"up": "#2a2", "gate": "#a82", "login": "#a82", "down": "#c22", "seized": "#000"}
+    ax.scatter(xs, ys, c=[colours.get(p["status"], "#888") for p in probes], s=12, zorder=3)
+    for c in changes:
+        ax.axvline(when(c["at"]), color="#36c", alpha=0.4, linewidth=0.8)
+    ax.set_yticks([-1, 0, 2, 3], ["seized", "down", "gate/login", "up"])
+    ax.set_ylim(-1.5, 3.5)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -45,7 +45,7 @@ def signed_hosts(prober: Any, market_id: str) -> set[str] | None:
     return set(checks[-1].get("signed_hosts", []))
 
 
-def detect_clones(prober: Any, market_id: str, candidates: list[str]) -> list[CloneFinding]:
+def detect_clones(prober: Any, market_id: str, candidates: list[str] | None = None) -> list[CloneFinding]:
     """Fetch the market's page and each candidate's through Tor; record clones as mirrors
     (listed) or phishing (unlisted).  Without a valid signed list nothing can be called listed,
     so every clone is flagged, which is the safe side for analysts."""
@@ -53,6 +53,8 @@ def detect_clones(prober: Any, market_id: str, candidates: list[str]) -> list[Cl
     market = store.get_market(market_id)
     if market is None or not market.primary_host:
         raise KeyError(f"unknown market {market_id!r} or no address")
+    if candidates is None:  # the market's discovered addresses that nobody has vouched for yet
+        candidates = [m.host for m in store.mirrors(market_id) if m.source == "discovered" and not m.verified]
     path = market.start_path or "/"
     reference = prober._get(f"http://{market.primary_host}{path}", market_id).text()
     listed_hosts = signed_hosts(prober, market_id) or set()

@@ -184,8 +184,8 @@ def verify_mirror_files(pgp_txt: str | None, mirrors_txt: str | None, canary_txt
 def check_market_mirrors(prober: Any, market_id: str) -> MirrorVerification:
     """Fetch and verify a market's mirror files through Tor, record the check, update mirrors.
 
-    Valid signed addresses become verified mirrors; discovered or cloned addresses missing from a
-    valid signed list are flagged as likely phishing.
+    Valid signed addresses become verified mirrors; clones (see :mod:`index.lifespan.clones`)
+    missing from a valid signed list are flagged as likely phishing.
     """
     from index.lifespan.fetch import FetchError
 
@@ -219,7 +219,7 @@ def check_market_mirrors(prober: Any, market_id: str) -> MirrorVerification:
         for host in result.signed_hosts:
             store.add_mirror(market_id, host, "signed", verified=True, phishing=False, at=now)
         for mirror in store.mirrors(market_id):
-            if mirror.host not in signed and mirror.source in {"discovered", "clone"}:
+            if mirror.host not in signed and mirror.source == "clone":
                 store.add_mirror(market_id, mirror.host, mirror.source, phishing=True, verified=False,
                                  note="not in the market's signed mirrors.txt", at=now)
     return result

@@ -192,14 +192,27 @@ class Prober:
                 seed_from_profiles(self.store, settings=self.settings)
             except Exception:  # noqa: BLE001 - the registry is best effort; probing goes on
                 log.exception("seeding markets from site profiles failed")
-        count = 0
-        for market in self.store.due_markets(self.clock()):
+        due = [m.market_id for m in self.store.due_markets(self.clock())]
+        if not due:
+            return 0
+
+        def one(market_id: str) -> bool:
             try:
-                self.probe(market.market_id)
-                count += 1
+                self.probe(market_id)
+                return True
             except Exception:  # noqa: BLE001 - one broken market must not stop the round
-                log.exception("probe of %s failed", market.market_id)
-        return count
+                log.exception("probe of %s failed", market_id)
+                return False
+
+        # Probes wait on Tor most of the time; a few in parallel keep a round short when many
+        # markets time out.  Each market is probed by one thread only, so its state stays serial.
+        workers = min(self.settings.lifespan.probe_concurrency, len(due))
+        if workers <= 1:
+            return sum(one(m) for m in due)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+            return sum(pool.map(one, due))
 
 
 def probe_market(market_id: str) -> ProbeResult:

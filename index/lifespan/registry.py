@@ -174,3 +174,17 @@ def register_market(store: LifespanStore, name: str, url: str, mirrors: list[str
         if mhp:
             store.add_mirror(market.market_id, mhp[0], source)
     return market
+
+
+def add_discovered_mirrors(store: LifespanStore, market_id: str, text: str, source_url: str | None = None,
+                           at: float | None = None) -> list[str]:
+    """Record onion addresses found in crawled text (a forum post "new Atlas link: ...") as
+    unverified ``discovered`` mirrors of a market; returns the new ones.  They are never probed as
+    the market until a signed mirror list or an analyst vouches for them, and
+    :func:`index.lifespan.clones.detect_clones` checks them for phishing."""
+    known = {m.host for m in store.mirrors(market_id)}
+    new = [h for h in onion_hosts_in(text[:1_000_000]) if h not in known]
+    for host in new[:100]:
+        store.add_mirror(market_id, host, "discovered", note=f"found in {source_url}"[:300] if source_url else None,
+                         at=at)
+    return new

@@ -216,7 +216,8 @@ class LifespanStore:
     # -- mirrors -------------------------------------------------------------------------------
     def add_mirror(self, market_id: str, host: str, source: str, *, verified: bool | None = None,
                    phishing: bool | None = None, note: str | None = None, at: float | None = None) -> Mirror:
-        """Record an address; flags only change when given (a later plain sighting keeps them)."""
+        """Record an address; flags only change when given (a later plain sighting keeps them), and
+        the source only changes when an address is promoted to ``signed`` or found a ``clone``."""
         at = time.time() if at is None else at
         host = host.lower().strip()
         with self._tx() as db:
@@ -227,9 +228,11 @@ class LifespanStore:
             else:
                 db.execute(
                     "UPDATE mirrors SET last_seen=?, verified=COALESCE(?, verified), "
-                    "phishing=COALESCE(?, phishing), note=COALESCE(?, note) WHERE market_id=? AND host=?",
+                    "phishing=COALESCE(?, phishing), note=COALESCE(?, note), "
+                    "source=CASE WHEN ? IN ('signed', 'clone') THEN ? ELSE source END "
+                    "WHERE market_id=? AND host=?",
                     (at, None if verified is None else int(verified), None if phishing is None else int(phishing),
-                     note, market_id, host))
+                     note, source, source, market_id, host))
         return next(m for m in self.mirrors(market_id) if m.host == host)
 
     def mirrors(self, market_id: str | None = None) -> list[Mirror]:

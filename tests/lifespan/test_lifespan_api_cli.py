@@ -14,7 +14,7 @@ from api.app import create_app
 from api.auth import KeyStore
 from dragnet.cli import app as cli_app
 from index.lifespan.importer import import_csv
-from index.lifespan.models import MarketState, StateChange
+from index.lifespan.models import MarketState, ProbeResult, ProbeStatus, StateChange
 from index.lifespan.store import LifespanStore
 
 HOSTILE = "<script>alert(1)</script>Evil"
@@ -36,6 +36,9 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
         store.add_state_change(StateChange(market_id="watched", at=1.7e9, from_state=MarketState.ACTIVE,
                                            to_state=MarketState.DOWN, reason="3 consecutive failed probes",
                                            evidence={"url": "http://x.onion/\"><img src=x onerror=alert(2)>"}))
+        store.add_probe(ProbeResult(market_id="watched", url="http://x.onion/", host="x.onion", at=1.69e9,
+                                    status=ProbeStatus.UP, title="<b onmouseover=alert(3)>Shop</b>", latency_ms=900))
+        store.add_mirror("watched", "y" * 56 + ".onion", "clone", phishing=True, note="<i>clone</i>")
     keys = KeyStore(settings)
     analyst = keys.create_key("ana", "analyst")
     platform = keys.create_key("plat", "platform:examplechat")
@@ -62,6 +65,13 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
     detail = client.get("/lifespan/markets/watched", headers={"X-API-Key": analyst}).json()
     assert detail["state_changes"][0]["to_state"] == "down"
     assert client.get("/lifespan/markets/nope", headers={"X-API-Key": analyst}).status_code == 404
+    market_page = client.get("/lifespan/markets/watched/page", headers={"X-API-Key": analyst})
+    assert market_page.status_code == 200 and "default-src 'none'" in market_page.headers["content-security-policy"]
+    assert "<b onmouseover" not in market_page.text and "&lt;b onmouseover=alert(3)&gt;Shop" in market_page.text
+    assert "LIKELY PHISHING" in market_page.text and "&lt;i&gt;clone&lt;/i&gt;" in market_page.text
+    assert "data:image/png;base64," in market_page.text  # the uptime timeline
+    # the summary page links probed markets to their pages
+    assert "href='/lifespan/markets/watched/page'" in body
 
 
 @pytest.mark.integration

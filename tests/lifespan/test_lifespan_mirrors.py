@@ -14,7 +14,7 @@ from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgo
 from index.lifespan.clones import compare_pages, detect_clones
 from index.lifespan.mirrors import check_market_mirrors, verify_mirror_files
 from index.lifespan.probes import Prober
-from index.lifespan.registry import register_market
+from index.lifespan.registry import add_discovered_mirrors, register_market
 
 DAY = 86400.0
 
@@ -125,7 +125,13 @@ def test_fetch_verify_and_flag_unlisted_clone(key, store, lifespan_settings, soc
         assert set(verification.signed_hosts) == {site.host, listed_host}
         assert {m.host for m in store.mirrors("atlas") if m.verified} == {site.host, listed_host}
 
-        findings = {f.host: f for f in detect_clones(prober, "atlas", [listed_host, clone.host, unrelated.host])}
+        # a forum post announces "new links"; they are recorded as unverified discovered addresses
+        post = (f"Atlas is moving! new links: http://{clone.host}/ and {listed_host} "
+                f"(also try {unrelated.host.upper()})")
+        assert add_discovered_mirrors(store, "atlas", post, source_url="http://forum/t/1") == [clone.host, unrelated.host]
+        findings = {f.host: f for f in detect_clones(prober, "atlas")}
+        assert set(findings) == {clone.host, unrelated.host}
+        findings.update({f.host: f for f in detect_clones(prober, "atlas", [listed_host])})
         assert findings[listed_host].is_clone and findings[listed_host].listed and not findings[listed_host].phishing
         assert findings[clone.host].is_clone and not findings[clone.host].listed and findings[clone.host].phishing
         assert not findings[unrelated.host].is_clone and not findings[unrelated.host].phishing

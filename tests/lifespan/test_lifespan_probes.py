@@ -277,3 +277,25 @@ def test_probes_of_the_crawlers_simulated_world(store, lifespan_settings, socks_
         assert check.mirrors.signature_valid
         assert set(check.signed_hosts) == set(night.onion_hosts)
         assert check.problems == ["canary.txt: missing"]  # the simulated market publishes no canary
+
+
+def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(store, lifespan_settings, sim_market,
+                                                                     socks_proxy, clock) -> None:
+    settings = lifespan_settings.model_copy(update={"lifespan": lifespan_settings.lifespan.model_copy(
+        update={"probe_concurrency": 4})})
+    prober = Prober(store, settings, socks_proxy.url, clock=clock)
+    sites = {name: sim_market(name) for name in ("P1", "P2", "P3", "P4", "P5")}
+    sites["P2"].mode = "seized"
+    sites["P3"].delay_s = 0.3
+    for name, site in sites.items():
+        register_market(store, name, f"http://{site.host}/")
+    socks_proxy.remove(sites["P4"].host)
+    assert prober.probe_due(seed_profiles=False) == 5
+    states = {m.market_id: m.state for m in store.markets()}
+    assert states == {"p1": MarketState.ACTIVE, "p2": MarketState.SEIZED, "p3": MarketState.ACTIVE,
+                      "p4": MarketState.NEW, "p5": MarketState.ACTIVE}  # p4: one failure, not yet down
+    for market_id in states:
+        probes = store.probes(market_id)
+        assert len(probes) == 1 and probes[0].market_id == market_id
+        assert probes[0].host == sites[market_id.upper()].host
+    assert prober.probe_due(seed_profiles=False) == 0
