@@ -31,7 +31,14 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
     queues = sorted(set(QUEUES) | set(w.routes.values()))
     return {
         "broker_url": settings.redis.url or "memory://",
-        "broker_transport_options": {"visibility_timeout": w.visibility_timeout_s},
+        "broker_transport_options": {
+            "visibility_timeout": w.visibility_timeout_s,
+            # Sweep for messages of dead workers every few seconds (kombu's default sweeps only
+            # every 10th interval, ~100 s), so redelivery follows the visibility timeout closely.
+            "unacked_restore_interval": max(1.0, min(10.0, w.visibility_timeout_s / 4)),
+            "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": int(max(10.0, min(300.0, w.visibility_timeout_s))),
+        },
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a restarting broker is waited for, not fatal
         "broker_pool_limit": 4,
@@ -67,8 +74,11 @@ app.conf.update(celery_config(get_settings()))
 def configure(settings: DragnetSettings) -> None:
     """Re-read the settings (tests and callers that switch brokers at run time)."""
     app.conf.update(celery_config(settings))
-    app.pool.force_close_all() if app._pool is not None else None  # noqa: SLF001 - drop connections to the old broker
-    app._pool = None  # noqa: SLF001
+    # Drop the connection and producer pools bound to the old broker (Celery caches both).
+    if app._pool is not None:  # noqa: SLF001
+        app._pool.force_close_all()  # noqa: SLF001
+        app._pool = None  # noqa: SLF001
+    app.amqp._producer_pool = None  # noqa: SLF001
 
 
 # --- worker process life cycle ---------------------------------------------------------------

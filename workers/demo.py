@@ -74,7 +74,10 @@ def run_demo(listings_per_market: int | None = None, progress: bool = True,
                 console.print(f"  classified and indexed {outcome.written + outcome.unchanged} listing(s)",
                               highlight=False)
 
-        world_kwargs: dict[str, Any] = {}
+        # The markets' captcha gates need a human analyst (``dragnet session import``); the demo
+        # runs without them so that it finishes unattended.  Faults (429, 5xx, expiring sessions)
+        # stay on: the crawler has to recover from them.
+        world_kwargs: dict[str, Any] = {"gates": False}
         if listings_per_market:
             world_kwargs["listings_per_market"] = listings_per_market
         with SimulatedWorld(**world_kwargs) as world:

@@ -124,6 +124,7 @@ def test_routing_and_delivery_come_from_settings(settings: DragnetSettings) -> N
     assert "gpu-classify" in {q.name for q in conf["task_queues"]}
     assert conf["broker_url"] == "redis://127.0.0.1:1/3"
     assert conf["broker_transport_options"]["visibility_timeout"] == 42.0
+    assert conf["broker_transport_options"]["unacked_restore_interval"] == 10.0
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
     assert conf["beat_schedule"]["probe-due-markets"]["task"] == "workers.tasks.probe_due_markets"
 
@@ -153,10 +154,16 @@ def test_one_item_that_breaks_the_classifier_is_isolated_and_the_rest_go_on() ->
 
 def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: DragnetSettings) -> None:
     """Run eagerly (no broker): each task reaches the real function of its part."""
+    from index.lifespan.registry import register_market
+    from index.lifespan.store import LifespanStore
     from workers.tasks import deliver_feed, probe_due_markets, probe_market
 
     assert deliver_feed.apply(args=["no-such-platform"]).get() == 0  # no webhook subscribed: nothing to push
-    probed = probe_due_markets.apply().get()
-    assert isinstance(probed, int) and probed >= 1  # the bundled market profiles are due on first run
-    result = probe_market.apply(args=["nightshade"]).get()
+    store = LifespanStore()
+    try:
+        market = register_market(store, "workers-test-market", f"http://{'w' * 56}.onion/")
+    finally:
+        store.close()
+    assert probe_due_markets.apply().get() >= 1  # a market never probed is due
+    result = probe_market.apply(args=[market.market_id]).get()
     assert isinstance(result, dict) and result  # a ProbeResult, recorded by the lifespan store
