@@ -244,7 +244,10 @@ class SessionMiddleware:
         if (profile.name, host) not in self.applied:
             cookies = self.store.cookies(profile.name)
             if cookies:
-                request.cookies = {**cookies, **(request.cookies if isinstance(request.cookies, dict) else {})}
+                # As a list with path "/": a dict would be scoped to the directory of this URL.
+                existing = request.cookies if isinstance(request.cookies, list) else [
+                    {"name": k, "value": v} for k, v in (request.cookies or {}).items()]
+                request.cookies = [{"name": k, "value": v, "path": "/"} for k, v in cookies.items()] + existing
                 self.crawler.stats.inc_value("dragnet/session/imported_cookies_used")
             self.applied.add((profile.name, host))
         request.meta.setdefault("session_generation", self.generation[profile.name])

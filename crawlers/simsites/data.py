@@ -25,7 +25,7 @@ COUNTRIES = ("Germany", "Netherlands", "United Kingdom", "United States", "Canad
 DESTINATIONS = ("Worldwide", "EU", "United States", "United Kingdom", "Canada", "Australia",
                 "Germany", "Netherlands", "Scandinavia")
 UNITS = ("g", "mg", "pills", "tabs", "ml", "kg", "blotters")
-CONTACT_KINDS = ("telegram", "wickr", "session", "signal")
+CONTACT_KINDS = ("telegram", "wickr")
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -117,14 +117,50 @@ def _vendor_name(raw: str) -> str:
     return name or "anon"
 
 
+def _b58encode(raw: bytes) -> str:
+    num = int.from_bytes(raw, "big")
+    out = ""
+    while num:
+        num, rem = divmod(num, 58)
+        out = _B58[rem] + out
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    chk = 1
+    for value in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ value
+        for i in range(5):
+            chk ^= gen[i] if (top >> i) & 1 else 0
+    return chk
+
+
 def btc_address(rng: random.Random) -> str:
+    """A checksum-valid Bitcoin address (P2PKH base58check or P2WPKH bech32) over random bytes."""
+    program = bytes(rng.getrandbits(8) for _ in range(20))
     if rng.random() < 0.5:
-        return "1" + "".join(rng.choice(_B58) for _ in range(33))
-    return "bc1q" + "".join(rng.choice(_B32) for _ in range(38))
+        payload = b"\0" + program
+        return _b58encode(payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4])
+    acc, bits, data = 0, 0, [0]
+    for byte in program:
+        acc = (acc << 8) | byte
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            data.append((acc >> bits) & 31)
+    if bits:
+        data.append((acc << (5 - bits)) & 31)
+    hrp = "bc"
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    polymod = _bech32_polymod(expanded + data + [0] * 6) ^ 1
+    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_B32[d] for d in data + checksum)
 
 
 def xmr_address(rng: random.Random) -> str:
-    return "4" + rng.choice("0123456789AB") + "".join(rng.choice(_B58) for _ in range(93))
+    return "4" + "".join(rng.choice(_B58) for _ in range(94))
 
 
 def eth_address(rng: random.Random) -> str:

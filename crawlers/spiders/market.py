@@ -95,7 +95,12 @@ class ProfileSpider(scrapy.Spider):
 
     def start_failed(self, failure: Any) -> Any:
         """The primary name is unreachable: try the next mirror (same paths, other onion name)."""
+        from scrapy.exceptions import IgnoreRequest
+
         request = failure.request
+        if failure.check(IgnoreRequest):  # paused, refused or capped: another mirror would not help
+            self.logger.info("start page %s not crawled: %s", request.url, failure.getErrorMessage())
+            return
         self.crawler.stats.inc_value("dragnet/mirror/start_failed")
         if self._mirror_index < len(self.profile.mirrors):
             mirror = self.profile.mirrors[self._mirror_index]
