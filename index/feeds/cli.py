@@ -70,14 +70,11 @@ def register(app: typer.Typer) -> None:
                limit: int = typer.Option(1000, help="At most this many hits.")) -> None:
         """Build notices from the drug-sale hits in the listing store."""
         from index.factory import open_store
-        from index.feeds.service import FeedService
-        from index.store import SearchQuery
+        from index.feeds.service import FeedService, ingest_from_store
 
         service = FeedService()
         with open_store() as store:
-            result = store.search(SearchQuery(is_drug_sale=True, min_score=min_score or None, size=limit,
-                                              sort="newest", facets=False, highlight=False))
-        outcome = service.ingest([hit.listing for hit in result.hits])
+            outcome = ingest_from_store(service, store, min_score=min_score or None, limit=limit)
         typer.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, duplicates "
                    f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from dragnet.documents import Listing, utcnow
 from dragnet.settings import DragnetSettings, get_settings
@@ -22,6 +23,9 @@ from .notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, build_notice
 from .recrawl import RecrawlResult, recrawl
 from .registry import PlatformMatch, PlatformRegistry, load_registry
 from .store import ConflictError, NoticeStore, open_notice_store
+
+if TYPE_CHECKING:
+    from index.store import ListingStore
 
 log = logging.getLogger(__name__)
 
@@ -251,3 +255,37 @@ class FeedService:
                  self.settings.feeds.max_notices_per_hour)
         now = now or utcnow()
         return max(0, limit - self.store.count_sent_since(platform, now - timedelta(hours=1)))
+
+
+def notify_hits(listings: list[Listing], settings: DragnetSettings | None = None) -> IngestResult:
+    """Entry point for the pipeline (e.g. after the index step): classified hits in, notices out.
+    Non-hits and hits on no known platform are skipped; safe to call twice with the same hits."""
+    return FeedService(settings).ingest(listings)
+
+
+def ingest_from_store(service: FeedService, store: "ListingStore", *, min_score: float | None = None,
+                      limit: int = 10_000, page_size: int = 500) -> IngestResult:
+    """Build notices from the drug-sale hits already in the listing store (newest first, paged
+    with ``search_after`` so that any number of hits is walked once)."""
+    from index.store import SearchQuery
+
+    total = IngestResult()
+    after = None
+    seen = 0
+    while seen < limit:
+        query = SearchQuery(is_drug_sale=True, min_score=min_score, size=min(page_size, limit - seen),
+                            sort="newest", facets=False, highlight=False, search_after=after)
+        result = store.search(query)
+        if not result.hits:
+            break
+        seen += len(result.hits)
+        part = service.ingest([hit.listing for hit in result.hits])
+        total.created += part.created
+        total.updated += part.updated
+        total.duplicates += part.duplicates
+        total.auto_approved += part.auto_approved
+        total.skipped += part.skipped
+        after = result.next_search_after
+        if after is None:
+            break
+    return total

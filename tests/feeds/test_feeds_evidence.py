@@ -165,26 +165,22 @@ def test_unsigned_bundle_fails_when_a_signature_is_required(bundle: Path) -> Non
 
 def test_bundle_from_the_crawlers_warc_snapshot(feed_settings: DragnetSettings) -> None:
     """When the crawler archived the response, the bundle carries that exact response."""
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
+    from crawlers.warc import WarcStore
 
-    from dragnet.documents import Snapshot
-
-    warc_dir = feed_settings.paths.warc_dir
-    warc_dir.mkdir(parents=True, exist_ok=True)
     body = b"<html>original capture: xanax bars</html>"
-    with (warc_dir / "crawl.warc.gz").open("wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        rec = writer.create_warc_record("https://fakegram.test/p/W1", "response", payload=io.BytesIO(body),
-                                        http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
-                                                                      protocol="HTTP/1.1"))
-        writer.write_record(rec)
+    warcs = WarcStore(feed_settings.paths.warc_dir, "fakegram")
+    try:
+        snapshot = warcs.write_response("https://fakegram.test/p/W1", 200, [("Content-Type", "text/html")], body)
+    finally:
+        warcs.close()
     hit = make_hit("https://fakegram.test/p/W1", "xanax bars")
-    hit.snapshot = Snapshot(warc_file="crawl.warc.gz", record_id=rec.rec_headers.get_header("WARC-Record-ID"))
+    hit.snapshot = snapshot
     path = build_bundle(hit, settings=feed_settings)
     with zipfile.ZipFile(path) as zf:
         records = list(ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz"))))
         log = json.loads(zf.read("evidence/capture-log.json"))
-    response = [r for r in records if r.rec_type == "response"]
-    assert len(response) == 1 and log["raw_capture"] is True
+        payloads = [r.content_stream().read() for r in ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz")))
+                    if r.rec_type == "response"]
+    assert payloads == [body]
+    assert len(records) == 4 and log["raw_capture"] is True  # warcinfo, response, text, capture log
     assert verify_bundle(path).ok
