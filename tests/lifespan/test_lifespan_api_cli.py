@@ -65,6 +65,10 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
     detail = client.get("/lifespan/markets/watched", headers={"X-API-Key": analyst}).json()
     assert detail["state_changes"][0]["to_state"] == "down"
     assert client.get("/lifespan/markets/nope", headers={"X-API-Key": analyst}).status_code == 404
+    # an analyst confirms the (suspected) change; a platform key may not
+    assert client.post("/lifespan/markets/watched/confirm", headers={"X-API-Key": platform}).status_code == 403
+    confirmed = client.post("/lifespan/markets/watched/confirm", headers={"X-API-Key": analyst})
+    assert confirmed.status_code == 200 and confirmed.json()["confirmed_by"] == "ana"
     market_page = client.get("/lifespan/markets/watched/page", headers={"X-API-Key": analyst})
     assert market_page.status_code == 200 and "default-src 'none'" in market_page.headers["content-security-policy"]
     assert "<b onmouseover" not in market_page.text and "&lt;b onmouseover=alert(3)&gt;Shop" in market_page.text

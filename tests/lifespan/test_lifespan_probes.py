@@ -43,6 +43,24 @@ def test_probe_classifies_what_the_market_serves(prober, store, sim_market, cloc
     assert store.probe_counts("classify") == (4, 5)
 
 
+def test_slow_market_is_degraded_then_recovers(store, lifespan_settings, socks_proxy, sim_market, clock) -> None:
+    settings = lifespan_settings.model_copy(update={"lifespan": lifespan_settings.lifespan.model_copy(
+        update={"degraded_latency_s": 0.25})})
+    prober = Prober(store, settings, socks_proxy.url, clock=clock)
+    market = sim_market("Sluggish")
+    register_market(store, "Sluggish", f"http://{market.host}/")
+    assert prober.probe("sluggish").state == MarketState.ACTIVE
+    market.delay_s = 0.4
+    clock.advance(3600)
+    slow = prober.probe("sluggish")
+    assert slow.status == ProbeStatus.UP and slow.latency_ms >= 400 and slow.state == MarketState.DEGRADED
+    assert "latency" in store.state_changes("sluggish")[-1].reason
+    market.delay_s = 0.0
+    clock.advance(3600)
+    assert prober.probe("sluggish").state == MarketState.ACTIVE
+    assert store.get_market("sluggish").consecutive_failures == 0
+
+
 def test_down_kinds_descriptor_connection_timeout(prober, store, sim_market, socks_proxy, lifespan_settings) -> None:
     # an onion the proxy cannot resolve: Tor's "descriptor not found" (SOCKS reply 0x04)
     register_market(store, "Ghost", f"http://{onion_name('ghost')}/")

@@ -81,6 +81,21 @@ def test_kaplan_meier_matches_hand_computation(store, tmp_path) -> None:
     assert point["lower"] == pytest.approx(lower, abs=1e-6)
     assert point["upper"] == pytest.approx(upper, abs=1e-6)
 
+    # The median's confidence interval: where the CI band's bounds cross 1/2, with the bounds
+    # computed by hand at every event time as above.
+    s_t, gw, bounds = 1.0, 0.0, {}
+    for t, n in ((20, 8), (30, 7), (50, 5), (80, 3), (90, 2)):
+        s_t *= 1 - 1 / n
+        gw += 1 / (n * (n - 1))
+        if s_t < 1:
+            c, se_t = math.log(-math.log(s_t)), math.sqrt(gw / math.log(s_t) ** 2)
+            bounds[t] = (math.exp(-math.exp(c + z * se_t)), math.exp(-math.exp(c - z * se_t)))
+    lower_median = min(t for t, (lo, _) in bounds.items() if lo <= 0.5)
+    upper_cross = [t for t, (_, hi) in bounds.items() if hi <= 0.5]
+    assert s.median_ci[0] == pytest.approx(lower_median)
+    assert s.median_ci[1] == (pytest.approx(min(upper_cross)) if upper_cross else None)
+    assert s.median_ci[0] <= s.median_days
+
     # Cumulative incidence by closure type (Aalen-Johansen), by hand: sum of S(t-) * d_k / n
     #   seized:    t=20: 1 * 1/8 = 0.125;  t=50: 3/4 * 1/5 = 0.15   -> 0.275
     #   exit scam: t=30: 7/8 * 1/7 = 0.125; t=80: 3/5 * 1/3 = 0.2   -> 0.325
