@@ -123,5 +123,13 @@ def register(app: typer.Typer) -> None:
             html.write_text(metrics.render_html(m, plot_url=plot.name if plot else "metrics.svg"), encoding="utf-8")
         typer.echo(json.dumps(metrics.as_dict(m), indent=1))
 
+    @feeds_app.command("bench")
+    def bench(hits: int = typer.Option(200, help="Hits per variant."),
+              json_output: bool = typer.Option(False, "--json", help="One JSON object with the figures.")) -> None:
+        """Benchmark: ingest with/without bundles, verify, JSON vs STIX, push vs pull."""
+        from index.feeds.bench import main
+
+        main(json_output=json_output, n=hits)
+
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(feeds_app, name="feeds")

@@ -27,6 +27,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -152,6 +153,27 @@ def load_snapshot(listing: Listing, settings: DragnetSettings) -> RawCapture | N
     return None
 
 
+def screenshot_path(sha256: str, settings: DragnetSettings) -> Path:
+    """Where a crawler keeps a screenshot: ``<evidence_dir>/screenshots/<sha256>.png`` (content
+    addressed, so the listing's ``screenshot_sha256`` finds it)."""
+    return settings.paths.evidence_dir / "screenshots" / f"{sha256}.png"
+
+
+def load_screenshot(listing: Listing, settings: DragnetSettings) -> bytes | None:
+    """The listing's screenshot, only if its bytes still hash to ``screenshot_sha256``."""
+    sha = listing.screenshot_sha256 or ""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return None
+    path = screenshot_path(sha, settings)
+    try:
+        if path.stat().st_size > MAX_BUNDLE_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if sha256_hex(data) == sha else None
+
+
 def _signing_key(settings: DragnetSettings) -> Any | None:
     key_file = settings.feeds.signing_key_file
     if key_file is None:
@@ -240,6 +262,10 @@ def build_bundle(listing: Listing, *, raw: RawCapture | None = None, screenshot:
     out_dir = out_dir or settings.paths.evidence_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
+    if screenshot is None and listing.screenshot_sha256:
+        screenshot = load_screenshot(listing, settings)
+        if screenshot is None:
+            notes.append(f"screenshot {listing.screenshot_sha256} not found or not matching its hash")
     if raw is None:
         raw = load_snapshot(listing, settings)
         if raw is None:

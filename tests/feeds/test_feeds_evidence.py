@@ -184,3 +184,24 @@ def test_bundle_from_the_crawlers_warc_snapshot(feed_settings: DragnetSettings) 
     assert payloads == [body]
     assert len(records) == 4 and log["raw_capture"] is True  # warcinfo, response, text, capture log
     assert verify_bundle(path).ok
+
+
+def test_crawler_screenshot_is_bundled_only_when_its_hash_matches(feed_settings: DragnetSettings) -> None:
+    import hashlib
+
+    from index.feeds.evidence import screenshot_path
+
+    sha = hashlib.sha256(PNG).hexdigest()
+    path = screenshot_path(sha, feed_settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(PNG)
+    hit = make_hit("https://fakegram.test/p/SS", "xanax bars")
+    hit.screenshot_sha256 = sha
+    with zipfile.ZipFile(build_bundle(hit, settings=feed_settings)) as zf:
+        assert zf.read("evidence/screenshot.png") == PNG
+    path.write_bytes(PNG + b"swapped")  # replaced on disk: not the screenshot the listing names
+    hit2 = make_hit("https://fakegram.test/p/SS2", "xanax bars")
+    hit2.screenshot_sha256 = sha
+    with zipfile.ZipFile(build_bundle(hit2, settings=feed_settings)) as zf:
+        assert "evidence/screenshot.png" not in zf.namelist()
+        assert "not matching" in json.loads(zf.read("evidence/capture-log.json"))["notes"][0]
