@@ -205,7 +205,13 @@ class BackoffRetryMiddleware:
         name = type(exception).__name__
         if "Cancelled" in name or "MaxSize" in name:
             return None  # size caps cancel on purpose; fetching again would only repeat it
-        limit = 1 if isinstance(exception, DownloadTimeoutError) or "Timeout" in name else self.max_retry
+        # A slow-drip or dead onion service is retried briefly; other network errors get the full budget.
+        if isinstance(exception, DownloadTimeoutError) or "Timeout" in name:
+            limit = 1
+        elif name == "SocksError":
+            limit = min(2, self.max_retry)
+        else:
+            limit = self.max_retry
         new = get_retry_request(request, spider=self.crawler.spider, reason=name, max_retry_times=limit)
         if new is None:
             return None

@@ -168,7 +168,9 @@ def eth_address(rng: random.Random) -> str:
 
 
 def _handle(rng: random.Random, vendor: str) -> str:
-    base = re.sub(r"[^a-z0-9_]", "", vendor.lower())[:14] or "plug"
+    base = re.sub(r"[^a-z0-9_]", "", vendor.lower())[:14]
+    if len(base) < 3 or not base[0].isalpha():
+        base = rng.choice(["plug", "frosty", "candyman", "drgreen", "kingpin"]) + base
     return f"{base}{rng.choice(['', '_', '_official', 'shop', rng.randint(10, 99)])}"
 
 

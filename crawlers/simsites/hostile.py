@@ -34,11 +34,11 @@ class HostileSite:
     name = "hostile"
 
     def __init__(self, onion_hosts: list[str], *, huge_bytes: int = 50 * 1024 * 1024,
-                 bomb_bytes: int = 256 * 1024 * 1024) -> None:
+                 bomb_bytes: int = 64 * 1024 * 1024) -> None:
         self.onion_hosts = onion_hosts
         self.huge_bytes = huge_bytes
         self.bomb_bytes = bomb_bytes
-        self._bomb: bytes | None = None
+        self._bomb: bytes = _gzip_bomb(bomb_bytes)  # ~64 KB on the wire, 64 MB once inflated
         self.port = 0
         self.stats: Counter[str] = Counter()
 
@@ -94,8 +94,6 @@ class HostileSite:
 
     async def _bomb_page(self, request: web.Request) -> web.Response:
         self.stats["bomb"] += 1
-        if self._bomb is None:
-            self._bomb = await asyncio.get_running_loop().run_in_executor(None, _gzip_bomb, self.bomb_bytes)
         return web.Response(body=self._bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"})
 
     async def _huge(self, request: web.Request) -> web.StreamResponse:
@@ -110,7 +108,6 @@ class HostileSite:
                 sent += len(chunk)
         except (ConnectionError, asyncio.CancelledError):
             self.stats["huge_aborted"] += 1
-            raise
         return response
 
     async def _loop(self, request: web.Request) -> web.Response:
@@ -146,5 +143,4 @@ class HostileSite:
                 await asyncio.sleep(0.5)
         except (ConnectionError, asyncio.CancelledError):
             self.stats["drip_aborted"] += 1
-            raise
         return response

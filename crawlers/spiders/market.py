@@ -23,11 +23,20 @@ from dragnet.settings import get_settings
 _SKIP_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"set-cookie"}
 
 
+def select_all(selector: Any, css: str) -> list[str]:
+    """``css`` matches; for ``"X ::text"`` the text under X without scripts and styles (a page's
+    script is hostile content: never run, never mistaken for the listing's words)."""
+    if css.endswith(" ::text"):
+        return selector.css(css[: -len(" ::text")]).xpath(
+            ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]").getall()
+    return selector.css(css).getall()
+
+
 def read_field(response: Response, rule: FieldRule | None) -> Any:
     """Apply one profile field rule to a page: a string, or a list for ``many``/``split``."""
     if rule is None:
         return None
-    values = [v for v in response.css(rule.css).getall()]
+    values = select_all(response, rule.css)
     if rule.many:
         return [ex.normalize_text(v) for v in values if v.strip()]
     if rule.first:
@@ -214,7 +223,7 @@ class ForumSpider(ProfileSpider):
         snapshot = self.snapshot(response) if posts else None
         for post in posts:
             href = post.css(rule.url).get()
-            text = ex.normalize_text(" ".join(post.css(rule.text).getall()))
+            text = ex.normalize_text(" ".join(select_all(post, rule.text)))
             if not href or not text:
                 continue
             author = ex.normalize_text(post.css(rule.author).get() or "") or None
