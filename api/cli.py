@@ -1,14 +1,62 @@
-"""``dragnet serve``."""
+"""``dragnet serve`` (API + analyst UI, with the saved-search alert loop) and ``dragnet keys``."""
 
 from __future__ import annotations
 
-import typer
+from typing import Optional
 
-from dragnet.cli import not_built
+import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
-    def serve() -> None:
+    def serve(
+        host: Optional[str] = typer.Option(None, help="Bind address (default: settings.api.host)."),
+        port: Optional[int] = typer.Option(None, help="Port (default: settings.api.port)."),
+        alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Check saved searches every api.alert_interval_s."),
+    ) -> None:
         """Serve the API and the analyst UI."""
-        not_built("serve")
+        import threading
+
+        import uvicorn
+
+        from api.app import create_app
+        from dragnet.settings import get_settings
+
+        settings = get_settings()
+        application = create_app(settings)
+        stop = threading.Event()
+        if alerts:
+            def loop() -> None:
+                import logging
+
+                from api.alerts import check_all
+                from index.factory import open_store
+
+                log = logging.getLogger("api.alerts")
+                while not stop.wait(settings.api.alert_interval_s):
+                    try:
+                        with open_store(settings) as store:
+                            check_all(settings, store)
+                    except Exception:  # noqa: BLE001 - keep serving; the next round tries again
+                        log.exception("saved-search check failed")
+
+            threading.Thread(target=loop, name="saved-search-alerts", daemon=True).start()
+        try:
+            uvicorn.run(application, host=host or settings.api.host, port=port or settings.api.port,
+                        log_level=settings.log_level.lower(), proxy_headers=False)
+        finally:
+            stop.set()
+
+    @app.command("keys")
+    def keys(
+        name: str = typer.Argument(..., help="Who the key is for."),
+        role: str = typer.Option("analyst", help="analyst, operator, admin or platform:<name>."),
+    ) -> None:
+        """Create an API key (printed once; only its hash is stored)."""
+        from api.auth import KeyStore
+
+        try:
+            typer.echo(KeyStore().create_key(name, role))
+        except ValueError as exc:
+            typer.echo(f"dragnet keys: {exc}", err=True)
+            raise typer.Exit(code=2) from None

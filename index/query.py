@@ -29,9 +29,11 @@ _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 # Sentinels the backends put around matches; they cannot occur in stored text because
-# :func:`strip_sentinels` removes them before indexing.
-HL_PRE = "\u0002"
-HL_POST = "\u0003"
+# :func:`strip_sentinels` removes them before indexing.  Private-use characters, not control
+# characters: the engine trims characters <= U+0020 off fragment ends (Java's String.trim), which
+# would eat a closing tag at the end of a title.
+HL_PRE = "\ue000"
+HL_POST = "\ue001"
 
 
 @dataclass(frozen=True)
@@ -161,5 +163,19 @@ def strip_sentinels(value: str) -> str:
 def safe_highlight(fragment: str) -> str:
     """Escape a fragment whose matches are wrapped in sentinels, then turn the sentinels into
     ``<mark>``: the scraped text can never become markup."""
-    escaped = html.escape(fragment, quote=True)
-    return escaped.replace(HL_PRE, "<mark>").replace(HL_POST, "</mark>")
+    out: list[str] = []
+    open_mark = False
+    for piece in re.split(f"([{HL_PRE}{HL_POST}])", fragment):
+        if piece == HL_PRE:
+            if not open_mark:
+                out.append("<mark>")
+                open_mark = True
+        elif piece == HL_POST:
+            if open_mark:
+                out.append("</mark>")
+                open_mark = False
+        else:
+            out.append(html.escape(piece, quote=True))
+    if open_mark:
+        out.append("</mark>")  # always balanced, whatever the engine returned
+    return "".join(out)

@@ -1,0 +1,190 @@
+"""Saved searches and their alerts.
+
+A saved search is a query string (the same parameters the search page uses) plus an optional
+webhook.  When it is created, the listings it already matches are remembered; each check runs
+the query again and POSTs the listings not seen before to the webhook as JSON.  A failed
+delivery leaves them unseen, so the next check tries again; ``last_error`` says what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel
+
+from api import db
+from api.auth import Principal
+from api.params import clean_params, describe, to_query
+from dragnet.documents import Listing
+from dragnet.settings import DragnetSettings
+from index.store import ListingStore
+
+log = logging.getLogger(__name__)
+MAX_SEEN = 20_000
+CHECK_SIZE = 200
+
+
+class SavedSearch(BaseModel):
+    id: str
+    owner: str
+    owner_key_id: str
+    name: str
+    params: dict[str, list[str]]
+    webhook_url: str | None = None
+    created_at: datetime
+    last_checked_at: datetime | None = None
+    last_error: str | None = None
+    alerts_sent: int = 0
+
+    @property
+    def query_string(self) -> str:
+        return describe(self.params)
+
+
+class CheckOutcome(BaseModel):
+    saved_search_id: str
+    new: int
+    delivered: bool
+    error: str | None = None
+
+
+def validate_webhook(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("the webhook must be an http(s) URL")
+    return url.strip()
+
+
+def _row(row: Any) -> SavedSearch:
+    return SavedSearch(id=row["id"], owner=row["owner"], owner_key_id=row["owner_key_id"], name=row["name"],
+                       params=json.loads(row["query_json"]), webhook_url=row["webhook_url"],
+                       created_at=row["created_at"], last_checked_at=row["last_checked_at"],
+                       last_error=row["last_error"], alerts_sent=row["alerts_sent"])
+
+
+def _matching_ids(store: ListingStore, params: dict[str, list[str]]) -> list[str]:
+    query = to_query(params, size=CHECK_SIZE, facets=False, highlight=False).model_copy(update={"sort": "newest"})
+    return [hit.listing.id for hit in store.search(query).hits]
+
+
+def create_saved_search(settings: DragnetSettings, store: ListingStore, principal: Principal, name: str,
+                        params: Any, webhook_url: str | None) -> SavedSearch:
+    """Save a search; what it matches now is the baseline, so only later listings alert."""
+    cleaned = clean_params(params)
+    to_query(cleaned)  # refuse a bad query now rather than at every check
+    webhook = validate_webhook(webhook_url)
+    seen = _matching_ids(store, cleaned)
+    saved_id = secrets.token_hex(8)
+    now = datetime.now(timezone.utc).isoformat()
+    with db.connect(settings) as conn:
+        conn.execute("INSERT INTO saved_searches(id, owner_key_id, owner, name, query_json, webhook_url, created_at, "
+                     "last_checked_at, seen_ids) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (saved_id, principal.key_id, principal.name, (name.strip() or "saved search")[:200],
+                      json.dumps(cleaned), webhook, now, now, json.dumps(seen)))
+    got = get_saved_search(settings, saved_id)
+    assert got is not None
+    return got
+
+
+def get_saved_search(settings: DragnetSettings, saved_id: str) -> SavedSearch | None:
+    with db.connect(settings) as conn:
+        row = conn.execute("SELECT * FROM saved_searches WHERE id = ?", (saved_id,)).fetchone()
+    return _row(row) if row else None
+
+
+def list_saved_searches(settings: DragnetSettings, principal: Principal | None = None) -> list[SavedSearch]:
+    """A principal's own saved searches (an admin sees everyone's; None: all, for the checker)."""
+    with db.connect(settings) as conn:
+        if principal is None or principal.role == "admin":
+            rows = conn.execute("SELECT * FROM saved_searches ORDER BY created_at").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM saved_searches WHERE owner_key_id = ? ORDER BY created_at",
+                                (principal.key_id,)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def delete_saved_search(settings: DragnetSettings, principal: Principal, saved_id: str) -> bool:
+    with db.connect(settings) as conn:
+        if principal.role == "admin":
+            return bool(conn.execute("DELETE FROM saved_searches WHERE id = ?", (saved_id,)).rowcount)
+        return bool(conn.execute("DELETE FROM saved_searches WHERE id = ? AND owner_key_id = ?",
+                                 (saved_id, principal.key_id)).rowcount)
+
+
+def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSettings) -> dict[str, Any]:
+    base = (settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}").rstrip("/")
+    return {
+        "saved_search": {"id": saved.id, "name": saved.name, "query": saved.query_string},
+        "sent_at": datetime.now(timezone.utc).isoformat(),
+        "total_new": len(listings),
+        "listings": [{
+            "id": l.id, "title": l.title, "url": l.url, "market": l.market, "platform": l.platform,
+            "vendor": l.vendor.name if l.vendor else None,
+            "price_usd": l.price.usd if l.price else None,
+            "score": l.classification.score if l.classification else None,
+            "last_seen": l.last_seen.isoformat() if l.last_seen else None,
+            "link": f"{base}/listings/{l.id}",
+        } for l in listings],
+    }
+
+
+def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id: str) -> CheckOutcome:
+    """Run one saved search; deliver what is new to its webhook."""
+    with db.connect(settings) as conn:
+        row = conn.execute("SELECT * FROM saved_searches WHERE id = ?", (saved_id,)).fetchone()
+    if row is None:
+        raise KeyError(saved_id)
+    saved = _row(row)
+    seen = json.loads(row["seen_ids"])
+    seen_set = set(seen)
+    current = _matching_ids(store, saved.params)
+    new_ids = [i for i in current if i not in seen_set]
+    now = datetime.now(timezone.utc).isoformat()
+    error: str | None = None
+    delivered = False
+    if new_ids and saved.webhook_url:
+        listings = store.get_many(new_ids)
+        try:
+            response = httpx.post(saved.webhook_url, json=_payload(saved, listings, settings),
+                                  headers={"X-Dragnet-Saved-Search": saved.id},
+                                  timeout=settings.api.alert_timeout_s, follow_redirects=False)
+            if response.status_code >= 300:
+                error = f"webhook answered HTTP {response.status_code}"
+            else:
+                delivered = True
+        except httpx.HTTPError as exc:
+            error = f"webhook unreachable: {type(exc).__name__}"
+    elif new_ids:
+        delivered = True  # no webhook: the saved-search page shows them; nothing to deliver
+    with db.connect(settings) as conn:
+        if delivered:
+            merged = (new_ids + seen)[:MAX_SEEN]
+            conn.execute("UPDATE saved_searches SET seen_ids = ?, last_checked_at = ?, last_error = NULL, "
+                         "alerts_sent = alerts_sent + ? WHERE id = ?",
+                         (json.dumps(merged), now, 1 if saved.webhook_url else 0, saved.id))
+        else:
+            conn.execute("UPDATE saved_searches SET last_checked_at = ?, last_error = ? WHERE id = ?",
+                         (now, error, saved.id))
+    if error:
+        log.warning("saved search %s: %s", saved.id, error)
+    return CheckOutcome(saved_search_id=saved.id, new=len(new_ids), delivered=delivered, error=error)
+
+
+def check_all(settings: DragnetSettings, store: ListingStore) -> list[CheckOutcome]:
+    """Check every saved search (the `dragnet serve` loop calls this every alert_interval_s)."""
+    outcomes = []
+    for saved in list_saved_searches(settings):
+        try:
+            outcomes.append(check_saved_search(settings, store, saved.id))
+        except Exception as exc:  # noqa: BLE001 - one broken search must not stop the others
+            log.exception("saved search %s failed", saved.id)
+            outcomes.append(CheckOutcome(saved_search_id=saved.id, new=0, delivered=False, error=str(exc)[:300]))
+    return outcomes

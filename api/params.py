@@ -1,0 +1,104 @@
+"""Query-string <-> :class:`SearchQuery`, shared by the JSON API, the web UI, exports and saved
+searches, so a saved search or an export link means exactly what the search page showed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+
+from index.store import QueryError, SearchQuery
+
+LIST_PARAMS = ("market", "platform", "vendor", "substance", "ships_from", "source_kind")
+SCALAR_PARAMS = ("q", "is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to", "sort")
+ALL_PARAMS = LIST_PARAMS + SCALAR_PARAMS
+MAX_VALUES = 50
+
+
+def encode_after(values: list[Any] | None) -> str | None:
+    """``search_after`` as an opaque URL-safe token."""
+    if not values:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_after(token: str | None) -> list[Any] | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        values = json.loads(raw)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise QueryError("invalid page token") from exc
+    if (not isinstance(values, list) or not 1 <= len(values) <= 4
+            or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)):
+        raise QueryError("invalid page token")
+    return values
+
+
+def _date(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise QueryError(f"not a date: {value[:40]!r} (use YYYY-MM-DD)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def clean_params(params: Any) -> dict[str, list[str]]:
+    """Only known parameters, non-empty values, bounded counts (``params``: a Starlette
+    ``QueryParams``/``MultiDict`` or a ``dict[str, list[str]]``)."""
+    out: dict[str, list[str]] = {}
+    for name in ALL_PARAMS:
+        values = params.getlist(name) if hasattr(params, "getlist") else list(params.get(name, []))
+        values = [v.strip() for v in values if isinstance(v, str) and v.strip()][:MAX_VALUES]
+        if values:
+            out[name] = values if name in LIST_PARAMS else values[:1]
+    return out
+
+
+def to_query(params: dict[str, list[str]], *, size: int = 20, after: str | None = None,
+             facets: bool = True, highlight: bool = True) -> SearchQuery:
+    """Build the query; bad input raises :class:`QueryError` (shown to the user as a 400)."""
+    first = {k: v[0] for k, v in params.items() if k in SCALAR_PARAMS}
+    fields: dict[str, Any] = {name: params.get(name, []) for name in LIST_PARAMS}
+    fields.update(text=first.get("q", ""), size=size, search_after=decode_after(after), facets=facets,
+                  highlight=highlight)
+    if "is_drug_sale" in first:
+        value = first["is_drug_sale"].lower()
+        if value not in ("true", "false"):
+            raise QueryError("is_drug_sale must be true or false")
+        fields["is_drug_sale"] = value == "true"
+    for name, target in (("min_score", "min_score"), ("price_min", "price_usd_min"), ("price_max", "price_usd_max")):
+        if name in first:
+            try:
+                fields[target] = float(first[name])
+            except ValueError as exc:
+                raise QueryError(f"{name} must be a number") from exc
+    if "seen_from" in first:
+        fields["seen_from"] = _date(first["seen_from"])
+    if "seen_to" in first:
+        moment = _date(first["seen_to"])
+        if len(first["seen_to"]) == 10:  # a bare day includes the whole day
+            moment = moment.replace(hour=23, minute=59, second=59)
+        fields["seen_to"] = moment
+    if "sort" in first:
+        fields["sort"] = first["sort"]
+    try:
+        return SearchQuery(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise QueryError(f"invalid search: {problems}") from None
+
+
+def describe(params: dict[str, list[str]]) -> str:
+    """The query as one line for the audit log."""
+    return urlencode([(k, v) for k, values in sorted(params.items()) for v in values])
+
+
+def query_error(exc: QueryError) -> HTTPException:
+    return HTTPException(400, detail=str(exc))

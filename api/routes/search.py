@@ -1,0 +1,329 @@
+"""The analyst JSON API: search, facets, histograms, listings with evidence, vendors, saved
+searches with alerts, exports (CSV, NDJSON), keys and the audit log (admins).
+
+Every search and export is written to the audit log (who, when, query, result count)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api import alerts, audit
+from api.app import get_store
+from api.auth import KeyStore, Principal, require_roles, validate_role
+from api.evidence import screenshot_path, warc_record_bytes
+from api.params import clean_params, describe, encode_after, query_error, to_query
+from dragnet.documents import Listing
+from dragnet.settings import DragnetSettings
+from index.store import FacetBucket, HistogramBucket, ListingStore, QueryError, StoreError
+from index.vendors import VendorEntity, resolve_vendor
+
+router = APIRouter(prefix="/api", tags=["analyst"])
+analyst = require_roles("analyst")
+admin = require_roles("admin")
+
+
+def _settings(request: Request) -> DragnetSettings:
+    return request.app.state.settings
+
+
+def _store(request: Request) -> ListingStore:
+    try:
+        return get_store(request)
+    except StoreError as exc:
+        raise HTTPException(503, detail=f"the listing store is unavailable: {exc}") from exc
+
+
+class ApiHit(BaseModel):
+    listing: Listing
+    score: float | None = None
+    highlights: dict[str, list[str]] = Field(default_factory=dict, description="HTML-safe: escaped, matches in <mark>")
+
+
+class ApiSearchResult(BaseModel):
+    total: int
+    hits: list[ApiHit]
+    facets: dict[str, list[FacetBucket]]
+    next_page: str | None = Field(None, description="pass as ?after= for the next page")
+
+
+def run_search(request: Request, principal: Principal, *, size: int, after: str | None,
+               facets: bool = True, action: str = "search") -> tuple[dict[str, list[str]], Any]:
+    """Parse, search, audit; 400 for a refused query, 503 when the store is down."""
+    params = clean_params(request.query_params)
+    try:
+        query = to_query(params, size=size, after=after, facets=facets)
+        result = _store(request).search(query)
+    except QueryError as exc:
+        audit.record(principal, action, describe(params) + " [refused]", None, settings=_settings(request))
+        raise query_error(exc) from exc
+    except StoreError as exc:
+        raise HTTPException(503, detail=f"search unavailable: {exc}") from exc
+    audit.record(principal, action, describe(params), result.total, settings=_settings(request))
+    return params, result
+
+
+@router.get("/search", response_model=ApiSearchResult)
+def search(request: Request, size: int = Query(20, ge=0, le=200), after: str | None = None,
+           principal: Principal = Depends(analyst),
+           q: str = Query("", description='words, "phrases", -exclude, a OR b, prefix*; never engine DSL'),
+           market: list[str] = Query([]), vendor: list[str] = Query([]), substance: list[str] = Query([]),
+           ships_from: list[str] = Query([]), platform: list[str] = Query([]), source_kind: list[str] = Query([]),
+           is_drug_sale: bool | None = None, min_score: float | None = None, price_min: float | None = None,
+           price_max: float | None = None, seen_from: str | None = None, seen_to: str | None = None,
+           sort: str | None = None) -> ApiSearchResult:
+    """Full-text search with filters, facets, highlights and ``after`` paging."""
+    _, result = run_search(request, principal, size=size, after=after)
+    return ApiSearchResult(total=result.total, facets=result.facets, next_page=encode_after(result.next_search_after),
+                           hits=[ApiHit(listing=h.listing, score=h.score, highlights=h.highlights) for h in result.hits])
+
+
+@router.get("/facets", response_model=dict[str, list[FacetBucket]])
+def facets(request: Request, principal: Principal = Depends(analyst)) -> dict[str, list[FacetBucket]]:
+    """Facet counts for a query (same parameters as /api/search)."""
+    _, result = run_search(request, principal, size=0, after=None, action="facets")
+    return result.facets
+
+
+@router.get("/histogram", response_model=list[HistogramBucket])
+def histogram(request: Request, interval: Literal["day", "week", "month"] = "day",
+              principal: Principal = Depends(analyst)) -> list[HistogramBucket]:
+    """Listings per day/week/month of last sighting (same filters as /api/search)."""
+    params = clean_params(request.query_params)
+    try:
+        buckets = _store(request).date_histogram(to_query(params, size=0), interval)
+    except QueryError as exc:
+        raise query_error(exc) from exc
+    audit.record(principal, "histogram", describe(params), sum(b.count for b in buckets), settings=_settings(request))
+    return buckets
+
+
+class EvidenceLinks(BaseModel):
+    warc_record: str | None = None
+    warc_record_id: str | None = None
+    warc_file: str | None = None
+    screenshot: str | None = None
+    screenshot_sha256: str | None = None
+    content_sha256: str
+
+
+class ListingDetail(BaseModel):
+    listing: Listing
+    history: list[Listing]
+    evidence: EvidenceLinks
+    vendor_link: str | None = None
+
+
+def evidence_links(listing: Listing, settings: DragnetSettings) -> EvidenceLinks:
+    from api.evidence import warc_path
+
+    return EvidenceLinks(
+        warc_record=f"/api/listings/{listing.id}/warc" if warc_path(listing, settings) else None,
+        warc_record_id=listing.snapshot.record_id if listing.snapshot else None,
+        warc_file=listing.snapshot.warc_file.rsplit("/", 1)[-1] if listing.snapshot else None,
+        screenshot=f"/api/listings/{listing.id}/screenshot" if screenshot_path(listing, settings) else None,
+        screenshot_sha256=listing.screenshot_sha256, content_sha256=listing.content_sha256)
+
+
+def _listing_or_404(request: Request, listing_id: str) -> Listing:
+    if len(listing_id) > 200:
+        raise HTTPException(404, "no such listing")
+    listing = _store(request).get(listing_id)
+    if listing is None:
+        raise HTTPException(404, "no such listing")
+    return listing
+
+
+@router.get("/listings/{listing_id}", response_model=ListingDetail)
+def listing_detail(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> ListingDetail:
+    """A listing, its version history and links to its evidence."""
+    listing = _listing_or_404(request, listing_id)
+    audit.record(principal, "view_listing", f"id={listing_id}", 1, settings=_settings(request))
+    vendor_link = None
+    if listing.vendor:
+        from urllib.parse import urlencode
+
+        vendor_link = "/api/vendors?" + urlencode({"name": listing.vendor.name, "market": listing.vendor.market or listing.market or ""})
+    return ListingDetail(listing=listing, history=_store(request).history(listing_id),
+                         evidence=evidence_links(listing, _settings(request)), vendor_link=vendor_link)
+
+
+@router.get("/listings/{listing_id}/warc", response_class=Response)
+def listing_warc(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
+    """The archived WARC record of the listing page, byte for byte."""
+    listing = _listing_or_404(request, listing_id)
+    data = warc_record_bytes(listing, _settings(request))
+    if data is None:
+        raise HTTPException(404, "no archived record for this listing")
+    audit.record(principal, "download_warc", f"id={listing_id}", 1, settings=_settings(request))
+    suffix = ".warc.gz" if data[:2] == b"\x1f\x8b" else ".warc"
+    return Response(data, media_type="application/warc",
+                    headers={"Content-Disposition": f'attachment; filename="{listing_id}{suffix}"'})
+
+
+@router.get("/listings/{listing_id}/screenshot", response_class=Response)
+def listing_screenshot(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
+    """The screenshot, served only if its bytes match the recorded SHA-256."""
+    listing = _listing_or_404(request, listing_id)
+    path = screenshot_path(listing, _settings(request))
+    if path is None:
+        raise HTTPException(404, "no screenshot for this listing")
+    return Response(path.read_bytes(), media_type="image/png")
+
+
+@router.get("/vendors", response_model=VendorEntity)
+def vendor(request: Request, name: str = Query(..., max_length=256), market: str | None = Query(None, max_length=256),
+           interval: Literal["day", "week", "month"] = "week", principal: Principal = Depends(analyst)) -> VendorEntity:
+    """A vendor entity: aliases linked across markets by PGP key, handle or wallet; listings over time."""
+    entity = resolve_vendor(_store(request), name, market or None, interval=interval)
+    if entity is None:
+        raise HTTPException(404, "no listings by this vendor")
+    audit.record(principal, "view_vendor", f"name={name} market={market or ''}", len(entity.listings),
+                 settings=_settings(request))
+    return entity
+
+
+# -- exports -----------------------------------------------------------------------------------
+CSV_COLUMNS = ("id", "title", "url", "market", "platform", "vendor", "price_usd", "currency", "ships_from",
+               "is_drug_sale", "score", "substances", "first_seen", "last_seen", "content_sha256", "warc_record_id")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """Scraped text must not become a spreadsheet formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_row(l: Listing) -> list[str]:
+    cls = l.classification
+    values = [l.id, l.title, l.url, l.market, l.platform, l.vendor.name if l.vendor else None,
+              l.price.usd if l.price else None, l.price.currency if l.price else None, l.ships_from,
+              None if cls is None else cls.is_drug_sale, None if cls is None else cls.score,
+              ";".join(sorted(cls.substances)) if cls else None,
+              l.first_seen.isoformat() if l.first_seen else None, l.last_seen.isoformat() if l.last_seen else None,
+              l.content_sha256, l.snapshot.record_id if l.snapshot else None]
+    return [csv_cell(v) for v in values]
+
+
+@router.get("/export")
+def export(request: Request, format: Literal["csv", "ndjson"] = "ndjson",
+           principal: Principal = Depends(analyst)) -> StreamingResponse:
+    """Every listing matching the search parameters, streamed as CSV or NDJSON."""
+    settings = _settings(request)
+    params = clean_params(request.query_params)
+    store = _store(request)
+    try:
+        query = to_query(params, size=0, facets=False, highlight=False)
+        total = store.count(query)
+    except QueryError as exc:
+        raise query_error(exc) from exc
+    limit = settings.api.export_max_rows
+    audit.record(principal, "export", f"{describe(params)} format={format}", min(total, limit), settings=settings)
+
+    def rows() -> Iterator[str]:
+        sort = query.sort if query.sort != "relevance" else "newest"
+        for number, listing in enumerate(store.scan(query.model_copy(update={"sort": sort}))):
+            if number >= limit:
+                return
+            if format == "ndjson":
+                yield listing.model_dump_json() + "\n"
+            else:
+                buffer = io.StringIO()
+                csv.writer(buffer).writerow(_csv_row(listing))
+                yield buffer.getvalue()
+
+    def body() -> Iterator[str]:
+        if format == "csv":
+            buffer = io.StringIO()
+            csv.writer(buffer).writerow(CSV_COLUMNS)
+            yield buffer.getvalue()
+        yield from rows()
+
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(body(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="dragnet-export.{format}"', "X-Total-Count": str(min(total, limit))})
+
+
+# -- saved searches ------------------------------------------------------------------------------
+class SavedSearchIn(BaseModel):
+    name: str = Field(..., max_length=200)
+    params: dict[str, list[str]] = Field(default_factory=dict, description="search parameters, as on /api/search")
+    webhook_url: str | None = Field(None, max_length=2000)
+
+
+@router.post("/saved-searches", response_model=alerts.SavedSearch, status_code=201)
+def create_saved(request: Request, body: SavedSearchIn, principal: Principal = Depends(analyst)) -> alerts.SavedSearch:
+    try:
+        return alerts.create_saved_search(_settings(request), _store(request), principal, body.name, body.params,
+                                          body.webhook_url)
+    except (QueryError, ValueError) as exc:
+        raise HTTPException(400, detail=str(exc)) from exc
+
+
+@router.get("/saved-searches", response_model=list[alerts.SavedSearch])
+def list_saved(request: Request, principal: Principal = Depends(analyst)) -> list[alerts.SavedSearch]:
+    return alerts.list_saved_searches(_settings(request), principal)
+
+
+def _own_saved(request: Request, principal: Principal, saved_id: str) -> alerts.SavedSearch:
+    saved = alerts.get_saved_search(_settings(request), saved_id)
+    if saved is None or (saved.owner_key_id != principal.key_id and principal.role != "admin"):
+        raise HTTPException(404, "no such saved search")
+    return saved
+
+
+@router.post("/saved-searches/{saved_id}/check", response_model=alerts.CheckOutcome)
+def check_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> alerts.CheckOutcome:
+    """Run the saved search now and deliver new listings to its webhook."""
+    _own_saved(request, principal, saved_id)
+    return alerts.check_saved_search(_settings(request), _store(request), saved_id)
+
+
+@router.delete("/saved-searches/{saved_id}", status_code=204)
+def delete_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> Response:
+    _own_saved(request, principal, saved_id)
+    alerts.delete_saved_search(_settings(request), principal, saved_id)
+    return Response(status_code=204)
+
+
+# -- admin: keys and audit ---------------------------------------------------------------------------
+class KeyIn(BaseModel):
+    name: str = Field(..., max_length=200)
+    role: str
+
+
+class KeyOut(BaseModel):
+    key: str = Field(..., description="shown once; only its hash is stored")
+    name: str
+    role: str
+
+
+@router.post("/keys", response_model=KeyOut, status_code=201, tags=["admin"])
+def create_key(request: Request, body: KeyIn, principal: Principal = Depends(admin)) -> KeyOut:
+    try:
+        validate_role(body.role)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    key = KeyStore(_settings(request)).create_key(body.name, body.role)
+    audit.record(principal, "create_key", f"name={body.name} role={body.role}", None, settings=_settings(request))
+    return KeyOut(key=key, name=body.name, role=body.role)
+
+
+@router.get("/audit", response_model=list[audit.AuditEntry], tags=["admin"])
+def audit_log(request: Request, text: str = "", who: str | None = None, action: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, limit: int = Query(200, ge=1, le=10_000),
+              principal: Principal = Depends(admin)) -> list[audit.AuditEntry]:
+    """Search the audit log (admins only)."""
+    return audit.search_audit(text=text, who=who, action=action, since=since, until=until, limit=limit,
+                              settings=_settings(request))
+
+
+__all__ = ["router", "run_search", "evidence_links", "csv_cell"]

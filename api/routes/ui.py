@@ -1,0 +1,252 @@
+"""The analyst web UI: server-rendered Jinja2 pages, autoescaped; no JavaScript at all.
+
+Scraped text (titles, bodies, vendor names, handles) is always rendered escaped; the only
+markup built from it is a highlight fragment, which the store escapes *before* wrapping matches
+in ``<mark>`` (:func:`index.query.safe_highlight`) and which is marked safe here, explicitly.
+The browser signs in by posting an API key; it is kept in an HttpOnly, SameSite=Strict cookie,
+which is also what stops cross-site form posts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from api import alerts, audit
+from api.auth import COOKIE_NAME, KeyStore, Principal, current_principal
+from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
+from api.routes.search import evidence_links
+from dragnet.settings import DragnetSettings
+from index.store import FACET_FIELDS, QueryError, SearchQuery, StoreError
+from index.vendors import resolve_vendor
+
+router = APIRouter(include_in_schema=False)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True, default_for_string=True),
+                  trim_blocks=True, lstrip_blocks=True)
+FACET_LABELS = {"market": "Market", "platform": "Platform", "vendor": "Vendor", "substance": "Substance",
+                "ships_from": "Ships from", "source_kind": "Source", "is_drug_sale": "Verdict"}
+SORTS = {"relevance": "Relevance", "newest": "Newest", "oldest": "Oldest", "price_asc": "Price ↑",
+         "price_desc": "Price ↓", "score_desc": "Score"}
+
+
+def _url(path: str, params: dict[str, list[str]], **changes: Any) -> str:
+    """``path`` with ``params``; ``add=(k, v)``, ``remove=(k, v)``, ``set={k: v}`` change a copy."""
+    new = {k: list(v) for k, v in params.items()}
+    if "add" in changes:
+        key, value = changes["add"]
+        if key in LIST_PARAMS:
+            new.setdefault(key, [])
+            if value not in new[key]:
+                new[key].append(value)
+        else:
+            new[key] = [value]
+    if "remove" in changes:
+        key, value = changes["remove"]
+        new[key] = [v for v in new.get(key, []) if v != value]
+    for key, value in (changes.get("set") or {}).items():
+        new[key] = [value] if value is not None else []
+    query = urlencode([(k, v) for k, values in new.items() for v in values])
+    return f"{path}?{query}" if query else path
+
+
+env.globals.update(url=_url, facet_labels=FACET_LABELS, sorts=SORTS, urlencode=urlencode)
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    html = env.get_template(template).render(request=request, principal=principal, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def _settings(request: Request) -> DragnetSettings:
+    return request.app.state.settings
+
+
+def _gate(request: Request, *roles: str) -> Principal | Response:
+    principal = current_principal(request)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+    if not principal.has_role(*roles):
+        return render(request, "error.html", status=403, title="Not allowed",
+                      message=f"Your key's role ({principal.role}) may not open this page.")
+    return principal
+
+
+def _store(request: Request):  # type: ignore[no-untyped-def]
+    from api.app import get_store
+
+    return get_store(request)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A urlencoded form body (small, parsed without python-multipart)."""
+    body = (await request.body())[:65_536].decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/search"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/search") -> HTMLResponse:
+    return render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    key = form.get("key", "").strip()
+    principal = KeyStore(_settings(request)).authenticate(key)
+    if principal is None:
+        return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
+    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    response.set_cookie(COOKIE_NAME, key, httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https", max_age=12 * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/search", status_code=303)
+
+
+@router.get("/search")
+def search_page(request: Request, after: str | None = None) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    params = clean_params(request.query_params)
+    error = None
+    result = None
+    try:
+        query = to_query(params, size=20, after=after)
+        result = _store(request).search(query)
+        audit.record(gate, "search", describe(params), result.total, settings=_settings(request))
+    except QueryError as exc:
+        error = str(exc)
+        audit.record(gate, "search", describe(params) + " [refused]", None, settings=_settings(request))
+    except StoreError as exc:
+        error = f"The listing store is unavailable: {exc}"
+    hits = []
+    if result is not None:
+        for hit in result.hits:
+            # escaped by the store before the <mark> tags were added (index.query.safe_highlight)
+            hits.append({"listing": hit.listing, "score": hit.score,
+                         "title_hl": Markup(hit.highlights["title"][0]) if hit.highlights.get("title") else None,
+                         "text_hl": [Markup(f) for f in hit.highlights.get("text", [])]})
+    active = [(k, v) for k in LIST_PARAMS for v in params.get(k, [])]
+    for key in ("is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to"):
+        active.extend((key, v) for v in params.get(key, []))
+    return render(request, "search.html", params=params, q=params.get("q", [""])[0], result=result, hits=hits,
+                  error=error, facet_fields=FACET_FIELDS, active=active,
+                  next_url=_url("/search", params, set={"after": encode_after(result.next_search_after)})
+                  if result is not None and result.next_search_after else None,
+                  query_string=describe(params), sort=params.get("sort", ["relevance"])[0])
+
+
+@router.get("/listings/{listing_id}")
+def listing_page(request: Request, listing_id: str) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    listing = _store(request).get(listing_id[:200])
+    if listing is None:
+        return render(request, "error.html", status=404, title="Not found", message="No such listing.")
+    audit.record(gate, "view_listing", f"id={listing_id}", 1, settings=_settings(request))
+    history = _store(request).history(listing_id)
+    vendor_url = None
+    if listing.vendor:
+        vendor_url = "/vendor?" + urlencode({"name": listing.vendor.name,
+                                             "market": listing.vendor.market or listing.market or ""})
+    return render(request, "listing.html", listing=listing, history=history, vendor_url=vendor_url,
+                  evidence=evidence_links(listing, _settings(request)))
+
+
+@router.get("/vendor")
+def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    entity = resolve_vendor(_store(request), name[:256], market[:256] or None) if name else None
+    if entity is None:
+        return render(request, "error.html", status=404, title="Not found", message="No listings by this vendor.")
+    audit.record(gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=_settings(request))
+    peak = max((b.count for b in entity.timeline), default=1) or 1
+    return render(request, "vendor.html", entity=entity, peak=peak, listings=entity.listings[:200])
+
+
+@router.get("/saved")
+def saved_page(request: Request, checked: str | None = None) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    return render(request, "saved.html", saved=alerts.list_saved_searches(_settings(request), gate), error=None,
+                  checked=checked)
+
+
+@router.post("/saved")
+async def saved_create(request: Request) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    form = await _form(request)
+    params = parse_qs(form.get("query", ""), keep_blank_values=False)
+    try:
+        alerts.create_saved_search(_settings(request), _store(request), gate, form.get("name", ""), params,
+                                   form.get("webhook_url") or None)
+    except (QueryError, ValueError) as exc:
+        return render(request, "saved.html", status=400, saved=alerts.list_saved_searches(_settings(request), gate),
+                      error=str(exc), checked=None)
+    return RedirectResponse("/saved", status_code=303)
+
+
+@router.post("/saved/{saved_id}/check")
+def saved_check(request: Request, saved_id: str) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    saved = alerts.get_saved_search(_settings(request), saved_id)
+    if saved is None or (saved.owner_key_id != gate.key_id and gate.role != "admin"):
+        return render(request, "error.html", status=404, title="Not found", message="No such saved search.")
+    outcome = alerts.check_saved_search(_settings(request), _store(request), saved_id)
+    note = f"{outcome.new} new" + (" - delivered" if outcome.delivered else "") + (f" - {outcome.error}" if outcome.error else "")
+    return RedirectResponse("/saved?" + urlencode({"checked": f"{saved.name}: {note}"}), status_code=303)
+
+
+@router.post("/saved/{saved_id}/delete")
+def saved_delete(request: Request, saved_id: str) -> Response:
+    gate = _gate(request, "analyst")
+    if not isinstance(gate, Principal):
+        return gate
+    alerts.delete_saved_search(_settings(request), gate, saved_id)
+    return RedirectResponse("/saved", status_code=303)
+
+
+@router.get("/audit")
+def audit_page(request: Request, text: str = "", who: str = "", action: str = "") -> Response:
+    gate = _gate(request, "admin")
+    if not isinstance(gate, Principal):
+        return gate
+    entries = audit.search_audit(text=text[:200], who=who or None, action=action or None, limit=500,
+                                 settings=_settings(request))
+    return render(request, "audit.html", entries=entries, text=text, who=who, action=action)
+
+
+__all__ = ["router", "SearchQuery"]
