@@ -9,10 +9,13 @@ signed ``mirrors.txt`` lists is a mirror, anything else is flagged as likely phi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.lifespan.content import analyse_html, jaccard, shingles, simhash, simhash_similarity
 from index.lifespan.fetch import FetchError
+
+if TYPE_CHECKING:
+    from index.lifespan.probes import Prober
 
 
 @dataclass
@@ -36,7 +39,7 @@ def compare_pages(reference_html: str, candidate_html: str) -> tuple[float, floa
     return jaccard(shingles(a), shingles(b)), simhash_similarity(simhash(a), simhash(b))
 
 
-def signed_hosts(prober: Any, market_id: str) -> set[str] | None:
+def signed_hosts(prober: "Prober", market_id: str) -> set[str] | None:
     """Hosts of the market's latest valid signed mirror list, or ``None`` when there is none."""
     checks = [c for c in prober.store.mirror_checks(market_id) if c.get("mirrors", {}).get("signature_valid")
               and not c.get("key_changed")]
@@ -45,7 +48,7 @@ def signed_hosts(prober: Any, market_id: str) -> set[str] | None:
     return set(checks[-1].get("signed_hosts", []))
 
 
-def detect_clones(prober: Any, market_id: str, candidates: list[str] | None = None) -> list[CloneFinding]:
+def detect_clones(prober: "Prober", market_id: str, candidates: list[str] | None = None) -> list[CloneFinding]:
     """Fetch the market's page and each candidate's through Tor; record clones as mirrors
     (listed) or phishing (unlisted).  Without a valid signed list nothing can be called listed,
     so every clone is flagged, which is the safe side for analysts."""
@@ -56,7 +59,7 @@ def detect_clones(prober: Any, market_id: str, candidates: list[str] | None = No
     if candidates is None:  # the market's discovered addresses that nobody has vouched for yet
         candidates = [m.host for m in store.mirrors(market_id) if m.source == "discovered" and not m.verified]
     path = market.start_path or "/"
-    reference = prober._get(f"http://{market.primary_host}{path}", market_id).text()
+    reference = prober.fetch(f"http://{market.primary_host}{path}", market_id).text()
     listed_hosts = signed_hosts(prober, market_id) or set()
     threshold = prober.settings.lifespan.clone_similarity
     now = prober.clock()
@@ -65,7 +68,7 @@ def detect_clones(prober: Any, market_id: str, candidates: list[str] | None = No
         if host == market.primary_host:
             continue
         try:
-            page = prober._get(f"http://{host}{path}", market_id).text()
+            page = prober.fetch(f"http://{host}{path}", market_id).text()
         except FetchError as exc:
             findings.append(CloneFinding(host, 0.0, 0.0, False, host in listed_hosts, False, error=str(exc)[:200]))
             continue

@@ -49,6 +49,11 @@ class FetchError(Exception):
         self.socks_reply = socks_reply
 
 
+class ProxyUnavailable(ConnectionError):
+    """Tor's SOCKS port itself cannot be reached: says nothing about the market, so a probe that
+    meets it records nothing (and the Celery task retries) instead of marking every market down."""
+
+
 @dataclass
 class FetchResponse:
     url: str
@@ -94,10 +99,8 @@ def socks5_connect(proxy_url: str, host: str, port: int, timeout: float,
         credentials = (unquote(parts.username), unquote(parts.password or ""))
     try:
         sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 9050), timeout=timeout)
-    except TimeoutError as exc:
-        raise FetchError(DownKind.TIMEOUT, f"proxy connect timed out: {exc}") from None
     except OSError as exc:
-        raise FetchError(DownKind.CONNECTION_FAILED, f"Tor proxy unreachable: {exc}") from None
+        raise ProxyUnavailable(f"Tor SOCKS proxy {parts.hostname}:{parts.port} unreachable: {exc}") from None
     try:
         methods = b"\x02" if credentials else b"\x00"
         sock.sendall(b"\x05\x01" + methods)
@@ -183,7 +186,7 @@ def http_get(url: str, *, proxy_url: str, timeout: float, max_bytes: int, user_a
         return FetchResponse(url=url, status=response.status,
                              headers={k.lower(): v for k, v in response.getheaders()},
                              body=body, elapsed_s=time.monotonic() - deadline_start, truncated=truncated)
-    except FetchError:
+    except (FetchError, ProxyUnavailable):
         raise
     except (TimeoutError, socket.timeout):
         raise FetchError(DownKind.TIMEOUT, f"no response within {timeout:.1f}s") from None

@@ -20,9 +20,12 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.lifespan.registry import onion_hosts_in
+
+if TYPE_CHECKING:
+    from index.lifespan.probes import Prober
 
 MAX_FILE_BYTES = 256 * 1024
 
@@ -181,7 +184,7 @@ def verify_mirror_files(pgp_txt: str | None, mirrors_txt: str | None, canary_txt
     return result
 
 
-def check_market_mirrors(prober: Any, market_id: str) -> MirrorVerification:
+def check_market_mirrors(prober: "Prober", market_id: str) -> MirrorVerification:
     """Fetch and verify a market's mirror files through Tor, record the check, update mirrors.
 
     Valid signed addresses become verified mirrors; clones (see :mod:`index.lifespan.clones`)
@@ -200,7 +203,7 @@ def check_market_mirrors(prober: Any, market_id: str) -> MirrorVerification:
              "canary.txt": "/canary.txt"}
     for name, path in paths.items():
         try:
-            resp = prober._get(f"http://{market.primary_host}{path}", market_id, max_bytes=MAX_FILE_BYTES)
+            resp = prober.fetch(f"http://{market.primary_host}{path}", market_id, max_bytes=MAX_FILE_BYTES)
             files[name] = resp.text() if resp.status == 200 else None
             if resp.status != 200:
                 fetch_errors[name] = f"HTTP {resp.status}"

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from dragnet.settings import DragnetSettings, get_settings
 from index.lifespan.content import analyse_html, image_hashes, match_known_images, simhash
-from index.lifespan.fetch import FetchError, FetchResponse, http_get
+from index.lifespan.fetch import FetchError, FetchResponse, ProxyUnavailable, http_get
 from index.lifespan.models import DownKind, Market, MarketState, ProbeResult, ProbeStatus
 from index.lifespan.state import StateMachine
 from index.lifespan.store import LifespanStore
@@ -57,7 +58,8 @@ class Prober:
     def _credentials(self, market_id: str) -> tuple[str, str] | None:
         return ("dragnet-probe", market_id) if self.settings.tor.isolate_per_market else None
 
-    def _get(self, url: str, market_id: str, max_bytes: int | None = None) -> FetchResponse:
+    def fetch(self, url: str, market_id: str, max_bytes: int | None = None) -> FetchResponse:
+        """GET through Tor on the market's own circuit, with the probe's timeout and size cap."""
         ls = self.settings.lifespan
         return http_get(url, proxy_url=self.proxy_url, timeout=ls.probe_timeout_s,
                         max_bytes=max_bytes or ls.probe_max_bytes, user_agent=self.settings.crawl.user_agent,
@@ -76,7 +78,7 @@ class Prober:
                 url = urljoin(page_url, src)
                 if urlsplit(url).hostname != host or urlsplit(url).scheme != "http":
                     continue
-                resp = self._get(url, market_id, max_bytes=MAX_IMAGE_BYTES)
+                resp = self.fetch(url, market_id, max_bytes=MAX_IMAGE_BYTES)
                 if resp.status == 200 and resp.body:
                     out.append({"src": url[:300], **image_hashes(resp.body)})
             except (FetchError, ValueError, binascii.Error) as exc:
@@ -101,7 +103,7 @@ class Prober:
         base = {"market_id": market.market_id, "url": url, "host": host, "at": at}
         started = time.monotonic()
         try:
-            resp = self._get(url, market.market_id)
+            resp = self.fetch(url, market.market_id)
         except FetchError as exc:
             return ProbeResult(**base, status=ProbeStatus.DOWN, down_kind=exc.kind, error=str(exc)[:500],
                                latency_ms=(time.monotonic() - started) * 1000,
@@ -141,7 +143,10 @@ class Prober:
 
     # -- one market ------------------------------------------------------------------------------
     def probe(self, market_id: str) -> ProbeResult:
-        """Probe one market, record the result and apply the state machine."""
+        """Probe one market, record the result and apply the state machine.
+
+        Raises :class:`~index.lifespan.fetch.ProxyUnavailable` (a ``ConnectionError``) without
+        recording anything when Tor itself is unreachable."""
         market = self.store.get_market(market_id)
         if market is None:
             raise KeyError(f"unknown market {market_id!r}")
@@ -196,10 +201,19 @@ class Prober:
         if not due:
             return 0
 
+        proxy_down = threading.Event()
+
         def one(market_id: str) -> bool:
+            if proxy_down.is_set():
+                return False
             try:
                 self.probe(market_id)
                 return True
+            except ProxyUnavailable as exc:
+                if not proxy_down.is_set():
+                    log.error("probe round stopped: %s", exc)
+                proxy_down.set()
+                return False
             except Exception:  # noqa: BLE001 - one broken market must not stop the round
                 log.exception("probe of %s failed", market_id)
                 return False

@@ -317,3 +317,16 @@ def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(store, lif
         assert len(probes) == 1 and probes[0].market_id == market_id
         assert probes[0].host == sites[market_id.upper()].host
     assert prober.probe_due(seed_profiles=False) == 0
+
+
+def test_tor_itself_down_is_not_a_market_outage(store, lifespan_settings, sim_market, clock) -> None:
+    from index.lifespan.fetch import ProxyUnavailable
+
+    market = sim_market("Steady")
+    register_market(store, "Steady", f"http://{market.host}/")
+    dead_proxy = Prober(store, lifespan_settings, f"socks5h://127.0.0.1:{free_port()}", clock=clock)
+    with pytest.raises(ProxyUnavailable):
+        dead_proxy.probe("steady")
+    assert dead_proxy.probe_due(seed_profiles=False) == 0
+    m = store.get_market("steady")
+    assert store.probes("steady") == [] and m.state == MarketState.NEW and m.consecutive_failures == 0
