@@ -103,9 +103,15 @@ class PageAnalysis:
     links: int = 0
 
     @property
+    def banner_like(self) -> bool:
+        """A seizure page is a banner: little text, few links, or "seized" in its title.  A market
+        page that reports a competitor's seizure in its news box is none of these."""
+        return "seiz" in self.title.lower() or (len(self.text) < 2500 and self.links < 10)
+
+    @property
     def seized_by_text(self) -> bool:
         strong = [p for p in self.seizure_phrases if "seized" in p]
-        return bool(strong) and (bool(self.seizure_agencies) or len(self.seizure_phrases) >= 2)
+        return bool(strong) and (bool(self.seizure_agencies) or len(self.seizure_phrases) >= 2) and self.banner_like
 
 
 def analyse_html(html: str, extra_gate: list[str] | None = None, extra_login: list[str] | None = None

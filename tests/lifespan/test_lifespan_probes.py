@@ -4,7 +4,7 @@ re-probe, exponential back-off, and the state machine with its evidence."""
 from __future__ import annotations
 
 import pytest
-from lifespan_sim import onion_name
+from lifespan_sim import listing_page, onion_name
 
 from dragnet.services.process import free_port
 from dragnet.settings import use_settings
@@ -171,8 +171,11 @@ def test_seizure_banner_by_text_then_by_image_hash(prober, store, sim_market, cl
     result = prober.probe("wall")
     assert result.status == ProbeStatus.SEIZED
     assert banner["sha256"] in result.evidence["image_matches"]
-    # and a normal market with a different image is not "seized"
+    # a normal market with a different image is not "seized", even when its news box reports
+    # another market's seizure in the banner's own words
     c = sim_market("Normal")
+    c.page = listing_page("Normal", extra="<div class=news>News: Hydra has been seized by the BKA and "
+                                          "Europol in a law enforcement action. Stay safe!</div>")
     register_market(store, "Normal", f"http://{c.host}/")
     assert prober.probe("normal").status == ProbeStatus.UP
 
