@@ -155,10 +155,25 @@ def deliver_pending(platform: str, settings: DragnetSettings | None = None,
     if sub.next_attempt_at is not None and sub.next_attempt_at > now:
         return 0
     f = settings.feeds
+    lease, holder = f"webhook:{platform}", f"{socket.gethostname()}:{uuid.uuid4()}"
+    lease_s = f.webhook_timeout_s * f.webhook_max_attempts + f.webhook_backoff_max_s + 30
+    if not service.store.acquire_lease(lease, holder, lease_s):
+        return 0  # another worker is delivering to this platform; it keeps the order
+    try:
+        sub = service.store.get_webhook(platform) or sub  # what that worker left behind
+        return _deliver_locked(service, platform, sub, lambda: service.store.acquire_lease(lease, holder, lease_s))
+    finally:
+        service.store.release_lease(lease, holder)
+
+
+def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscription, renew) -> int:
+    f = service.settings.feeds
     quota = service.quota_left(platform)
     delivered = 0
     with httpx.Client(timeout=f.webhook_timeout_s, follow_redirects=False) as client:
         for row in service.store.feed(platform, sub.delivered_seq, f.webhook_batch):
+            if not renew():
+                return delivered
             notice = row.notice
             first_time = notice.status == "approved"
             if first_time and quota <= 0:

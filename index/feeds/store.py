@@ -14,6 +14,7 @@ import abc
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -111,6 +112,14 @@ class NoticeStore(abc.ABC):
     @abc.abstractmethod
     def max_seq(self) -> int: ...
 
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take a named lease (one deliverer per platform across worker processes); ``False`` when
+        another holder's lease has not yet run out."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str) -> None: ...
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
@@ -154,6 +163,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_platform ON deliveries(platform, id);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -314,6 +324,27 @@ class SqliteNoticeStore(NoticeStore):
     def max_seq(self) -> int:
         with self._conn() as conn:
             return int(conn.execute("SELECT value FROM sequence WHERE name = 'feed'").fetchone()[0])
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        with self._lock, self._conn() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT holder, until FROM leases WHERE name = ?", (name,)).fetchone()
+                if row is not None and row["holder"] != holder and row["until"] > now:
+                    conn.execute("ROLLBACK")
+                    return False
+                conn.execute("INSERT INTO leases(name, holder, until) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE"
+                             " SET holder=excluded.holder, until=excluded.until", (name, holder, now + seconds))
+                conn.execute("COMMIT")
+                return True
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._lock, self._conn() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
 def open_notice_store(settings: DragnetSettings | None = None) -> NoticeStore:
