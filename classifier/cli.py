@@ -2,23 +2,177 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterator, Optional
+
 import typer
 
-from dragnet.cli import not_built
+MAX_LINE_BYTES = 4 * 1024 * 1024  # a hostile input line larger than this is refused, not parsed
+
+
+def _open_in(path: str) -> IO[str]:
+    return sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
+
+
+def _open_out(path: str) -> IO[str]:
+    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
+
+
+def _records(stream: IO[str]) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """(line number, id, text, error) per non-blank input line."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_BYTES:
+            yield number, None, None, f"line {number}: longer than {MAX_LINE_BYTES} characters"
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, None, f"line {number}: not valid JSON ({exc.msg})"
+            continue
+        if not isinstance(record, dict):
+            yield number, None, None, f"line {number}: expected a JSON object with id and text"
+            continue
+        rid = record.get("id", number)
+        text = record.get("text")
+        if text is None:
+            yield number, rid, None, f"line {number}: no text field"
+        elif not isinstance(text, str):
+            yield number, rid, None, f"line {number}: text is not a string"
+        elif not text.strip():
+            yield number, rid, None, f"line {number}: text is empty"
+        else:
+            title = record.get("title")
+            if isinstance(title, str) and title.strip() and title not in text:
+                text = f"{title}\n{text}"
+            yield number, rid, text, None
+
+
+def classify_stream(engine: Any, source: IO[str], sink: IO[str], batch_size: int = 256) -> dict[str, int]:
+    """Stream JSONL verdicts; a bad line gets an ``error`` line and the rest go on."""
+    counts = {"lines": 0, "positives": 0, "errors": 0}
+    pending: list[tuple[Any, str]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        verdicts = engine.classify([t for _, t in pending])
+        for (rid, _), v in zip(pending, verdicts):
+            out = {"id": rid, "is_drug_sale": v.is_drug_sale, "score": round(v.score, 6), "substances": sorted(v.substances, key=lambda k: -v.substances[k]),
+                   "substance_scores": v.substances, "evidence": [e.model_dump(exclude_none=True) for e in v.evidence],
+                   "explanation": v.explanation, "threshold": round(v.threshold, 6), "model_version": v.model_version}
+            sink.write(json.dumps(out, ensure_ascii=False) + "\n")
+            counts["positives"] += int(v.is_drug_sale)
+        sink.flush()
+        pending.clear()
+
+    for _number, rid, text, error in _records(source):
+        counts["lines"] += 1
+        if error is not None:
+            flush()  # keep output in input order
+            sink.write(json.dumps({"id": rid, "error": error}, ensure_ascii=False) + "\n")
+            counts["errors"] += 1
+            continue
+        pending.append((rid, text or ""))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return counts
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
-    def train() -> None:
-        """Fine-tune the drug-sale classifier from the base encoder."""
-        not_built("train")
+    def train(
+        quick: bool = typer.Option(False, "--quick", help="Small model in minutes on 2 CPU cores (tests, demo)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Model directory (default: the settings' model_dir)."),
+        seed: Optional[int] = typer.Option(None, help="Random seed (default: classifier.seed)."),
+        layers: Optional[int] = typer.Option(None, help="Encoder layers to keep (quick 2, full 6)."),
+        epochs: Optional[float] = typer.Option(None, help="Passes over the training data."),
+    ) -> None:
+        """Fine-tune the drug-sale classifier from the base encoder, calibrate it, pick its
+        threshold on validation, evaluate it on held-out data and write the model card."""
+        from dragnet.settings import get_settings
+
+        from classifier.train import TrainConfig, train as run
+
+        settings = get_settings()
+        kw: dict[str, Any] = {"seed": seed if seed is not None else settings.classifier.seed,
+                              "precision_target": settings.classifier.precision_target}
+        if layers is not None:
+            kw["layers"] = layers
+        if epochs is not None:
+            kw["epochs"] = epochs
+        config = TrainConfig.quick(**kw) if quick else TrainConfig.full(**kw)
+        target = output or settings.model_dir
+        run(target, config, settings.training_data_dir, show_progress=True)
+        from classifier.model import ModelMeta
+
+        meta = ModelMeta.load(target)
+        lg = meta.metrics.get("by_group", {}).get("listings", {})
+        gg = meta.metrics.get("by_group", {}).get("generated", {})
+        typer.echo(f"model {meta.version} in {target}: trained in {meta.training_seconds}s; "
+                   f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}; "
+                   f"generated F1 {gg.get('f1')} substance macro-F1 {gg.get('substances', {}).get('macro_f1')}; "
+                   f"threshold {meta.threshold:.4f}")
 
     @app.command("evaluate")
-    def evaluate() -> None:
-        """Evaluate a model on held-out data and write its report."""
-        not_built("evaluate")
+    def evaluate(
+        model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the settings' model)."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write the Markdown report here."),
+    ) -> None:
+        """Evaluate a model on its held-out data (vendor-split listings, generated posts with
+        held-out templates, pharmacy and shop text) and write the figures into its card."""
+        from dragnet.settings import get_settings
+
+        from classifier.evaluate import run_evaluation
+
+        settings = get_settings()
+        if model is None:
+            from classifier.model_store import ensure_default_model
+
+            model = ensure_default_model(show_progress=True)
+        metrics = run_evaluation(model, settings.training_data_dir)
+        text = (model / "evaluation.md").read_text(encoding="utf-8")
+        if report is not None:
+            report.write_text(text, encoding="utf-8")
+        typer.echo(text)
+        lg = metrics["by_group"].get("listings", {})
+        typer.echo(f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}", err=True)
 
     @app.command("classify")
-    def classify() -> None:
-        """Classify JSONL posts (id, text) into JSONL verdicts."""
-        not_built("classify")
+    def classify(
+        input: str = typer.Option(..., "--input", "-i", help="JSONL with id and text per line ('-': stdin)."),
+        output: str = typer.Option("-", "--output", "-o", help="JSONL verdicts ('-': stdout)."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the settings' model, built if missing)."),
+        device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    ) -> None:
+        """Classify JSONL posts (id, text) into JSONL verdicts: id, is_drug_sale, score,
+        substances, evidence (+ explanation).  A line without text gets an error line."""
+        from classifier.engine import load_engine
+
+        if model is not None and not (model / "dragnet.json").is_file():
+            typer.echo(f"dragnet classify: {model} is not a Dragnet model directory (no dragnet.json)", err=True)
+            raise typer.Exit(code=2)
+        if model is None:
+            from classifier.model_store import ensure_default_model
+
+            model = ensure_default_model(show_progress=True)
+        try:
+            source = _open_in(input)
+        except OSError as exc:
+            typer.echo(f"dragnet classify: cannot read {input}: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        engine = load_engine(model, device=device)
+        sink = _open_out(output)
+        try:
+            counts = classify_stream(engine, source, sink)
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
+            if source is not sys.stdin:
+                source.close()
+        typer.echo(f"classified {counts['lines'] - counts['errors']} lines: {counts['positives']} offers, "
+                   f"{counts['errors']} errors", err=True)

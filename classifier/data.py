@@ -1,0 +1,152 @@
+"""Training and evaluation data: the real listings (split by vendor), legitimate pharmacy and
+shop text as negatives, and generated social posts (``classifier.synth``).
+
+Why split by vendor: the same vendor posts near-identical titles many times; a row split would
+let the model memorise vendors and report scores that do not hold on new vendors.  A vendor's
+split is a hash of its name, so the split is stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dragnet.documents import SUBSTANCES
+
+from classifier.synth import SocialPostGenerator
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Example:
+    text: str
+    label: int
+    substances: list[str] = field(default_factory=list)
+    source: str = "listing"  # listing:<market>, pharmacy, ecommerce, generated:<kind>
+    lang: str = "en"
+    group: str = ""  # the vendor (listings): the unit of the split
+
+
+def vendor_split(vendor: str, market: str) -> str:
+    """80/10/10 train/validation/test by a hash of (market, vendor)."""
+    bucket = int(hashlib.sha256(f"{market}\x00{vendor}".encode()).hexdigest()[:8], 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def _bucket(key: str) -> str:
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def load_listings(data_dir: Path) -> dict[str, list[Example]]:
+    """Real dark-web listing titles by vendor split."""
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    with open(data_dir / "darknet_listings.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        for row in csv.DictReader(fh):
+            title = (row.get("title") or "").strip()
+            if not title:
+                continue
+            label = int(row["is_drug_sale"])
+            substance = (row.get("substance") or "").strip()
+            subs = [substance] if label and substance in SUBSTANCES else []
+            split = vendor_split(row.get("vendor") or "", row["market"])
+            out[split].append(Example(title, label, subs, f"listing:{row['market']}", "en", row.get("vendor") or ""))
+    return out
+
+
+def load_pharmacy(data_dir: Path) -> dict[str, list[Example]]:
+    """Legitimate pharmacy product pages: they name drugs without offering them illicitly."""
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    with open(data_dir / "pharmacy_catalog.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            name = (row.get("name") or "").strip()
+            parts = [name, f"Composition: {row.get('composition', '').strip()}", f"Uses: {row.get('uses', '').strip()}"]
+            if i % 2:
+                parts.append(f"Side effects: {row.get('side_effects', '').strip()}")
+                parts.append(f"Manufacturer: {row.get('manufacturer', '').strip()}")
+            out[_bucket("pharmacy" + name)].append(Example(". ".join(parts), 0, [], "pharmacy", "en", name))
+    return out
+
+
+def load_ecommerce(data_dir: Path) -> dict[str, list[Example]]:
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    with open(data_dir / "ecommerce_products.csv", newline="", encoding="utf-8", errors="replace") as fh:
+        for row in csv.DictReader(fh):
+            text = (row.get("text") or "").strip()
+            if text:
+                out[_bucket("shop" + text)].append(Example(text, 0, [], "ecommerce", "en", ""))
+    return out
+
+
+def generated(n: int, seed: int, heldout: bool) -> list[Example]:
+    gen = SocialPostGenerator(seed=seed, heldout=heldout)
+    return [Example(p.text, p.label, p.substances, f"generated:{p.kind}", p.lang, "") for p in gen.generate(n)]
+
+
+@dataclass
+class DataPlan:
+    """How much of each source a training run uses (quick mode subsamples)."""
+
+    listings_train: int | None = None  # None: all
+    pharmacy_train: int | None = None
+    generated_train: int = 12000
+    generated_validation: int = 1500
+    generated_test: int = 2000
+    eval_cap: int | None = None  # per-source cap of validation/test rows (None: all)
+
+
+QUICK_PLAN = DataPlan(listings_train=12000, pharmacy_train=1500, generated_train=9000, generated_validation=1200,
+                      generated_test=2000, eval_cap=None)
+FULL_PLAN = DataPlan(listings_train=None, pharmacy_train=None, generated_train=30000, generated_validation=3000,
+                     generated_test=3000)
+
+
+def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[Example]]:
+    """train / validation / test: real listings by vendor, negatives, and generated posts whose
+    test part uses held-out templates (``synth`` docstring) and a different seed."""
+    rng = random.Random(seed)
+    listings = load_listings(data_dir)
+    pharmacy = load_pharmacy(data_dir)
+    shop = load_ecommerce(data_dir)
+    out: dict[str, list[Example]] = {}
+    train = list(listings["train"])
+    if plan.listings_train is not None and len(train) > plan.listings_train:
+        train = rng.sample(train, plan.listings_train)
+    pharm = list(pharmacy["train"])
+    if plan.pharmacy_train is not None and len(pharm) > plan.pharmacy_train:
+        pharm = rng.sample(pharm, plan.pharmacy_train)
+    train += pharm + shop["train"] + generated(plan.generated_train, seed, heldout=False)
+    rng.shuffle(train)
+    out["train"] = train
+    out["validation"] = (listings["validation"] + pharmacy["validation"] + shop["validation"]
+                         + generated(plan.generated_validation, seed + 1, heldout=False))
+    out["test"] = (listings["test"] + pharmacy["test"] + shop["test"]
+                   + generated(plan.generated_test, seed + 2, heldout=True))
+    if plan.eval_cap is not None:
+        for split in ("validation", "test"):
+            by_source: dict[str, list[Example]] = {}
+            for ex in out[split]:
+                by_source.setdefault(ex.source.split(":")[0], []).append(ex)
+            capped = []
+            for items in by_source.values():
+                capped += items if len(items) <= plan.eval_cap else random.Random(seed).sample(items, plan.eval_cap)
+            out[split] = capped
+    return out
+
+
+def describe(datasets: dict[str, list[Example]]) -> dict[str, dict[str, dict[str, int]]]:
+    """Counts per split and source (positives / total): goes into the model card."""
+    table: dict[str, dict[str, dict[str, int]]] = {}
+    for split, items in datasets.items():
+        rows: dict[str, dict[str, int]] = {}
+        for ex in items:
+            key = ex.source if not ex.source.startswith("generated") else "generated"
+            row = rows.setdefault(key, {"total": 0, "positive": 0})
+            row["total"] += 1
+            row["positive"] += ex.label
+        table[split] = rows
+    return table

@@ -1,0 +1,276 @@
+"""The batched inference engine: one API over three backends.
+
+- CPU: ONNX Runtime with int8 dynamic quantisation (``onnx/model.int8.onnx``, exported from the
+  PyTorch weights once and kept in the model directory); ``onnx-fp32`` and ``torch`` backends
+  exist for comparison (the quantisation's accuracy change is in the model card).
+- CUDA: the PyTorch model in bf16 with large batches.
+
+Whatever the backend, texts are tokenised in one call (fast tokenizer), a long text keeps head
+and tail within the token budget, texts are sorted by length and cut into batches by a token
+budget (length bucketing + dynamic batch size: many short posts per batch, few long listings),
+then results go back to input order.  Scores are calibrated (temperature) and compared with
+the threshold chosen on validation; every positive gets its rule evidence and a one-sentence
+explanation for a takedown notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from dragnet.documents import SUBSTANCES, Classification, Evidence
+
+from classifier.extractors import explain, find_evidence
+from classifier.metrics import sigmoid, substance_predictions
+from classifier.model import ModelMeta, encode_head_tail
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["onnx-int8", "onnx-fp32", "torch", "cuda-bf16"]
+ONNX_DIR = "onnx"
+ONNX_FP32 = "model.onnx"
+ONNX_INT8 = "model.int8.onnx"
+
+
+def export_onnx(model_dir: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Export the PyTorch model to ONNX (dynamic batch and sequence axes) and quantise it to int8
+    (dynamic quantisation: int8 weights, activations quantised per batch at run time)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from classifier.model import DragnetForDrugSale
+
+    out_dir = out_dir or model_dir / ONNX_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out_dir / ONNX_FP32, out_dir / ONNX_INT8
+    model = DragnetForDrugSale.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+    class _Logits(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    dummy = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
+    with torch.inference_mode():
+        torch.onnx.export(
+            _Logits(model), dummy, str(fp32), input_names=["input_ids", "attention_mask"], output_names=["logits"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def _default_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return "cpu"
+
+
+@dataclass
+class Scores:
+    """Calibrated outputs for a batch, in input order."""
+
+    score: np.ndarray  # (n,) probability of "offers drugs for sale"
+    substances: np.ndarray  # (n, 7) substance probabilities
+
+
+class ClassifierEngine:
+    """Load once, call :meth:`classify` with lists of texts; safe to share between threads."""
+
+    def __init__(self, model_dir: Path, device: str = "auto", backend: Backend | None = None,
+                 max_length: int | None = None, threads: int | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        self.meta = ModelMeta.load(self.model_dir)
+        self.device = _default_device(device)
+        self.backend: Backend = backend or ("cuda-bf16" if self.device == "cuda" else "onnx-int8")
+        self.max_length = max_length or self.meta.max_length
+        self.threads = threads or min(8, os.cpu_count() or 1)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._torch_model: Any = None
+        if self.backend.startswith("onnx"):
+            self._session = self._onnx_session()
+        else:
+            self._torch_model = self._load_torch()
+        # token budget per batch: how much padded work one forward call may carry
+        self.batch_tokens = 131072 if self.backend == "cuda-bf16" else 4096
+        self.max_batch = 2048 if self.backend == "cuda-bf16" else 64
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    @property
+    def threshold(self) -> float:
+        return self.meta.threshold
+
+    # -- backends ---------------------------------------------------------------------------------
+    def _onnx_session(self) -> Any:
+        import onnxruntime as ort
+
+        name = ONNX_INT8 if self.backend == "onnx-int8" else ONNX_FP32
+        path = self.model_dir / ONNX_DIR / name
+        if not path.is_file():
+            target = self.model_dir / ONNX_DIR
+            if not os.access(self.model_dir, os.W_OK):
+                from dragnet.settings import get_settings
+
+                target = get_settings().paths.cache_dir / "onnx" / self.meta.version
+            log.info("exporting ONNX model to %s", target)
+            fp32, int8 = export_onnx(self.model_dir, target)
+            path = int8 if self.backend == "onnx-int8" else fp32
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+    def _load_torch(self) -> Any:
+        import torch
+
+        from classifier.model import DragnetForDrugSale
+
+        model = DragnetForDrugSale.from_pretrained(str(self.model_dir), local_files_only=True).eval()
+        if self.backend == "cuda-bf16":
+            model = model.to(device="cuda", dtype=torch.bfloat16)
+        return model
+
+    def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._session is not None:
+            return self._session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+        import torch
+
+        with torch.inference_mode():
+            ids_t = torch.from_numpy(input_ids)
+            mask_t = torch.from_numpy(mask)
+            if self.backend == "cuda-bf16":
+                ids_t = ids_t.to("cuda", non_blocking=True)
+                mask_t = mask_t.to("cuda", non_blocking=True)
+            return self._torch_model(input_ids=ids_t, attention_mask=mask_t).logits.float().cpu().numpy()
+
+    # -- batching ---------------------------------------------------------------------------------
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        """Length-sorted batches under the token budget (dynamic batch size)."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        out: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            padded = ((lengths[i] + 7) // 8) * 8
+            if current and (padded * (len(current) + 1) > self.batch_tokens or len(current) >= self.max_batch):
+                out.append(current)
+                current = []
+            current.append(i)
+        if current:
+            out.append(current)
+        return out
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw (uncalibrated) logits, (n, 8), in input order."""
+        n = len(texts)
+        out = np.zeros((n, 1 + len(SUBSTANCES)), dtype=np.float32)
+        if n == 0:
+            return out
+        ids = encode_head_tail(self.tokenizer, texts, self.max_length)
+        pad = self.tokenizer.pad_token_id
+        for batch in self.batches([len(x) for x in ids]):
+            longest = ((max(len(ids[i]) for i in batch) + 7) // 8) * 8
+            input_ids = np.full((len(batch), longest), pad, dtype=np.int64)
+            mask = np.zeros((len(batch), longest), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            with self._lock if self._session is None else _nullcontext():
+                out[batch] = self._forward(input_ids, mask)
+        return out
+
+    def scores(self, texts: list[str]) -> Scores:
+        raw = self.logits(texts)
+        return Scores(score=sigmoid(raw[:, 0] / self.meta.temperature), substances=sigmoid(raw[:, 1:]))
+
+    # -- the API ------------------------------------------------------------------------------------
+    def classify(self, texts: list[str]) -> list[Classification]:
+        """One :class:`Classification` per text.  Empty or blank text is "not a sale" with score 0
+        (there is nothing to judge); positives carry evidence and an explanation."""
+        results: list[Classification | None] = [None] * len(texts)
+        todo = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        todo_set = set(todo)
+        for i in range(len(texts)):
+            if i not in todo_set:
+                results[i] = Classification(is_drug_sale=False, score=0.0, threshold=self.threshold,
+                                            model_version=self.version, explanation="No text to classify.")
+        if todo:
+            s = self.scores([texts[i] for i in todo])
+            chosen = substance_predictions(s.substances, self.meta.substance_thresholds)
+            for k, i in enumerate(todo):
+                results[i] = self._verdict(texts[i], float(s.score[k]), s.substances[k], chosen[k])
+        return [r for r in results if r is not None]
+
+    def _verdict(self, text: str, score: float, sub_probs: np.ndarray, chosen: np.ndarray) -> Classification:
+        score = float(min(1.0, max(0.0, score)))
+        positive = score >= self.threshold
+        if not positive:
+            return Classification(is_drug_sale=False, score=score, threshold=self.threshold, model_version=self.version)
+        substances = {name: round(float(sub_probs[j]), 4) for j, name in enumerate(SUBSTANCES) if chosen[j]}
+        evidence = find_evidence(text)
+        evidence.append(Evidence(kind="model", text=f"score {score:.3f} >= threshold {self.threshold:.3f}",
+                                 rule=f"model:{self.version}", weight=round(score, 4)))
+        ordered = sorted(substances, key=lambda k: -substances[k])
+        return Classification(is_drug_sale=True, score=score, threshold=self.threshold, substances=substances,
+                              model_version=self.version, evidence=evidence, explanation=explain(evidence, ordered, score))
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def load_engine(model_dir: Path | None = None, device: str = "auto", backend: Backend | None = None) -> ClassifierEngine:
+    """An engine over ``model_dir`` (default: the settings' model, trained first if missing)."""
+    from dragnet.settings import get_settings
+
+    if model_dir is None:
+        from classifier.model_store import ensure_default_model
+
+        model_dir = ensure_default_model()
+    if device == "auto":
+        device = get_settings().classifier.device
+    return ClassifierEngine(Path(model_dir), device=device, backend=backend)
+
+
+_engine: ClassifierEngine | None = None
+_engine_key: str | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> ClassifierEngine:
+    """The process's engine over the default model (built on first use, then shared)."""
+    global _engine, _engine_key
+    from dragnet.settings import get_settings
+
+    key = str(get_settings().model_dir)
+    with _engine_lock:
+        if _engine is None or _engine_key != key:
+            _engine = load_engine()
+            _engine_key = key
+        return _engine

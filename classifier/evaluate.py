@@ -1,0 +1,170 @@
+"""``dragnet evaluate``: the held-out figures of a model, written into its card and a report.
+
+Precision / recall / F1, the PR curve, the confusion matrix, calibration error (ECE), per source
+(real listings per market, generated social posts per kind, pharmacy, shop text) and per
+language, substance macro-F1 on the positives, the int8-vs-fp32 change, and robustness cases.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dragnet.documents import SUBSTANCES
+
+from classifier.data import Example
+from classifier.metrics import binary_report, pr_curve, substance_predictions, substance_report
+
+# Robustness cases: (name, text, expected is_drug_sale).  Hand-written, not from the generator.
+ROBUSTNESS: list[tuple[str, str, bool]] = [
+    ("leetspeak", "c0c41n3 f0r s4l3, 3.5g $90, w1ckr: fr0sty", True),
+    ("leetspeak", "x4n4x b4rs 2mg, 100 f0r $150, DM", True),
+    ("emoji_only", "❄️❄️❄️ 🔌 📲", True),
+    ("emoji_only", "🍁🍁🔥 💨 📦✈️ 💰", True),
+    ("mixed_language", "Vendo coke 🇪🇸 top quality, envío a toda Europa, tele @madrid_blanca", True),
+    ("mixed_language", "Продаю weed и гашиш, Berlin Lieferung, schreib mir auf telegram", True),
+    ("long_listing", "MDMA crystals 84% lab tested, 10g - free shipping. " + "We ship every day from NL in vacuum sealed stealth packaging with tracking. " * 120 + "Contact: wickr mollymaster. Escrow accepted.", True),
+    ("innocent", "Molly and I are going ice skating, then coke floats at the diner", False),
+    ("innocent", "Selling 4 snow tyres, barely used, $200, DM me", False),
+    ("news", "Police seized 2 tonnes of cocaine hidden in banana boxes at Antwerp port", False),
+    ("harm_reduction", "Test your MDMA before the festival, free drug checking at the info tent", False),
+    ("buyer", "anyone know where to get xanax in leeds? need some for my nerves", False),
+    ("vendor_other", "Fresh fullz USA with SSN + DOB, $15 each, escrow, wickr: cardking", False),
+    ("empty", "", False),
+]
+
+
+def _group(ex: Example) -> str:
+    if ex.source.startswith("listing"):
+        return "listings"
+    if ex.source.startswith("generated"):
+        return "generated"
+    return ex.source
+
+
+def _subst_eval(examples: list[Example], sub_probs: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
+    idx = [i for i, ex in enumerate(examples) if ex.label and ex.substances]
+    if not idx:
+        return {"macro_f1": None, "n": 0}
+    truth = np.zeros((len(idx), len(SUBSTANCES)), dtype=bool)
+    for r, i in enumerate(idx):
+        for s in examples[i].substances:
+            truth[r, SUBSTANCES.index(s)] = True
+    pred = substance_predictions(sub_probs[idx], thresholds)
+    return substance_report(truth, pred)
+
+
+def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: bool = False,
+                   compare_backends: bool = True) -> dict[str, Any]:
+    """All held-out figures of the model in ``model_dir`` on ``examples`` (the test split)."""
+    from classifier.engine import ClassifierEngine
+
+    engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")
+    texts = [ex.text for ex in examples]
+    labels = np.array([ex.label for ex in examples])
+    started = time.perf_counter()
+    scores = engine.scores(texts)
+    seconds = time.perf_counter() - started
+    thr = engine.threshold
+    report: dict[str, Any] = {"backend": "onnx-int8", "threshold": round(thr, 4), "temperature": round(engine.meta.temperature, 4),
+                              "n": len(examples), "seconds": round(seconds, 1)}
+    report["overall"] = binary_report(labels, scores.score, thr)
+    report["pr_curve"] = pr_curve(labels, scores.score)
+    groups: dict[str, list[int]] = {}
+    sources: dict[str, list[int]] = {}
+    langs: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(_group(ex), []).append(i)
+        sources.setdefault(ex.source, []).append(i)
+        langs.setdefault(ex.lang, []).append(i)
+    report["by_group"] = {}
+    for name, idx in sorted(groups.items()):
+        sub = [examples[i] for i in idx]
+        entry = binary_report(labels[idx], scores.score[idx], thr)
+        entry["substances"] = _subst_eval(sub, scores.substances[idx], engine.meta.substance_thresholds)
+        if name in ("listings", "generated"):
+            entry["pr_curve"] = pr_curve(labels[idx], scores.score[idx], points=11)
+        report["by_group"][name] = entry
+    report["by_source"] = {name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(sources.items())}
+    report["by_language"] = {name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(langs.items())}
+    report["substances_overall"] = _subst_eval(examples, scores.substances, engine.meta.substance_thresholds)
+
+    if compare_backends:
+        fp32 = ClassifierEngine(model_dir, device="cpu", backend="onnx-fp32")
+        s32 = fp32.scores(texts)
+        r32 = binary_report(labels, s32.score, thr)
+        g = groups.get("listings", [])
+        report["quantization"] = {
+            "fp32": {"f1": r32["f1"], "precision": r32["precision"], "recall": r32["recall"],
+                     "listings_f1": binary_report(labels[g], s32.score[g], thr)["f1"] if g else None,
+                     "substance_macro_f1": _subst_eval(examples, s32.substances, fp32.meta.substance_thresholds)["macro_f1"]},
+            "int8": {"f1": report["overall"]["f1"], "precision": report["overall"]["precision"], "recall": report["overall"]["recall"],
+                     "listings_f1": report["by_group"].get("listings", {}).get("f1"),
+                     "substance_macro_f1": report["substances_overall"]["macro_f1"]},
+            "decision_agreement": round(float(np.mean((s32.score >= thr) == (scores.score >= thr))), 5),
+            "max_abs_score_change": round(float(np.max(np.abs(s32.score - scores.score))), 4),
+            "mean_abs_score_change": round(float(np.mean(np.abs(s32.score - scores.score))), 5),
+        }
+    verdicts = engine.classify([t for _, t, _ in ROBUSTNESS])
+    report["robustness"] = [
+        {"case": name, "text": text[:80] + ("…" if len(text) > 80 else ""), "expected": expected,
+         "is_drug_sale": v.is_drug_sale, "score": round(v.score, 4), "ok": v.is_drug_sale == expected,
+         "substances": sorted(v.substances)}
+        for (name, text, expected), v in zip(ROBUSTNESS, verdicts)
+    ]
+    return report
+
+
+def render_report(meta_dict: dict[str, Any]) -> str:
+    """A readable Markdown report of the figures in ``meta.metrics``."""
+    m = meta_dict["metrics"]
+    lines = [f"# Evaluation of {meta_dict['version']}", "",
+             f"Threshold {m['threshold']} (chosen on validation for precision >= {meta_dict['precision_target']}), "
+             f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.", ""]
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        c = r["confusion"]
+        return (f"| {name} | {r['n']} | {r['positives']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
+                f"{r['ece']:.4f} | {c['tp']}/{c['fp']}/{c['fn']}/{c['tn']} |")
+
+    header = ["| slice | n | positives | precision | recall | F1 | ECE | TP/FP/FN/TN |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Binary (offers drugs for sale)", "", *header, row("all", m["overall"])]
+    lines += [row(k, v) for k, v in m["by_group"].items()]
+    lines += ["", "### Per source", "", *header] + [row(k, v) for k, v in m["by_source"].items()]
+    lines += ["", "### Per language", "", *header] + [row(k, v) for k, v in m["by_language"].items()]
+    lines += ["", "## Substances (multi-label, on true positives)", "", "| slice | n | macro-F1 | " + " | ".join(SUBSTANCES) + " |",
+              "|---|---|---|" + "---|" * len(SUBSTANCES)]
+    for name, v in list(m["by_group"].items()) + [("all", {"substances": m["substances_overall"]})]:
+        s = v["substances"]
+        if s.get("macro_f1") is None:
+            continue
+        lines.append(f"| {name} | {s['n']} | {s['macro_f1']:.4f} | " + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES) + " |")
+    lines += ["", "## PR curve (all)", "", "| threshold | precision | recall |", "|---|---|---|"]
+    lines += [f"| {p['threshold']} | {p['precision']} | {p['recall']} |" for p in m["pr_curve"]]
+    if "quantization" in m:
+        q = m["quantization"]
+        lines += ["", "## int8 vs fp32 (ONNX Runtime, CPU)", "", "```", json.dumps(q, indent=2), "```"]
+    lines += ["", "## Robustness cases", "", "| case | expected | got | score | substances | text |", "|---|---|---|---|---|---|"]
+    for r in m["robustness"]:
+        lines.append(f"| {r['case']} | {r['expected']} | {r['is_drug_sale']} | {r['score']} | {', '.join(r['substances'])} | {r['text'].replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(model_dir: Path, data_dir: Path, *, show_progress: bool = True) -> dict[str, Any]:
+    """Rebuild the model's test split (same plan and seed as its training) and evaluate it;
+    update ``dragnet.json``, the model card and ``evaluation.md``."""
+    from classifier.card import write_card
+    from classifier.data import DataPlan, build_datasets
+    from classifier.model import ModelMeta
+
+    meta = ModelMeta.load(model_dir)
+    plan = DataPlan(**meta.data.get("plan", {}))
+    datasets = build_datasets(data_dir, plan, meta.seed)
+    meta.metrics = evaluate_model(model_dir, datasets["test"], show_progress=show_progress)
+    meta.save(model_dir)
+    write_card(model_dir, meta)
+    return meta.metrics

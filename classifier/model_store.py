@@ -1,0 +1,49 @@
+"""Where models live: not in git, in ``get_settings().model_dir`` (a cache shared by runs and
+tests).  :func:`ensure_default_model` trains the quick model there once per machine; a file lock
+makes concurrent callers (test workers, CLI runs) wait for one training instead of racing."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from pathlib import Path
+
+from classifier.model import META_FILE
+
+log = logging.getLogger(__name__)
+
+
+def model_ready(model_dir: Path) -> bool:
+    """A finished model: weights, tokenizer, decision data and the int8 ONNX file."""
+    return all((model_dir / name).is_file() for name in (META_FILE, "config.json", "model.safetensors", "tokenizer.json",
+                                                         "onnx/model.int8.onnx"))
+
+
+def ensure_default_model(quick: bool = True, *, show_progress: bool | None = None) -> Path:
+    """The default model directory, training it first (quick mode unless ``quick=False``) if it
+    is not there.  Returns at once when it exists."""
+    from dragnet.settings import get_settings
+
+    settings = get_settings()
+    model_dir = Path(settings.model_dir)
+    if model_ready(model_dir):
+        return model_dir
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = model_dir.parent / f".{model_dir.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be training it right now
+        try:
+            if model_ready(model_dir):
+                return model_dir
+            from classifier.train import TrainConfig, train
+
+            config = TrainConfig.quick(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target) if quick \
+                else TrainConfig.full(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target)
+            log.info("no model in %s: training the %s model first", model_dir, "quick" if quick else "full")
+            import sys
+
+            progress = sys.stderr.isatty() if show_progress is None else show_progress
+            train(model_dir, config, settings.training_data_dir, show_progress=progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return model_dir

@@ -1,0 +1,227 @@
+"""``dragnet train``: fine-tune the encoder with both heads, calibrate, pick thresholds, evaluate,
+export ONNX (fp32 + int8) and write the model directory with its card.
+
+Quick mode (default for tests and the demo) trains the first two encoder layers on a
+subsample for a few minutes on 2 CPU cores; full mode trains all six layers on everything.
+Both are deterministic for a given seed (fixed data order, seeded initialisation, torch
+deterministic algorithms, fixed thread count).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dragnet.documents import SUBSTANCES
+
+from classifier.data import FULL_PLAN, QUICK_PLAN, DataPlan, Example, build_datasets, describe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "quick"
+    layers: int = 2
+    max_length: int = 96
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    substance_weight: float = 1.0
+    seed: int = 13
+    threads: int = 2
+    precision_target: float = 0.95
+    plan: DataPlan = field(default_factory=lambda: QUICK_PLAN)
+
+    @classmethod
+    def quick(cls, **kw: Any) -> "TrainConfig":
+        return cls(**kw)
+
+    @classmethod
+    def full(cls, **kw: Any) -> "TrainConfig":
+        base = dict(mode="full", layers=6, max_length=128, epochs=2.0, lr=8e-5, plan=FULL_PLAN)
+        base.update(kw)
+        return cls(**base)
+
+
+def _seed_everything(seed: int, threads: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _targets(examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labels = np.array([ex.label for ex in examples], dtype=np.float32)
+    subs = np.zeros((len(examples), len(SUBSTANCES)), dtype=np.float32)
+    has = np.zeros(len(examples), dtype=np.float32)
+    for i, ex in enumerate(examples):
+        for s in ex.substances:
+            subs[i, SUBSTANCES.index(s)] = 1.0
+        has[i] = 1.0 if ex.label and ex.substances else 0.0
+    return labels, subs, has
+
+
+def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches in a random order: shuffle, sort within chunks of 50 batches by
+    length (little padding), then shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_tokens: int = 8192,
+                   progress: Any = None, task: Any = None) -> np.ndarray:
+    """Raw logits of the PyTorch model (fp32), length-bucketed, in input order."""
+    import torch
+
+    from classifier.model import encode_head_tail, pad_batch
+
+    ids = encode_head_tail(tokenizer, texts, max_length)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = np.zeros((len(ids), 1 + len(SUBSTANCES)), dtype=np.float32)
+    model.eval()
+    i = 0
+    with torch.inference_mode():
+        while i < len(order):
+            longest = len(ids[order[min(len(order) - 1, i + 7)]])
+            n = max(8, min(256, batch_tokens // max(8, longest)))
+            idx = order[i:i + n]
+            input_ids, mask = pad_batch([ids[j] for j in idx], tokenizer.pad_token_id)
+            logits = model(input_ids=input_ids, attention_mask=mask).logits.float().numpy()
+            out[idx] = logits
+            i += n
+            if progress is not None:
+                progress.update(task, advance=len(idx))
+    return out
+
+
+def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress: bool = True) -> Path:
+    """Train, calibrate, evaluate and save a model into ``model_dir`` (atomically: a finished
+    model appears at once, a crashed run leaves the old one)."""
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from transformers import AutoTokenizer
+
+    from classifier.metrics import choose_substance_thresholds, choose_threshold, fit_temperature, sigmoid
+    from classifier.model import ModelMeta, base_encoder_path, encode_head_tail, new_model, pad_batch
+
+    started = time.perf_counter()
+    _seed_everything(config.seed, config.threads)
+    datasets = build_datasets(data_dir, config.plan, config.seed)
+    train_set = datasets["train"]
+    tokenizer = AutoTokenizer.from_pretrained(str(base_encoder_path()), local_files_only=True)
+    model = new_model(config.layers)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # keep the vocabulary; faster steps
+    model.train()
+
+    ids = encode_head_tail(tokenizer, [ex.text for ex in train_set], config.max_length)
+    labels, subs, has = _targets(train_set)
+    rng = random.Random(config.seed)
+    epochs_full = int(np.ceil(config.epochs))
+    plan: list[list[int]] = []
+    for _ in range(epochs_full):
+        plan += _batches([len(x) for x in ids], config.batch_size, rng)
+    plan = plan[: int(len(plan) * config.epochs / epochs_full)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    warm = max(1, int(len(plan) * config.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (len(plan) - step) / max(1, len(plan) - warm)))
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task(f"train ({config.mode}, {config.layers} layers)", total=len(plan), info="")
+        ema = None
+        for step, batch in enumerate(plan):
+            input_ids, mask = pad_batch([ids[i] for i in batch], tokenizer.pad_token_id)
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            y = torch.from_numpy(labels[batch])
+            s = torch.from_numpy(subs[batch])
+            m = torch.from_numpy(has[batch])
+            loss_bin = bce(logits[:, 0], y).mean()
+            loss_sub = (bce(logits[:, 1:], s).mean(1) * m).sum() / m.sum().clamp(min=1.0)
+            loss = loss_bin + config.substance_weight * loss_sub
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            ema = value if ema is None else 0.95 * ema + 0.05 * value
+            progress.update(task, advance=1, info=f"loss {ema:.3f}")
+            if not show_progress and step % 100 == 0:
+                log.info("step %d/%d loss %.3f (%.0fs)", step, len(plan), ema, time.perf_counter() - started)
+        train_seconds = time.perf_counter() - started
+
+        # -- calibration and thresholds on validation -----------------------------------------
+        val = datasets["validation"]
+        vtask = progress.add_task("calibrate (validation)", total=len(val), info="")
+        vlogits = predict_logits(model, tokenizer, [ex.text for ex in val], config.max_length, progress=progress, task=vtask)
+    vlabels, vsubs, vhas = _targets(val)
+    temperature = fit_temperature(vlogits[:, 0], vlabels)
+    vprobs = sigmoid(vlogits[:, 0] / temperature)
+    threshold = choose_threshold(vprobs, vlabels, config.precision_target)
+    pos = vhas.astype(bool)
+    sub_thresholds = choose_substance_thresholds(sigmoid(vlogits[pos, 1:]), vsubs[pos].astype(bool))
+
+    version = f"dragnet-{config.mode}-{datetime.now(timezone.utc).strftime('%Y%m%d')}-s{config.seed}-l{config.layers}"
+    meta = ModelMeta(version=version, temperature=temperature, threshold=threshold, substance_thresholds=sub_thresholds,
+                     max_length=128 if config.mode == "quick" else config.max_length,
+                     precision_target=config.precision_target, mode=config.mode,
+                     layers=config.layers, seed=config.seed, training_seconds=round(train_seconds, 1),
+                     data={"counts": describe(datasets), "plan": config.plan.__dict__,
+                           "train_config": {k: v for k, v in config.__dict__.items() if k != "plan"}})
+
+    # -- write atomically ------------------------------------------------------------------------
+    model_dir = Path(model_dir)
+    tmp = model_dir.with_name(model_dir.name + f".tmp-{int(time.time())}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    meta.save(tmp)
+
+    from classifier.engine import export_onnx
+    from classifier.evaluate import evaluate_model
+
+    export_onnx(tmp)
+    report = evaluate_model(tmp, datasets["test"], show_progress=show_progress, compare_backends=True)
+    meta.metrics = report
+    meta.training_seconds = round(train_seconds, 1)
+    meta.data["total_seconds"] = round(time.perf_counter() - started, 1)
+    meta.save(tmp)
+    from classifier.card import write_card
+
+    write_card(tmp, meta)
+    if model_dir.exists():
+        old = model_dir.with_name(model_dir.name + f".old-{int(time.time())}")
+        model_dir.rename(old)
+        tmp.rename(model_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(model_dir)
+    log.info("model %s written to %s in %.0fs", version, model_dir, time.perf_counter() - started)
+    return model_dir
