@@ -20,7 +20,7 @@ from api.audit import record as audit
 from api.auth import Principal, require_roles
 from dragnet.settings import DragnetSettings, get_settings
 from index.feeds import delivery, formats, metrics
-from index.feeds.notices import Feedback
+from index.feeds.notices import Feedback, Notice
 from index.feeds.service import FeedService, NotFound, WorkflowError
 from index.feeds.store import ConflictError
 
@@ -76,6 +76,12 @@ def get_metrics_plot(request: Request, year: int | None = None, fmt: Literal["sv
     m = metrics.compute(_service(request).store, year=year)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
     return Response(metrics.render_plot(m, fmt), media_type=media)
+
+
+@router.get("/schema")
+def get_schema() -> JSONResponse:
+    """JSON Schema of a notice, for platforms writing a consumer (no key needed: it holds no data)."""
+    return JSONResponse(Notice.model_json_schema())
 
 
 # -- the pull feed ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 MAX_TEXT_INDICATOR = 500
 MAX_SPANS = 25
+MAX_SPAN_CHARS = 200
 
 _SEVERITY_BY_SUBSTANCE = {"opioids": "critical", "benzodiazepines": "high", "stimulants": "high",
                           "other_rx": "high", "dissociatives": "medium", "psychedelics": "medium",
@@ -251,7 +252,8 @@ def build_notice(listing: Listing, match: PlatformMatch, spec: PlatformSpec, set
                       content_type=match.content_type, source_kind=listing.source_kind, listing_id=listing.id),
         indicators=indicators,
         verdict=Verdict(is_drug_sale=c.is_drug_sale, score=c.score, threshold=c.threshold,
-                        substances=c.substances, evidence=c.evidence[:MAX_SPANS], explanation=explanation,
+                        substances=c.substances, explanation=explanation,
+                        evidence=[e.model_copy(update={"text": e.text[:MAX_SPAN_CHARS]}) for e in c.evidence[:MAX_SPANS]],
                         confidence=_confidence(c.score, c.threshold), severity=_severity(c.substances, c.threshold),
                         tlp=f.tlp, model_version=c.model_version, first_seen=first, last_seen=last,
                         expires_at=now + timedelta(days=f.notice_ttl_days)),

@@ -55,7 +55,7 @@ class PlatformSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _NAME_RE.match(value) or value in {"metrics", "notices"}:
+        if not _NAME_RE.match(value) or value in {"metrics", "notices", "schema", "metrics.html", "metrics.svg"}:
             raise ValueError(f"platform name {value!r} must be lower-case [a-z0-9_-] and not reserved")
         return value
 

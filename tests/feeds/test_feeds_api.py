@@ -257,6 +257,12 @@ def test_feed_formats_and_stix_bundle_validates(world: dict) -> None:
     for obj in json.loads(r.text)["objects"]:
         stix2.parse(obj, allow_custom=True, version="2.1")
 
+    import jsonschema
+
+    schema = client.get("/feeds/schema").json()
+    for notice in client.get("/feeds/fakegram", headers=world["admin"]).json()["notices"]:
+        notice.pop("seq")
+        jsonschema.validate(notice, schema)
     nd = client.get("/feeds/fakegram", params={"format": "ndjson"}, headers=world["admin"])
     lines = [json.loads(x) for x in nd.text.splitlines()]
     assert {x["id"] for x in lines} == set(ids.values())
