@@ -172,10 +172,11 @@ def post_feedback(platform: str, notice_id: str, body: FeedbackBody, request: Re
     """The platform's answer: true_positive, false_positive, disputed or removed."""
     service = _service(request)
     _platform_access(platform, principal, service)
-    _notice_or_404(service, platform, notice_id)
     try:
         notice = service.feedback(notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}",
                                   note=body.note)
+    except NotFound:
+        raise HTTPException(404, "no such notice on this platform") from None
     except (WorkflowError, ConflictError) as exc:
         raise HTTPException(409, str(exc)) from None
     audit(principal, "feeds.feedback", f"platform={platform} notice={notice_id} kind={body.kind}", 1,

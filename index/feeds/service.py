@@ -91,8 +91,11 @@ class FeedService:
                 assert spec is not None
                 notice = build_notice(listing, match, spec, self.settings)
                 existing = self.store.get(notice.id)
+                # Same target, same verdict: a duplicate - unless the post was removed or the notice
+                # expired, in which case it is back and goes to review again.  A notice an analyst
+                # withdrew or a platform declined stays closed until the verdict itself changes.
                 if existing is not None and existing.dedup_key == notice.dedup_key \
-                        and existing.status not in ("removed", "expired") and not existing.should_delete:
+                        and existing.status not in ("removed", "expired"):
                     last = listing.last_seen or listing.crawled_at
                     if last > existing.verdict.last_seen:
                         existing.verdict.last_seen = last
@@ -179,13 +182,14 @@ class FeedService:
     def feedback(self, notice_id: str, platform: str, kind: Feedback, by: str, note: str | None = None) -> Notice:
         """What the platform says about a notice it received.  ``platform`` must own it."""
         notice = self.get(notice_id, platform=platform)
+        if notice.time_of("approved") is None:
+            raise NotFound(notice_id)  # never released: the platform cannot know it exists
         v0 = notice.version
-        if notice.status in ("new", "approved") and kind != "disputed":
+        if notice.status == "new":
+            raise WorkflowError(f"notice {notice.id} is back in review")
+        if notice.status == "approved" and kind != "disputed":
             # the platform answers before our send was recorded (pulled and acted at once)
-            if notice.status == "approved":
-                self._transition(notice, "sent", f"pull:{platform}")
-            else:
-                raise WorkflowError(f"notice {notice.id} was not released to {platform}")
+            self._transition(notice, "sent", f"pull:{platform}")
         notice.feedback = kind
         target = {"true_positive": "acknowledged", "false_positive": "rejected", "removed": "removed",
                   "disputed": None}[kind]

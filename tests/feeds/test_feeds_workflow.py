@@ -74,8 +74,11 @@ def test_same_target_same_verdict_is_deduplicated(feed_settings: DragnetSettings
 def test_review_workflow_and_transitions_are_recorded(feed_settings: DragnetSettings) -> None:
     service = FeedService(feed_settings)
     [nid] = service.ingest([make_hit("https://fakegram.test/p/R1", "xanax bars")], bundles=False).created
-    with pytest.raises(WorkflowError):
-        service.feedback(nid, "fakegram", "removed", by="platform:fakegram")  # not released yet
+    from index.feeds.service import NotFound
+
+    for kind in ("removed", "disputed"):
+        with pytest.raises(NotFound):  # not released yet: the platform cannot even see it
+            service.feedback(nid, "fakegram", kind, by="platform:fakegram")
     service.review(nid, "approve", by="analyst:ann")
     with pytest.raises(WorkflowError):
         service.review(nid, "approve", by="analyst:bob")  # approved is not new
@@ -190,3 +193,17 @@ def test_recrawl_outcomes(status: int, body: str, outcome: str, feed_settings: D
     from index.feeds.recrawl import classify_response
 
     assert classify_response(status, body, feed_settings.feeds.removed_markers)[0] == outcome
+
+
+def test_withdrawn_or_declined_notices_stay_closed_on_recrawl(feed_settings: DragnetSettings) -> None:
+    service = FeedService(feed_settings)
+    hits = [make_hit("https://fakegram.test/p/WD", "xanax bars"), make_hit("https://fakegram.test/p/FP", "xanax bars")]
+    wd, fp = service.ingest(hits, bundles=False).created
+    for nid in (wd, fp):
+        service.review(nid, "approve", by="analyst:ann")
+    feed_page(service, "fakegram", 0, 10)
+    service.withdraw(wd, by="analyst:ann", reason="parody account")
+    service.feedback(fp, "fakegram", "false_positive", by="platform:fakegram")
+    again = service.ingest(hits, bundles=False)
+    assert sorted(again.duplicates) == sorted([wd, fp]) and again.updated == []
+    assert service.get(wd).status == "rejected" and service.get(fp).status == "rejected"
