@@ -13,14 +13,14 @@ import threading
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from api.audit import record as audit
 from api.auth import Principal, require_roles
 from dragnet.settings import DragnetSettings, get_settings
 from index.feeds import delivery, formats, metrics
-from index.feeds.notices import Feedback, Notice
+from index.feeds.notices import Feedback, Notice, render_letter
 from index.feeds.service import FeedService, NotFound, WorkflowError
 from index.feeds.store import ConflictError
 
@@ -159,6 +159,18 @@ def get_evidence(platform: str, notice_id: str, request: Request,
         raise HTTPException(404, "evidence bundle missing")
     return FileResponse(path, media_type="application/wacz+zip", filename=path.name,
                         headers={"X-Content-SHA256": notice.proof.bundle_sha256 or ""})
+
+
+@router.get("/{platform}/notices/{notice_id}/letter", response_class=PlainTextResponse)
+def get_letter(platform: str, notice_id: str, request: Request,
+               principal: Principal = Depends(require_roles("platform", "analyst"))) -> PlainTextResponse:
+    """The notice as a plain-text DSA Art. 16 notice, for form and e-mail reporting channels."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    notice = _notice_or_404(service, platform, notice_id)
+    if principal.platform is not None and notice.time_of("approved") is None:
+        raise HTTPException(404, "no such notice on this platform")
+    return PlainTextResponse(render_letter(notice), headers={"X-Content-Type-Options": "nosniff"})
 
 
 class FeedbackBody(BaseModel):

@@ -88,6 +88,18 @@ def register(app: typer.Typer) -> None:
         notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
         typer.echo(f"{notice.id} {notice.status}")
 
+    @feeds_app.command("letter")
+    def letter(notice_id: str) -> None:
+        """Print a notice as a plain-text DSA Art. 16 notice (for form and e-mail channels)."""
+        from index.feeds.notices import render_letter
+        from index.feeds.service import FeedService, NotFound
+
+        try:
+            typer.echo(render_letter(FeedService().get(notice_id)), nl=False)
+        except NotFound:
+            typer.echo(f"no notice {notice_id}", err=True)
+            raise typer.Exit(code=1) from None
+
     @feeds_app.command("deliver")
     def deliver(platform: Optional[str] = typer.Argument(None)) -> None:
         """Push pending notices to platforms' webhooks."""

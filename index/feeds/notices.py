@@ -270,3 +270,41 @@ def build_notice(listing: Listing, match: PlatformMatch, spec: PlatformSpec, set
         history=[HistoryEntry(status="new", at=now, by="dragnet")],
         dedup_key=f"{target_key}|{verdict_key(listing)}",
     )
+
+
+def render_letter(notice: Notice) -> str:
+    """The notice as a plain-text DSA Art. 16 notice, for platforms whose door is a web form or an
+    e-mail address: an analyst pastes or sends it as is.  Plain text only (the values are data, and
+    a form or mail client must not render them as markup)."""
+    t, v, law = notice.target, notice.verdict, notice.law
+    channel = notice.reporting_channel
+    door = channel.get("url") or channel.get("email") or ""
+    lines = [
+        f"Notice of illegal content under Article 16 of Regulation (EU) 2022/2065 (Digital Services Act)",
+        f"Reference: {notice.id} (version {notice.version}); reporting channel: {channel.get('kind')} {door}".rstrip(),
+        "",
+        "1. Exact electronic location of the information (Art. 16(2)(b))",
+        *[f"   - {loc}" for loc in law.art16.exact_location],
+        *([f"   Native identifiers: " + ", ".join(f"{k}={val}" for k, val in sorted(t.native_ids.items()))]
+          if t.native_ids else []),
+        *([f"   Account: {t.username}" + (f" ({t.profile_url})" if t.profile_url else "")] if t.username else []),
+        "",
+        "2. Why the information is illegal content (Art. 16(2)(a))",
+        f"   {law.art16.explanation}",
+        f"   Category: {law.dsa_category} / {law.dsa_keyword}; legal ground: {law.legal_ground}; "
+        f"jurisdiction: {law.jurisdiction}.",
+        f"   First seen {v.first_seen.isoformat()}, last seen {v.last_seen.isoformat()}; severity {v.severity}; "
+        f"review: {v.review}.",
+        f"   Evidence bundle: {notice.proof.bundle or 'none'} (SHA-256 {notice.proof.bundle_sha256 or '-'}); "
+        f"content SHA-256 {notice.proof.content_sha256}.",
+        "",
+        "3. Notifier (Art. 16(2)(c))",
+        f"   {law.art16.notifier_name} <{law.art16.notifier_email}>"
+        + (" - trusted flagger under Art. 22" if law.trusted_flagger else ""),
+        "",
+        "4. Statement (Art. 16(2)(d))",
+        f"   {law.art16.good_faith_statement}",
+        "",
+        f"Information sharing: {v.tlp}.",
+    ]
+    return "\n".join(line.replace("\r", " ") for line in lines) + "\n"

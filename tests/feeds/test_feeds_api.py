@@ -288,6 +288,9 @@ def test_platform_keys_are_isolated(world: dict) -> None:
     assert client.get(f"/feeds/otherapp/notices/{nb}", headers=a).status_code == 403
     assert client.get(f"/feeds/fakegram/notices/{nb}", headers=a).status_code == 404
     assert client.get(f"/feeds/fakegram/notices/{nb}/evidence", headers=a).status_code == 404
+    assert client.get(f"/feeds/fakegram/notices/{nb}/letter", headers=a).status_code == 404
+    own = client.get(f"/feeds/fakegram/notices/{ids_a['A1']}/letter", headers=a)
+    assert own.status_code == 200 and own.headers["content-type"].startswith("text/plain") and "Art. 16" in own.text
     for path in (f"/feeds/otherapp/notices/{nb}/feedback", f"/feeds/fakegram/notices/{nb}/feedback"):
         assert client.post(path, headers=a, json={"kind": "false_positive"}).status_code in (403, 404)
     assert client.put("/feeds/otherapp/webhook", headers=a, json={"url": "http://127.0.0.1:9/x"}).status_code == 403

@@ -207,3 +207,15 @@ def test_withdrawn_or_declined_notices_stay_closed_on_recrawl(feed_settings: Dra
     again = service.ingest(hits, bundles=False)
     assert sorted(again.duplicates) == sorted([wd, fp]) and again.updated == []
     assert service.get(wd).status == "rejected" and service.get(fp).status == "rejected"
+
+
+def test_letter_has_the_four_art16_elements(feed_settings: DragnetSettings) -> None:
+    from index.feeds.notices import render_letter
+
+    service = FeedService(feed_settings)
+    [nid, _] = service.ingest([make_hit("https://fakegram.test/p/LT", "xanax bars 2mg, tele @plug_uk\r\nInjected: header")]).created
+    letter = render_letter(service.get(nid))
+    for part in ("Art. 16(2)(a)", "Art. 16(2)(b)", "Art. 16(2)(c)", "Art. 16(2)(d)", "https://fakegram.test/p/LT",
+                 "Dragnet test notifier", "trusted flagger", "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS", nid):
+        assert part in letter, part
+    assert "\r" not in letter
