@@ -54,7 +54,14 @@ class FeedService:
                  registry: PlatformRegistry | None = None) -> None:
         self.settings = settings or get_settings()
         self.store = store or open_notice_store(self.settings)
-        self.registry = registry or load_registry(self.settings)
+        self._registry = registry
+        load_registry(self.settings)  # fail at start, not at the first hit, on a broken registry file
+
+    @property
+    def registry(self) -> PlatformRegistry:
+        """The injected registry, else the configured file (re-read when it changes on disk, so a
+        new platform or a new reporting channel needs no restart)."""
+        return self._registry or load_registry(self.settings)
 
     # -- hits in ---------------------------------------------------------------------------
     def targets(self, listing: Listing) -> list[PlatformMatch]:
