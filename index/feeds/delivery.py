@@ -40,6 +40,7 @@ from dragnet.settings import DragnetSettings, get_settings
 
 from .service import FeedService
 from .store import FeedRow, WebhookSubscription
+from .telemetry import count
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dragnet-Signature"
@@ -94,6 +95,7 @@ def feed_page(service: FeedService, platform: str, since: int, limit: int) -> Fe
             service.store.log_delivery(platform, row.notice.id, row.notice.version, "pull",
                                        f"{row.notice.id}:v{row.notice.version}", 1, 200, True, None)
             first_time.append(row.notice.id)
+            count("deliveries", platform=platform, channel="pull", outcome="ok")
         page.append(row)
     has_more = rate_limited or len(rows) > limit
     return FeedPage(rows=page, next_cursor=page[-1].seq if page else since, has_more=has_more,
@@ -196,6 +198,7 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
                     error = f"{type(exc).__name__}: {exc}"
                 service.store.log_delivery(platform, notice.id, notice.version, "webhook", key, attempt,
                                            status_code, ok, error)
+                count("deliveries", platform=platform, channel="webhook", outcome="ok" if ok else "failed")
                 if ok or (status_code is not None and not _retryable(status_code)):
                     break
                 if attempt < f.webhook_max_attempts:

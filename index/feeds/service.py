@@ -22,6 +22,7 @@ from .evidence import build_bundle, file_sha256
 from .notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, build_notice
 from .recrawl import RecrawlResult, recrawl
 from .registry import PlatformMatch, PlatformRegistry, load_registry
+from .telemetry import count
 from .store import ConflictError, NoticeStore, open_notice_store
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class FeedService:
                         except ConflictError:
                             pass  # someone moved the notice on meanwhile; last_seen can wait for the next hit
                     result.duplicates.append(existing.id)
+                    count("notices", platform=match.platform, outcome="duplicate")
                     continue
                 if bundles and bundle_path is None:
                     bundle_path = build_bundle(listing, settings=self.settings)
@@ -127,9 +129,11 @@ class FeedService:
                         else f"seen again after {existing.status}")]
                     notice.verdict.first_seen = min(existing.verdict.first_seen, notice.verdict.first_seen)
                     result.updated.append(notice.id)
+                    count("notices", platform=match.platform, outcome="updated")
                 else:
                     notice.history = [notice.entry("new", by)]
                     result.created.append(notice.id)
+                    count("notices", platform=match.platform, outcome="created")
                 if spec.auto_approve_score is not None and notice.verdict.score >= spec.auto_approve_score:
                     notice.status = "approved"
                     notice.verdict.review = "automated"
@@ -137,6 +141,7 @@ class FeedService:
                     notice.history.append(notice.entry("approved", f"auto:score>={spec.auto_approve_score:g}"))
                     visible = True
                     result.auto_approved.append(notice.id)
+                    count("notices", platform=match.platform, outcome="auto_approved")
                 self.store.save(notice, visible=visible,
                                 expect_version=existing.version if existing is not None else None)
         return result
@@ -157,6 +162,7 @@ class FeedService:
         notice.history.append(event)
         notice.modified = event.at
         notice.version += 1
+        count("transitions", platform=notice.platform, status=status)
 
     def review(self, notice_id: str, decision: str, by: str, note: str | None = None) -> Notice:
         """An analyst approves or rejects a new notice."""
@@ -248,6 +254,7 @@ class FeedService:
             if notice.status not in ("sent", "acknowledged"):
                 continue
             outcome = recrawl(notice.target.url, self.settings)
+            count("recrawls", platform=notice.platform, outcome=outcome.outcome)
             results.append((notice.id, outcome))
             if outcome.outcome == "gone":
                 v0 = notice.version

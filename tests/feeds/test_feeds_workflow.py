@@ -219,3 +219,21 @@ def test_letter_has_the_four_art16_elements(feed_settings: DragnetSettings) -> N
                  "Dragnet test notifier", "trusted flagger", "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS", nid):
         assert part in letter, part
     assert "\r" not in letter
+
+
+def test_prometheus_counters_move(feed_settings: DragnetSettings) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    service = FeedService(feed_settings)
+    before = value("dragnet_feed_notices_total", platform="fakegram", outcome="created")
+    dup_before = value("dragnet_feed_notices_total", platform="fakegram", outcome="duplicate")
+    hit = make_hit("https://fakegram.test/p/PM", "xanax bars")
+    [nid] = service.ingest([hit], bundles=False).created
+    service.ingest([hit], bundles=False)
+    service.review(nid, "approve", by="analyst:ann")
+    assert value("dragnet_feed_notices_total", platform="fakegram", outcome="created") == before + 1
+    assert value("dragnet_feed_notices_total", platform="fakegram", outcome="duplicate") == dup_before + 1
+    assert value("dragnet_feed_transitions_total", platform="fakegram", status="approved") >= 1
