@@ -280,12 +280,12 @@ def render_letter(notice: Notice) -> str:
     channel = notice.reporting_channel
     door = channel.get("url") or channel.get("email") or ""
     lines = [
-        f"Notice of illegal content under Article 16 of Regulation (EU) 2022/2065 (Digital Services Act)",
+        "Notice of illegal content under Article 16 of Regulation (EU) 2022/2065 (Digital Services Act)",
         f"Reference: {notice.id} (version {notice.version}); reporting channel: {channel.get('kind')} {door}".rstrip(),
         "",
         "1. Exact electronic location of the information (Art. 16(2)(b))",
         *[f"   - {loc}" for loc in law.art16.exact_location],
-        *([f"   Native identifiers: " + ", ".join(f"{k}={val}" for k, val in sorted(t.native_ids.items()))]
+        *(["   Native identifiers: " + ", ".join(f"{k}={val}" for k, val in sorted(t.native_ids.items()))]
           if t.native_ids else []),
         *([f"   Account: {t.username}" + (f" ({t.profile_url})" if t.profile_url else "")] if t.username else []),
         "",
