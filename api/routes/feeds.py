@@ -10,6 +10,7 @@ changes nothing).
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -85,6 +86,16 @@ def get_schema() -> JSONResponse:
 
 
 # -- the pull feed ----------------------------------------------------------------------------
+def _parse_since(since: str, platform: str, service: FeedService) -> int:
+    """A cursor, or an ISO 8601 time (first sync by date) turned into one."""
+    if since.isdigit():
+        return int(since)
+    when = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("naive time")
+    return service.store.cursor_at(platform, when)
+
+
 @router.get("/{platform}")
 def pull_feed(platform: str, request: Request,
               since: str = Query("0", description="cursor: the next_cursor of the previous page (0: from the start)"),
@@ -95,11 +106,10 @@ def pull_feed(platform: str, request: Request,
     service = _service(request)
     _platform_access(platform, principal, service)
     try:
-        cursor = int(since)
-        if cursor < 0:
-            raise ValueError
+        cursor = _parse_since(since, platform, service)
     except ValueError:
-        raise HTTPException(422, "since must be a cursor returned by this feed (a non-negative integer)") from None
+        raise HTTPException(422, "since must be a cursor returned by this feed (a non-negative integer) "
+                                 "or an ISO 8601 time with a zone") from None
     if principal.platform == platform:
         page = delivery.feed_page(service, platform, cursor, limit)
     else:  # an admin looking: read-only, no quota, nothing recorded as sent

@@ -113,6 +113,11 @@ class NoticeStore(abc.ABC):
     def max_seq(self) -> int: ...
 
     @abc.abstractmethod
+    def cursor_at(self, platform: str, when: datetime) -> int:
+        """A cursor from which the feed holds every notice modified at or after ``when`` (a first
+        sync by date; afterwards clients follow ``next_cursor``)."""
+
+    @abc.abstractmethod
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take a named lease (one deliverer per platform across worker processes); ``False`` when
         another holder's lease has not yet run out."""
@@ -324,6 +329,12 @@ class SqliteNoticeStore(NoticeStore):
     def max_seq(self) -> int:
         with self._conn() as conn:
             return int(conn.execute("SELECT value FROM sequence WHERE name = 'feed'").fetchone()[0])
+
+    def cursor_at(self, platform: str, when: datetime) -> int:
+        with self._conn() as conn:
+            row = conn.execute("SELECT MIN(seq) FROM notices WHERE platform = ? AND visible = 1 AND modified >= ?",
+                               (platform, _ts(when))).fetchone()
+        return max(0, int(row[0]) - 1) if row and row[0] is not None else self.max_seq()
 
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         now = time.time()

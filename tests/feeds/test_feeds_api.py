@@ -339,3 +339,25 @@ def test_metrics_page_escapes_everything() -> None:
                                                                   by_outcome={evil: 1}, median_hours_to_action=None))
     page = render_html(m, plot_url='x.svg" onerror="alert(1)')
     assert "<script>" not in page and "&lt;script&gt;" in page and 'onerror="' not in page
+
+
+@pytest.mark.integration
+def test_first_sync_by_date(world: dict) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    client = world["client"]
+    service = FeedService(world["settings"])
+    ids = service.ingest([make_hit(f"http://fakegram.test/p/T{i}", f"xanax bars {i}") for i in range(4)], bundles=False).created
+    for nid in ids[:2]:
+        service.review(nid, "approve", by="analyst:ann")
+    time.sleep(0.05)
+    middle = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    for nid in ids[2:]:
+        service.review(nid, "approve", by="analyst:ann")
+    r = client.get("/feeds/fakegram", params={"since": middle.isoformat()}, headers=world["admin"])
+    assert [n["id"] for n in r.json()["notices"]] == ids[2:]
+    future = (middle + timedelta(days=1)).isoformat()
+    assert client.get("/feeds/fakegram", params={"since": future}, headers=world["admin"]).json()["notices"] == []
+    for bad in ("-1", "yesterday", "2026-11-29T00:00:00"):
+        assert client.get("/feeds/fakegram", params={"since": bad}, headers=world["admin"]).status_code == 422
