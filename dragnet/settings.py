@@ -192,6 +192,7 @@ class FeedSettings(BaseModel):
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses (tests, on-prem)
     webhook_batch: int = Field(default=200, ge=1)
     recrawl_timeout_s: float = Field(default=20.0, gt=0)
+    recheck_interval_s: float = Field(default=6 * 3600.0, ge=0)  # re-crawl a sent notice at most this often
     removed_markers: list[str] = Field(default_factory=lambda: [
         "post removed", "this content isn't available", "page not found", "this post has been removed",
         "content unavailable", "account suspended", "message was deleted"])

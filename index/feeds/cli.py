@@ -111,12 +111,13 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{name}: {n} delivered")
 
     @feeds_app.command("recheck")
-    def recheck(platform: Optional[str] = typer.Argument(None)) -> None:
+    def recheck(platform: Optional[str] = typer.Argument(None),
+                force: bool = typer.Option(False, help="Ignore feeds.recheck_interval_s.")) -> None:
         """Re-crawl sent notices; posts found gone become removed.  Also expires old notices."""
         from index.feeds.service import FeedService
 
         service = FeedService()
-        for notice_id, result in service.confirm_removals(platform):
+        for notice_id, result in service.confirm_removals(platform, force=force):
             typer.echo(f"{notice_id} {result.outcome:8} {result.reason}")
         typer.echo(f"expired {service.expire_due()}")
 

@@ -247,13 +247,22 @@ class FeedService:
                 continue  # changed meanwhile; the next run looks again
         return count
 
-    def confirm_removals(self, platform: str | None = None, by: str = "recrawl") -> list[tuple[str, RecrawlResult]]:
-        """Re-crawl every sent or acknowledged notice; a post found gone becomes ``removed``."""
+    def confirm_removals(self, platform: str | None = None, by: str = "recrawl",
+                         force: bool = False) -> list[tuple[str, RecrawlResult]]:
+        """Re-crawl sent or acknowledged notices (each at most every ``feeds.recheck_interval_s``
+        unless ``force``); a post found gone becomes ``removed``."""
+        import time
+
         results: list[tuple[str, RecrawlResult]] = []
+        last = {} if force else self.store.last_rechecks()
+        horizon = time.time() - self.settings.feeds.recheck_interval_s
         for notice in list(self.store.all(platform)):
             if notice.status not in ("sent", "acknowledged"):
                 continue
+            if last.get(notice.id, 0.0) > horizon:
+                continue
             outcome = recrawl(notice.target.url, self.settings)
+            self.store.record_recheck(notice.id, outcome.outcome, outcome.reason)
             count("recrawls", platform=notice.platform, outcome=outcome.outcome)
             results.append((notice.id, outcome))
             if outcome.outcome == "gone":
@@ -307,3 +316,12 @@ def ingest_from_store(service: FeedService, store: "ListingStore", *, min_score:
         if after is None:
             break
     return total
+
+
+def recheck_due(settings: DragnetSettings | None = None) -> int:
+    """Beat entry for the workers: re-crawl the notices whose re-check is due and expire old ones;
+    returns how many were found removed."""
+    service = FeedService(settings)
+    removed = sum(1 for _, r in service.confirm_removals() if r.outcome == "gone")
+    service.expire_due()
+    return removed

@@ -118,6 +118,14 @@ class NoticeStore(abc.ABC):
         sync by date; afterwards clients follow ``next_cursor``)."""
 
     @abc.abstractmethod
+    def record_recheck(self, notice_id: str, outcome: str, reason: str) -> None:
+        """Remember when a notice's post was last re-crawled and what was found."""
+
+    @abc.abstractmethod
+    def last_rechecks(self) -> dict[str, float]:
+        """Notice id -> UNIX time of its last re-crawl."""
+
+    @abc.abstractmethod
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take a named lease (one deliverer per platform across worker processes); ``False`` when
         another holder's lease has not yet run out."""
@@ -168,6 +176,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_platform ON deliveries(platform, id);
+CREATE TABLE IF NOT EXISTS rechecks (notice_id TEXT PRIMARY KEY, checked_at REAL NOT NULL, outcome TEXT NOT NULL,
+    reason TEXT);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL);
 """
 
@@ -335,6 +345,17 @@ class SqliteNoticeStore(NoticeStore):
             row = conn.execute("SELECT MIN(seq) FROM notices WHERE platform = ? AND visible = 1 AND modified >= ?",
                                (platform, _ts(when))).fetchone()
         return max(0, int(row[0]) - 1) if row and row[0] is not None else self.max_seq()
+
+    def record_recheck(self, notice_id: str, outcome: str, reason: str) -> None:
+        with self._lock, self._conn() as conn:
+            conn.execute("INSERT INTO rechecks(notice_id, checked_at, outcome, reason) VALUES (?,?,?,?)"
+                         " ON CONFLICT(notice_id) DO UPDATE SET checked_at=excluded.checked_at,"
+                         " outcome=excluded.outcome, reason=excluded.reason",
+                         (notice_id, time.time(), outcome, reason[:300]))
+
+    def last_rechecks(self) -> dict[str, float]:
+        with self._conn() as conn:
+            return {r[0]: float(r[1]) for r in conn.execute("SELECT notice_id, checked_at FROM rechecks")}
 
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         now = time.time()

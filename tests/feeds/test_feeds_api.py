@@ -203,9 +203,11 @@ def test_removal_by_404_and_410(world: dict) -> None:
     results = dict(service.confirm_removals("fakegram"))
     assert (results[ids["G1"]].status_code, results[ids["G2"]].status_code) == (404, 410)
     assert [service.get(ids[p]).status for p in ("G1", "G2", "G3")] == ["removed", "removed", "sent"]
+    # G3 was just checked: not again before feeds.recheck_interval_s
+    assert service.confirm_removals("fakegram") == []
     # an unreachable platform is not proof of removal
     world["proxy"].remove("fakegram.test")
-    results = dict(service.confirm_removals("fakegram"))
+    results = dict(service.confirm_removals("fakegram", force=True))
     assert results[ids["G3"]].outcome == "unknown" and service.get(ids["G3"]).status == "sent"
 
 
