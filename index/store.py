@@ -5,6 +5,7 @@ contract tests run against each backend."""
 from __future__ import annotations
 
 import abc
+import contextlib
 from datetime import datetime
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -149,6 +150,13 @@ class ListingStore(abc.ABC):
         if not listing_ids:
             return []
         return list(self.scan(SearchQuery(ids=list(listing_ids))))
+
+    @contextlib.contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A large initial load or re-index: the backend may trade near-real-time visibility and
+        per-request durability for throughput until the block ends (then everything is made
+        durable and searchable).  Steady ingestion does not use it."""
+        yield
 
     @abc.abstractmethod
     def refresh(self) -> None:

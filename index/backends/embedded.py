@@ -32,7 +32,8 @@ from index.store import (
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS listings (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,  -- the FTS5 rowid of this listing's text
+    id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL,
     body TEXT NOT NULL,
     market TEXT, platform TEXT, vendor TEXT, ships_from TEXT, source_kind TEXT,
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS listings_fts USING fts5(
-    id UNINDEXED, title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, text, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
 
@@ -135,7 +136,7 @@ class EmbeddedStore(ListingStore):
         return result
 
     def _write_one(self, db: sqlite3.Connection, listing: Listing, result: BulkResult) -> None:
-        row = db.execute("SELECT body FROM listings WHERE id = ?", (listing.id,)).fetchone()
+        row = db.execute("SELECT body, rid FROM listings WHERE id = ?", (listing.id,)).fetchone()
         old = Listing.model_validate_json(row[0]) if row else None
         merged, _ = merge_with_existing(listing, old)
         stored = db.execute(
@@ -149,19 +150,25 @@ class EmbeddedStore(ListingStore):
         version = db.execute("SELECT count(*) FROM versions WHERE listing_id = ?", (listing.id,)).fetchone()[0]
         merged = merged.model_copy(update={"version": version})
         flat = flat_fields(merged)
-        db.execute(
-            "INSERT OR REPLACE INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
-            " is_drug_sale, score, price_usd, seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (merged.id, merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
-             flat["ships_from"], flat["source_kind"],
-             None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
-             flat["score"], flat["price_usd"], _epoch(flat["seen_at"])),
-        )
-        db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
+        values = (merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
+                  flat["ships_from"], flat["source_kind"],
+                  None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
+                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]))
+        if old is None:
+            rid = db.execute(
+                "INSERT INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
+                " is_drug_sale, score, price_usd, seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (merged.id, *values)).lastrowid
+        else:
+            rid = row[1]
+            db.execute(
+                "UPDATE listings SET doc_id=?, body=?, market=?, platform=?, vendor=?, ships_from=?, source_kind=?,"
+                " is_drug_sale=?, score=?, price_usd=?, seen_at=? WHERE rid = ?", (*values, rid))
+            db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
+            db.execute("DELETE FROM listings_fts WHERE rowid = ?", (rid,))
         db.executemany("INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
                        [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]])
-        db.execute("DELETE FROM listings_fts WHERE id = ?", (merged.id,))
-        db.execute("INSERT INTO listings_fts(id, title, text) VALUES (?, ?, ?)", (merged.id, merged.title, merged.text))
+        db.execute("INSERT INTO listings_fts(rowid, title, text) VALUES (?, ?, ?)", (rid, merged.title, merged.text))
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, listing_id: str) -> Listing | None:
@@ -238,7 +245,7 @@ class EmbeddedStore(ListingStore):
     def _base_from(self, fts: str | None) -> str:
         if fts is None:
             return "listings l"
-        return "listings_fts JOIN listings l ON l.id = listings_fts.id"
+        return "listings_fts JOIN listings l ON l.rid = listings_fts.rowid"
 
     def _search(self, query: SearchQuery) -> SearchResult:
         db = self._db
@@ -250,11 +257,11 @@ class EmbeddedStore(ListingStore):
         from_ = self._base_from(fts)
         total = db.execute(f"SELECT count(*) FROM {from_} WHERE {where}{text_cond}", params + text_params).fetchone()[0]
 
-        rank_col = "bm25(listings_fts, 0.0, 3.0, 1.0)" if fts else "0.0"
+        rank_col = "bm25(listings_fts, 3.0, 1.0)" if fts else "0.0"
         highlight_cols = ""
         if fts and query.highlight:
-            highlight_cols = (f", snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 24)"
-                              f", snippet(listings_fts, 2, '{HL_PRE}', '{HL_POST}', '…', 32)")
+            highlight_cols = (f", snippet(listings_fts, 0, '{HL_PRE}', '{HL_POST}', '…', 24)"
+                              f", snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 32)")
         inner = (f"SELECT l.id AS id, l.body AS body, {rank_col} AS rank, "
                  f"{key if key != 'rank' else rank_col} AS k1{highlight_cols} "
                  f"FROM {from_} WHERE {where}{text_cond}")

@@ -21,9 +21,10 @@ raises ``StoreError(retryable=True)`` after ``settings.search.max_retries`` trie
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
@@ -232,6 +233,15 @@ class EngineClient:
     def refresh(self, index: str) -> None:
         self.raw.indices.refresh(index=index)
 
+    def flush(self, index: str) -> None:
+        self.raw.indices.flush(index=index, allow_no_indices=True, ignore_unavailable=True)
+
+    def put_settings(self, index: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.put_settings(index=index, body=body, allow_no_indices=True, ignore_unavailable=True)
+        else:
+            self.raw.indices.put_settings(index=index, settings=body, allow_no_indices=True, ignore_unavailable=True)
+
     def delete_indices(self, pattern: str) -> None:
         self.raw.indices.delete(index=pattern, expand_wildcards="all", ignore_unavailable=True)
 
@@ -354,6 +364,22 @@ class EngineStore(ListingStore):
         self._call("delete", lambda: self.client.delete_indices(f"{prefix}-listings-*,{prefix}-versions-*"))
         for name in (f"{prefix}-listings", f"{prefix}-versions"):
             self.client.delete_template(name)
+
+    @contextlib.contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Refresh off and asynchronous translog on the listing and version indices while a big
+        load runs (Elasticsearch's and OpenSearch's own advice for initial loads); the previous
+        settings come back, with a flush and a refresh, when the block ends."""
+        targets = f"{self.listings_alias},{self.versions_alias}-*"
+        fast = {"index": {"refresh_interval": "-1", "translog.durability": "async"}}
+        normal = {"index": {"refresh_interval": self._index_settings()["refresh_interval"], "translog.durability": "request"}}
+        self._call("settings", lambda: self.client.put_settings(targets, fast))
+        try:
+            yield
+        finally:
+            self._call("settings", lambda: self.client.put_settings(f"{self.listings_alias},{self.versions_alias}-*", normal))
+            self._call("flush", lambda: self.client.flush(targets))
+            self.refresh()
 
     def refresh(self) -> None:
         self._call("refresh", lambda: self.client.refresh(f"{self.listings_alias},{self.versions_alias}*"))

@@ -86,3 +86,21 @@ def test_user_text_never_reaches_the_engine_verbatim() -> None:
     sqs = body["query"]["bool"]["must"][0]["simple_query_string"]
     assert sqs["query"] == "title (oxy* | script) 1 exists x"
     assert "_exists_" not in str(body) and "title:" not in str(body)
+
+
+def test_bulk_load_restores_near_real_time_settings(settings: DragnetSettings, opensearch_node) -> None:
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        prefix = store.settings.search.index_prefix
+        with store.bulk_load():
+            inside = httpx.get(f"{opensearch_node.url}/{prefix}-listings/_settings").json()
+            store.upsert([make_listing(i) for i in range(20)])
+        (index_settings,) = inside.values()
+        assert index_settings["settings"]["index"]["refresh_interval"] == "-1"
+        after = next(iter(httpx.get(f"{opensearch_node.url}/{prefix}-listings/_settings").json().values()))
+        assert after["settings"]["index"]["refresh_interval"] == "1s"
+        assert after["settings"]["index"]["translog"]["durability"] == "request"
+        assert store.count() == 20  # searchable as soon as the block ends
+    finally:
+        store.drop()
+        store.close()

@@ -1,0 +1,184 @@
+"""``dragnet bench index``: bulk indexing throughput and search latency, both backends.
+
+For each backend (embedded SQLite FTS5, and a real OpenSearch node started here) it writes N
+synthetic listings through ``ListingStore.upsert`` (the full path: merge with the current
+document, version history, derived fields) and then runs a fixed mix of analyst searches
+(full text with highlights and facets, filters, sorts, a deep ``search_after`` page) and
+reports p50/p95 latency.  The named baseline, measured in the same run, is a raw ``_bulk`` of
+the same documents into one plain index (no history, no merge): the engine's own ceiling on
+this machine, so the ratio shows what the store's guarantees cost.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+DOCS = 100_000
+STEADY_DOCS = 10_000  # written first with the default (near-real-time, durable) settings
+BATCH = 1_000
+SEARCH_ROUNDS = 3
+
+
+def _listings(n: int) -> list[Any]:
+    from index.synthetic import make_listing
+
+    return [make_listing(i) for i in range(n)]
+
+
+def _queries() -> list[Any]:
+    from datetime import timedelta
+
+    from index.store import SearchQuery
+    from index.synthetic import BASE_TIME
+
+    return [
+        SearchQuery(text="oxycodone"),
+        SearchQuery(text="stealth shipping"),
+        SearchQuery(text='"pressed oxycodone" -kush'),
+        SearchQuery(text="cocaine OR ketamine", market=["alpha"]),
+        SearchQuery(text="tes*", sort="newest"),
+        SearchQuery(market=["bravo"], substance=["cannabis"], sort="price_asc"),
+        SearchQuery(is_drug_sale=True, min_score=0.8, sort="score_desc"),
+        SearchQuery(price_usd_min=100, price_usd_max=500, ships_from=["NL", "DE"]),
+        SearchQuery(seen_from=BASE_TIME + timedelta(days=10), seen_to=BASE_TIME + timedelta(days=20), text="pure"),
+        SearchQuery(vendor=["vendor3"], sort="oldest", size=50),
+    ]
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _load(store: Any, listings: list[Any]) -> None:
+    for offset in range(0, len(listings), BATCH):
+        result = store.upsert(listings[offset:offset + BATCH])
+        if result.failed:
+            raise RuntimeError(f"bulk failures: {result.failed[:3]}")
+
+
+def _measure_store(store: Any, listings: list[Any], steady: int) -> dict[str, Any]:
+    # steady ingestion first (default settings: refresh every second, durable per request) ...
+    start = time.perf_counter()
+    _load(store, listings[:steady])
+    store.refresh()
+    steady_rate = steady / (time.perf_counter() - start)
+    # ... then the rest as a bulk load (what a backfill or re-index uses)
+    start = time.perf_counter()
+    with store.bulk_load():
+        _load(store, listings[steady:])
+    elapsed = time.perf_counter() - start
+    count = store.count()
+    latencies: list[float] = []
+    queries = _queries()
+    store.search(queries[0])  # warm caches once
+    for _ in range(SEARCH_ROUNDS):
+        for query in queries:
+            t0 = time.perf_counter()
+            store.search(query)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    # a deep page: follow search_after 20 pages down
+    t0 = time.perf_counter()
+    after = None
+    for _ in range(20):
+        from index.store import SearchQuery
+
+        page = store.search(SearchQuery(sort="newest", size=50, search_after=after, facets=False))
+        after = page.next_search_after
+    deep_ms = (time.perf_counter() - t0) * 1000 / 20
+    return {"docs": count, "steady_docs": steady, "steady_docs_per_s": round(steady_rate),
+            "bulk_docs": len(listings) - steady, "bulk_seconds": round(elapsed, 2),
+            "bulk_docs_per_s": round((len(listings) - steady) / elapsed),
+            "search_ms_p50": round(_percentile(latencies, 50), 2), "search_ms_p95": round(_percentile(latencies, 95), 2),
+            "search_queries": len(latencies), "search_after_page_ms": round(deep_ms, 2)}
+
+
+def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
+    """Plain ``_bulk`` index ops of the same documents into one index with default mappings and
+    the same bulk-load settings (no refresh, async translog)."""
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[url], timeout=120)
+    index = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    client.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0,
+                                                          "refresh_interval": "-1", "translog.durability": "async"}})
+    start = time.perf_counter()
+    for offset in range(0, len(listings), BATCH):
+        ops: list[dict[str, Any]] = []
+        for listing in listings[offset:offset + BATCH]:
+            ops.append({"index": {"_index": index, "_id": listing.id}})
+            ops.append(listing.model_dump(mode="json"))
+        client.bulk(body=ops)
+    client.indices.refresh(index=index)
+    elapsed = time.perf_counter() - start
+    client.indices.delete(index=index)
+    client.close()
+    return {"bulk_seconds": round(elapsed, 2), "bulk_docs_per_s": round(len(listings) / elapsed)}
+
+
+def run(docs: int = DOCS) -> dict[str, Any]:
+    from dragnet.services.opensearch_node import OpenSearchNode
+    from dragnet.settings import get_settings, load_settings
+    from index.factory import open_store
+
+    base = get_settings()
+    listings = _listings(docs)
+    steady = min(STEADY_DOCS, docs // 5)
+    figures: dict[str, Any] = {"benchmark": "index", "documents": docs, "batch": BATCH}
+    with tempfile.TemporaryDirectory(prefix="dragnet-bench-index-") as tmp:
+        embedded_settings = load_settings(paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
+                                          search={"backend": "embedded"})
+        with open_store(embedded_settings) as store:
+            figures["embedded"] = _measure_store(store, listings, steady)
+        with OpenSearchNode(heap="1g") as node:
+            engine_settings = load_settings(paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
+                                            search={"backend": "auto", "url": node.url, "index_prefix": "bench",
+                                                    "bulk_chunk_size": BATCH})
+            figures["baseline_raw_bulk_opensearch"] = _raw_bulk_baseline(node.url, listings)
+            with open_store(engine_settings) as store:
+                figures["opensearch"] = _measure_store(store, listings, steady)
+                figures["opensearch"]["engine"] = store.backend_name  # type: ignore[attr-defined]
+    raw = figures["baseline_raw_bulk_opensearch"]["bulk_docs_per_s"]
+    figures["ratios"] = {
+        "opensearch_store_vs_raw_bulk": round(figures["opensearch"]["bulk_docs_per_s"] / raw, 3),
+        "embedded_vs_opensearch_bulk": round(figures["embedded"]["bulk_docs_per_s"] / figures["opensearch"]["bulk_docs_per_s"], 3),
+        "embedded_vs_opensearch_search_p50": round(figures["embedded"]["search_ms_p50"] / figures["opensearch"]["search_ms_p50"], 3),
+    }
+    figures["target_bulk_docs_per_s"] = 5000
+    return figures
+
+
+def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
+    figures = run(docs)
+    if json_output:
+        print(json.dumps(figures))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"dragnet bench index: {figures['documents']:,} synthetic listings")
+        for column in ("backend", "steady docs/s", "bulk-load docs/s", "bulk s", "search p50 ms", "search p95 ms",
+                       "search_after page ms"):
+            table.add_column(column)
+        for name in ("embedded", "opensearch"):
+            f = figures[name]
+            table.add_row(name, f"{f['steady_docs_per_s']:,}", f"{f['bulk_docs_per_s']:,}", str(f["bulk_seconds"]),
+                          str(f["search_ms_p50"]), str(f["search_ms_p95"]), str(f["search_after_page_ms"]))
+        raw = figures["baseline_raw_bulk_opensearch"]
+        table.add_row("baseline: raw _bulk", "-", f"{raw['bulk_docs_per_s']:,}", str(raw["bulk_seconds"]), "-", "-", "-")
+        Console().print(table)
+        Console().print(f"ratios: {figures['ratios']}")
+    return figures
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    main(json_output="--json" in sys.argv, docs=int(next((a.split("=")[1] for a in sys.argv if a.startswith("--docs=")), DOCS)))
