@@ -149,7 +149,7 @@ def _summarise(store: Any, SearchQuery: Any, settings: DragnetSettings) -> dict[
         "hits_by_source_kind": facets.get("source_kind", {}),
         "top_hits": top,
         "store": str(settings.embedded_store_path),
-        "search_at": f"http://{host}:{port}/",
+        "search_at": f"http://{host}:{port}/search",
         "search_how": "dragnet demo --serve (or: dragnet serve) and open the address above",
     }
 
@@ -195,5 +195,10 @@ def serve_ui(port: int | None = None) -> None:
     if port is not None:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update={"port": port})})
     use_settings(settings)
-    print(f"serving the analyst UI on http://{settings.api.host}:{settings.api.port}/ (Ctrl-C to stop)", flush=True)
+    from api.auth import KeyStore
+
+    key = KeyStore(settings).create_key("demo analyst", "analyst")  # stored hashed; shown once, here
+    print(f"serving the analyst UI on http://{settings.api.host}:{settings.api.port}/search (Ctrl-C to stop)",
+          flush=True)
+    print(f"log in with this analyst API key (shown once): {key}", flush=True)
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_level="warning")

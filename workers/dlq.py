@@ -60,7 +60,7 @@ class DeadLetterQueue(Protocol):
     def put(self, task: str, poison: Poison) -> DeadLetter: ...
     def list(self, limit: int | None = None) -> list[DeadLetter]: ...
     def item(self, entry_id: str) -> Any: ...
-    def remove(self, entry_id: str) -> None: ...
+    def remove(self, entry_id: str, replayed_attempts: int | None = None) -> None: ...
     def size(self) -> int: ...
 
 
@@ -91,6 +91,10 @@ class RedisDeadLetterQueue:
         previous = self.client.hget(self.key, entry.id)
         if previous:
             entry.attempts = json.loads(previous).get("attempts", 1) + 1
+        else:
+            replayed = self.client.hget(f"{self.key}:replayed", entry.id)
+            if replayed:
+                entry.attempts = int(replayed) + 1
         pipe = self.client.pipeline(transaction=True)
         pipe.set(f"{self.key}:item:{entry.id}", raw)
         pipe.hset(self.key, entry.id, json.dumps(asdict(entry)))
@@ -108,10 +112,12 @@ class RedisDeadLetterQueue:
             raise KeyError(entry_id)
         return loads(raw)
 
-    def remove(self, entry_id: str) -> None:
+    def remove(self, entry_id: str, replayed_attempts: int | None = None) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(self.key, entry_id)
         pipe.delete(f"{self.key}:item:{entry_id}")
+        if replayed_attempts is not None:  # remembered, so a replayed item that fails again counts on
+            pipe.hset(f"{self.key}:replayed", entry_id, replayed_attempts)
         pipe.execute()
 
     def size(self) -> int:
@@ -120,6 +126,7 @@ class RedisDeadLetterQueue:
     def clear(self) -> None:
         for entry in self.list():
             self.remove(entry.id)
+        self.client.delete(f"{self.key}:replayed")
 
 
 class SqliteDeadLetterQueue:
@@ -134,12 +141,14 @@ class SqliteDeadLetterQueue:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, task TEXT, reason TEXT, failed_at REAL,"
             " key TEXT, size INTEGER, preview TEXT, attempts INTEGER, item TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS replayed (id TEXT PRIMARY KEY, attempts INTEGER)")
 
     def put(self, task: str, poison: Poison) -> DeadLetter:
         raw = dumps(poison.item)
         entry = _entry(task, poison, raw)
         with self._lock:
-            row = self._db.execute("SELECT attempts FROM dead_letters WHERE id=?", (entry.id,)).fetchone()
+            row = self._db.execute("SELECT attempts FROM dead_letters WHERE id=?", (entry.id,)).fetchone() or \
+                self._db.execute("SELECT attempts FROM replayed WHERE id=?", (entry.id,)).fetchone()
             if row:
                 entry.attempts = int(row[0]) + 1
             self._db.execute(
@@ -163,9 +172,11 @@ class SqliteDeadLetterQueue:
             raise KeyError(entry_id)
         return loads(row[0])
 
-    def remove(self, entry_id: str) -> None:
+    def remove(self, entry_id: str, replayed_attempts: int | None = None) -> None:
         with self._lock:
             self._db.execute("DELETE FROM dead_letters WHERE id=?", (entry_id,))
+            if replayed_attempts is not None:
+                self._db.execute("INSERT OR REPLACE INTO replayed VALUES (?, ?)", (entry_id, replayed_attempts))
 
     def size(self) -> int:
         with self._lock:
@@ -174,6 +185,7 @@ class SqliteDeadLetterQueue:
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM dead_letters")
+            self._db.execute("DELETE FROM replayed")
 
 
 _cache: dict[str, DeadLetterQueue] = {}
@@ -221,7 +233,7 @@ def replay(settings: DragnetSettings | None = None, ids: list[str] | None = None
         stage = "index" if entry.task.endswith("index_batch") else "classify"
         # Removed first: in embedded mode the item is processed right here and, if it is still
         # poison, dead-lettered again under the same id.
-        dlq.remove(entry.id)
+        dlq.remove(entry.id, replayed_attempts=entry.attempts)
         try:
             submit_raw([item], stage=stage, settings=settings)
         except Exception:

@@ -152,8 +152,13 @@ def test_one_item_that_breaks_the_classifier_is_isolated_and_the_rest_go_on() ->
         classify_listings(items, broken)
 
 
-def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: DragnetSettings) -> None:
-    """Run eagerly (no broker): each task reaches the real function of its part."""
+@pytest.mark.integration
+def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: DragnetSettings, socks_proxy) -> None:  # type: ignore[no-untyped-def]
+    """Run eagerly (no broker): each task reaches the real function of its part (probes go through
+    the SOCKS5 proxy; the market's onion name is unknown to it, so the market is down)."""
+    from dragnet.settings import use_settings
+
+    use_settings(settings.model_copy(update={"tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url})}))
     from index.lifespan.registry import register_market
     from index.lifespan.store import LifespanStore
     from workers.tasks import deliver_feed, probe_due_markets, probe_market
@@ -167,3 +172,16 @@ def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: Dragne
     assert probe_due_markets.apply().get() >= 1  # a market never probed is due
     result = probe_market.apply(args=[market.market_id]).get()
     assert isinstance(result, dict) and result  # a ProbeResult, recorded by the lifespan store
+
+
+def test_replaying_a_still_poison_item_brings_it_back_with_its_attempts_counted(settings: DragnetSettings) -> None:
+    from workers.dlq import open_dlq, replay
+    from workers.submit import submit_raw
+
+    submit_raw([Listing.new("http://m.onion/blank", source_kind="forum", text="  ").model_dump(mode="json")])
+    dlq = open_dlq(settings)
+    [entry] = dlq.list()
+    assert entry.reason.startswith("empty text") and entry.attempts == 1
+    assert replay(settings, ids=[entry.id]) == 1
+    [again] = dlq.list()
+    assert again.id == entry.id and again.attempts == 2
