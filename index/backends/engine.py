@@ -271,7 +271,19 @@ def detect_flavour(url: str, settings: DragnetSettings) -> Literal["opensearch",
     major = int(str(version.get("number", "0")).split(".")[0] or 0)
     if major and major < 8:
         raise StoreError(f"Elasticsearch {version.get('number')} is too old: Dragnet needs 8 or 9")
+    check_es_client(major)
     return "elasticsearch"
+
+
+def check_es_client(server_major: int) -> None:
+    """elasticsearch-py N asks the server for API compatibility with N, which an N-1 server
+    refuses; say so plainly instead of failing on the first request."""
+    from importlib.metadata import version as installed
+
+    client_major = int(installed("elasticsearch").split(".")[0])
+    if server_major and client_major > server_major:
+        raise StoreError(f"this Elasticsearch server is {server_major}.x but the installed client is "
+                         f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'")
 
 
 def _status_of(exc: Exception) -> int | None:

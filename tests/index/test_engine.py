@@ -104,3 +104,14 @@ def test_bulk_load_restores_near_real_time_settings(settings: DragnetSettings, o
     finally:
         store.drop()
         store.close()
+
+
+def test_elasticsearch_client_must_not_be_newer_than_the_server() -> None:
+    from importlib.metadata import version
+
+    from index.backends.engine import check_es_client
+
+    client_major = int(version("elasticsearch").split(".")[0])
+    check_es_client(client_major)  # same major: fine
+    with pytest.raises(StoreError, match="install 'elasticsearch"):
+        check_es_client(client_major - 1)
