@@ -347,12 +347,17 @@ class SessionMiddleware:
             raise IgnoreRequest(f"{profile.name}: gate")
         if self._is_logged_out(request, response, profile):
             self.crawler.stats.inc_value("dragnet/session/logged_out")
-            if request.meta.get("login_attempts", 0) >= 3:
+            # Sessions expire under load (several requests in flight per session), so a request
+            # may meet the login page more than once; only failed logins end it.
+            if request.meta.get("login_failures", 0) >= 3 or request.meta.get("login_attempts", 0) >= 20:
+                self.crawler.stats.inc_value("dragnet/session/gave_up")
                 raise IgnoreRequest(f"{profile.name}: login keeps failing")
             async with lock:
                 if request.meta.get("session_generation") == self.generation[profile.name]:
                     if await self._login(request, profile):
                         self.generation[profile.name] += 1
+                    else:
+                        request.meta["login_failures"] = request.meta.get("login_failures", 0) + 1
             return self._replay(request, "login_attempts", profile)
         return response
 

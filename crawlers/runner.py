@@ -69,6 +69,19 @@ def spider_class(kind: str) -> type:
     return {"market": MarketSpider, "forum": ForumSpider}[kind]
 
 
+def profiled_spider(cls: type, profile: Any) -> type:
+    """The spider class with the profile's politeness and depth as Scrapy per-spider settings
+    (a market's pagination can be hundreds of pages deep; a forum wants a gentler rate)."""
+    custom: dict[str, Any] = dict(getattr(cls, "custom_settings", None) or {})
+    if profile.max_depth is not None:
+        custom["DEPTH_LIMIT"] = profile.max_depth
+    if profile.concurrency is not None:
+        custom["CONCURRENT_REQUESTS_PER_DOMAIN"] = profile.concurrency
+    if profile.delay_s is not None:
+        custom["DOWNLOAD_DELAY"] = profile.delay_s
+    return type(cls.__name__, (cls,), {"custom_settings": custom, "__module__": cls.__module__})
+
+
 def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, proxy_url: str | None = None,
               sink: Callable[[list[Listing]], None] | None = None, out: Path | None = None,
               shared_frontier: bool = False, handoff: bool = True, log_level: str | None = None) -> CrawlStats:
@@ -87,7 +100,7 @@ def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, pr
     process = CrawlerProcess(values, install_root_handler=True)
     crawlers = []
     for profile in profiles:
-        crawler = process.create_crawler(spider_class(profile.kind))
+        crawler = process.create_crawler(profiled_spider(spider_class(profile.kind), profile))
         crawlers.append((profile, crawler))
         process.crawl(crawler, profile=profile)
     started = time.monotonic()

@@ -68,5 +68,8 @@ def scrapy_settings(settings: Any, *, proxy_url: str | None, out: str | None = N
             "REDIS_URL": settings.redis.url,
             "DRAGNET_FRONTIER_REDIS": settings.redis.url,
             "DRAGNET_RECRAWL_AFTER_S": crawl.recrawl_after_s,
+            # A process takes from the shared queue only what it can download now, so that
+            # the other processes find work in it.
+            "CONCURRENT_REQUESTS": min(crawl.concurrent_requests, crawl.concurrent_requests_per_host),
         })
     return values
