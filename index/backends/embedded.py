@@ -58,7 +58,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS listings_fts USING fts5(
 
 _TERM_FIELDS = ("substance", "identifiers")
 _SCALAR_FACETS = {"market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale"}
-_INTERVAL_FMT = {"day": "%Y-%m-%d", "month": "%Y-%m"}
 
 
 def _epoch(value: datetime) -> float:
@@ -226,7 +225,7 @@ class EmbeddedStore(ListingStore):
         return (" AND ".join(conds) or "1"), params, fts
 
     _SORT_KEYS = {
-        "relevance": "rank",
+        "relevance": "m.rank",
         "newest": "-l.seen_at",
         "oldest": "l.seen_at",
         "price_asc": "COALESCE(l.price_usd, 1e300)",
@@ -242,93 +241,108 @@ class EmbeddedStore(ListingStore):
                 raise QueryError(f"the query could not be understood: {exc}") from exc
             raise StoreError(f"embedded search failed: {exc}", retryable=True) from exc
 
-    def _base_from(self, fts: str | None) -> str:
-        if fts is None:
-            return "listings l"
-        return "listings_fts JOIN listings l ON l.rid = listings_fts.rowid"
+    def _match(self, db: sqlite3.Connection, query: SearchQuery, sort: str | None) -> str:
+        """Materialise the matching listings once into a temp table ``m(rid, id, rank, k1)``:
+        the full-text match runs first, on the FTS index alone (the planner would otherwise
+        walk a filter index and test MATCH row by row), then the filters, then the sort key.
+        Count, page, facets and histogram all read ``m``."""
+        where, params, fts = self._where(query)
+        db.execute("DROP TABLE IF EXISTS temp.m")
+        db.execute("DROP TABLE IF EXISTS temp.t")
+        key = self._SORT_KEYS[sort] if sort else "0"
+        if fts is not None:
+            db.execute("CREATE TEMP TABLE t AS SELECT rowid AS rid, bm25(listings_fts, 3.0, 1.0) AS rank "
+                       "FROM listings_fts WHERE listings_fts MATCH ?", (fts,))
+            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1 "
+                       f"FROM t AS m CROSS JOIN listings l ON l.rid = m.rid WHERE {where}", params)
+        else:
+            key = key.replace("m.rank", "0")
+            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, 0.0 AS rank, {key} AS k1 "
+                       f"FROM listings l WHERE {where}", params)
+        return fts or ""
 
     def _search(self, query: SearchQuery) -> SearchResult:
         db = self._db
-        where, params, fts = self._where(query)
-        sort = query.sort if (query.sort != "relevance" or fts is not None) else "newest"
-        key = self._SORT_KEYS[sort]
-        text_cond = " AND listings_fts MATCH ?" if fts else ""
-        text_params = [fts] if fts else []
-        from_ = self._base_from(fts)
-        total = db.execute(f"SELECT count(*) FROM {from_} WHERE {where}{text_cond}", params + text_params).fetchone()[0]
-
-        rank_col = "bm25(listings_fts, 3.0, 1.0)" if fts else "0.0"
-        highlight_cols = ""
-        if fts and query.highlight:
-            highlight_cols = (f", snippet(listings_fts, 0, '{HL_PRE}', '{HL_POST}', '…', 24)"
-                              f", snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 32)")
-        inner = (f"SELECT l.id AS id, l.body AS body, {rank_col} AS rank, "
-                 f"{key if key != 'rank' else rank_col} AS k1{highlight_cols} "
-                 f"FROM {from_} WHERE {where}{text_cond}")
-        outer = f"SELECT * FROM ({inner})"
-        outer_params = params + text_params
-        if query.search_after:
-            if len(query.search_after) != 2:
-                raise QueryError("search_after must be the next_search_after value of a previous page")
-            outer += " WHERE (k1, id) > (?, ?)"
-            outer_params += [float(query.search_after[0]), str(query.search_after[1])]
-        outer += " ORDER BY k1, id LIMIT ?"
-        outer_params.append(query.size)
-        rows = db.execute(outer, outer_params).fetchall() if query.size else []
+        has_text = bool(query.text.strip())
+        sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
+        with db:
+            fts = self._match(db, query, sort)
+            total = db.execute("SELECT count(*) FROM m").fetchone()[0]
+            sql = "SELECT m.rid, m.id, m.rank, m.k1, l.body FROM m CROSS JOIN listings l ON l.rid = m.rid"
+            params: list[Any] = []
+            if query.search_after:
+                if len(query.search_after) != 2:
+                    raise QueryError("search_after must be the next_search_after value of a previous page")
+                try:
+                    params = [float(query.search_after[0]), str(query.search_after[1])]
+                except (TypeError, ValueError) as exc:
+                    raise QueryError("invalid search_after") from exc
+                sql += " WHERE (m.k1, m.id) > (?, ?)"
+            sql += " ORDER BY m.k1, m.id LIMIT ?"
+            rows = db.execute(sql, params + [query.size]).fetchall() if query.size else []
+            snippets: dict[int, tuple[str | None, str | None]] = {}
+            if fts and query.highlight and rows:
+                rids = [r[0] for r in rows]
+                for rid, title, text in db.execute(
+                        f"SELECT rowid, snippet(listings_fts, 0, '{HL_PRE}', '{HL_POST}', '…', 24), "
+                        f"snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 32) FROM listings_fts "
+                        f"WHERE listings_fts MATCH ? AND rowid IN ({','.join('?' * len(rids))})", [fts, *rids]):
+                    snippets[rid] = (title, text)
+            facets = self._facets(db) if query.facets else {}
         hits = []
-        for row in rows:
-            listing = Listing.model_validate_json(row[1])
+        for rid, listing_id, rank, k1, body in rows:
             highlights: dict[str, list[str]] = {}
-            if highlight_cols:
-                for name, fragment in (("title", row[4]), ("text", row[5])):
-                    if fragment and HL_PRE in fragment:
-                        highlights[name] = [safe_highlight(fragment)]
-            hits.append(SearchHit(listing=listing, score=(-row[2] if fts else None), highlights=highlights,
-                                  sort_key=[row[3], row[0]]))
+            for name, fragment in zip(("title", "text"), snippets.get(rid, (None, None))):
+                if fragment and HL_PRE in fragment:
+                    highlights[name] = [safe_highlight(fragment)]
+            hits.append(SearchHit(listing=Listing.model_validate_json(body), score=(-rank if fts else None),
+                                  highlights=highlights, sort_key=[k1, listing_id]))
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
-        facets = self._facets(where, params, fts) if query.facets else {}
         return SearchResult(total=total, hits=hits, facets=facets, next_search_after=next_after)
 
-    def _facets(self, where: str, params: list[Any], fts: str | None, size: int = 20) -> dict[str, list[FacetBucket]]:
-        db = self._db
-        from_ = self._base_from(fts)
-        text_cond = " AND listings_fts MATCH ?" if fts else ""
-        text_params = [fts] if fts else []
-        out: dict[str, list[FacetBucket]] = {}
-        matching = f"SELECT l.id FROM {from_} WHERE {where}{text_cond}"
-        for name in FACET_FIELDS:
-            if name in _SCALAR_FACETS:
-                sql = (f"SELECT l.{name}, count(*) c FROM {from_} WHERE {where}{text_cond} AND l.{name} IS NOT NULL "
-                       f"GROUP BY l.{name} ORDER BY c DESC, l.{name} LIMIT {size}")
-                rows = db.execute(sql, params + text_params).fetchall()
-            else:
-                sql = (f"SELECT value, count(*) c FROM listing_terms WHERE field = ? AND id IN ({matching}) "
-                       f"GROUP BY value ORDER BY c DESC, value LIMIT {size}")
-                rows = db.execute(sql, ["substance" if name == "substance" else name] + params + text_params).fetchall()
-            buckets = []
-            for value, count in rows:
+    def _facets(self, db: sqlite3.Connection, size: int = 20) -> dict[str, list[FacetBucket]]:
+        """All scalar facets from one grouped scan of ``m``; substances from the terms table."""
+        scalar = [name for name in FACET_FIELDS if name in _SCALAR_FACETS]
+        counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
+        columns = ", ".join(f"l.{name}" for name in scalar)
+        for row in db.execute(f"SELECT {columns}, count(*) FROM m CROSS JOIN listings l ON l.rid = m.rid "
+                              f"GROUP BY {columns}"):
+            number = row[-1]
+            for name, value in zip(scalar, row[:-1]):
+                if value is None:
+                    continue
                 if name == "is_drug_sale":
                     value = "true" if value else "false"
-                buckets.append(FacetBucket(value=str(value), count=count))
-            out[name] = buckets
-        return out
+                bucket = counts[name]
+                bucket[str(value)] = bucket.get(str(value), 0) + number
+        for value, number in db.execute(
+                "SELECT t.value, count(*) FROM m CROSS JOIN listing_terms t ON t.id = m.id AND t.field = 'substance' "
+                "GROUP BY t.value"):
+            counts["substance"][value] = number
+        return {name: [FacetBucket(value=v, count=c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
+                for name, values in counts.items()}
 
     def count(self, query: SearchQuery | None = None) -> int:
         query = query or SearchQuery()
-        where, params, fts = self._where(query)
-        text_cond = " AND listings_fts MATCH ?" if fts else ""
-        return self._db.execute(f"SELECT count(*) FROM {self._base_from(fts)} WHERE {where}{text_cond}",
-                                params + ([fts] if fts else [])).fetchone()[0]
+        db = self._db
+        if not query.text.strip():
+            where, params, _ = self._where(query)
+            return db.execute(f"SELECT count(*) FROM listings l WHERE {where}", params).fetchone()[0]
+        with db:
+            self._match(db, query, None)
+            return db.execute("SELECT count(*) FROM m").fetchone()[0]
 
     def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
-        where, params, fts = self._where(query)
-        text_cond = " AND listings_fts MATCH ?" if fts else ""
-        rows = self._db.execute(f"SELECT l.seen_at FROM {self._base_from(fts)} WHERE {where}{text_cond}",
-                                params + ([fts] if fts else [])).fetchall()
+        db = self._db
+        fmt = "%Y-%m-%d"
+        with db:
+            self._match(db, query, None)
+            rows = db.execute(f"SELECT strftime('{fmt}', l.seen_at, 'unixepoch') AS d, count(*) "
+                              "FROM m CROSS JOIN listings l ON l.rid = m.rid GROUP BY d").fetchall()
         counts: dict[datetime, int] = {}
-        for (epoch,) in rows:
-            counts[bucket_start(datetime.fromtimestamp(epoch, timezone.utc), interval)] = \
-                counts.get(bucket_start(datetime.fromtimestamp(epoch, timezone.utc), interval), 0) + 1
+        for day, number in rows:
+            start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=timezone.utc), interval)
+            counts[start] = counts.get(start, 0) + number
         return fill_histogram(counts, interval)
 
 
