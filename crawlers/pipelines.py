@@ -65,6 +65,10 @@ class _VersionState:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False)
+            # Version state is rebuilt by the next crawl if lost: no fsync per listing.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._pending = 0
             self._db.execute("CREATE TABLE IF NOT EXISTS versions (id TEXT PRIMARY KEY, sha TEXT, version INT, "
                              "first_seen TEXT)")
 
@@ -86,18 +90,25 @@ class _VersionState:
             row = self._db.execute("SELECT sha, version, first_seen FROM versions WHERE id=?", (listing.id,)).fetchone()
             if row is None:
                 self._db.execute("INSERT INTO versions VALUES (?,?,?,?)", (listing.id, listing.content_sha256, 1, first))
-                self._db.commit()
+                self._commit_soon()
                 return 1, datetime.fromisoformat(first)
             sha, version, first_seen = row
             if sha != listing.content_sha256:
                 version += 1
                 self._db.execute("UPDATE versions SET sha=?, version=? WHERE id=?",
                                  (listing.content_sha256, version, listing.id))
-                self._db.commit()
+                self._commit_soon()
             return int(version), datetime.fromisoformat(first_seen)
+
+    def _commit_soon(self) -> None:
+        self._pending += 1
+        if self._pending >= 200:
+            self._db.commit()
+            self._pending = 0
 
     def close(self) -> None:
         if self._redis is None:
+            self._db.commit()
             self._db.close()
 
 

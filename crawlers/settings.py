@@ -16,6 +16,9 @@ TELNETCONSOLE_ENABLED = False
 REDIRECT_MAX_TIMES = 5
 METAREFRESH_ENABLED = False
 LOG_LEVEL = "INFO"
+# Scrapy runs one asyncio worker per concurrent item for every callback's output; a detail page
+# yields one listing, so 100 workers per response only burn CPU (halves throughput, measured).
+CONCURRENT_ITEMS = 8
 
 DOWNLOAD_HANDLERS = {
     "http": "crawlers.socks.SocksDownloadHandler",

@@ -48,7 +48,8 @@ class MarketSite:
     kind = "market"
 
     def __init__(self, name: str, style: str, data: MarketData, onion_hosts: list[str], *,
-                 title: str, faults: Faults | None = None, page_size: int = 20, gate: bool = True) -> None:
+                 title: str, faults: Faults | None = None, page_size: int = 20, gate: bool = True,
+                 login: bool = True) -> None:
         if style not in ("table", "cards"):
             raise ValueError(f"unknown market style {style!r}")
         self.name = name
@@ -59,6 +60,7 @@ class MarketSite:
         self.faults = faults or Faults()
         self.page_size = page_size
         self.gate_enabled = gate
+        self.login_required = login
         self.items_by_id = {item.item_id: item for item in data.items}
         self.stats: Counter[str] = Counter()
         self._sessions: dict[str, int] = {}
@@ -189,7 +191,7 @@ class MarketSite:
         if self.gate_enabled and not public and not self._gate_passed(request):
             self.stats["gate"] += 1
             return self._gate_page(request)
-        if not public and request.path != self.login_path and not self._logged_in(request):
+        if self.login_required and not public and request.path != self.login_path and not self._logged_in(request):
             self.stats["login_redirect"] += 1
             raise web.HTTPFound(f"{self.login_path}?next={quote(path, safe='')}")
         return await handler(request)

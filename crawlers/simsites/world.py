@@ -40,13 +40,15 @@ Site = Union[MarketSite, ForumSite, SocialSite, HostileSite]
 class SimulatedWorld:
     """Context manager; ``with SimulatedWorld(60) as world: world.proxy_url, world.sites[...]``.
 
-    ``faults``/``gates`` switch off the markets' 429/5xx/session-expiry and first-visit gates
-    (benchmarks measure throughput, not recovery); ``hostile`` adds the trap site.
+    ``faults``/``gates``/``logins`` switch off the markets' 429/5xx/session-expiry, first-visit
+    gates and login walls (benchmarks measure throughput, not recovery); ``hostile`` adds the
+    trap site.
     """
 
     def __init__(self, listings_per_market: int = 60, proxy: Any | None = None, *, seed: int = 13,
                  forum_posts: int = 60, social_posts: int = 40, faults: bool = True, gates: bool = True,
-                 hostile: bool = False, data_dir: Path | None = None, session_views: int = 40) -> None:
+                 hostile: bool = False, data_dir: Path | None = None, session_views: int = 40,
+                 logins: bool = True) -> None:
         from dragnet.settings import get_settings
 
         settings = get_settings()
@@ -62,10 +64,11 @@ class SimulatedWorld:
                                  fiat="EUR", crypto="XMR", rates=rates)
         self.sites: dict[str, Site] = {
             "nightshade": MarketSite("nightshade", "table", nightshade, HOSTS["nightshade"],
-                                     title="Nightshade Market", faults=fault_cfg, page_size=20, gate=gates),
+                                     title="Nightshade Market", faults=fault_cfg, page_size=20, gate=gates,
+                                     login=logins),
             "velvet": MarketSite("velvet", "cards", velvet, HOSTS["velvet"], title="Velvet Bazaar",
                                  faults=Faults(enabled=faults, session_views=fault_cfg.session_views),
-                                 page_size=15, gate=gates),
+                                 page_size=15, gate=gates, login=logins),
             "tavern": ForumSite("tavern", generate_posts("tavern", forum_posts, data_dir=data_dir, seed=seed,
                                                          threads=max(1, forum_posts // 12),
                                                          boards=("market-talk", "harm-reduction", "offtopic")),
