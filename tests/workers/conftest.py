@@ -137,6 +137,9 @@ def pipeline(settings: DragnetSettings, redis_server: Any, opensearch_node: Any,
     """Redis (a database of its own) + OpenSearch (an index prefix of its own) + workers."""
     import redis
 
+    from classifier.model_store import ensure_default_model
+
+    ensure_default_model()  # trained once per machine (shared cache), never inside a worker under test
     db = next(_db_numbers)
     redis_url = f"redis://127.0.0.1:{redis_server.port}/{db}"
     redis.Redis.from_url(redis_url).flushdb()
