@@ -112,10 +112,23 @@ class _VersionState:
             self._db.close()
 
 
+_SHARED_STATES: dict[tuple[str | None, str], list] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class VersionPipeline:
+    """One version state per process, shared by the spiders that run in it (two SQLite
+    connections with pending writes would lock each other out)."""
+
     def __init__(self, redis_url: str | None) -> None:
-        settings = get_settings()
-        self.state = _VersionState(redis_url, settings.paths.data_dir / "crawl_state.sqlite3")
+        path = get_settings().paths.data_dir / "crawl_state.sqlite3"
+        self._key = (redis_url, str(path))
+        with _SHARED_LOCK:
+            entry = _SHARED_STATES.get(self._key)
+            if entry is None:
+                entry = _SHARED_STATES[self._key] = [_VersionState(redis_url, path), 0]
+            entry[1] += 1
+        self.state: _VersionState = entry[0]
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "VersionPipeline":
@@ -127,7 +140,12 @@ class VersionPipeline:
         return item
 
     def close_spider(self, spider: Any = None) -> None:
-        self.state.close()
+        with _SHARED_LOCK:
+            entry = _SHARED_STATES[self._key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _SHARED_STATES[self._key]
+                self.state.close()
 
 
 class JsonLinesPipeline:
