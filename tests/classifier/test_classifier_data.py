@@ -79,3 +79,28 @@ def test_every_sale_gets_at_least_one_substance() -> None:
     probs = np.array([[0.1] * 7, [0.9, 0.1, 0.8, 0.1, 0.1, 0.1, 0.1]])
     pred = substance_predictions(probs, {s: 0.5 for s in SUBSTANCES})
     assert pred[0].sum() == 1 and pred[1].tolist() == [True, False, True, False, False, False, False]
+
+
+def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
+    from classifier.lexical import LexicalModel, lexical_text
+
+    assert lexical_text("C0CA1NE ❄️") .startswith("cocaine")
+    texts = ["cocaine 1g $80 wickr", "xanax bars for sale", "weed 28g dm", "snow tyres for sale", "news: police seize cocaine",
+             "kush buds 7g", "coca cola 2l", "valium 10mg x100 escrow"] * 5
+    labels = np.array([1, 1, 1, 0, 0, 1, 0, 1] * 5, dtype=np.float32)
+    subs = np.zeros((len(texts), 7), dtype=np.float32)
+    for i, t in enumerate(texts):
+        if "cocaine 1g" in t:
+            subs[i, 1] = 1
+        elif "xanax" in t or "valium" in t:
+            subs[i, 5] = 1
+        elif labels[i]:
+            subs[i, 2] = 1
+    model = LexicalModel.fit(texts, labels, subs, labels, seed=1)
+    model.save(tmp_path)
+    loaded = LexicalModel.load(tmp_path)
+    assert loaded is not None
+    logits = loaded.logits(["c0ca1ne 1g $80 wickr", "snow tyres for sale"])
+    assert logits[0, 0] > logits[1, 0]
+    assert int(np.argmax(logits[0, 1:])) == 1
+    assert LexicalModel.load(tmp_path / "nothing") is None
