@@ -130,7 +130,7 @@ def _summarise(store: Any, SearchQuery: Any, settings: DragnetSettings) -> dict[
         listing = hit.listing
         verdict = listing.classification
         top.append({
-            "title": listing.title[:120],
+            "title": (listing.title or listing.text)[:120],
             "url": listing.url,
             "market": listing.market or listing.platform,
             "score": round(verdict.score, 3) if verdict else None,
