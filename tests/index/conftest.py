@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dragnet.settings import DragnetSettings
+from dragnet.settings import DragnetSettings, load_settings
 from index.factory import open_store
 from index.store import ListingStore
 
@@ -25,7 +25,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def es_url(pytestconfig: pytest.Config) -> str | None:
     # Read once at session start, before the per-test settings isolation clears DRAGNET_*.
-    return pytestconfig.getoption("--es-url") or os.environ.get("DRAGNET_TEST_ES_URL") or None
+    # getoption with a default: the option is only registered when this conftest loads at start-up
+    # (session fixtures are set up before the per-test isolation clears DRAGNET_* variables)
+    return (pytestconfig.getoption("--es-url", None) or os.environ.get("DRAGNET_TEST_ES_URL")
+            or load_settings().search.test_es_url or None)
 
 
 BACKENDS = ["embedded", pytest.param("opensearch", marks=pytest.mark.integration),
