@@ -165,6 +165,11 @@ class MarketSpider(ProfileSpider):
         if path in self.vendor_fps:
             return self.vendor_fps[path]
         async with self.vendor_locks.setdefault(path, asyncio.Lock()):
+            shared = self._shared_vendors()
+            if path not in self.vendor_fps and shared is not None:
+                cached = shared.hget(f"{self.name}:vendors", path)
+                if cached is not None:
+                    self.vendor_fps[path] = cached.decode() or None
             if path not in self.vendor_fps:
                 fingerprint = None
                 try:
@@ -176,7 +181,20 @@ class MarketSpider(ProfileSpider):
                 except Exception as exc:  # noqa: BLE001 - a missing vendor page must not lose the listing
                     self.logger.info("vendor page %s failed: %s", href, exc)
                 self.vendor_fps[path] = fingerprint
+                if shared is not None and fingerprint:
+                    shared.hset(f"{self.name}:vendors", path, fingerprint)
         return self.vendor_fps[path]
+
+    def _shared_vendors(self) -> Any:
+        """With a shared frontier, vendor fingerprints are shared too (one fetch per fleet)."""
+        url = self.crawler.settings.get("DRAGNET_FRONTIER_REDIS")
+        if not url:
+            return None
+        if getattr(self, "_redis", None) is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(url)
+        return self._redis
 
     async def parse_detail(self, response: Response) -> Listing | None:
         fields = {name: read_field(response, rule) for name, rule in self.profile.fields.items()}
