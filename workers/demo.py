@@ -145,7 +145,8 @@ def _summarise(store: Any, SearchQuery: Any, settings: DragnetSettings) -> dict[
         "listings_indexed": total,
         "drug_sale_hits": hits.total,
         "hits_by_substance": facets.get("substance", {}),
-        "hits_by_market": facets.get("market", {}) or facets.get("platform", {}),
+        "hits_by_market": facets.get("market", {}),
+        "hits_by_site": facets.get("platform", {}),  # markets, forums and social platforms alike
         "hits_by_source_kind": facets.get("source_kind", {}),
         "top_hits": top,
         "store": str(settings.embedded_store_path),
@@ -165,7 +166,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(f"pages crawled: {summary.get('pages_crawled')}   listings: {summary['listings_received']}   "
                   f"indexed: {summary['listings_indexed']}   drug-sale hits: {summary['drug_sale_hits']}   "
                   f"dead-lettered: {summary['dead_lettered']}", highlight=False)
-    for title, key in (("hits by substance", "hits_by_substance"), ("hits by market", "hits_by_market")):
+    for title, key in (("hits by substance", "hits_by_substance"), ("hits by market", "hits_by_market"),
+                       ("hits by site (markets, forum, social)", "hits_by_site")):
         table = Table(title=title)
         table.add_column("value")
         table.add_column("hits", justify="right")

@@ -72,6 +72,7 @@ def test_demo_json_crawls_the_simulated_sites_into_the_embedded_store(settings: 
     assert 0 < summary["drug_sale_hits"] < served
     assert set(summary["hits_by_market"]) <= {"nightshade", "velvet"} and summary["hits_by_market"]
     assert summary["hits_by_substance"]
+    assert set(summary["hits_by_site"]) <= set(truth) and sum(summary["hits_by_site"].values()) == summary["drug_sale_hits"]
     top = summary["top_hits"]
     assert top and all(hit["evidence"] or hit["explanation"] for hit in top)
     assert top == sorted(top, key=lambda h: -h["score"])
