@@ -38,8 +38,20 @@ def _number(raw: str) -> float:
 
 
 def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price | None:
-    """``"USD 12.50"``, ``"€45.00"``, ``"0.0129 BTC"`` -> Price (with ``usd`` from the rate table)."""
-    text = normalize_text(text)
+    """``"USD 12.50"``, ``"€45.00"``, ``"0.0129 BTC"`` -> Price (with ``usd`` from the rate table);
+    text this strict parser cannot read goes to the classifier's free-text price rules."""
+    price = _parse_money_strict(normalize_text(text), usd_rates)
+    if price is None and text.strip():
+        ext = _classifier_extractors()
+        fallback = getattr(ext, "extract_price", None) if ext is not None else None
+        price = fallback(text) if fallback is not None else None
+        if price is not None and price.usd is None and usd_rates and price.currency in usd_rates:
+            price = Price(amount=price.amount, currency=price.currency,
+                          usd=round(price.amount * usd_rates[price.currency], 2))
+    return price
+
+
+def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price | None:
     match = _NUMBER.search(text)
     if not match:
         return None
@@ -62,7 +74,9 @@ def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price |
 def parse_quantity(text: str) -> Quantity | None:
     match = _QUANTITY.search(normalize_text(text))
     if not match:
-        return None
+        ext = _classifier_extractors()
+        fallback = getattr(ext, "extract_quantity", None) if ext is not None else None
+        return fallback(text) if fallback is not None and text.strip() else None
     return Quantity(value=_number(match.group(1)), unit=match.group(2).lower())
 
 

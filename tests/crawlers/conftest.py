@@ -57,8 +57,9 @@ def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str |
                     max(rss, before))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(socks_proxy: Any) -> Iterator[Any]:
+    """Per module, so that other areas' worlds on the shared proxy never overlap with ours."""
     from crawlers.simsites import SimulatedWorld
 
     with SimulatedWorld(60, proxy=socks_proxy, forum_posts=60, social_posts=40, hostile=True) as sim:
