@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS listings (
     market TEXT, platform TEXT, vendor TEXT, ships_from TEXT, source_kind TEXT,
     is_drug_sale INTEGER, score REAL, price_usd REAL, seen_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS listings_seen ON listings(seen_at);
+CREATE INDEX IF NOT EXISTS listings_seen ON listings(seen_at, id);
+CREATE INDEX IF NOT EXISTS listings_newest ON listings(-seen_at, id);
 CREATE INDEX IF NOT EXISTS listings_market ON listings(market);
 CREATE INDEX IF NOT EXISTS listings_vendor ON listings(vendor);
 CREATE TABLE IF NOT EXISTS listing_terms (
@@ -265,6 +266,8 @@ class EmbeddedStore(ListingStore):
         db = self._db
         has_text = bool(query.text.strip())
         sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
+        if not has_text and not query.facets:
+            return self._page_without_text(db, query, sort)
         with db:
             fts = self._match(db, query, sort)
             total = db.execute("SELECT count(*) FROM m").fetchone()[0]
@@ -299,6 +302,29 @@ class EmbeddedStore(ListingStore):
                                   highlights=highlights, sort_key=[k1, listing_id]))
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
         return SearchResult(total=total, hits=hits, facets=facets, next_search_after=next_after)
+
+    def _page_without_text(self, db: sqlite3.Connection, query: SearchQuery, sort: str) -> SearchResult:
+        """Filters only, no facets (exports, ``scan``, deep paging): straight off the sort-key
+        indices with ``LIMIT``, so page N costs the same as page 1."""
+        where, params, _ = self._where(query)
+        key = self._SORT_KEYS[sort]
+        total = db.execute(f"SELECT count(*) FROM listings l WHERE {where}", params).fetchone()[0]
+        sql = f"SELECT l.id, {key} AS k1, l.body FROM listings l WHERE {where}"
+        page_params = list(params)
+        if query.search_after:
+            if len(query.search_after) != 2:
+                raise QueryError("search_after must be the next_search_after value of a previous page")
+            try:
+                page_params += [float(query.search_after[0]), str(query.search_after[1])]
+            except (TypeError, ValueError) as exc:
+                raise QueryError("invalid search_after") from exc
+            sql += f" AND ({key}, l.id) > (?, ?)"
+        sql += f" ORDER BY {key}, l.id LIMIT ?"
+        rows = db.execute(sql, page_params + [query.size]).fetchall() if query.size else []
+        hits = [SearchHit(listing=Listing.model_validate_json(body), sort_key=[k1, listing_id])
+                for listing_id, k1, body in rows]
+        next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
+        return SearchResult(total=total, hits=hits, next_search_after=next_after)
 
     def _facets(self, db: sqlite3.Connection, size: int = 20) -> dict[str, list[FacetBucket]]:
         """All scalar facets from one grouped scan of ``m``; substances from the terms table."""
