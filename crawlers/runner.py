@@ -34,6 +34,7 @@ class CrawlStats:
     sites: dict[str, dict[str, Any]] = field(default_factory=dict)
     gated: list[str] = field(default_factory=list)
     out: str | None = None
+    peak_rss_bytes: int | None = None  # this process's high-water mark (VmHWM; not inherited over exec)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -117,7 +118,19 @@ def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, pr
         if values.get("dragnet/gate/paused"):
             stats.gated.append(profile.name)
     stats.pages_per_s = round(stats.pages / elapsed, 1) if elapsed else 0.0
+    stats.peak_rss_bytes = _peak_rss_bytes()
     return stats
+
+
+def _peak_rss_bytes() -> int | None:
+    """VmHWM from /proc (Linux).  ``ru_maxrss`` would include the parent's RSS at fork time."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ class CrawlRun:
     listings: list[Listing]
     log: str
     returncode: int
-    max_rss_kb: int
 
     def site(self, name: str) -> dict[str, Any]:
         return self.stats["sites"].get(name, {})
@@ -44,17 +42,14 @@ def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str |
             "--proxy", proxy_url or ""]
     if shared_frontier:
         argv.append("--shared-frontier")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(argv, cwd=REPO, env=child_env, capture_output=True, text=True, timeout=timeout)
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     stats_line = next((line for line in reversed(proc.stdout.splitlines()) if line.startswith("CRAWLSTATS ")), None)
     if stats_line is None:
         raise AssertionError(f"crawl failed (rc={proc.returncode}):\n{proc.stderr[-5000:]}")
     listings = []
     if out.is_file():
         listings = [Listing.model_validate_json(line) for line in out.read_text().splitlines() if line.strip()]
-    return CrawlRun(json.loads(stats_line[len("CRAWLSTATS "):]), listings, proc.stderr, proc.returncode,
-                    max(rss, before))
+    return CrawlRun(json.loads(stats_line[len("CRAWLSTATS "):]), listings, proc.stderr, proc.returncode)
 
 
 @pytest.fixture(scope="module")

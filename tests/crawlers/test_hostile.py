@@ -38,8 +38,10 @@ def test_crawl_goes_on_and_collects_ordinary_listings(hostile_run, world) -> Non
     urls = {item.canonical_url for item in run.listings}
     ordinary = {t["url"] for t in world.ground_truth()["hostile"] if "/item/ok-" in t["url"]}
     assert ordinary <= urls
-    # Memory stays bounded although the site offered 50 MB pages and a 64 MB bomb.
-    assert run.max_rss_kb < 700 * 1024
+    # Memory stays bounded although the site offered a 50 MB page and a 64 MB bomb: the crawl
+    # process's own high-water mark stays near its idle size (~120 MB here); reading either
+    # trap whole (bytes, then text, then a parse tree) would take it well past the bound.
+    assert 0 < run.stats["peak_rss_bytes"] < 250 * 1024 * 1024
 
 
 def test_decompression_bomb(hostile_run) -> None:
