@@ -38,7 +38,7 @@ def _assert_each_once(pipeline: Pipeline, listings: list[Listing]) -> None:
 
 
 def test_kill9_of_a_classify_worker_mid_batch_loses_and_duplicates_nothing(pipeline: Pipeline) -> None:
-    listings = make_listings(500, "kill")
+    listings = make_listings(300, "kill")
     first = pipeline.start_worker("classify-a")
     submit_batch(listings)
     flush()
@@ -123,7 +123,7 @@ def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline:
 
 def test_redis_restart_and_a_60s_search_outage_lose_nothing(pipeline: Pipeline, redis_server, opensearch_node) -> None:  # type: ignore[no-untyped-def]
     worker = pipeline.start_worker("steady")
-    listings = make_listings(480, "outage")
+    listings = make_listings(300, "outage")
     produced = threading.Event()
     errors: list[BaseException] = []
 
@@ -131,7 +131,7 @@ def test_redis_restart_and_a_60s_search_outage_lose_nothing(pipeline: Pipeline, 
         try:
             for start in range(0, len(listings), 20):
                 submit_batch(listings[start:start + 20])
-                time.sleep(0.25)
+                time.sleep(0.5)
             flush()
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)

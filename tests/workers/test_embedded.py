@@ -60,7 +60,7 @@ def test_demo_json_crawls_the_simulated_sites_into_the_embedded_store(settings: 
                 "DRAGNET_REDIS__URL": "redis://127.0.0.1:9/0",  # ignored: the demo is embedded
                 "DRAGNET_SEARCH__BACKEND": "opensearch", "PYTHONPATH": str(REPO_ROOT)})
     result = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "demo", "--json",
-                             "--listings-per-market", "20"], capture_output=True, text=True, env=env,
+                             "--listings-per-market", "12"], capture_output=True, text=True, env=env,
                             cwd=REPO_ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
