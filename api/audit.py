@@ -44,7 +44,8 @@ def search_audit(*, text: str = "", who: str | None = None, action: str | None =
                  settings: DragnetSettings | None = None) -> list[AuditEntry]:
     """Entries newest first; ``text`` matches inside the recorded query (a plain substring)."""
     settings = settings or get_settings()
-    conds, params = [], []  # type: list[str], list[Any]
+    conds: list[str] = []
+    params: list[Any] = []
     if text:
         conds.append("instr(lower(query), lower(?)) > 0")
         params.append(text)

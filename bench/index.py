@@ -12,7 +12,6 @@ this machine, so the ratio shows what the store's guarantees cost.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 import uuid

@@ -22,7 +22,7 @@ from api.auth import COOKIE_NAME, KeyStore, Principal, current_principal
 from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
 from api.routes.search import evidence_links
 from dragnet.settings import DragnetSettings
-from index.store import FACET_FIELDS, QueryError, SearchQuery, StoreError
+from index.store import FACET_FIELDS, QueryError, StoreError
 from index.vendors import resolve_vendor
 
 router = APIRouter(include_in_schema=False)
@@ -249,4 +249,4 @@ def audit_page(request: Request, text: str = "", who: str = "", action: str = ""
     return render(request, "audit.html", entries=entries, text=text, who=who, action=action)
 
 
-__all__ = ["router", "SearchQuery"]
+__all__ = ["router"]
