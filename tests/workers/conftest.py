@@ -45,12 +45,18 @@ class Pipeline:
     _store: Any = None
 
     def start_worker(self, name: str, queues: str = "classify,index", concurrency: int = 1,
-                     extra_env: dict[str, str] | None = None, wait_ready: bool = True) -> ManagedProcess:
-        """A real Celery worker (``celery -A workers.app worker``) in its own process group."""
-        argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-                "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
-                "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
+                     extra_env: dict[str, str] | None = None, wait_ready: bool = True,
+                     cli: bool = False) -> ManagedProcess:
+        """A real Celery worker in its own process group: ``celery -A workers.app worker``, or
+        ``dragnet worker`` with ``cli=True``."""
+        hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
+        if cli:
+            argv = [str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", queues,
+                    "--concurrency", str(concurrency), "--hostname", hostname]
+        else:
+            argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
+                    "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+                    "--hostname", hostname, "--without-gossip", "--without-mingle", "--without-heartbeat"]
         env = dict(self.env, **(extra_env or {}))
         proc = ManagedProcess(name, argv, self.workdir / f"{name}-{len(self.workers)}.log", env=env, cwd=REPO_ROOT)
         proc.start()
@@ -65,7 +71,8 @@ class Pipeline:
             if not proc.running:
                 raise AssertionError(f"{proc.name} exited:\n{proc.tail(60)}")
             text = proc.log_path.read_text(errors="replace")
-            needs_model = "classify" in proc.argv[proc.argv.index("-Q") + 1]
+            flag = "-Q" if "-Q" in proc.argv else "--queues"
+            needs_model = "classify" in proc.argv[proc.argv.index(flag) + 1]
             return " ready." in text and ("classifier loaded" in text or not needs_model)
 
         try:

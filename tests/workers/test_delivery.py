@@ -68,7 +68,8 @@ def test_kill9_of_a_classify_worker_mid_batch_loses_and_duplicates_nothing(pipel
 
 def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline: Pipeline, tmp_path: Path) -> None:
     metrics_port = free_port()
-    pipeline.start_worker("mixed", extra_env={"DRAGNET_WORKERS__METRICS_PORT": str(metrics_port)})
+    # Started the operator's way: `dragnet worker --queues classify,index --concurrency 1`.
+    pipeline.start_worker("mixed", extra_env={"DRAGNET_WORKERS__METRICS_PORT": str(metrics_port)}, cli=True)
     good = make_listings(60, "pz")
     template = good[0].model_dump(mode="json")
     huge = Listing.new("http://pz9.onion/huge", source_kind="market", title="huge",

@@ -185,3 +185,16 @@ def test_replaying_a_still_poison_item_brings_it_back_with_its_attempts_counted(
     assert replay(settings, ids=[entry.id]) == 1
     [again] = dlq.list()
     assert again.id == entry.id and again.attempts == 2
+
+
+def test_dragnet_worker_without_a_broker_says_how_to_fix_it() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "DRAGNET_REDIS__URL"}
+    result = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", "classify"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "DRAGNET_REDIS__URL" in result.stderr and "dragnet demo" in result.stderr
