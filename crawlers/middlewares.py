@@ -220,6 +220,22 @@ class BackoffRetryMiddleware:
         return new
 
 
+def _form_request(response: Response, **kwargs: Any) -> FormRequest:
+    """``FormRequest.from_response`` (deprecated in Scrapy 2.19 in favour of the separate
+    form2request package, which is not a dependency); its warning would repeat on every login."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from scrapy.exceptions import ScrapyDeprecationWarning
+
+            warnings.simplefilter("ignore", ScrapyDeprecationWarning)
+        except ImportError:  # pragma: no cover
+            pass
+        return FormRequest.from_response(response, **kwargs)
+
+
 class SessionMiddleware:
     """Imported cookies, login / re-login and gates, for sites whose profile asks for them."""
 
@@ -297,7 +313,7 @@ class SessionMiddleware:
         form_page = await self._fetch(Request(login_url, dont_filter=True))
         if self._is_gate(form_page, profile):
             return False
-        submit = FormRequest.from_response(
+        submit = _form_request(
             form_page, formcss=profile.login.form_css, formdata=profile.login.fields, dont_filter=True,
             meta={"dont_redirect": True, "handle_httpstatus_list": [301, 302, 303, 307, 403]})
         result = await self._fetch(submit)
@@ -308,8 +324,8 @@ class SessionMiddleware:
 
     async def _solve_gate(self, response: Response, profile: Any) -> bool:
         try:
-            submit = FormRequest.from_response(response, formcss=profile.gate.form_css, dont_filter=True,
-                                               meta={"dont_redirect": True, "handle_httpstatus_list": [302, 303]})
+            submit = _form_request(response, formcss=profile.gate.form_css, dont_filter=True,
+                                   meta={"dont_redirect": True, "handle_httpstatus_list": [302, 303]})
         except ValueError:
             return False
         result = await self._fetch(submit)
