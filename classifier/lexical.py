@@ -19,7 +19,7 @@ from dragnet.documents import SUBSTANCES
 
 LEXICAL_FILE = "lexical.npz"
 N_FEATURES = 2**18
-MAX_CHARS = 2000
+MAX_CHARS = 400  # head (title, offer) and tail (contact, terms): a long boilerplate body must not drown them
 
 
 def lexical_text(text: str) -> str:
