@@ -4,7 +4,8 @@
 CPU: texts of exactly 64 and 128 tokens; the engine (ONNX Runtime int8, length-bucketed
 dynamic batches) and the baseline (``pipeline("text-classification")`` with its defaults: one
 post per forward call, fp32 PyTorch).  GPU, when CUDA is present: the engine's bf16 path on a
-large batch, tokenisation included.  Figures only; nothing passes or fails on a time.
+large batch, tokenisation included.  Contenders run in turns (median of 3 rounds) so that load from other processes on a shared
+machine falls on all of them.  Figures only; nothing passes or fails on a time.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def _texts_of_length(tokenizer: Any, n: int, tokens: int, seed: int = 5) -> list
     return out
 
 
-def _rate(fn: Any, texts: list[str], min_seconds: float = 3.0) -> float:
-    fn(texts[:8])  # warm-up
+def _rate(fn: Any, texts: list[str], min_seconds: float = 1.5) -> float:
     done = 0
     started = time.perf_counter()
     while True:
@@ -44,6 +44,18 @@ def _rate(fn: Any, texts: list[str], min_seconds: float = 3.0) -> float:
         elapsed = time.perf_counter() - started
         if elapsed >= min_seconds:
             return done / elapsed
+
+
+def _interleaved(contenders: dict[str, tuple[Any, list[str]]], rounds: int = 3) -> dict[str, float]:
+    """Median posts/s of each contender over ``rounds`` rounds run in turn, so that a busy
+    shared machine slows every contender alike instead of whichever ran during a spike."""
+    for fn, texts in contenders.values():
+        fn(texts[:8])  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, (fn, texts) in contenders.items():
+            rates[name].append(_rate(fn, texts))
+    return {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
 
 
 def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
@@ -67,10 +79,12 @@ def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
     }
     for tokens in (64, 128):
         texts = _texts_of_length(engine.tokenizer, engine_posts, tokens)
-        engine_rate = _rate(engine.classify, texts)
-        fp32_rate = _rate(fp32_engine.classify, texts)
-        base_texts = texts[:baseline_posts]
-        base_rate = _rate(lambda batch: baseline(batch, truncation=True, max_length=tokens), base_texts)
+        rates = _interleaved({
+            "engine": (engine.classify, texts),
+            "fp32": (fp32_engine.classify, texts),
+            "pipeline": (lambda batch: baseline(batch, truncation=True, max_length=tokens), texts[:baseline_posts]),
+        })
+        engine_rate, fp32_rate, base_rate = rates["engine"], rates["fp32"], rates["pipeline"]
         result["cpu"][str(tokens)] = {
             "engine_posts_per_s": round(engine_rate, 1), "engine_fp32_posts_per_s": round(fp32_rate, 1),
             "pipeline_posts_per_s": round(base_rate, 1), "ratio": round(engine_rate / base_rate, 2),
