@@ -138,6 +138,9 @@ class WorkerSettings(BaseModel):
             "workers.tasks.classify_batch": "classify",
             "workers.tasks.index_batch": "index",
             "workers.tasks.deliver_feed": "feeds",
+            "workers.tasks.notify_feeds": "feeds",
+            "workers.tasks.deliver_all_feeds": "feeds",
+            "workers.tasks.recheck_removals": "feeds",
             "workers.tasks.probe_market": "probes",
             "workers.tasks.probe_due_markets": "probes",
         }
@@ -152,6 +155,7 @@ class WorkerSettings(BaseModel):
     threads_per_process: int | None = Field(default=None, ge=1)  # torch threads per worker process
     probe_check_interval_s: float = Field(default=60.0, gt=0)  # beat: how often due markets are probed
     dlq_key: str = "dragnet:dlq"
+    feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals
 
 
 class ApiSettings(BaseModel):

@@ -62,6 +62,18 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
                 "options": {"queue": w.routes.get("workers.tasks.probe_due_markets", "probes"),
                             "expires": w.probe_check_interval_s},
             },
+            "deliver-all-feeds": {
+                "task": "workers.tasks.deliver_all_feeds",
+                "schedule": w.feeds_check_interval_s,
+                "options": {"queue": w.routes.get("workers.tasks.deliver_all_feeds", "feeds"),
+                            "expires": w.feeds_check_interval_s},
+            },
+            "recheck-removals": {
+                "task": "workers.tasks.recheck_removals",
+                "schedule": w.feeds_check_interval_s,
+                "options": {"queue": w.routes.get("workers.tasks.recheck_removals", "feeds"),
+                            "expires": w.feeds_check_interval_s},
+            },
         },
         "timezone": "UTC",
     }

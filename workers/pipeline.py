@@ -228,6 +228,22 @@ def index_listings(listings: list[Listing], store: Any) -> IndexOutcome:
     return IndexOutcome(written=result.written, unchanged=result.unchanged, poison=poison)
 
 
+def drug_sale_hits(listings: list[Listing]) -> list[Listing]:
+    return [item for item in listings if item.classification is not None and item.classification.is_drug_sale]
+
+
+def notify_feeds(listings: list[Listing]) -> int:
+    """Turn indexed hits into takedown notices (the feeds part decides which platform, if any,
+    each hit belongs to, and deduplicates, so calling twice with the same hits is harmless).
+    Returns how many hits were handed over."""
+    from index.feeds.service import notify_hits
+
+    hits = drug_sale_hits(listings)
+    if hits:
+        notify_hits(hits)
+    return len(hits)
+
+
 def latency_since_crawl(listing: Listing) -> float:
     return max(0.0, time.time() - listing.crawled_at.timestamp())
 

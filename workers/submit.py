@@ -151,6 +151,7 @@ def process_in_process(items: list[Any], *, stage: str = "classify", settings: D
                     outcome.written += result.written
                     outcome.unchanged += result.unchanged
                     outcome.latencies_s += [latency_since_crawl(item) for item in ready + done]
+                    _notify_feeds_quietly(ready + done)
                     break
                 except TransientError as exc:
                     if attempt + 1 == attempts:
@@ -166,6 +167,17 @@ def process_in_process(items: list[Any], *, stage: str = "classify", settings: D
 
 
 # --- the public entry points -----------------------------------------------------------------
+
+def _notify_feeds_quietly(listings: list[Listing]) -> None:
+    """Embedded mode builds notices right after indexing; a failure here is logged, never lost
+    data: the hits are in the store and `dragnet feeds ingest` rebuilds notices from it."""
+    from workers.pipeline import notify_feeds
+
+    try:
+        notify_feeds(listings)
+    except Exception:  # noqa: BLE001 - the feeds step must not undo a successful index write
+        log.exception("building takedown notices failed; run 'dragnet feeds ingest' to rebuild them")
+
 
 def submit_batch(listings: list[Listing]) -> None:
     """Hand crawled listings to the pipeline.

@@ -22,7 +22,15 @@ from celery.exceptions import Reject, Retry
 from dragnet.settings import get_settings
 from workers.app import app
 from workers.metrics import metrics
-from workers.pipeline import Poison, TransientError, classify_listings, index_listings, latency_since_crawl, screen
+from workers.pipeline import (
+    Poison,
+    TransientError,
+    classify_listings,
+    drug_sale_hits,
+    index_listings,
+    latency_since_crawl,
+    screen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +191,9 @@ def index_batch(self: Task, items: list[Any]) -> None:
         m.items.labels("index_batch", "unchanged").inc(outcome.unchanged)
         for item in listings:
             m.crawl_to_indexed.labels("index").observe(latency_since_crawl(item))
+        hits = drug_sale_hits(listings)
+        if hits:  # notices are built on the feeds queue, so a feeds outage never blocks indexing
+            notify_feeds.apply_async(args=[[hit.model_dump(mode="json") for hit in hits]])
 
     _run(self, items, body)
 
@@ -195,6 +206,33 @@ def deliver_feed(self: Task, platform: str) -> int:
     from index.feeds.delivery import deliver_pending
 
     return int(deliver_pending(platform))
+
+
+@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          name="workers.tasks.notify_feeds", autoretry_for=(ConnectionError, OSError), retry_backoff=True,
+          retry_backoff_max=600, max_retries=10)
+def notify_feeds(self: Task, items: list[dict[str, Any]]) -> int:
+    """Build takedown notices for indexed hits (idempotent: the feeds part deduplicates)."""
+    from dragnet.documents import Listing
+    from workers.pipeline import notify_feeds as notify
+
+    return notify([Listing.model_validate(item) for item in items])
+
+
+@app.task(acks_late=True, ignore_result=True, name="workers.tasks.deliver_all_feeds")
+def deliver_all_feeds() -> dict[str, int]:
+    """Beat entry: push every platform's pending notices to its webhook."""
+    from index.feeds.delivery import deliver_all
+
+    return deliver_all()
+
+
+@app.task(acks_late=True, ignore_result=True, name="workers.tasks.recheck_removals")
+def recheck_removals() -> int:
+    """Beat entry: re-crawl sent notices whose re-check is due (a vanished post confirms removal)."""
+    from index.feeds.service import recheck_due
+
+    return recheck_due()
 
 
 @app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
