@@ -234,11 +234,22 @@ class ClassifierEngine:
             return Classification(is_drug_sale=False, score=score, threshold=self.threshold, model_version=self.version)
         substances = {name: round(float(sub_probs[j]), 4) for j, name in enumerate(SUBSTANCES) if chosen[j]}
         evidence = find_evidence(text)
+        # A substance named outright (not slang) is reported even when the heads missed it: in a
+        # long listing the boilerplate can swamp the n-gram heads, never the name itself.
+        for name in named_substances(evidence):
+            substances.setdefault(name, round(float(sub_probs[SUBSTANCES.index(name)]), 4))
         evidence.append(Evidence(kind="model", text=f"score {score:.3f} >= threshold {self.threshold:.3f}",
                                  rule=f"model:{self.version}", weight=round(score, 4)))
         ordered = sorted(substances, key=lambda k: -substances[k])
         return Classification(is_drug_sale=True, score=score, threshold=self.threshold, substances=substances,
                               model_version=self.version, evidence=evidence, explanation=explain(evidence, ordered, score))
+
+
+def named_substances(evidence: list[Evidence]) -> set[str]:
+    """Substance classes whose drug is named exactly in the text (slang and emoji excluded)."""
+    return {item.rule.split(":", 1)[1] for item in evidence
+            if item.kind == "substance" and item.rule and item.rule.startswith("exact:")
+            and item.rule.split(":", 1)[1] in SUBSTANCES}
 
 
 def blend_scores(raw: np.ndarray, lexical: np.ndarray | None, meta: ModelMeta) -> Scores:
