@@ -3,6 +3,7 @@ process that is always reaped (terminate, then kill) even when a test fails half
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -92,6 +93,7 @@ class ManagedProcess:
             start_new_session=True,
         )
         log_file.close()
+        atexit.register(self.stop)  # a test run that ends early must not leave servers behind
         log.info("started %s (pid %s)", self.name, self.proc.pid)
 
     @property
