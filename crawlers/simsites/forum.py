@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
+from crawlers.simsites.addressing import OnionAddresses
 from crawlers.simsites.data import Post
 
 
-class ForumSite:
+class ForumSite(OnionAddresses):
     kind = "forum"
 
     def __init__(self, name: str, posts: list[Post], onion_hosts: list[str], *, title: str,
@@ -31,18 +32,6 @@ class ForumSite:
         self.boards: dict[str, list[int]] = {}
         for thread_id, thread_posts in sorted(self.threads.items()):
             self.boards.setdefault(thread_posts[0].board or "general", []).append(thread_id)
-
-    @property
-    def onion_host(self) -> str:
-        return self.onion_hosts[0]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.onion_host}"
-
-    @property
-    def direct_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def post_url(self, post: Post) -> str:
         return f"{self.base_url}/post/{post.post_id}"
@@ -135,7 +124,7 @@ FEED_JS = """
 """
 
 
-class SocialSite:
+class SocialSite(OnionAddresses):
     kind = "social"
 
     def __init__(self, name: str, posts: list[Post], onion_hosts: list[str], *, title: str,
@@ -147,18 +136,6 @@ class SocialSite:
         self.page_size = page_size
         self.port = 0
         self.stats: Counter[str] = Counter()
-
-    @property
-    def onion_host(self) -> str:
-        return self.onion_hosts[0]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.onion_host}"
-
-    @property
-    def direct_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def ground_truth(self) -> list[dict[str, Any]]:
         return [{"url": f"{self.base_url}/p/{p.post_id}", "author": p.author, "text": p.text,

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
+from crawlers.simsites.addressing import OnionAddresses
 
 TRAPS = ("/bomb", "/huge", "/loop/1", "/drip", "/malformed")
 OK_ITEMS = 3
@@ -29,7 +30,7 @@ def _gzip_bomb(decompressed_bytes: int) -> bytes:
     return b"".join(parts)
 
 
-class HostileSite:
+class HostileSite(OnionAddresses):
     kind = "market"
     name = "hostile"
 
@@ -41,18 +42,6 @@ class HostileSite:
         self._bomb: bytes = _gzip_bomb(bomb_bytes)  # ~64 KB on the wire, 64 MB once inflated
         self.port = 0
         self.stats: Counter[str] = Counter()
-
-    @property
-    def onion_host(self) -> str:
-        return self.onion_hosts[0]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.onion_host}"
-
-    @property
-    def direct_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def ground_truth(self) -> list[dict[str, Any]]:
         truth = [{"url": f"{self.base_url}/item/ok-{n}", "title": f"Ordinary listing {n}",

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from crawlers.simsites.addressing import OnionAddresses
 from crawlers.simsites.data import MarketData, MarketItem, _slug, new_pgp_key
 
 USERNAME = "dragnet-research"
@@ -41,7 +42,7 @@ class Faults:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class MarketSite:
+class MarketSite(OnionAddresses):
     """One market.  ``style`` is ``"table"`` (auto-solvable anti-DDoS gate, USD/BTC) or
     ``"cards"`` (human captcha gate, EUR/XMR)."""
 
@@ -73,20 +74,8 @@ class MarketSite:
 
     # -- addresses -----------------------------------------------------------------------
     @property
-    def onion_host(self) -> str:
-        return self.onion_hosts[0]
-
-    @property
     def mirrors(self) -> list[str]:
         return list(self.onion_hosts)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.onion_host}"
-
-    @property
-    def direct_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def pgp_public_key(self) -> str:
