@@ -67,6 +67,9 @@ class SearchSettings(BaseModel):
     replicas: int = Field(default=0, ge=0)
     embedded_path: Path | None = None  # default: <data_dir>/store.sqlite3
     bulk_chunk_size: int = Field(default=500, ge=1)
+    # bulk requests in flight at once from one upsert call (listings split by id, so no two
+    # requests touch the same listing): the engine indexes one while the client builds the next
+    bulk_concurrency: int = Field(default=2, ge=1, le=16)
     request_timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
 

@@ -71,12 +71,18 @@ class OpenSearchNode:
     """One single-node OpenSearch cluster on 127.0.0.1.  ``stop``/``start`` keep the data
     directory, so a test can take the engine away and bring it back with its indices."""
 
-    def __init__(self, port: int | None = None, workdir: Path | None = None, heap: str = "768m") -> None:
+    def __init__(self, port: int | None = None, workdir: Path | None = None, heap: str = "768m",
+                 gc: str = "serial") -> None:
+        """``gc="serial"`` keeps a test node small and quick to start; a benchmark wants
+        ``"g1"``, OpenSearch's own default, whose pauses do not stop indexing for long."""
         self.port = port or free_port()
         self.transport_port = free_port()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="dragnet-opensearch-")
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.heap = heap
+        if gc not in ("serial", "g1"):
+            raise ValueError(f"gc must be 'serial' or 'g1', not {gc!r}")
+        self.gc = gc
         self._process: ManagedProcess | None = None
 
     @property
@@ -87,7 +93,8 @@ class OpenSearchNode:
         lib = ensure_opensearch_jars()
         java = require_binary("java", "openjdk-17-jre-headless")
         classpath = f"{lib.parent / 'classes'}:{lib}/*"
-        argv = [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseSerialGC",
+        argv = [java, f"-Xms{self.heap}", f"-Xmx{self.heap}",
+                "-XX:+UseSerialGC" if self.gc == "serial" else "-XX:+UseG1GC",
                 "-Dlog4j2.formatMsgNoLookups=true", "-cp", classpath, "DragnetNode",
                 str(self.workdir / "node"), str(self.port), str(self.transport_port)]
         self._process = ManagedProcess("opensearch", argv, self.workdir / "opensearch.log")

@@ -115,3 +115,60 @@ def test_elasticsearch_client_must_not_be_newer_than_the_server() -> None:
     check_es_client(client_major)  # same major: fine
     with pytest.raises(StoreError, match="install 'elasticsearch"):
         check_es_client(client_major - 1)
+
+
+def test_reverted_content_keeps_version_count_equal_to_history(settings: DragnetSettings, opensearch_node) -> None:
+    """A -> B -> A: the third write's version create answers 409 (content seen before), so the
+    predicted version is corrected and the current document agrees with its history."""
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        a = make_listing(7, title="pressed pills A", days=1)
+        b = make_listing(7, title="pressed pills B", days=3)
+        a_again = make_listing(7, title="pressed pills A", days=5)
+        for listing in (a, b, a_again):
+            store.upsert([listing])
+        store.refresh()
+        current = store.get(a.id)
+        assert current is not None and current.title == "pressed pills A"
+        assert current.version == len(store.history(a.id)) == 2
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_parallel_parts_keep_arrival_order_per_listing(settings: DragnetSettings, opensearch_node) -> None:
+    """Many chunks sent side by side: every version of one listing lands in the same part, in
+    arrival order, so the newest crawl wins and every version is counted once."""
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch",
+                                        bulk_chunk_size=3, bulk_concurrency=3))
+    try:
+        batch = []
+        for step in range(4):
+            batch += [make_listing(i, title=f"listing {i} edit {step}", days=step) for i in range(6)]
+        result = store.upsert(batch)
+        assert (result.written, result.failed) == (24, [])
+        store.refresh()
+        for i in range(6):
+            current = store.get(make_listing(i).id)
+            assert current is not None and current.title == f"listing {i} edit 3"
+            assert current.version == 4 == len(store.history(current.id))
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_bulk_load_creates_new_version_months_with_load_settings(settings: DragnetSettings, opensearch_node) -> None:
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        prefix = store.settings.search.index_prefix
+        with store.bulk_load():
+            store.upsert([make_listing(1, days=0), make_listing(2, days=45)])  # two months, neither exists yet
+            inside = httpx.get(f"{opensearch_node.url}/{prefix}-versions-*/_settings").json()
+        assert len(inside) == 2
+        assert {v["settings"]["index"]["refresh_interval"] for v in inside.values()} == {"-1"}
+        after = httpx.get(f"{opensearch_node.url}/{prefix}-versions-*/_settings").json()
+        assert {v["settings"]["index"]["translog"]["durability"] for v in after.values()} == {"request"}
+        assert len(store.history(make_listing(2).id)) == 1
+    finally:
+        store.drop()
+        store.close()
