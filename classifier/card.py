@@ -53,7 +53,12 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         "",
         "## Decision", "",
         f"- Calibration: the blend above is a two-feature Platt scaling on validation, then temperature scaling of the blended logit, T = {meta.temperature:.4f}.",
-        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest with validation precision >= {meta.precision_target}.",
+        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest with validation precision >= {meta.precision_target} on real listings and on generated posts, each on its own.",
+        *([f"- Cascade: the n-gram heads alone (Platt-scaled, a = {meta.cascade['a']:.4f}, c = {meta.cascade['c']:.4f}) settle a text "
+            f"when their score is <= {meta.cascade['low']:.4f} or >= {meta.cascade['high']:.4f}; the transformer reads the rest.  "
+            f"The band was chosen on validation for at most {meta.cascade['tolerance']:.1%} disagreement with the full model "
+            f"(validation: {meta.cascade['validation_settled_share']:.0%} settled, {meta.cascade['validation_agreement']:.2%} agreement); "
+            "`evaluation.md` compares both on the test split."] if meta.cascade else []),
         "- Substance thresholds (per class, F1-optimal on validation positives; a positive with none takes the top class): "
         + ", ".join(f"{k} {v}" for k, v in meta.substance_thresholds.items()) + ".",
         "",
@@ -64,8 +69,10 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         "- **Generated** (`classifier/synth.py`): social posts offering drugs in en/es/de/fr/pt/ru (slang, emoji codes, misspellings, "
         "leetspeak, prices, quantities, messenger handles, DM/tele/snap/wickr), long vendor listings, and hard negatives "
         "(news, harm reduction, recovery, buyers asking, prescriptions, pharmacy adverts, innocent slang: snow tyres, ice, crystal "
-        "jewellery, Molly the name, coke the soda, speed the internet, and non-drug vendor-style listings).  The generated test set uses "
-        "a different seed and held-out templates (every 4th template is never used for training).",
+        "jewellery, Molly the name, coke the soda, speed the internet, and non-drug vendor-style listings).  The generated validation "
+        "and test sets use their own seeds and their own held-out templates (every 4th template is kept for test, every 8th for "
+        "validation, none of them used for training), so the threshold is chosen on sentence shapes the model never saw.  "
+        "Lists of fewer than four templates (some non-English hard negatives, emoji-only posts) cannot be held out.",
         "- The archives carry no licence: training and testing only; nothing of them is published with the model.",
         "",
         "| split | source | rows | positives |", "|---|---|---|---|", *split_rows, "",

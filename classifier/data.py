@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dragnet.documents import SUBSTANCES
 
-from classifier.synth import SocialPostGenerator
+from classifier.synth import SocialPostGenerator, Split
 
 SPLITS = ("train", "validation", "test")
 
@@ -82,8 +82,8 @@ def load_ecommerce(data_dir: Path) -> dict[str, list[Example]]:
     return out
 
 
-def generated(n: int, seed: int, heldout: bool) -> list[Example]:
-    gen = SocialPostGenerator(seed=seed, heldout=heldout)
+def generated(n: int, seed: int, split: Split) -> list[Example]:
+    gen = SocialPostGenerator(seed=seed, split=split)
     return [Example(p.text, p.label, p.substances, f"generated:{p.kind}", p.lang, "") for p in gen.generate(n)]
 
 
@@ -107,7 +107,7 @@ FULL_PLAN = DataPlan(listings_train=None, pharmacy_train=None, generated_train=3
 
 def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[Example]]:
     """train / validation / test: real listings by vendor, negatives, and generated posts whose
-    test part uses held-out templates (``synth`` docstring) and a different seed."""
+    validation and test parts use their own held-out templates (``synth`` docstring) and seeds."""
     rng = random.Random(seed)
     listings = load_listings(data_dir)
     pharmacy = load_pharmacy(data_dir)
@@ -119,16 +119,16 @@ def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[
     pharm = list(pharmacy["train"])
     if plan.pharmacy_train is not None and len(pharm) > plan.pharmacy_train:
         pharm = rng.sample(pharm, plan.pharmacy_train)
-    gen_train = generated(plan.generated_train, seed, heldout=False)
+    gen_train = generated(plan.generated_train, seed, "train")
     train += pharm + shop["train"] + gen_train
     rng.shuffle(train)
     out["train"] = train
     # the n-gram heads are cheap to fit: they see every training row
     out["train_lexical"] = listings["train"] + pharmacy["train"] + shop["train"] + gen_train
     out["validation"] = (listings["validation"] + pharmacy["validation"] + shop["validation"]
-                         + generated(plan.generated_validation, seed + 1, heldout=False))
+                         + generated(plan.generated_validation, seed + 1, "validation"))
     out["test"] = (listings["test"] + pharmacy["test"] + shop["test"]
-                   + generated(plan.generated_test, seed + 2, heldout=True))
+                   + generated(plan.generated_test, seed + 2, "test"))
     if plan.eval_cap is not None:
         for split in ("validation", "test"):
             by_source: dict[str, list[Example]] = {}

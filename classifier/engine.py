@@ -26,6 +26,7 @@ import numpy as np
 
 from dragnet.documents import SUBSTANCES, Classification, Evidence
 
+from classifier.cascade import settle, settled_mask
 from classifier.extractors import explain, find_evidence
 from classifier.metrics import sigmoid, substance_predictions
 from classifier.model import ModelMeta, encode_head_tail
@@ -87,13 +88,14 @@ class Scores:
 
     score: np.ndarray  # (n,) probability of "offers drugs for sale"
     substances: np.ndarray  # (n, 7) substance probabilities
+    encoder_share: float = 1.0  # share of the texts the transformer read (the rest: the cascade)
 
 
 class ClassifierEngine:
     """Load once, call :meth:`classify` with lists of texts; safe to share between threads."""
 
     def __init__(self, model_dir: Path, device: str = "auto", backend: Backend | None = None,
-                 max_length: int | None = None, threads: int | None = None) -> None:
+                 max_length: int | None = None, threads: int | None = None, cascade: bool = True) -> None:
         from transformers import AutoTokenizer
 
         self.model_dir = Path(model_dir)
@@ -107,6 +109,7 @@ class ClassifierEngine:
         from classifier.lexical import LexicalModel
 
         self.lexical = LexicalModel.load(self.model_dir)
+        self.cascade = dict(self.meta.cascade) if cascade and self.lexical is not None and self.meta.cascade else None
         self._session: Any = None
         self._torch_model: Any = None
         if self.backend.startswith("onnx"):
@@ -206,8 +209,19 @@ class ClassifierEngine:
 
     def scores(self, texts: list[str]) -> Scores:
         """Calibrated scores: the transformer's logits blended with the n-gram heads' (weights
-        fitted on validation), then temperature-scaled."""
-        return blend_scores(self.logits(texts), self.lexical.logits(texts) if self.lexical else None, self.meta)
+        fitted on validation), then temperature-scaled.  With the cascade on, the n-gram heads
+        run first and the transformer reads only the texts they are unsure about."""
+        lexical = self.lexical.logits(texts) if self.lexical else None
+        if self.cascade is None or lexical is None or not texts:
+            return blend_scores(self.logits(texts), lexical, self.meta)
+        unsure = np.where(~settled_mask(lexical[:, 0], self.cascade))[0]
+        raw = np.zeros((len(texts), 1 + len(SUBSTANCES)), dtype=np.float32)
+        if unsure.size:
+            raw[unsure] = self.logits([texts[i] for i in unsure])
+        blended = blend_scores(raw, lexical, self.meta)
+        settle(blended.score, blended.substances, lexical, self.cascade)
+        blended.encoder_share = unsure.size / len(texts)
+        return blended
 
     # -- the API ------------------------------------------------------------------------------------
     def classify(self, texts: list[str]) -> list[Classification]:
@@ -270,7 +284,8 @@ class _nullcontext:
         return None
 
 
-def load_engine(model_dir: Path | None = None, device: str = "auto", backend: Backend | None = None) -> ClassifierEngine:
+def load_engine(model_dir: Path | None = None, device: str = "auto", backend: Backend | None = None,
+                cascade: bool | None = None) -> ClassifierEngine:
     """An engine over ``model_dir`` (default: the settings' model, trained first if missing)."""
     from dragnet.settings import get_settings
 
@@ -278,9 +293,11 @@ def load_engine(model_dir: Path | None = None, device: str = "auto", backend: Ba
         from classifier.model_store import ensure_default_model
 
         model_dir = ensure_default_model()
+    settings = get_settings().classifier
     if device == "auto":
-        device = get_settings().classifier.device
-    return ClassifierEngine(Path(model_dir), device=device, backend=backend)
+        device = settings.device
+    return ClassifierEngine(Path(model_dir), device=device, backend=backend,
+                            cascade=settings.cascade if cascade is None else cascade)
 
 
 _engine: ClassifierEngine | None = None

@@ -63,15 +63,32 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
     """All held-out figures of the model in ``model_dir`` on ``examples`` (the test split)."""
     from classifier.engine import ClassifierEngine
 
-    engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")
+    from classifier.cascade import settle
+
+    engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8", cascade=False)
     texts = [ex.text for ex in examples]
     labels = np.array([ex.label for ex in examples])
     started = time.perf_counter()
-    scores = engine.scores(texts)
+    full = engine.scores(texts)
     seconds = time.perf_counter() - started
     thr = engine.threshold
-    report: dict[str, Any] = {"backend": "onnx-int8", "threshold": round(thr, 4), "temperature": round(engine.meta.temperature, 4),
-                              "n": len(examples), "seconds": round(seconds, 1)}
+    # the figures are the deployed engine's: with the cascade when the model has one
+    scores = type(full)(score=full.score.copy(), substances=full.substances.copy())
+    cascade_report: dict[str, Any] | None = None
+    if engine.meta.cascade and engine.lexical is not None:
+        settled = settle(scores.score, scores.substances, engine.lexical.logits(texts), engine.meta.cascade)
+        r_full = binary_report(labels, full.score, thr)
+        r_cascade = binary_report(labels, scores.score, thr)
+        cascade_report = {
+            "settled_share": round(float(settled.mean()), 4), "low": round(engine.meta.cascade["low"], 4),
+            "high": round(engine.meta.cascade["high"], 4),
+            "decision_agreement": round(float(np.mean((full.score >= thr) == (scores.score >= thr))), 5),
+            "full": {k: r_full[k] for k in ("precision", "recall", "f1")},
+            "cascade": {k: r_cascade[k] for k in ("precision", "recall", "f1")},
+        }
+    report: dict[str, Any] = {"backend": "onnx-int8" + (" + cascade" if cascade_report else ""), "threshold": round(thr, 4),
+                              "temperature": round(engine.meta.temperature, 4), "n": len(examples),
+                              "seconds": round(seconds, 1), "cascade": cascade_report}
     report["overall"] = binary_report(labels, scores.score, thr)
     report["pr_curve"] = pr_curve(labels, scores.score)
     groups: dict[str, list[int]] = {}
@@ -94,22 +111,24 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
     report["substances_overall"] = _subst_eval(examples, scores.substances, engine.meta.substance_thresholds)
 
     if compare_backends:
-        fp32 = ClassifierEngine(model_dir, device="cpu", backend="onnx-fp32")
+        fp32 = ClassifierEngine(model_dir, device="cpu", backend="onnx-fp32", cascade=False)
         s32 = fp32.scores(texts)
         r32 = binary_report(labels, s32.score, thr)
+        r8 = binary_report(labels, full.score, thr)
         g = groups.get("listings", [])
         report["quantization"] = {
             "fp32": {"f1": r32["f1"], "precision": r32["precision"], "recall": r32["recall"],
                      "listings_f1": binary_report(labels[g], s32.score[g], thr)["f1"] if g else None,
                      "substance_macro_f1": _subst_eval(examples, s32.substances, fp32.meta.substance_thresholds)["macro_f1"]},
-            "int8": {"f1": report["overall"]["f1"], "precision": report["overall"]["precision"], "recall": report["overall"]["recall"],
-                     "listings_f1": report["by_group"].get("listings", {}).get("f1"),
-                     "substance_macro_f1": report["substances_overall"]["macro_f1"]},
-            "decision_agreement": round(float(np.mean((s32.score >= thr) == (scores.score >= thr))), 5),
-            "max_abs_score_change": round(float(np.max(np.abs(s32.score - scores.score))), 4),
-            "mean_abs_score_change": round(float(np.mean(np.abs(s32.score - scores.score))), 5),
+            "int8": {"f1": r8["f1"], "precision": r8["precision"], "recall": r8["recall"],
+                     "listings_f1": binary_report(labels[g], full.score[g], thr)["f1"] if g else None,
+                     "substance_macro_f1": _subst_eval(examples, full.substances, engine.meta.substance_thresholds)["macro_f1"]},
+            "decision_agreement": round(float(np.mean((s32.score >= thr) == (full.score >= thr))), 5),
+            "max_abs_score_change": round(float(np.max(np.abs(s32.score - full.score))), 4),
+            "mean_abs_score_change": round(float(np.mean(np.abs(s32.score - full.score))), 5),
         }
-    verdicts = engine.classify([t for _, t, _ in ROBUSTNESS])
+    deployed = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")
+    verdicts = deployed.classify([t for _, t, _ in ROBUSTNESS])
     report["robustness"] = [
         {"case": name, "text": text[:80] + ("…" if len(text) > 80 else ""), "expected": expected,
          "is_drug_sale": v.is_drug_sale, "score": round(v.score, 4), "ok": v.is_drug_sale == expected,
@@ -145,6 +164,15 @@ def render_report(meta_dict: dict[str, Any]) -> str:
         lines.append(f"| {name} | {s['n']} | {s['macro_f1']:.4f} | " + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES) + " |")
     lines += ["", "## PR curve (all)", "", "| threshold | precision | recall |", "|---|---|---|"]
     lines += [f"| {p['threshold']} | {p['precision']} | {p['recall']} |" for p in m["pr_curve"]]
+    if m.get("cascade"):
+        c = m["cascade"]
+        lines += ["", "## Cascade (n-gram heads settle the posts they are sure about)", "",
+                  f"The n-gram heads settled {100 * c['settled_share']:.1f}% of these texts (calibrated n-gram score <= {c['low']} "
+                  f"or >= {c['high']}); the transformer read the rest.  Verdicts agree with the full model on "
+                  f"{100 * c['decision_agreement']:.2f}% of texts.", "",
+                  "| engine | precision | recall | F1 |", "|---|---|---|---|",
+                  f"| full model (transformer on every text) | {c['full']['precision']:.4f} | {c['full']['recall']:.4f} | {c['full']['f1']:.4f} |",
+                  f"| cascade (deployed) | {c['cascade']['precision']:.4f} | {c['cascade']['recall']:.4f} | {c['cascade']['f1']:.4f} |"]
     if "quantization" in m:
         q = m["quantization"]
         lines += ["", "## int8 vs fp32 (ONNX Runtime, CPU)", "", "```", json.dumps(q, indent=2), "```"]

@@ -106,6 +106,8 @@ class ModelMeta:
     # blend of transformer and n-gram logits, fitted on validation (see classifier.lexical):
     # binary z = a * transformer + b * ngram + c; substances w * transformer + (1 - w) * ngram
     blend: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0, "c": 0.0, "w_sub": 1.0})
+    # lexical-first cascade (classifier.cascade): Platt a, c and the band [low, high]; empty: off
+    cascade: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     training_seconds: float | None = None

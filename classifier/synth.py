@@ -15,8 +15,9 @@ What it generates (six languages: en, es, de, fr, pt, ru; English about half):
   prices, contacts and escrow - the same style as a drug offer, other goods.
 
 Held-out evaluation: every template has an index; templates whose index is ``≡ 3 (mod 4)`` are
-used only by the ``heldout=True`` generator, so the generated test set has sentence shapes the
-model never trained on (the words still come from the shared vocabularies below).
+used only for test posts and those ``≡ 1 (mod 8)`` only for validation posts
+(:func:`template_split`), so the threshold is chosen, and the model judged, on sentence shapes it
+never trained on (the words still come from the shared vocabularies below).
 Deterministic: the same seed gives the same posts.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dragnet.documents import SUBSTANCES
 
@@ -107,6 +109,7 @@ EMOJI_FOR = {
 }
 SALE_EMOJI = ["🔌", "📦", "💰", "💸", "📲", "🚚", "✈️", "🔥", "✅", "💯", "🤑", "📩"]
 
+GOODS_QTY = ["1 oz", "10 pcs", "a pack of 5", "100 units", "x10", "a bundle of 3", "2 sets", "50 pieces", "a box of 20", "5 accounts", "1 lot", "a dozen"]
 QTY = ["1g", "3.5g", "7g", "14g", "28g", "an eighth", "a QP", "half oz", "1 oz", "1 kilo", "10 pills", "100 pills", "x50", "20 tabs", "5 blotters", "2g", "0.5g", "100x", "10 caps", "1 zip", "5 grams", "250mg"]
 QTY_L = {"es": ["1 gramo", "5 gramos", "10 pastillas", "1 kilo", "3,5g"], "de": ["1g", "5 Gramm", "10 Stück", "1 Kilo", "3,5g"],
          "fr": ["1g", "5 grammes", "10 cachets", "1 kilo", "3,5g"], "pt": ["1g", "5 gramas", "10 comprimidos", "1 kilo"],
@@ -269,7 +272,10 @@ NEG_T: dict[str, dict[str, list[str]]] = {
     "buyer": {
         "en": ["where can i get {d} in {city}?? anyone got a plug", "looking for {d}, who has it? dm me", "need {d} asap, anyone?? will pay {p}",
                "does anyone know a legit vendor for {d}? got scammed twice", "wtb {d} {q}, {city} area, dm", "how much is {q} of {d} these days?",
-               "any plugs in {city}? tryna find {d} for the weekend"],
+               "any plugs in {city}? tryna find {d} for the weekend", "is {d} from that telegram shop legit or a scam?",
+               "my friend wants {d} for a party, who sells in {city}?", "how do people even buy {d} online without getting caught?",
+               "been looking for {d} for weeks, nobody in {city} has any", "which market still ships {d} to {city}? the old one got seized",
+               "paying {p} for {q} of {d} is a ripoff right?"],
         "es": ["¿Alguien sabe dónde conseguir {d} en {city}?", "Busco {d}, ¿quién tiene?"],
         "de": ["Weiß jemand, wo man in {city} {d} bekommt?", "Suche {d}, hat jemand was?"],
         "fr": ["Quelqu'un sait où trouver de la {d} à {city} ?", "Je cherche {d}, quelqu'un a un plan ?"],
@@ -304,12 +310,35 @@ NEG_T: dict[str, dict[str, list[str]]] = {
                "My cat Molly knocked over the snow globe", "Rocks and crystals shop: amethyst 💎 quartz, {q} packs, {p}",
                "High score in Tetris tonight 🚀", "Tabs vs spaces, the eternal debate", "Special K cereal on sale at {p}",
                "Grow lights and tents for tomatoes, {p}, hydroponic kit", "Horse riding lessons 🐴 {p} per hour, dm to book",
-               "Mushroom risotto 🍄 tonight, recipe in bio", "Our bakery's snowball cookies ❄️ {p} a dozen, order via DM"],
-        "es": ["Vendo neumáticos de nieve, {p}, escríbeme", "Feliz cumpleaños Molly 🎉", "¿Coca-Cola o Pepsi?", "La velocidad del internet está fatal hoy", "Vendo bici de carretera {p}"],
-        "de": ["Verkaufe Winterreifen, 4 Stück, {p}, schreib mir", "Alles Gute zum Geburtstag, Molly!", "Eine Cola bitte", "Internet-Speed heute mies", "Gras mähen am Wochenende"],
-        "fr": ["Vends pneus neige, {p}, contactez-moi", "Joyeux anniversaire Molly !", "Un coca bien frais 🥤", "La vitesse de ma connexion est nulle", "Bijoux en cristal faits main, {p}"],
-        "pt": ["Vendo pneus de neve, {p}, chama no zap", "Feliz aniversário Molly!", "Uma coca gelada por favor", "Velocidade da internet péssima hoje", "Vendo bicicleta {p}"],
-        "ru": ["Продаю зимние шины, {p}, пишите", "С днём рождения, Молли!", "Кока-кола или пепси?", "Скорость интернета ужасная", "Продаю велосипед {p}"],
+               "Mushroom risotto 🍄 tonight, recipe in bio", "Our bakery's snowball cookies ❄️ {p} a dozen, order via DM",
+               "Selling my PS5 with two controllers, {p}, pickup in {city}, DM me", "Firewood for sale 🔥 seasoned oak, {q}, {p}, delivery available",
+               "Ice fishing gear, auger + shelter, {p} for everything, text me", "Crystal meth documentary on Netflix tonight was intense",
+               "Vintage snowboard, great condition, {p} obo, message me", "Fresh blueberries from our farm 🫐 {q} for {p}, order by DM",
+               "Concert tickets x2 for Saturday, {p} each, dm if interested", "Kitten needs a home, vaccinated, rehoming fee {p}, {city}",
+               "Hash browns and eggs, best breakfast in {city} 🍳", "Tattoo flash sale this weekend 🔥 small pieces from {p}, book via insta",
+               "Speed dating night at the bar, tickets {p}, link in bio", "Used textbooks: organic chemistry + pharmacology, {p} for both, DM",
+               "Snow removal service, driveways cleared by 7am, {p} per visit, call or text", "Candy bars and chips for the bake sale, {p} each 🍫",
+               "Glass pipes for plumbing repair, 2m lengths, {p}, trade only", "Herb garden starter kit 🌿 basil, mint, parsley - {p}, ships in 2 days",
+               "Blow dryer barely used, {p}, pickup {city}", "Powder coating service for car wheels, {p} a set, dm for quote",
+               "Selling my grandma's crystal glasses, set of 6, {p}", "Pills for my dog's arthritis finally working, vet says he's doing great 🐶",
+               "Skunk spray on my dog again, any tips to get the smell out?", "E-bike battery {q}, {p}, tracked shipping, dm",
+               "Joint pain after the marathon, ice and rest for a week", "Our lab tested protein powder, {q} tub {p}, free shipping over {p}",
+               "Happy birthday to my favourite person 🎉🎂 love you so much!!", "Party at mine saturday 🎉🥳 bring snacks, dm for the address",
+               "Congrats on the new job!! 🍾🎉 so proud of you", "Best night ever with the girls 💃✨ love you all",
+               "Happy anniversary babe ❤️🎉 10 years!!", "Game night tonight 🎲🍕 who's in? text me",
+               "Wedding pics are finally here 💍✨ link in bio", "New puppy!! 🐶💕 meet Charlie",
+               "Graduation party 🎓🎉 this friday, everyone welcome", "Road trip playlist is fire 🔥🚗 send me your songs",
+               "Merry Christmas everyone 🎄🎁 stay safe", "Sunday brunch with mom 🥞☕ love you!!"],
+        "es": ["Vendo neumáticos de nieve, {p}, escríbeme", "Feliz cumpleaños Molly 🎉", "¿Coca-Cola o Pepsi?", "La velocidad del internet está fatal hoy", "Vendo bici de carretera {p}",
+               "Vendo cristalería antigua, {p}, envío a toda España", "Hielo en bolsas para tu fiesta 🧊 {p}, pedidos por DM", "Clases de guitarra en {city}, {p} la hora, escríbeme por telegram", "¡Feliz cumpleaños, amiga! 🎉🎂 te quiero", "Fiesta en mi casa el sábado 🥳 escríbeme para la dirección"],
+        "de": ["Verkaufe Winterreifen, 4 Stück, {p}, schreib mir", "Alles Gute zum Geburtstag, Molly!", "Eine Cola bitte", "Internet-Speed heute mies", "Gras mähen am Wochenende",
+               "Verkaufe Kristallgläser, 6 Stück, {p}, Versand möglich", "Brennholz zu verkaufen, {p}, Lieferung in {city}", "Nachhilfe in Chemie, {p} pro Stunde, meldet euch per DM", "Alles Gute zum Geburtstag, Schatz 🎉🎂", "Party bei mir am Samstag 🥳 schreib mir für die Adresse"],
+        "fr": ["Vends pneus neige, {p}, contactez-moi", "Joyeux anniversaire Molly !", "Un coca bien frais 🥤", "La vitesse de ma connexion est nulle", "Bijoux en cristal faits main, {p}",
+               "Vends snowboard, bon état, {p}, envoi possible, écrivez-moi", "Glaçons en sac pour vos soirées 🧊 {p}, commande par DM", "Cours de piano à {city}, {p} l'heure, contact sur telegram", "Joyeux anniversaire ma belle 🎉🎂 je t'aime", "Soirée chez moi samedi 🥳 écris-moi pour l'adresse"],
+        "pt": ["Vendo pneus de neve, {p}, chama no zap", "Feliz aniversário Molly!", "Uma coca gelada por favor", "Velocidade da internet péssima hoje", "Vendo bicicleta {p}",
+               "Vendo cristais e pedras naturais 💎 {p}, envio para todo o Brasil", "Gelo em saco para sua festa 🧊 {p}, chama no direct", "Aulas de violão em {city}, {p} a hora, chama no telegram", "Feliz aniversário, amiga 🎉🎂 te amo", "Festa lá em casa sábado 🥳 chama no direct pro endereço"],
+        "ru": ["Продаю зимние шины, {p}, пишите", "С днём рождения, Молли!", "Кока-кола или пепси?", "Скорость интернета ужасная", "Продаю велосипед {p}",
+               "Продаю хрустальные бокалы, {p}, доставка по городу", "Лёд для вечеринок 🧊 {p}, пишите в телеграм", "Репетитор по химии, {p} за урок, пишите в личку", "С днём рождения, подруга 🎉🎂 люблю тебя", "Вечеринка у меня в субботу 🥳 пишите за адресом"],
     },
     "vendor_other": {
         "en": ["Fresh CC fullz with CVV, {p} each, {esc}, {c}", "Fake UK passport, high quality, scannable, {p}, {ship}, {c}",
@@ -319,21 +348,43 @@ NEG_T: dict[str, dict[str, list[str]]] = {
                "Driver's license templates PSD, {p}, instant download", "SSN + DOB lookup service {p} per search, {c}", "Gift cards 50% off, {p}, {esc}, {c}",
                "Bulk SMS + email leads 100k {p}, {c}", "Fake diplomas and certificates, any university, {p}, {ship}",
                "*** HIGH QUALITY *** Fullz USA {q} pack *** {p} *** {esc}", "Gold and silver bullion, {q}, {p}, {ship}, {c}",
-               "Replica designer handbags, {p}, worldwide shipping {c}", "Crypto mixing service, {p} fee, no logs, {c}"],
-        "es": ["Vendo cuentas de Netflix {p}, {c}", "Pasaportes falsos de calidad, {p}, {c}"],
-        "de": ["Verkaufe gefälschte Ausweise, {p}, {c}", "Netflix Accounts günstig {p}, {c}"],
-        "fr": ["Vends comptes Netflix {p}, {c}", "Faux papiers de qualité, {p}, {c}"],
-        "pt": ["Vendo contas Netflix {p}, {c}", "Documentos falsos, {p}, {c}"],
-        "ru": ["Продаю аккаунты Netflix {p}, {c}", "Поддельные документы, {p}, {c}"],
+               "Replica designer handbags, {p}, worldwide shipping {c}", "Crypto mixing service, {p} fee, no logs, {c}",
+               "Cloned cards with PIN, {q}, {p}, {ship}, {esc}, {c}", "Verified Binance + Coinbase accounts, {p} each, {esc}, {c}",
+               "Stealth shipping guide + vendor OPSEC ebook, {p}, instant delivery", "Counterfeit €50 notes, UV passing, {q} for {p}, {ship}, {c}",
+               "Dumps with track 1/2, high balance, {p}, {esc}, {c}", "Hacked Instagram accounts 10k+ followers, {p}, {c}",
+               "Skimmer for ATMs, full kit, {p}, {ship}, {esc}", "Fake COVID vaccination cards, {p}, {ship}, {c}",
+               "Private VPN + RDP access, {p}/month, {esc}, {c}", "Stolen Amazon accounts with saved cards, {q}, {p}, {c}",
+               "Replica Nike Dunks, all sizes, {p}, {ship}, {c}", "Bank drops and mules EU, {p} per account, {esc}, {c}"],
+        "es": ["Vendo cuentas de Netflix {p}, {c}", "Pasaportes falsos de calidad, {p}, {c}", "Tarjetas clonadas con PIN, {p}, {c}", "Billetes falsos de 50€, {p}, envío discreto, {c}"],
+        "de": ["Verkaufe gefälschte Ausweise, {p}, {c}", "Netflix Accounts günstig {p}, {c}", "Geklonte Karten mit PIN, {p}, {c}", "Falschgeld 50er, {p}, diskreter Versand, {c}"],
+        "fr": ["Vends comptes Netflix {p}, {c}", "Faux papiers de qualité, {p}, {c}", "Cartes clonées avec code, {p}, {c}", "Faux billets de 50€, {p}, envoi discret, {c}"],
+        "pt": ["Vendo contas Netflix {p}, {c}", "Documentos falsos, {p}, {c}", "Cartões clonados com senha, {p}, {c}", "Notas falsas de R$100, {p}, envio discreto, {c}"],
+        "ru": ["Продаю аккаунты Netflix {p}, {c}", "Поддельные документы, {p}, {c}", "Клонированные карты с ПИН, {p}, {c}", "Фальшивые купюры, {p}, доставка, {c}"],
     },
 }
 RX_NAMES = ["paracetamol", "ibuprofen", "amoxicillin", "sertraline", "tramadol", "alprazolam", "codeine", "metformin", "omeprazole", "diazepam", "oxycodone", "insulin", "lisinopril", "zolpidem", "gabapentin", "adderall", "methadone", "morphine"]
 NEG_KIND_WEIGHTS = {"news": 1.0, "harm_reduction": 0.8, "recovery": 0.6, "buyer": 1.0, "rx_talk": 0.6, "pharmacy": 0.6, "innocent": 1.6, "vendor_other": 1.6}
 
 
-def _heldout_split(templates: list[str], heldout: bool) -> list[str]:
-    chosen = [t for i, t in enumerate(templates) if (i % 4 == 3) == heldout]
-    return chosen or templates
+Split = Literal["train", "validation", "test"]
+
+
+def template_split(index: int, count: int = 8) -> Split:
+    """Which split may use template number ``index``: a quarter is kept for the test posts and
+    an eighth for validation, so the threshold is chosen on sentence shapes the model did not
+    train on (as the posts that judge it will be), and tested on yet others."""
+    if index % 4 == 3:
+        return "test"
+    if index % 8 == 1 and count >= 8:  # short lists keep all their non-test shapes for training
+        return "validation"
+    return "train"
+
+
+def split_templates(templates: list[str], split: Split) -> list[str]:
+    """The templates of one split; a list too short to have any for it falls back to the
+    training templates (never to the test ones)."""
+    chosen = [t for i, t in enumerate(templates) if template_split(i, len(templates)) == split]
+    return chosen or [t for i, t in enumerate(templates) if template_split(i, len(templates)) == "train"] or templates
 
 
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
@@ -371,9 +422,9 @@ def _style(word: str, rng: random.Random) -> str:
 class SocialPostGenerator:
     """Deterministic generator of labelled posts (see the module docstring)."""
 
-    def __init__(self, seed: int = 13, heldout: bool = False) -> None:
+    def __init__(self, seed: int = 13, split: Split = "train") -> None:
         self.rng = random.Random(seed)
-        self.heldout = heldout
+        self.split: Split = split
 
     # -- slots --------------------------------------------------------------------------------
     def _contact(self) -> str:
@@ -418,7 +469,7 @@ class SocialPostGenerator:
     def offer(self) -> Post:
         lang = self._lang()
         subs = self._substances()
-        template = self.rng.choice(_heldout_split(OFFER_T[lang], self.heldout))
+        template = self.rng.choice(split_templates(OFFER_T[lang], self.split))
         text = self._fill(template, lang, subs)
         if len(subs) > 1 and "{d2}" not in template and "{e2}" not in template:
             subs = subs[:1]
@@ -437,7 +488,7 @@ class SocialPostGenerator:
         values = {"D": d.upper() if rng.random() < 0.3 else d.title(), "Q": rng.choice(QTY), "QTY": rng.choice(QTY), "P": rng.choice(PRICE),
                   "SHIP_U": rng.choice(SHIP).upper(), "pur": rng.randint(70, 99), "COUNTRY": rng.choice(COUNTRIES),
                   "COUNTRY2": rng.choice(COUNTRIES + ["WW"])}
-        head = rng.choice(_heldout_split(LISTING_PARTS["head"], self.heldout)).format(**values)
+        head = rng.choice(split_templates(LISTING_PARTS["head"], self.split)).format(**values)
         n = rng.randint(8, 40) if (long or (long is None and rng.random() < 0.3)) else rng.randint(2, 5)
         body = []
         for _ in range(n):
@@ -451,12 +502,12 @@ class SocialPostGenerator:
         kind = kind or rng.choices(list(NEG_KIND_WEIGHTS), weights=list(NEG_KIND_WEIGHTS.values()))[0]
         lang = self._lang()
         templates = NEG_T[kind].get(lang) or NEG_T[kind]["en"]
-        template = rng.choice(_heldout_split(templates, self.heldout))
+        template = rng.choice(split_templates(templates, self.split))
         subs = self._substances()
         values = {
             "d": self._product(lang, subs[0]) if kind != "vendor_other" else "", "n": rng.randint(2, 400),
             "city": rng.choice(CITIES), "p": rng.choice(PRICE_L.get(lang, PRICE) if rng.random() < 0.5 else PRICE),
-            "q": rng.choice(QTY), "rx": rng.choice(RX_NAMES), "c": self._contact(), "esc": rng.choice(ESCROW),
+            "q": rng.choice(QTY if kind == "buyer" else GOODS_QTY), "rx": rng.choice(RX_NAMES), "c": self._contact(), "esc": rng.choice(ESCROW),
             "ship": rng.choice(SHIP),
         }
         text = template.format(**values)

@@ -124,6 +124,8 @@ class ClassifierSettings(BaseModel):
     max_length: int = Field(default=256, ge=16)
     batch_size: int = Field(default=64, ge=1)
     precision_target: float = Field(default=0.95, gt=0, le=1)
+    # let the n-gram heads settle the posts they are sure about (classifier.cascade)
+    cascade: bool = True
     data_dir: Path | None = None  # default: ../shared/data next to the checkout
     seed: int = 13
 

@@ -14,7 +14,7 @@ from classifier.metrics import (
     sigmoid,
     substance_predictions,
 )
-from classifier.synth import OFFER_T, SocialPostGenerator, _heldout_split
+from classifier.synth import NEG_T, OFFER_T, SocialPostGenerator, split_templates
 from dragnet.documents import SUBSTANCES
 from dragnet.settings import get_settings
 
@@ -49,9 +49,25 @@ def test_generator_is_deterministic_and_labelled() -> None:
     assert {"news", "harm_reduction", "recovery", "buyer", "innocent", "vendor_other", "pharmacy"} <= kinds
 
 
-def test_heldout_templates_are_disjoint_from_training_templates() -> None:
-    for templates in OFFER_T.values():
-        assert not set(_heldout_split(templates, True)) & set(_heldout_split(templates, False))
+def test_validation_and_test_templates_are_disjoint_from_training_templates() -> None:
+    lists = list(OFFER_T.values()) + [t for kind in NEG_T.values() for t in kind.values()]
+    for templates in lists:
+        train = set(split_templates(templates, "train"))
+        validation = set(split_templates(templates, "validation"))
+        test = set(split_templates(templates, "test"))
+        if len(templates) >= 4:
+            assert not train & test and not validation & test
+        else:  # too short to hold one out: every split uses the same shapes
+            assert train == validation == test
+        assert validation == train or not validation & train  # a short list validates on training shapes
+    english = OFFER_T["en"]
+    assert len(set(split_templates(english, "validation"))) >= 3 and len(set(split_templates(english, "test"))) >= 6
+    seen = {p.text for p in SocialPostGenerator(seed=5, split="train").generate(3000)}
+    # English posts of four words or more (emoji-only posts and the short non-English lists
+    # cannot be held out, as the model card says) are never training posts
+    held = [p.text for p in SocialPostGenerator(seed=5, split="test").generate(1000)
+            if p.lang == "en" and sum(w.isalpha() for w in p.text.split()) >= 4]
+    assert len(held) > 300 and not [text for text in held if text in seen]
 
 
 def test_temperature_scaling_recovers_a_known_temperature() -> None:
