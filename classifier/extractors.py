@@ -67,19 +67,38 @@ def _fold_char(ch: str) -> str:
     return base if base.isalnum() or base in " -" else low
 
 
+class _FoldTable(dict):  # type: ignore[type-arg]
+    """``str.translate`` table filled on first sight of a code point: the per-character fold
+    runs in C for every character seen before (all of them, after the first few posts)."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def _fold(text: str) -> str:
-    return "".join(_fold_char(c) for c in text)
+    if text.isascii():
+        return text.lower()  # the same as the per-character fold for ASCII, and in C
+    return text.translate(_FOLD_TABLE)
 
 
-_TOKEN = re.compile(r"[^\W_]+(?:[0-9@$!|€][^\W_]*)*|[^\s]*[0-9@$!|€][^\s]*", re.UNICODE)
+_LEET_CHAR = re.compile(r"[013457@$!|€]")
+_LEET_WORD = re.compile(r"[\w@$!|€]+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _deleet(folded: str) -> str:
     """Replace leetspeak digits and symbols inside words that also hold letters ("c0ca1ne")."""
+    if _LEET_CHAR.search(folded) is None:
+        return folded
     out = list(folded)
-    for m in re.finditer(r"[\w@$!|€]+", folded):
+    for m in _LEET_WORD.finditer(folded):
         tok = m.group(0)
-        if not any(c.isalpha() for c in tok) or not any(c in _LEET for c in tok):
+        if _LEET_CHAR.search(tok) is None or _LETTER.search(tok) is None:
             continue
         if re.fullmatch(r"\d+[a-z]{1,3}", tok):  # 10g, 500mg, 3x: quantities, not leetspeak
             continue
@@ -140,9 +159,29 @@ class _Hit:
     how: str  # exact, leet, fuzzy, spaced
 
 
-def _lexicon_hits(text: str) -> list[_Hit]:
-    terms, pattern, deletes = _lexicon()
-    folded = _fold(text)
+@lru_cache(maxsize=65536)
+def _fuzzy_term(word: str) -> str | None:
+    """The long unambiguous term one edit away from ``word``, if any (words repeat across posts,
+    so the deletion neighbourhood of each is computed once)."""
+    terms, _, deletes = _lexicon()
+    if word in terms or word in _FUZZY_STOP:
+        return None
+    match = deletes.get(word)
+    if match is None:
+        for variant in _deletes(word):
+            match = deletes.get(variant)
+            if match is not None:
+                break
+    return match if match is not None and abs(len(match) - len(word)) <= 1 else None
+
+
+_SPELLED_OUT = re.compile(r"(?<!\w)(?:\w[.\-_*·•]){3,}\w(?!\w)")
+_LONG_WORD = re.compile(r"[^\W\d_]{6,24}")
+
+
+def _lexicon_hits(text: str, folded: str | None = None) -> list[_Hit]:
+    terms, pattern, _ = _lexicon()
+    folded = _fold(text) if folded is None else folded
     hits: dict[tuple[int, int], _Hit] = {}
     for m in pattern.finditer(folded):
         hits[(m.start(), m.end())] = _Hit(m.start(), m.end(), terms[m.group(0)], "exact")
@@ -152,23 +191,15 @@ def _lexicon_hits(text: str) -> list[_Hit]:
             if folded[m.start():m.end()] != m.group(0):
                 hits.setdefault((m.start(), m.end()), _Hit(m.start(), m.end(), terms[m.group(0)], "leet"))
     # Spelled out with separators: c.o.c.a.i.n.e, k-e-t-a-m-i-n-e
-    for m in re.finditer(r"(?<!\w)(?:\w[.\-_*·•]){3,}\w(?!\w)", deleeted):
+    for m in _SPELLED_OUT.finditer(deleeted):
         joined = re.sub(r"[.\-_*·•]", "", m.group(0))
         if joined in terms:
             hits.setdefault((m.start(), m.end()), _Hit(m.start(), m.end(), terms[joined], "spaced"))
     # Misspellings: edit distance 1 from a long unambiguous term.
     covered = [(h.start, h.end) for h in hits.values()]
-    for m in re.finditer(r"[^\W\d_]{6,24}", deleeted):
-        word = m.group(0)
-        if word in terms or word in _FUZZY_STOP or any(s <= m.start() < e for s, e in covered):
-            continue
-        match = deletes.get(word)
-        if match is None:
-            for variant in _deletes(word):
-                match = deletes.get(variant)
-                if match is not None:
-                    break
-        if match is not None and abs(len(match) - len(word)) <= 1:
+    for m in _LONG_WORD.finditer(deleeted):
+        match = _fuzzy_term(m.group(0))
+        if match is not None and not any(s <= m.start() < e for s, e in covered):
             hits.setdefault((m.start(), m.end()), _Hit(m.start(), m.end(), terms[match], "fuzzy"))
     return sorted(hits.values(), key=lambda h: (h.start, -h.end))
 
@@ -548,15 +579,17 @@ def extract_quantity(text: str) -> Quantity | None:
 # --------------------------------------------------------------------------------------------
 # Evidence
 # --------------------------------------------------------------------------------------------
+_EMOJI_RE = re.compile("(" + "|".join(re.escape(ch) for ch in EMOJI_CODES if len(ch) == 1) + ")[\ufe0f\u200d]*")
+
+
 def _emoji_hits(text: str) -> list[tuple[int, int, str, str | None, str]]:
+    if text.isascii():
+        return []
     hits = []
-    for i, ch in enumerate(text):
-        code = EMOJI_CODES.get(ch)
-        if code is not None:
-            end = i + 1
-            while end < len(text) and text[end] in "\ufe0f\u200d":
-                end += 1
-            hits.append((i, end, ch, code[0], code[1]))
+    for m in _EMOJI_RE.finditer(text):
+        ch = m.group(1)
+        substance, meaning = EMOJI_CODES[ch]
+        hits.append((m.start(), m.end(), ch, substance, meaning))
     return hits
 
 
@@ -585,7 +618,7 @@ def find_evidence(text: str) -> list[Evidence]:
     emojis = _emoji_hits(text)
     sale_signal = bool(prices or quantities or contacts or cryptos or offers or cues or any(e[3] is None for e in emojis))
 
-    for hit in _lexicon_hits(text):
+    for hit in _lexicon_hits(text, folded):
         if hit.term.ambiguous and hit.how == "exact":
             if not sale_signal:
                 continue

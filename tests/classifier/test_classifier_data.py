@@ -120,3 +120,24 @@ def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
     assert logits[0, 0] > logits[1, 0]
     assert int(np.argmax(logits[0, 1:])) == 1
     assert LexicalModel.load(tmp_path / "nothing") is None
+
+
+def test_cached_ngram_features_equal_scikit_learns_hashing_vectorizer() -> None:
+    """The engine's fast feature path must give the matrix the n-gram heads were trained on."""
+    from classifier.lexical import features, sklearn_features
+
+    texts = ["", " ", "a", "ab", "abcd", "C0CA1NE ❄️❄️ dm @plug_uk", "İstanbul ﬁne 𝐜𝐨𝐤𝐞 ÉCRIS-MOI", "ктo продаёт мефедрон 1г",
+             "word word word  word\tword\nword", "x" * 3000, "oxy 30mg " * 80, "señor 🍄 shrooms 3.5g €40 telegram: @shroomy"]
+    for _ in range(2):  # the second pass reads the per-word caches
+        fast, slow = features(texts), sklearn_features(texts)
+        assert fast.shape == slow.shape
+        assert abs(fast - slow).max() < 1e-12 and (fast != slow).nnz == 0
+
+
+def test_fold_table_matches_the_per_character_fold() -> None:
+    from classifier.extractors import _fold, _fold_char
+
+    sample = "".join(chr(c) for c in [*range(32, 0x250), *range(0x370, 0x500), 0x130, 0x1E9E, 0xFB01, 0x2160, 0x1D41C])
+    assert _fold(sample) == "".join(_fold_char(c) for c in sample)
+    assert len(_fold(sample)) == len(sample)
+    assert _fold("ABC déf") == "abc def"
