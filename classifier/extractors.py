@@ -247,11 +247,24 @@ _CONTACT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# Substrings (case-folded) without which each contact pattern cannot match: a pattern whose
+# trigger is absent is skipped, which saves most of the 16 scans of a typical post.
+_CONTACT_TRIGGERS: tuple[tuple[str, ...], ...] = (
+    ("t.me/", "telegram.me/", "telegram.dog/"), ("wa.me/",), ("05",), ("@",), ("@",), ("tele", "tg", "телег"),
+    ("wickr",), ("threema",), ("session",), ("whatsapp", "whats app", "wa", "zap", "wsp"), ("signal",), ("signal",), ("@",),
+    ("snap", "sc"), ("kik",), ("@",),
+)
+assert len(_CONTACT_TRIGGERS) == len(_CONTACT_PATTERNS)
+
+
 def _contact_spans(text: str) -> list[tuple[Contact, int, int]]:
     found: list[tuple[Contact, int, int]] = []
     seen: set[tuple[str, str]] = set()
     taken: list[tuple[int, int]] = []
-    for kind, pattern in _CONTACT_PATTERNS:
+    folded = text.casefold()  # at least every match re.IGNORECASE would allow
+    for (kind, pattern), triggers in zip(_CONTACT_PATTERNS, _CONTACT_TRIGGERS):
+        if not any(trigger in folded for trigger in triggers):
+            continue
         for m in pattern.finditer(text):
             handle = m.group(1).strip().rstrip(".-")
             if kind in {"whatsapp", "signal"} and handle[0] in "+0123456789(":
@@ -456,8 +469,13 @@ def _parse_number(raw: str, decimal_point: bool = False) -> float | None:
         return None
 
 
+_ANY_DIGIT = re.compile(r"\d")
+
+
 def _price_spans(text: str) -> list[tuple[Price, int, int]]:
     found: list[tuple[Price, int, int]] = []
+    if _ANY_DIGIT.search(text) is None:  # every price pattern holds a number
+        return found
     for index, pattern in enumerate(_PRICE_PATTERNS):
         for m in pattern.finditer(text):
             if index in (0, 3):
@@ -538,9 +556,10 @@ _SLANG_Q_RE = re.compile(
 
 def _quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
     found: list[tuple[Quantity, int, int]] = []
-    for m in _COUNT_RE.finditer(text):
+    digits = _ANY_DIGIT.search(text) is not None  # only the slang amounts ("an eighth") need none
+    for m in _COUNT_RE.finditer(text) if digits else ():
         found.append((Quantity(value=float(m.group(1)), unit=_COUNT_UNITS[m.group(2).lower()]), m.start(), m.end()))
-    for m in _MASS_RE.finditer(text):
+    for m in _MASS_RE.finditer(text) if digits else ():
         value = _parse_number(m.group(1))
         if value is not None and value > 0:
             found.append((Quantity(value=value, unit=_MASS_UNITS[m.group(2).lower()]), m.start(), m.end()))
@@ -553,10 +572,10 @@ def _quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
                 count = float(m.group(1)) if m.group(1) else 1.0
                 found.append((Quantity(value=value * count, unit=unit), m.start(), m.end()))
                 break
-    for m in _TIMES_RE.finditer(text):
+    for m in _TIMES_RE.finditer(text) if digits else ():
         count = m.group(1) or m.group(2)
         found.append((Quantity(value=float(count), unit="units"), m.start(), m.end()))
-    for m in _DOSE_RE.finditer(text):
+    for m in _DOSE_RE.finditer(text) if digits else ():
         value = _parse_number(m.group(1))
         if value is not None and value > 0:
             found.append((Quantity(value=value, unit=_DOSE_UNITS[m.group(2).lower()]), m.start(), m.end()))

@@ -41,6 +41,12 @@ def kinds(contacts: list[Contact]) -> set[tuple[str, str]]:
         ("DM @frosty.vendor for prices", {("handle", "frosty.vendor")}),
         ("телега @msk_shop", {("telegram", "msk_shop")}),
         ("session id: 05" + "ab" * 32, {("session", "05" + "ab" * 32)}),
+        # upper case and other scripts reach every pattern (each is skipped when its trigger is absent)
+        ("WICKR ME: SnowKing99 / TELEGRAM: @PlugMaster", {("wickr", "SnowKing99"), ("telegram", "PlugMaster")}),
+        ("ТЕЛЕГА @msk_shop", {("telegram", "msk_shop")}),
+        ("WhatsApp +44 7700 900123, SIGNAL: +1 555 123 4567", {("whatsapp", "+447700900123"), ("signal", "+15551234567")}),
+        ("KIK: frostyplug | SnapChat @weedman420", {("kik", "frostyplug"), ("snapchat", "weedman420")}),
+        ("ORDER VIA WA.ME/447700900123", {("whatsapp", "447700900123")}),
     ],
 )
 def test_contacts(text: str, expected: set[tuple[str, str]]) -> None:
