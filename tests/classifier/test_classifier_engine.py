@@ -129,6 +129,26 @@ def test_int8_agrees_with_fp32(model_dir: Path, engine: ClassifierEngine) -> Non
     assert ((a >= engine.threshold) == (b >= engine.threshold)).all()
 
 
+def test_an_older_onnx_export_is_replaced_by_the_fused_one(model_dir: Path, tmp_path: Path) -> None:
+    """A model exported before the fused format existed is re-exported on load, the fusion
+    really happened (one Attention node per layer) and the answers stay those of PyTorch."""
+    import shutil
+
+    from classifier.engine import ONNX_FORMAT, onnx_export_format
+
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    (copy / "onnx" / "export.json").unlink()
+    assert onnx_export_format(copy / "onnx") == 1
+    fp32 = ClassifierEngine(copy, device="cpu", backend="onnx-fp32", cascade=False)
+    info = json.loads((copy / "onnx" / "export.json").read_text())
+    assert info["format"] == ONNX_FORMAT
+    assert info["fused_operators"].get("Attention") == json.loads((copy / "config.json").read_text())["num_hidden_layers"]
+    reference = ClassifierEngine(copy, device="cpu", backend="torch", cascade=False)
+    texts = [t for t, _ in OFFERS] + NEGATIVES
+    assert np.max(np.abs(fp32.scores(texts).score - reference.scores(texts).score)) < 1e-4
+
+
 def test_model_directory_and_card(model_dir: Path) -> None:
     meta = ModelMeta.load(model_dir)
     assert (model_dir / "config.json").is_file() and (model_dir / "model.safetensors").is_file()
