@@ -136,7 +136,9 @@ def run(docs: int = DOCS) -> dict[str, Any]:
                                           search={"backend": "embedded"})
         with open_store(embedded_settings) as store:
             figures["embedded"] = _measure_store(store, listings, steady)
-        with OpenSearchNode(heap="2g", gc="g1") as node:
+        # the engine's JVM for a bulk-loading benchmark on 2 cores: parallel GC (see OpenSearchNode)
+        figures["opensearch_node"] = {"heap": "2g", "gc": "parallel"}
+        with OpenSearchNode(heap="2g", gc="parallel") as node:
             engine_settings = load_settings(paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
                                             search={"backend": "auto", "url": node.url, "index_prefix": "bench"})
             figures["baseline_raw_bulk_opensearch"] = _raw_bulk_baseline(node.url, listings)

@@ -6,9 +6,13 @@ Layout (``P`` = ``settings.search.index_prefix``):
 * ``P-listings``: write alias over a dated index ``P-listings-YYYY.MM.DD`` (created on the first
   ``ensure_schema``), one document per listing (``_id`` = listing id), the current version.
   A re-index to a new dated index (new mappings) swaps the alias without touching callers.
-* ``P-versions-YYYY.MM``: every content version (``_id`` = ``Listing.doc_id``, written with
-  ``op_type=create`` so that writing a version twice is a no-op), in the month of the listing's
-  ``first_seen`` so all versions of one listing share an index; read through alias ``P-versions``.
+* ``P-versions-YYYY.MM``: the content versions of listings that have changed (``_id`` =
+  ``Listing.doc_id``, written with ``op_type=create`` so that writing a version twice is a
+  no-op), in the month of the listing's ``first_seen`` so all versions of one listing share an
+  index; read through alias ``P-versions``.  History is copy-on-change: a listing that never
+  changed is its current document alone (one write per new listing, not two); its first change
+  archives the content it replaces and the new one.  ``dn.content_stored_at`` on the current
+  document keeps when its content was first stored, so the archived copy sorts where it belongs.
 * index templates ``P-listings`` and ``P-versions`` carry the mappings: ``title``/``text`` with
   the English analyzer and a ``.std`` standard-analyzer sub-field, keyword fields (``.raw`` on
   title), ``price`` as ``scaled_float``, dates, the classification object, and ``dn.*``: the
@@ -491,87 +495,102 @@ class EngineStore(ListingStore):
         return result
 
     def _upsert_chunk(self, listings: list[Listing], result: BulkResult) -> None:
-        """One read-merge-write cycle in two round trips: ``mget`` of the current documents, then
-        ONE bulk request holding the version creates and the new current documents (the engine
-        runs the two indices' shard requests side by side).  A current document's version number
-        is predicted (a version is new unless its content is the current one); where the engine
-        disagrees (a reverted content answered 409, a version refused) the current document is
-        rewritten with the true count, so versions and history always agree."""
+        """One read-merge-write cycle: ``mget`` of the current documents, the version creates
+        when some content changed, then the new current documents.
+
+        Copy-on-change history: a new listing, or one seen again with the same content, writes
+        its current document only (one request after the ``mget``; a bulk load of new listings
+        never touches the versions index).  When the content changes, the replaced content
+        (with the time it was first stored) and the new content are created in the versions
+        index first; a version that exists already answers 409, so reverted content is not
+        counted twice.  A listing whose version could not be written keeps its current
+        document as it was and is reported failed: the retry finds the same replaced content,
+        so no content is ever overwritten before it is archived."""
         if not listings:
             return
         ids = list(dict.fromkeys(listing.id for listing in listings))
         docs = self._call("mget", lambda: self.client.mget(self.listings_alias, ids))
         current: dict[str, Listing | None] = {}
+        since: dict[str, str] = {}  # listing id -> when its current content was first stored
         for doc in docs:
-            current[doc["_id"]] = _listing_from_source(doc["_source"]) if doc.get("found") else None
-        # 1. merge in arrival order (the same listing may come twice in one batch)
-        merged: dict[str, Listing] = {}
-        for listing in listings:
-            base = merged.get(listing.id, current.get(listing.id))
-            merged[listing.id], _ = merge_with_existing(listing, base)
-        # 2. versions: create-only, in the month of the listing's (stable) first_seen
-        actions: list[tuple[bytes, bytes | None]] = []
-        owners: list[Listing] = []
-        predicted: dict[str, int] = {}
-        seen_doc_ids: set[str] = set()
+            found = doc.get("found")
+            current[doc["_id"]] = _listing_from_source(doc["_source"]) if found else None
+            if found:
+                since[doc["_id"]] = _content_stored_at(doc["_source"])
         stored_at = utcnow().isoformat()
+        merged: dict[str, Listing] = {}
+        fresh: set[str] = set()  # listings first written by this chunk
+        archive: list[tuple[bytes, bytes | None]] = []
+        owners: list[tuple[str, bool]] = []  # (listing id, is the arriving content)
+        archived: set[str] = set()
         version_indices: set[str] = set()
-        for listing in listings:
+        seen_doc_ids: set[str] = set()
+        for listing in listings:  # in arrival order: the same listing may come twice
             if listing.doc_id in seen_doc_ids:
                 result.unchanged += 1
                 continue
             seen_doc_ids.add(listing.doc_id)
-            old = current.get(listing.id)
-            if old is None or old.doc_id != listing.doc_id:
-                predicted[listing.id] = predicted.get(listing.id, 0) + 1
-            versions_index = self._versions_index(old or merged[listing.id])
-            version_indices.add(versions_index)
-            actions.append((_action("create", versions_index, listing.doc_id), _version_source(listing, stored_at)))
-            owners.append(listing)
-        if self._bulk_loading:
-            self._prepare_versions_indices(version_indices)
-        # 3. the current documents, in the same request
-        order = list(merged)
-        for listing_id in order:
-            actions.append((_action("index", self.listings_alias, listing_id),
-                            self._current_source(merged[listing_id], current.get(listing_id), predicted.get(listing_id, 0))))
-        outcomes = self._bulk(actions)
-        created: dict[str, int] = {}
-        for position, outcome in outcomes[:len(owners)]:
-            listing = owners[position]
-            status = outcome.get("status", 0)
-            if status in (200, 201):
-                result.written += 1
-                created[listing.id] = created.get(listing.id, 0) + 1
-            elif status == 409:
+            before = merged.get(listing.id, current.get(listing.id))
+            merged[listing.id], _ = merge_with_existing(listing, before)
+            if before is None:
+                fresh.add(listing.id)
+                since[listing.id] = stored_at
+                continue
+            if before.doc_id == listing.doc_id:
                 result.unchanged += 1
+                continue
+            versions_index = self._versions_index(before)
+            version_indices.add(versions_index)
+            for version, arriving, when in ((before, False, since.get(listing.id, stored_at)), (listing, True, stored_at)):
+                if version.doc_id not in archived:
+                    archived.add(version.doc_id)
+                    archive.append((_action("create", versions_index, version.doc_id), _version_source(version, when)))
+                    owners.append((listing.id, arriving))
+            if merged[listing.id].doc_id == listing.doc_id:
+                since[listing.id] = stored_at
+        created: dict[str, int] = {}
+        refused: dict[str, str] = {}
+        if archive:
+            if self._bulk_loading:
+                self._prepare_versions_indices(version_indices)
+            for position, outcome in self._bulk(archive):
+                listing_id, arriving = owners[position]
+                status = outcome.get("status", 0)
+                if status in (200, 201):
+                    if arriving:
+                        created[listing_id] = created.get(listing_id, 0) + 1
+                elif status == 409:
+                    if arriving:
+                        result.unchanged += 1
+                else:
+                    refused.setdefault(listing_id, _item_reason(outcome))
+        result.failed.extend(refused.items())
+        order = [listing_id for listing_id in merged if listing_id not in refused]
+        if not order:
+            return
+        body = [(_action("index", self.listings_alias, listing_id),
+                 self._current_source(merged[listing_id], current.get(listing_id), created.get(listing_id, 0),
+                                      since[listing_id]))
+                for listing_id in order]
+        for position, outcome in self._bulk(body):
+            listing_id = order[position]
+            if outcome.get("status") in (200, 201):
+                result.written += created.get(listing_id, 0) + (listing_id in fresh)
             else:
-                result.failed.append((listing.id, _item_reason(outcome)))
-        fix: list[str] = []
-        for position, outcome in outcomes[len(owners):]:
-            listing_id = order[position - len(owners)]
-            if outcome.get("status") not in (200, 201):
                 result.failed.append((listing_id, _item_reason(outcome)))
-            elif created.get(listing_id, 0) != predicted.get(listing_id, 0):
-                fix.append(listing_id)
-        if fix:
-            corrected = [(_action("index", self.listings_alias, listing_id),
-                          self._current_source(merged[listing_id], current.get(listing_id), created.get(listing_id, 0)))
-                         for listing_id in fix]
-            for position, outcome in self._bulk(corrected):
-                if outcome.get("status") not in (200, 201):
-                    result.failed.append((fix[position], _item_reason(outcome)))
 
     @staticmethod
-    def _current_source(listing: Listing, old: Listing | None, new_versions: int) -> bytes:
-        """The current document: the listing, its version count, and ``dn``, the derived
-        filter/sort fields (spliced into pydantic's own JSON, which is several times faster than
-        ``model_dump`` + ``json.dumps`` and writes non-finite floats as null, not bare NaN)."""
-        version = max((old.version if old else 0) + new_versions, 1)
+    def _current_source(listing: Listing, old: Listing | None, new_contents: int, content_stored_at: str) -> bytes:
+        """The current document: the listing, its version count (distinct contents), and
+        ``dn``, the derived filter/sort fields plus ``content_stored_at`` (spliced into
+        pydantic's own JSON, which is several times faster than ``model_dump`` + ``json.dumps``
+        and writes non-finite floats as null, not bare NaN)."""
+        version = (old.version if old else 1) + new_contents
         listing = listing.model_copy(update={"version": version})
         flat = flat_fields(listing)
         dn = {k: flat[k] for k in ("vendor", "substance", "identifiers", "is_drug_sale", "score", "price_usd")}
         dn["seen_at"] = flat["seen_at"].isoformat()
+        dn["content_stored_at"] = content_stored_at
         return listing.model_dump_json().encode("utf-8")[:-1] + b',"dn":' + _dumps(dn) + b"}"
 
     # -- reads --------------------------------------------------------------------------------
@@ -580,11 +599,21 @@ class EngineStore(ListingStore):
         return _listing_from_source(docs[0]["_source"]) if docs and docs[0].get("found") else None
 
     def history(self, listing_id: str) -> list[Listing]:
+        """Every distinct content, oldest first: the archived versions, and the current
+        document when its content has not been archived (a listing that never changed)."""
         body = {"query": {"term": {"listing_id": listing_id}}, "size": 1000,
                 "sort": [{"stored_at": "asc"}, {"doc_id": "asc"}]}
-        response = self._call("history", lambda: self.client.search(self.versions_alias, body))
-        return [Listing.model_validate(hit["_source"]["listing"]).model_copy(update={"version": number})
-                for number, hit in enumerate(response["hits"]["hits"], start=1)]
+        # the pattern, not the alias: a store whose listings never changed has no versions index
+        response = self._call("history", lambda: self.client.search(f"{self.versions_alias}-*", body))
+        versions = [(hit["_source"]["stored_at"], hit["_source"]["doc_id"], Listing.model_validate(hit["_source"]["listing"]))
+                    for hit in response["hits"]["hits"]]
+        docs = self._call("get", lambda: self.client.mget(self.listings_alias, [listing_id]))
+        if docs and docs[0].get("found"):
+            now = _listing_from_source(docs[0]["_source"])
+            if now.doc_id not in {doc_id for _, doc_id, _ in versions}:
+                versions.append((_content_stored_at(docs[0]["_source"]), now.doc_id, now))
+        versions.sort(key=lambda item: (as_utc(datetime.fromisoformat(item[0])), item[1]))
+        return [listing.model_copy(update={"version": number}) for number, (_, _, listing) in enumerate(versions, start=1)]
 
     def search(self, query: SearchQuery) -> SearchResult:
         body = build_search_body(query)
@@ -618,6 +647,13 @@ class EngineStore(ListingStore):
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _content_stored_at(source: dict[str, Any]) -> str:
+    """When a current document's content was first stored (documents written before
+    ``content_stored_at`` existed fall back to their crawl time; their versions are archived)."""
+    value = (source.get("dn") or {}).get("content_stored_at")
+    return str(value or source.get("crawled_at") or utcnow().isoformat())
 
 
 def _version_source(listing: Listing, stored_at: str) -> bytes:

@@ -42,6 +42,10 @@ def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearc
         listing = make_listing(1)
         store.upsert([listing])
         store.refresh()
+        assert httpx.get(f"{opensearch_node.url}/_alias/{prefix}-versions").status_code == 404  # nothing changed yet
+        assert [v.title for v in store.history(listing.id)] == [listing.title]
+        store.upsert([make_listing(1, title="changed title")])
+        store.refresh()
         versions = httpx.get(f"{opensearch_node.url}/_alias/{prefix}-versions").json()
         assert list(versions) == [f"{prefix}-versions-{listing.crawled_at:%Y.%m}"]
     finally:
@@ -162,13 +166,47 @@ def test_bulk_load_creates_new_version_months_with_load_settings(settings: Dragn
     try:
         prefix = store.settings.search.index_prefix
         with store.bulk_load():
-            store.upsert([make_listing(1, days=0), make_listing(2, days=45)])  # two months, neither exists yet
+            store.upsert([make_listing(1, days=0), make_listing(2, days=45)])
+            # both change: their versions go to two months, neither exists yet
+            store.upsert([make_listing(1, days=0, title="edited"), make_listing(2, days=45, title="edited")])
             inside = httpx.get(f"{opensearch_node.url}/{prefix}-versions-*/_settings").json()
         assert len(inside) == 2
         assert {v["settings"]["index"]["refresh_interval"] for v in inside.values()} == {"-1"}
         after = httpx.get(f"{opensearch_node.url}/{prefix}-versions-*/_settings").json()
         assert {v["settings"]["index"]["translog"]["durability"] for v in after.values()} == {"request"}
-        assert len(store.history(make_listing(2).id)) == 1
+        assert [v.title for v in store.history(make_listing(2).id)] == [make_listing(2).title, "edited"]
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_content_is_archived_before_it_is_replaced(settings: DragnetSettings, opensearch_node) -> None:
+    """Copy-on-change history: a new listing is one current document; when the versions index
+    refuses the archive of a change, the current document keeps the old content and the listing
+    is reported failed, so the retry archives it and nothing is ever lost from history."""
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        prefix = store.settings.search.index_prefix
+        first = make_listing(3, title="first title")
+        assert store.upsert([first]).written == 1
+        store.upsert([make_listing(4, title="other")])
+        store.upsert([make_listing(4, title="other, edited")])  # creates this month's versions index
+        store.refresh()
+        blocked = f"{prefix}-versions-{first.crawled_at:%Y.%m}"
+        httpx.put(f"{opensearch_node.url}/{blocked}/_settings", json={"index.blocks.write": True}).raise_for_status()
+        edited = make_listing(3, title="second title", days=10)
+        refused = store.upsert([edited])
+        assert [listing_id for listing_id, _ in refused.failed] == [first.id] and refused.written == 0
+        store.refresh()
+        assert store.get(first.id).title == "first title"  # not overwritten before it is archived
+        httpx.put(f"{opensearch_node.url}/{blocked}/_settings", json={"index.blocks.write": False}).raise_for_status()
+        retried = store.upsert([edited])
+        assert (retried.written, retried.failed) == (1, [])
+        store.refresh()
+        current = store.get(first.id)
+        assert current is not None and current.title == "second title"
+        assert [v.title for v in store.history(first.id)] == ["first title", "second title"]
+        assert current.version == 2
     finally:
         store.drop()
         store.close()
