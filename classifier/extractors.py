@@ -87,25 +87,28 @@ def _fold(text: str) -> str:
 
 
 _LEET_CHAR = re.compile(r"[013457@$!|€]")
-_LEET_WORD = re.compile(r"[\w@$!|€]+")
 _LETTER = re.compile(r"[^\W\d_]")
+
+
+_LEET_TABLE = str.maketrans(_LEET)
+# a whole word holding a leet character: starts only at a word start (so matching stays linear),
+# the lazy look-ahead finds the leet character, the possessive run takes the word
+_LEET_WORD = re.compile(r"(?<![\w@$!|€])(?=[\w@$!|€]*?[013457@$!|€])[\w@$!|€]++")
+_QUANTITY_WORD = re.compile(r"\d+[a-z]{1,3}")
+
+
+def _deleet_word(m: re.Match[str]) -> str:
+    tok = m.group(0)
+    if _LETTER.search(tok) is None or _QUANTITY_WORD.fullmatch(tok):  # 10g, 500mg, 3x: quantities
+        return tok
+    return tok.translate(_LEET_TABLE)
 
 
 def _deleet(folded: str) -> str:
     """Replace leetspeak digits and symbols inside words that also hold letters ("c0ca1ne")."""
     if _LEET_CHAR.search(folded) is None:
         return folded
-    out = list(folded)
-    for m in _LEET_WORD.finditer(folded):
-        tok = m.group(0)
-        if _LEET_CHAR.search(tok) is None or _LETTER.search(tok) is None:
-            continue
-        if re.fullmatch(r"\d+[a-z]{1,3}", tok):  # 10g, 500mg, 3x: quantities, not leetspeak
-            continue
-        for i, c in enumerate(tok):
-            if c in _LEET:
-                out[m.start() + i] = _LEET[c]
-    return "".join(out)
+    return _LEET_WORD.sub(_deleet_word, folded)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def _vectorizers() -> tuple[object, object]:
 
 WORD_PATTERN = re.compile(r"(?u)\b\w+\b")
 _CACHE_LIMIT = 200_000  # entries per cache; hostile input cannot grow them without bound
-_char_cache: dict[str, list[int]] = {}
+_char_cache: dict[str, np.ndarray] = {}
 _word_cache: dict[str, int] = {}
 
 
@@ -60,7 +60,7 @@ def _bucket(gram: str) -> int:
     return (2147483647 - (N_FEATURES - 1)) % N_FEATURES if h == -2147483648 else abs(h) % N_FEATURES
 
 
-def _char_buckets(word: str) -> list[int]:
+def _char_buckets(word: str) -> np.ndarray:
     """Feature indices of one word's ``char_wb`` 2-5-grams (the word padded with spaces; a word
     shorter than n counts once), cached: in a stream of posts most words have been seen."""
     found = _char_cache.get(word)
@@ -73,7 +73,7 @@ def _char_buckets(word: str) -> list[int]:
                 grams.append(padded)
                 break
             grams.extend(padded[o:o + n] for o in range(size - n + 1))
-        found = [_bucket(g) for g in grams]
+        found = np.fromiter((_bucket(g) for g in grams), dtype=np.int32, count=len(grams))
         if len(_char_cache) >= _CACHE_LIMIT:
             _char_cache.clear()
         _char_cache[word] = found
@@ -90,14 +90,14 @@ def _word_bucket(gram: str) -> int:
     return found
 
 
-def _hashed_rows(rows: list[list[int]]):  # -> scipy.sparse.csr_matrix
+def _hashed_matrix(cols: np.ndarray, lengths: np.ndarray):  # -> scipy.sparse.csr_matrix
+    """Rows of bucket indices (``lengths[i]`` of them for row i) as l2-normalised counts."""
     from scipy.sparse import csr_matrix
     from sklearn.preprocessing import normalize
 
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    cols = np.fromiter((c for r in rows for c in r), dtype=np.int32, count=int(lengths.sum()))
-    doc = np.repeat(np.arange(len(rows), dtype=np.int32), lengths)
-    x = csr_matrix((np.ones(len(cols)), (doc, cols)), shape=(len(rows), N_FEATURES))
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    x = csr_matrix((np.ones(len(cols)), cols, indptr), shape=(len(lengths), N_FEATURES))
     x.sum_duplicates()
     return normalize(x, norm="l2", copy=False)
 
@@ -105,18 +105,27 @@ def _hashed_rows(rows: list[list[int]]):  # -> scipy.sparse.csr_matrix
 def features(texts: list[str]):  # -> scipy.sparse.csr_matrix
     """Hashed char 2-5-grams and word 1-2-grams, each block l2-normalised: the same matrix as
     scikit-learn's ``HashingVectorizer`` pair of :func:`_vectorizers`, several times faster
-    because each distinct word is hashed once per process instead of once per occurrence."""
+    because each distinct word is hashed once per process instead of once per occurrence, and
+    a text's char n-grams are whole cached arrays joined in one call."""
     from scipy.sparse import hstack
 
     prepared = [lexical_text(t) for t in texts]
-    char_rows = [[b for w in text.split() for b in _char_buckets(w)] for text in prepared]
+    words = [text.split() for text in prepared]
+    per_word = [_char_buckets(w) for ws in words for w in ws]
+    word_sizes = np.fromiter((len(a) for a in per_word), dtype=np.int64, count=len(per_word))
+    ends = np.cumsum(np.fromiter((len(ws) for ws in words), dtype=np.int64, count=len(words)))
+    totals = np.concatenate([[0], np.cumsum(word_sizes)])
+    char_lengths = np.diff(np.concatenate([[0], totals[ends]]))
+    char_cols = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int32)
     word_rows = []
     for text in prepared:
         tokens = WORD_PATTERN.findall(text)
         row = [_word_bucket(t) for t in tokens]
         row.extend(_word_bucket(f"{a} {b}") for a, b in zip(tokens, tokens[1:]))
         word_rows.append(row)
-    return hstack([_hashed_rows(char_rows), _hashed_rows(word_rows)], format="csr")
+    word_lengths = np.fromiter((len(r) for r in word_rows), dtype=np.int64, count=len(word_rows))
+    word_cols = np.fromiter((c for r in word_rows for c in r), dtype=np.int32, count=int(word_lengths.sum()))
+    return hstack([_hashed_matrix(char_cols, char_lengths), _hashed_matrix(word_cols, word_lengths)], format="csr")
 
 
 def sklearn_features(texts: list[str]):  # -> scipy.sparse.csr_matrix

@@ -11,6 +11,7 @@ thresholds, version, metrics) lives next to it in ``dragnet.json``.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -141,24 +142,26 @@ def _symbol_word(ch: str) -> str:
         return " "
 
 
+@lru_cache(maxsize=8192)
+def _high_char(ch: str) -> str:
+    """What :func:`prepare_text` makes of one character at or above U+2000."""
+    cat = unicodedata.category(ch)
+    if cat == "So":
+        return _symbol_word(ch)
+    if cat in ("Mn", "Cf", "Sk") and 0xFE00 <= ord(ch) <= 0xFE0F or ch in "\u200d\u200c":
+        return ""
+    return ch
+
+
+_HIGH_CHAR = re.compile("[\u2000-\U0010ffff]")
+
+
 def prepare_text(text: str) -> str:
     """Spell emoji out ("❄️" -> " snowflake "): the encoder's vocabulary has no emoji, and emoji
     codes carry meaning in drug posts.  Variation selectors and joiners are dropped."""
     if text.isascii():
         return text
-    out = []
-    for ch in text:
-        if ord(ch) < 0x2000:
-            out.append(ch)
-            continue
-        cat = unicodedata.category(ch)
-        if cat == "So":
-            out.append(_symbol_word(ch))
-        elif cat in ("Mn", "Cf", "Sk") and 0xFE00 <= ord(ch) <= 0xFE0F or ch in "\u200d\u200c":
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _HIGH_CHAR.sub(lambda m: _high_char(m.group(0)), text)
 
 
 def encode_head_tail(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
