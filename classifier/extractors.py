@@ -615,6 +615,13 @@ def _emoji_hits(text: str) -> list[tuple[int, int, str, str | None, str]]:
     return hits
 
 
+def _evidence(*, kind: str, text: str, start: int | None, end: int | None, rule: str, weight: float) -> Evidence:
+    """An :class:`Evidence` built from values this module typed itself, without re-validation
+    (about a fifth of the time of :func:`find_evidence` on a typical post went to validating
+    its ~20 spans)."""
+    return Evidence.model_construct(kind=kind, text=text, start=start, end=end, rule=rule, weight=weight)
+
+
 def find_evidence(text: str) -> list[Evidence]:
     """Every rule hit that supports calling ``text`` a drug-sale offer, with character spans.
 
@@ -647,37 +654,37 @@ def find_evidence(text: str) -> list[Evidence]:
             kind, weight = "slang", 0.5
         else:
             kind, weight = "substance", 1.0 if hit.how == "exact" else 0.8
-        evidence.append(Evidence(kind=kind, text=text[hit.start:hit.end], start=hit.start, end=hit.end,
+        evidence.append(_evidence(kind=kind, text=text[hit.start:hit.end], start=hit.start, end=hit.end,
                                  rule=f"{hit.how}:{hit.term.substance}", weight=weight))
     for start, end, _ch, substance, meaning in emojis:
-        evidence.append(Evidence(kind="emoji", text=text[start:end], start=start, end=end,
+        evidence.append(_evidence(kind="emoji", text=text[start:end], start=start, end=end,
                                  rule=f"emoji:{substance or 'sale'}:{meaning}", weight=0.6 if substance else 0.3))
     for price, start, end in prices:
-        evidence.append(Evidence(kind="price", text=text[start:end], start=start, end=end,
+        evidence.append(_evidence(kind="price", text=text[start:end], start=start, end=end,
                                  rule=f"price:{price.currency}", weight=0.5))
     for quantity, start, end in quantities:
         if not any(e.kind == "quantity" and e.start is not None and e.start < end and start < (e.end or 0) for e in evidence):
-            evidence.append(Evidence(kind="quantity", text=text[start:end], start=start, end=end,
+            evidence.append(_evidence(kind="quantity", text=text[start:end], start=start, end=end,
                                      rule=f"quantity:{quantity.unit}", weight=0.4))
     for contact, start, end in contacts:
-        evidence.append(Evidence(kind="contact", text=text[start:end], start=start, end=end,
+        evidence.append(_evidence(kind="contact", text=text[start:end], start=start, end=end,
                                  rule=f"contact:{contact.kind}", weight=0.6))
     handle_spans = [(s, e) for _, s, e in contacts]
     for m in cues:
         if not any(s <= m.start() < e for s, e in handle_spans):
-            evidence.append(Evidence(kind="contact", text=m.group(0), start=m.start(), end=m.end(),
+            evidence.append(_evidence(kind="contact", text=m.group(0), start=m.start(), end=m.end(),
                                      rule="contact_cue", weight=0.4))
     for address, start, end in cryptos:
-        evidence.append(Evidence(kind="crypto", text=text[start:end], start=start, end=end,
+        evidence.append(_evidence(kind="crypto", text=text[start:end], start=start, end=end,
                                  rule=f"crypto:{address.chain}", weight=0.5))
     for _fpr, start, end in pgps:
-        evidence.append(Evidence(kind="pgp", text=text[start:end][:120], start=start, end=end, rule="pgp_fingerprint", weight=0.4))
+        evidence.append(_evidence(kind="pgp", text=text[start:end][:120], start=start, end=end, rule="pgp_fingerprint", weight=0.4))
     for m in offers:
-        evidence.append(Evidence(kind="offer", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="offer_term", weight=0.5))
+        evidence.append(_evidence(kind="offer", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="offer_term", weight=0.5))
     for m in _SHIPPING_RE.finditer(folded):
-        evidence.append(Evidence(kind="shipping", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="shipping_term", weight=0.4))
+        evidence.append(_evidence(kind="shipping", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="shipping_term", weight=0.4))
     for m in _ESCROW_RE.finditer(folded):
-        evidence.append(Evidence(kind="escrow", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="escrow_term", weight=0.4))
+        evidence.append(_evidence(kind="escrow", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="escrow_term", weight=0.4))
     evidence.sort(key=lambda e: (e.start if e.start is not None else -1, e.kind))
     return evidence
 
