@@ -53,7 +53,8 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         "",
         "## Decision", "",
         f"- Calibration: the blend above is a two-feature Platt scaling on validation, then temperature scaling of the blended logit, T = {meta.temperature:.4f}.",
-        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest with validation precision >= {meta.precision_target} on real listings and on generated posts, each on its own.",
+        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest at which validation precision reaches {meta.precision_target} "
+        "with 95% confidence (one-sided Wilson lower bound) on real listings and on generated posts, each on its own.",
         *([f"- Cascade: the n-gram heads alone (Platt-scaled, a = {meta.cascade['a']:.4f}, c = {meta.cascade['c']:.4f}) settle a text "
             f"when their score is <= {meta.cascade['low']:.4f} or >= {meta.cascade['high']:.4f}; the transformer reads the rest.  "
             f"The band was chosen on validation for at most {meta.cascade['tolerance']:.1%} disagreement with the full model "

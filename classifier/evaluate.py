@@ -142,7 +142,7 @@ def render_report(meta_dict: dict[str, Any]) -> str:
     """A readable Markdown report of the figures in ``meta.metrics``."""
     m = meta_dict["metrics"]
     lines = [f"# Evaluation of {meta_dict['version']}", "",
-             f"Threshold {m['threshold']} (chosen on validation for precision >= {meta_dict['precision_target']}), "
+             f"Threshold {m['threshold']} (chosen on validation: precision >= {meta_dict['precision_target']} with 95% confidence), "
              f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.", ""]
 
     def row(name: str, r: dict[str, Any]) -> str:

@@ -26,8 +26,9 @@ MAX_CHARS = 400  # head (title, offer) and tail (contact, terms): a long boilerp
 def lexical_text(text: str) -> str:
     """Case-folded, de-leeted text with emoji spelled out, head and tail of long texts."""
     from classifier.extractors import _deleet, _fold
-    from classifier.model import prepare_text
+    from classifier.model import collapse_repeats, prepare_text
 
+    text = collapse_repeats(text)
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS * 2 // 3] + " " + text[-MAX_CHARS // 3:]
     return _deleet(_fold(prepare_text(text)))

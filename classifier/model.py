@@ -126,8 +126,34 @@ class ModelMeta:
 # ---------------------------------------------------------------------------------------------
 # Tokenisation shared by training and inference
 # ---------------------------------------------------------------------------------------------
+REPEAT_MIN_CHARS = 400  # shorter texts are read as they are
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*|[.!?\n]+")
+
+
+def collapse_repeats(text: str) -> str:
+    """A long page keeps only the first occurrence of each sentence.  Why: listings paste the
+    same shipping and service boilerplate many times, and with head-and-tail clipping the
+    copies push the offer itself out of what the model reads (the n-gram heads, which see 400
+    characters, read such a page as a shop's customer-service text)."""
+    if len(text) <= REPEAT_MIN_CHARS:
+        return text
+    seen: set[str] = set()
+    kept: list[str] = []
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group(0)
+        key = " ".join(sentence.split()).casefold()
+        if len(key) > 3:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(sentence)
+    return "".join(kept)
+
+
 def clip_text(text: str, max_length: int) -> str:
-    """Bound the characters handed to the tokenizer: head and tail, about 8 chars per token."""
+    """Bound the characters handed to the tokenizer: repeated sentences once, then head and
+    tail, about 8 chars per token."""
+    text = collapse_repeats(text)
     budget = max_length * 8
     if len(text) > 2 * budget:
         text = text[:budget] + " … " + text[-budget:]

@@ -9,6 +9,7 @@ from classifier.data import load_listings, vendor_split
 from classifier.metrics import (
     binary_report,
     choose_threshold,
+    precision_lower_bound,
     expected_calibration_error,
     fit_temperature,
     sigmoid,
@@ -80,15 +81,23 @@ def test_temperature_scaling_recovers_a_known_temperature() -> None:
     assert expected_calibration_error(labels, sigmoid(overconfident / t)) < expected_calibration_error(labels, sigmoid(overconfident))
 
 
-def test_threshold_meets_the_precision_target() -> None:
+def test_threshold_meets_the_precision_target_with_confidence() -> None:
     rng = np.random.default_rng(1)
     labels = rng.random(5000) < 0.4
     probs = np.clip(labels * 0.35 + rng.random(5000) * 0.65, 0, 1)
     thr = choose_threshold(probs, labels.astype(float), 0.95)
     report = binary_report(labels.astype(int), probs, thr)
-    assert report["precision"] >= 0.95
-    # the lowest such threshold: one step lower falls below the target or is the same cut
-    assert binary_report(labels.astype(int), probs, thr - 0.02)["precision"] < 0.95 or thr < 0.05
+    tp = round(report["recall"] * report["positives"])
+    predicted = round(tp / report["precision"])
+    assert precision_lower_bound(np.array([tp]), np.array([predicted]), 0.95)[0] >= 0.95
+    assert report["precision"] > 0.955  # the point estimate keeps a margin over the target
+    # the lowest such threshold: one step lower the bound falls below the target
+    lower = binary_report(labels.astype(int), probs, thr - 0.02)
+    lower_tp = round(lower["recall"] * lower["positives"])
+    assert precision_lower_bound(np.array([lower_tp]), np.array([round(lower_tp / lower["precision"])]), 0.95)[0] < 0.95
+    # more validation data, smaller margin: the bound tends to the point estimate
+    assert precision_lower_bound(np.array([950]), np.array([1000]), 0.95)[0] < 0.95 < \
+        precision_lower_bound(np.array([96_000]), np.array([100_000]), 0.95)[0]
 
 
 def test_every_sale_gets_at_least_one_substance() -> None:
