@@ -38,7 +38,7 @@ def _assert_each_once(pipeline: Pipeline, listings: list[Listing]) -> None:
 
 
 def test_kill9_of_a_classify_worker_mid_batch_loses_and_duplicates_nothing(pipeline: Pipeline) -> None:
-    listings = make_listings(300, "kill")
+    listings = make_listings(600, "kill")  # enough batches that one is always in flight when the kill lands
     first = pipeline.start_worker("classify-a")
     submit_batch(listings)
     flush()
