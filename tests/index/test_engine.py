@@ -210,3 +210,53 @@ def test_content_is_archived_before_it_is_replaced(settings: DragnetSettings, op
     finally:
         store.drop()
         store.close()
+
+
+def test_a_writer_that_expects_new_listings_still_merges_with_stored_ones(settings: DragnetSettings,
+                                                                           opensearch_node) -> None:
+    """Create-first: a fresh store assumes new listings and writes them with op_type=create.
+    A listing another writer stored already answers 409 and goes through the merge, so its
+    content is archived, not overwritten."""
+    engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
+    first_writer, second_writer = open_store(engine_settings), open_store(engine_settings)
+    try:
+        old = make_listing(5, title="first writer's title", days=1)
+        assert first_writer.upsert([old]).written == 1
+        new = make_listing(5, title="second writer's title", days=4)
+        result = second_writer.upsert([new, make_listing(6)])
+        assert (result.written, result.failed) == (2, [])
+        second_writer.refresh()
+        current = second_writer.get(old.id)
+        assert current is not None and current.title == "second writer's title" and current.version == 2
+        assert [v.title for v in second_writer.history(old.id)] == ["first writer's title", "second writer's title"]
+        assert current.first_seen == old.crawled_at  # first seen by the first writer
+    finally:
+        first_writer.drop()
+        first_writer.close()
+        second_writer.close()
+
+
+@pytest.mark.parametrize("create_first", [True, False], ids=["create-first", "mget-first"])
+def test_both_write_paths_give_the_same_documents(settings: DragnetSettings, opensearch_node, create_first: bool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk mixing stored listings (changed and unchanged), new ones and a listing arriving
+    twice ends the same whichever path the store picks."""
+    import index.backends.engine as engine
+
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
+    try:
+        store.upsert([make_listing(i) for i in range(4)])
+        monkeypatch.setattr(engine, "_CREATE_FIRST_SHARE", 0.0 if create_first else 2.0)
+        chunk = [make_listing(0), make_listing(1, title="edited", days=9), make_listing(10),
+                 make_listing(11, title="eleven A", days=1), make_listing(11, title="eleven B", days=2)]
+        result = store.upsert(chunk)
+        assert (result.written, result.unchanged, result.failed) == (4, 1, [])
+        store.refresh()
+        got = {i: store.get(make_listing(i).id) for i in (0, 1, 10, 11)}
+        assert {i: (doc.title, doc.version) for i, doc in got.items() if doc} == {
+            0: (make_listing(0).title, 1), 1: ("edited", 2), 10: (make_listing(10).title, 1), 11: ("eleven B", 2)}
+        assert [v.title for v in store.history(make_listing(11).id)] == ["eleven A", "eleven B"]
+        assert store.count() == 6
+    finally:
+        store.drop()
+        store.close()
