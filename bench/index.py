@@ -67,17 +67,31 @@ def _load(store: Any, listings: list[Any]) -> None:
             raise RuntimeError(f"bulk failures: {result.failed[:3]}")
 
 
-def _measure_store(store: Any, listings: list[Any], steady: int) -> dict[str, Any]:
+def _engine_counters(url: str) -> dict[str, int]:
+    """The node's cumulative merge, flush, refresh and garbage-collection times (ms): read
+    before and after the bulk load, they say where a slow run spent its time."""
+    import httpx
+
+    node, = httpx.get(f"{url}/_nodes/_local/stats/indices,jvm", timeout=30).json()["nodes"].values()
+    indices, gc = node["indices"], node["jvm"]["gc"]["collectors"]
+    return {"merge_ms": indices["merges"]["total_time_in_millis"], "flush_ms": indices["flush"]["total_time_in_millis"],
+            "refresh_ms": indices["refresh"]["total_time_in_millis"],
+            "gc_ms": sum(collector["collection_time_in_millis"] for collector in gc.values())}
+
+
+def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str | None = None) -> dict[str, Any]:
     # steady ingestion first (default settings: refresh every second, durable per request) ...
     start = time.perf_counter()
     _load(store, listings[:steady])
     store.refresh()
     steady_rate = steady / (time.perf_counter() - start)
     # ... then the rest as a bulk load (what a backfill or re-index uses)
+    before = _engine_counters(engine_url) if engine_url else {}
     start = time.perf_counter()
     with store.bulk_load():
         _load(store, listings[steady:])
     elapsed = time.perf_counter() - start
+    during = {name: value - before[name] for name, value in _engine_counters(engine_url).items()} if engine_url else None
     count = store.count()
     latencies: list[float] = []
     queries = _queries()
@@ -96,11 +110,14 @@ def _measure_store(store: Any, listings: list[Any], steady: int) -> dict[str, An
         page = store.search(SearchQuery(sort="newest", size=50, search_after=after, facets=False))
         after = page.next_search_after
     deep_ms = (time.perf_counter() - t0) * 1000 / 20
-    return {"docs": count, "steady_docs": steady, "steady_docs_per_s": round(steady_rate),
+    figures = {"docs": count, "steady_docs": steady, "steady_docs_per_s": round(steady_rate),
             "bulk_docs": len(listings) - steady, "bulk_seconds": round(elapsed, 2),
             "bulk_docs_per_s": round((len(listings) - steady) / elapsed),
             "search_ms_p50": round(_percentile(latencies, 50), 2), "search_ms_p95": round(_percentile(latencies, 95), 2),
             "search_queries": len(latencies), "search_after_page_ms": round(deep_ms, 2)}
+    if during is not None:
+        figures["engine_ms_during_bulk"] = during
+    return figures
 
 
 def _warm_up(store: Any, docs: int) -> float:
@@ -162,7 +179,7 @@ def run(docs: int = DOCS) -> dict[str, Any]:
                 figures["opensearch_warmup"] = {"docs": warmup, "seconds": _warm_up(store, warmup)}
             figures["baseline_raw_bulk_opensearch"] = _raw_bulk_baseline(node.url, listings)
             with open_store(engine_settings) as store:
-                figures["opensearch"] = _measure_store(store, listings, steady)
+                figures["opensearch"] = _measure_store(store, listings, steady, node.url)
                 figures["opensearch"]["engine"] = store.backend_name  # type: ignore[attr-defined]
     raw = figures["baseline_raw_bulk_opensearch"]["bulk_docs_per_s"]
     figures["ratios"] = {
