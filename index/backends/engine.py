@@ -20,6 +20,8 @@ Layout (``P`` = ``settings.search.index_prefix``):
 
 Writes are create-first while most arriving listings are new (``op_type=create`` of the new
 current document; a 409 falls back to the read-merge-write with ``mget``), mget-first otherwise.
+The merge's write is conditional on what it read (``if_seq_no``), so concurrent indexers merge
+again instead of overwriting each other, and ``dn.contents`` keeps the version count exact.
 
 Bulk writes: per-item failures are split into retryable (429, 5xx: retried with exponential
 backoff) and permanent (reported in ``BulkResult.failed``); an engine that cannot be reached
@@ -112,6 +114,11 @@ _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 # create-first pays off while at least this share of a chunk is new: a listing the engine holds
 # already costs a refused create on top of the mget, a new one saves its lookup
 _CREATE_FIRST_SHARE = 0.5
+# merges of one chunk when other writers keep changing the same listings (409 on if_seq_no)
+_MERGE_ATTEMPTS = 5
+# content hashes kept on a current document for its version count; a listing that changed more
+# often than this counts a return to a content older than the last this many as a new version
+_MAX_CONTENTS = 1_000
 
 
 def _sort_clause(sort: str) -> list[dict[str, Any]]:
@@ -503,17 +510,27 @@ class EngineStore(ListingStore):
         return result
 
     def _upsert_chunk(self, listings: list[Listing], result: BulkResult) -> None:
-        """Create-first while most listings arriving are new, then read-merge-write for the rest."""
+        """Create-first while most listings arriving are new, then read-merge-write for the rest;
+        listings another writer changed under the merge are merged again."""
         if not listings:
             return
-        if self._new_share >= _CREATE_FIRST_SHARE:
+        merge_first = self._new_share < _CREATE_FIRST_SHARE
+        if not merge_first:
             distinct = len({listing.id for listing in listings})
             written_before = result.written
             listings = self._create_new(listings, result)
             self._new_share = (result.written - written_before) / distinct
-            self._merge_chunk(listings, result)
-        else:
-            self._new_share = self._merge_chunk(listings, result)
+        for attempt in range(_MERGE_ATTEMPTS):
+            share, conflicted = self._merge_chunk(listings, result)
+            if merge_first and attempt == 0:
+                self._new_share = share
+            if not conflicted:
+                return
+            listings = [listing for listing in listings if listing.id in conflicted]
+            log.info("upsert: %d listing(s) changed by another writer during the merge, merging again", len(conflicted))
+        # the writes are idempotent, so the caller's retry of the whole batch is safe
+        raise StoreError(f"{len({listing.id for listing in listings})} listing(s) kept changing under "
+                         f"{_MERGE_ATTEMPTS} merges: other writers are updating them", retryable=True)
 
     def _create_new(self, listings: list[Listing], result: BulkResult) -> list[Listing]:
         """Write each listing's first arrival in the chunk with ``op_type=create``, as the
@@ -529,7 +546,8 @@ class EngineStore(ListingStore):
             firsts.setdefault(listing.id, position)
         stored_at = utcnow().isoformat()
         body = [(_action("create", self.listings_alias, listing_id),
-                 self._current_source(merge_with_existing(listings[position], None)[0], None, 0, stored_at))
+                 self._current_source(merge_with_existing(listings[position], None)[0], None,
+                                      [listings[position].doc_id], 0, stored_at))
                 for listing_id, position in firsts.items()]
         done: set[int] = set()
         order = list(firsts.values())
@@ -545,7 +563,7 @@ class EngineStore(ListingStore):
             done.add(position)
         return [listing for position, listing in enumerate(listings) if position not in done]
 
-    def _merge_chunk(self, listings: list[Listing], result: BulkResult) -> float:
+    def _merge_chunk(self, listings: list[Listing], result: BulkResult) -> tuple[float, set[str]]:
         """One read-merge-write cycle: ``mget`` of the current documents, the version creates
         when some content changed, then the new current documents.
 
@@ -553,34 +571,46 @@ class EngineStore(ListingStore):
         its current document only (one request after the ``mget``; a bulk load of new listings
         never touches the versions index).  When the content changes, the replaced content
         (with the time it was first stored) and the new content are created in the versions
-        index first; a version that exists already answers 409, so reverted content is not
-        counted twice.  A listing whose version could not be written keeps its current
+        index first (a version that exists already answers 409: creating it is idempotent).  The
+        version count is the number of distinct contents, kept exact by ``dn.contents``, the
+        content hashes the listing has had: reverted content is not counted twice, and content
+        archived by a write that failed after the archive is counted when it is retried.  A listing whose version could not be written keeps its current
         document as it was and is reported failed: the retry finds the same replaced content,
-        so no content is ever overwritten before it is archived.  Returns the share of the
-        chunk's listings that were new."""
+        so no content is ever overwritten before it is archived.
+
+        The current document is written only over the one that was read (``if_seq_no``; a
+        listing read as absent is created): a listing another writer changed in between
+        answers 409 and is returned for another merge, so concurrent indexers cannot lose
+        each other's updates.  Returns the share of new listings and the ids to merge again."""
         if not listings:
-            return 0.0
+            return 0.0, set()
         ids = list(dict.fromkeys(listing.id for listing in listings))
         docs = self._call("mget", lambda: self.client.mget(self.listings_alias, ids))
         new_share = sum(1 for doc in docs if not doc.get("found")) / len(docs)
         current: dict[str, Listing | None] = {}
+        read_at: dict[str, tuple[int, int]] = {}  # listing id -> (seq_no, primary term) read
         since: dict[str, str] = {}  # listing id -> when its current content was first stored
+        contents: dict[str, list[str]] = {}  # listing id -> content hashes it has had
         for doc in docs:
             found = doc.get("found")
             current[doc["_id"]] = _listing_from_source(doc["_source"]) if found else None
             if found:
                 since[doc["_id"]] = _content_stored_at(doc["_source"])
+                read_at[doc["_id"]] = (doc["_seq_no"], doc["_primary_term"])
+                contents[doc["_id"]] = _contents_of(doc["_source"]) or [current[doc["_id"]].doc_id]  # type: ignore[union-attr]
         stored_at = utcnow().isoformat()
         merged: dict[str, Listing] = {}
         fresh: set[str] = set()  # listings first written by this chunk
+        unchanged: dict[str, int] = {}
+        new_contents: dict[str, int] = {}
         archive: list[tuple[bytes, bytes | None]] = []
-        owners: list[tuple[str, bool]] = []  # (listing id, is the arriving content)
+        owners: list[str] = []  # listing id of each archive create
         archived: set[str] = set()
         version_indices: set[str] = set()
         seen_doc_ids: set[str] = set()
         for listing in listings:  # in arrival order: the same listing may come twice
             if listing.doc_id in seen_doc_ids:
-                result.unchanged += 1
+                unchanged[listing.id] = unchanged.get(listing.id, 0) + 1
                 continue
             seen_doc_ids.add(listing.doc_id)
             before = merged.get(listing.id, current.get(listing.id))
@@ -588,55 +618,62 @@ class EngineStore(ListingStore):
             if before is None:
                 fresh.add(listing.id)
                 since[listing.id] = stored_at
+                contents[listing.id] = [listing.doc_id]
                 continue
             if before.doc_id == listing.doc_id:
-                result.unchanged += 1
+                unchanged[listing.id] = unchanged.get(listing.id, 0) + 1
                 continue
+            known = contents.setdefault(listing.id, [before.doc_id])
+            if listing.doc_id in known:  # content it had before (reverted): archived already
+                unchanged[listing.id] = unchanged.get(listing.id, 0) + 1
+            else:
+                known.append(listing.doc_id)
+                new_contents[listing.id] = new_contents.get(listing.id, 0) + 1
             versions_index = self._versions_index(before)
             version_indices.add(versions_index)
-            for version, arriving, when in ((before, False, since.get(listing.id, stored_at)), (listing, True, stored_at)):
+            for version, when in ((before, since.get(listing.id, stored_at)), (listing, stored_at)):
                 if version.doc_id not in archived:
                     archived.add(version.doc_id)
                     archive.append((_action("create", versions_index, version.doc_id), _version_source(version, when)))
-                    owners.append((listing.id, arriving))
+                    owners.append(listing.id)
             if merged[listing.id].doc_id == listing.doc_id:
                 since[listing.id] = stored_at
-        created: dict[str, int] = {}
         refused: dict[str, str] = {}
         if archive:
             if self._bulk_loading:
                 self._prepare_versions_indices(version_indices)
             for position, outcome in self._bulk(archive):
-                listing_id, arriving = owners[position]
-                status = outcome.get("status", 0)
-                if status in (200, 201):
-                    if arriving:
-                        created[listing_id] = created.get(listing_id, 0) + 1
-                elif status == 409:
-                    if arriving:
-                        result.unchanged += 1
-                else:
-                    refused.setdefault(listing_id, _item_reason(outcome))
+                if outcome.get("status", 0) not in (200, 201, 409):  # 409: archived already
+                    refused.setdefault(owners[position], _item_reason(outcome))
         result.failed.extend(refused.items())
         order = [listing_id for listing_id in merged if listing_id not in refused]
-        if not order:
-            return new_share
-        body = [(_action("index", self.listings_alias, listing_id),
-                 self._current_source(merged[listing_id], current.get(listing_id), created.get(listing_id, 0),
-                                      since[listing_id]))
-                for listing_id in order]
-        for position, outcome in self._bulk(body):
+        body = []
+        for listing_id in order:
+            source = self._current_source(merged[listing_id], current.get(listing_id), contents[listing_id],
+                                          new_contents.get(listing_id, 0), since[listing_id])
+            if listing_id in read_at:
+                action = _action("index", self.listings_alias, listing_id, *read_at[listing_id])
+            else:
+                action = _action("create", self.listings_alias, listing_id)
+            body.append((action, source))
+        conflicted: set[str] = set()
+        for position, outcome in self._bulk(body) if body else ():
             listing_id = order[position]
             if outcome.get("status") in (200, 201):
-                result.written += created.get(listing_id, 0) + (listing_id in fresh)
+                result.written += new_contents.get(listing_id, 0) + (listing_id in fresh)
+                result.unchanged += unchanged.get(listing_id, 0)
+            elif outcome.get("status") == 409:
+                conflicted.add(listing_id)
             else:
                 result.failed.append((listing_id, _item_reason(outcome)))
-        return new_share
+        return new_share, conflicted
 
     @staticmethod
-    def _current_source(listing: Listing, old: Listing | None, new_contents: int, content_stored_at: str) -> bytes:
+    def _current_source(listing: Listing, old: Listing | None, contents: list[str], new_contents: int,
+                        content_stored_at: str) -> bytes:
         """The current document: the listing, its version count (distinct contents), and
-        ``dn``, the derived filter/sort fields plus ``content_stored_at`` (spliced into
+        ``dn``, the derived filter/sort fields plus ``content_stored_at`` and ``contents`` (the
+        last ``_MAX_CONTENTS`` content hashes, which the version count is checked against; spliced into
         pydantic's own JSON, which is several times faster than ``model_dump`` + ``json.dumps``
         and writes non-finite floats as null, not bare NaN)."""
         version = (old.version if old else 1) + new_contents
@@ -646,6 +683,7 @@ class EngineStore(ListingStore):
         dn = {k: flat[k] for k in ("vendor", "substance", "identifiers", "is_drug_sale", "score", "price_usd")}
         dn["seen_at"] = flat["seen_at"].isoformat()
         dn["content_stored_at"] = content_stored_at
+        dn["contents"] = contents[-_MAX_CONTENTS:]
         return listing.model_dump_json().encode("utf-8")[:-1] + b',"dn":' + _dumps(dn) + b"}"
 
     # -- reads --------------------------------------------------------------------------------
@@ -706,6 +744,13 @@ def _dumps(value: Any) -> bytes:
     return pydantic_core.to_json(value, inf_nan_mode="null")
 
 
+def _contents_of(source: dict[str, Any]) -> list[str]:
+    """The content hashes a current document has had (documents written before ``contents``
+    existed know their current content only)."""
+    known = (source.get("dn") or {}).get("contents")
+    return [str(doc_id) for doc_id in known] if isinstance(known, list) else []
+
+
 def _content_stored_at(source: dict[str, Any]) -> str:
     """When a current document's content was first stored (documents written before
     ``content_stored_at`` existed fall back to their crawl time; their versions are archived)."""
@@ -718,10 +763,12 @@ def _version_source(listing: Listing, stored_at: str) -> bytes:
     return head.encode("utf-8") + sanitize(listing).model_dump_json().encode("utf-8") + b"}"
 
 
-def _action(op: str, index: str, doc_id: str) -> bytes:
+def _action(op: str, index: str, doc_id: str, if_seq_no: int | None = None, if_primary_term: int | None = None) -> bytes:
     """One bulk action line, built by hand: json.dumps of a nested dict per document was a
-    quarter of the client's time in a bulk load."""
-    return f'{{"{op}":{{"_index":{_quote(index)},"_id":{_quote(doc_id)}}}}}'.encode("utf-8")
+    quarter of the client's time in a bulk load.  ``if_seq_no``/``if_primary_term`` make the
+    write conditional on the document not having changed since it was read."""
+    condition = "" if if_seq_no is None else f',"if_seq_no":{int(if_seq_no)},"if_primary_term":{int(if_primary_term or 0)}'
+    return f'{{"{op}":{{"_index":{_quote(index)},"_id":{_quote(doc_id)}{condition}}}}}'.encode("utf-8")
 
 
 def _ndjson(actions: Iterable[tuple[bytes, bytes | None]]) -> bytes:

@@ -260,3 +260,69 @@ def test_both_write_paths_give_the_same_documents(settings: DragnetSettings, ope
     finally:
         store.drop()
         store.close()
+
+
+def _race_on_mget(store: EngineStore, other: EngineStore, changes: list) -> None:
+    """Make ``other`` write the next of ``changes`` right after each of ``store``'s reads."""
+    real_mget = store.client.mget
+
+    def mget_then_other_writer(index: str, ids: list[str]) -> list:
+        docs = real_mget(index, ids)
+        if changes:
+            assert other.upsert([changes.pop(0)]).failed == []
+        return docs
+
+    store.client.mget = mget_then_other_writer  # type: ignore[method-assign]
+
+
+def test_a_listing_changed_by_another_writer_during_the_merge_is_merged_again(settings: DragnetSettings,
+                                                                               opensearch_node) -> None:
+    """Two indexers merge the same listing: the one whose read went stale gets a 409 on its
+    conditional write and merges again, so neither update is lost and the version count
+    includes the content it had archived before the conflict."""
+    engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
+    first, second = open_store(engine_settings), open_store(engine_settings)
+    try:
+        assert first.upsert([make_listing(8, title="A", days=1)]).written == 1
+        _race_on_mget(first, second, [make_listing(8, title="B", days=3)])
+        result = first.upsert([make_listing(8, title="C", days=5)])
+        assert (result.written, result.unchanged, result.failed) == (1, 0, [])
+        first.refresh()
+        current = first.get(make_listing(8).id)
+        assert current is not None and current.title == "C"
+        assert [v.title for v in first.history(current.id)] == ["A", "B", "C"]
+        assert current.version == 3
+    finally:
+        first.drop()
+        first.close()
+        second.close()
+
+
+def test_a_listing_that_keeps_changing_under_the_merge_is_a_retryable_error(settings: DragnetSettings,
+                                                                            opensearch_node) -> None:
+    engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
+    first, second = open_store(engine_settings), open_store(engine_settings)
+    try:
+        assert first.upsert([make_listing(9, title="v0", days=1)]).written == 1
+        changes = [make_listing(9, title=f"v{n}", days=1 + n) for n in range(1, 20)]
+        _race_on_mget(first, second, changes)
+        with pytest.raises(StoreError, match="kept changing") as raised:
+            first.upsert([make_listing(9, title="mine", days=30)])
+        assert raised.value.retryable
+        changes.clear()  # the race is over: the reads below see a settled listing
+        first.refresh()
+        current = first.get(make_listing(9).id)
+        assert current is not None and current.title == "v5"  # one other write per attempt
+        # "mine" was archived before the first conflict: it is in the history, not yet current
+        assert sorted(v.title for v in first.history(current.id)) == ["mine"] + [f"v{n}" for n in range(6)]
+        assert current.version == 6
+        retried = first.upsert([make_listing(9, title="mine", days=30)])  # the worker's retry
+        assert (retried.written, retried.failed) == (1, [])
+        first.refresh()
+        current = first.get(current.id)
+        assert current is not None and current.title == "mine"
+        assert current.version == 7 == len(first.history(current.id))
+    finally:
+        first.drop()
+        first.close()
+        second.close()
