@@ -571,12 +571,13 @@ class EngineStore(ListingStore):
         its current document only (one request after the ``mget``; a bulk load of new listings
         never touches the versions index).  When the content changes, the replaced content
         (with the time it was first stored) and the new content are created in the versions
-        index first (a version that exists already answers 409: creating it is idempotent).  The
-        version count is the number of distinct contents, kept exact by ``dn.contents``, the
-        content hashes the listing has had: reverted content is not counted twice, and content
-        archived by a write that failed after the archive is counted when it is retried.  A listing whose version could not be written keeps its current
-        document as it was and is reported failed: the retry finds the same replaced content,
-        so no content is ever overwritten before it is archived.
+        index first (a version that exists already answers 409: creating it is idempotent).
+        The version count is the number of distinct contents, kept exact by ``dn.contents``,
+        the content hashes the listing has had: reverted content is not counted twice, and
+        content archived by a write that failed after the archive is counted on the retry.
+        A listing whose version could not be written keeps its current document as it was and
+        is reported failed: the retry finds the same replaced content, so no content is ever
+        overwritten before it is archived.
 
         The current document is written only over the one that was read (``if_seq_no``; a
         listing read as absent is created): a listing another writer changed in between
