@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS listings (
     doc_id TEXT NOT NULL,
     body TEXT NOT NULL,
     market TEXT, platform TEXT, vendor TEXT, ships_from TEXT, source_kind TEXT,
-    is_drug_sale INTEGER, score REAL, price_usd REAL, seen_at REAL NOT NULL
+    is_drug_sale INTEGER, score REAL, price_usd REAL, seen_at REAL NOT NULL,
+    substances TEXT  -- the substance facet's values joined by US (0x1f): facets read them without a join
 );
 CREATE INDEX IF NOT EXISTS listings_seen ON listings(seen_at, id);
 CREATE INDEX IF NOT EXISTS listings_newest ON listings(-seen_at, id);
@@ -58,7 +60,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS listings_fts USING fts5(
 """
 
 _TERM_FIELDS = ("substance", "identifiers")
-_SCALAR_FACETS = {"market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale"}
+_SEP = "\x1f"
+# what a search materialises per matching listing (temp table m): the page, the facets and the
+# histogram read m alone, never the wide listings rows that carry the JSON body
+_FACET_COLUMNS = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substances")
 
 
 def _epoch(value: datetime) -> float:
@@ -91,6 +96,7 @@ class EmbeddedStore(ListingStore):
                 raise StoreError(f"cannot open {self.path}: {exc}", retryable=True) from exc
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")  # each search's match table: no temp file to write and drop
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -98,7 +104,14 @@ class EmbeddedStore(ListingStore):
 
     def ensure_schema(self) -> None:
         try:
-            self._db.executescript(_SCHEMA)
+            db = self._db
+            columns = {row[1] for row in db.execute("PRAGMA table_info(listings)")}
+            if columns and "substances" not in columns:  # a store written before the column existed
+                with db:
+                    db.execute("ALTER TABLE listings ADD COLUMN substances TEXT")
+                    db.execute("UPDATE listings SET substances = (SELECT group_concat(value, char(31)) FROM "
+                               "listing_terms t WHERE t.id = listings.id AND t.field = 'substance')")
+            db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 
@@ -153,17 +166,17 @@ class EmbeddedStore(ListingStore):
         values = (merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
                   flat["ships_from"], flat["source_kind"],
                   None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
-                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]))
+                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]), _SEP.join(flat["substance"]) or None)
         if old is None:
             rid = db.execute(
                 "INSERT INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
-                " is_drug_sale, score, price_usd, seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_drug_sale, score, price_usd, seen_at, substances) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (merged.id, *values)).lastrowid
         else:
             rid = row[1]
             db.execute(
                 "UPDATE listings SET doc_id=?, body=?, market=?, platform=?, vendor=?, ships_from=?, source_kind=?,"
-                " is_drug_sale=?, score=?, price_usd=?, seen_at=? WHERE rid = ?", (*values, rid))
+                " is_drug_sale=?, score=?, price_usd=?, seen_at=?, substances=? WHERE rid = ?", (*values, rid))
             db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
             db.execute("DELETE FROM listings_fts WHERE rowid = ?", (rid,))
         db.executemany("INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
@@ -243,23 +256,28 @@ class EmbeddedStore(ListingStore):
             raise StoreError(f"embedded search failed: {exc}", retryable=True) from exc
 
     def _match(self, db: sqlite3.Connection, query: SearchQuery, sort: str | None) -> str:
-        """Materialise the matching listings once into a temp table ``m(rid, id, rank, k1)``:
-        the full-text match runs first, on the FTS index alone (the planner would otherwise
-        walk a filter index and test MATCH row by row), then the filters, then the sort key.
-        Count, page, facets and histogram all read ``m``."""
+        """Materialise the matching listings once into a temp table ``m`` (rid, id, rank, sort
+        key ``k1``, seen_at and the facet columns): the full-text match runs first, on the FTS
+        index alone (the planner would otherwise walk a filter index and test MATCH row by
+        row), then the filters, then the sort key.  Count, page, facets and histogram all read
+        ``m``.  BM25 is computed only when the results are sorted by it: on a query matching
+        most listings it was nine tenths of the match."""
         where, params, fts = self._where(query)
         db.execute("DROP TABLE IF EXISTS temp.m")
         db.execute("DROP TABLE IF EXISTS temp.t")
         key = self._SORT_KEYS[sort] if sort else "0"
+        facets = ", ".join(f"l.{name} AS {name}" for name in _FACET_COLUMNS)
         if fts is not None:
-            db.execute("CREATE TEMP TABLE t AS SELECT rowid AS rid, bm25(listings_fts, 3.0, 1.0) AS rank "
+            rank = "bm25(listings_fts, 3.0, 1.0)" if sort == "relevance" else "NULL"
+            db.execute(f"CREATE TEMP TABLE t AS SELECT rowid AS rid, {rank} AS rank "
                        "FROM listings_fts WHERE listings_fts MATCH ?", (fts,))
-            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1 "
-                       f"FROM t AS m CROSS JOIN listings l ON l.rid = m.rid WHERE {where}", params)
+            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1, "
+                       f"l.seen_at AS seen_at, {facets} FROM t AS m CROSS JOIN listings l ON l.rid = m.rid WHERE {where}",
+                       params)
         else:
             key = key.replace("m.rank", "0")
-            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, 0.0 AS rank, {key} AS k1 "
-                       f"FROM listings l WHERE {where}", params)
+            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, NULL AS rank, {key} AS k1, "
+                       f"l.seen_at AS seen_at, {facets} FROM listings l WHERE {where}", params)
         return fts or ""
 
     def _search(self, query: SearchQuery) -> SearchResult:
@@ -271,7 +289,8 @@ class EmbeddedStore(ListingStore):
         with db:
             fts = self._match(db, query, sort)
             total = db.execute("SELECT count(*) FROM m").fetchone()[0]
-            sql = "SELECT m.rid, m.id, m.rank, m.k1, l.body FROM m CROSS JOIN listings l ON l.rid = m.rid"
+            # the page is cut from m first; only its rows are joined to their JSON bodies
+            sql = "SELECT rid, id, rank, k1 FROM m"
             params: list[Any] = []
             if query.search_after:
                 if len(query.search_after) != 2:
@@ -280,8 +299,10 @@ class EmbeddedStore(ListingStore):
                     params = [float(query.search_after[0]), str(query.search_after[1])]
                 except (TypeError, ValueError) as exc:
                     raise QueryError("invalid search_after") from exc
-                sql += " WHERE (m.k1, m.id) > (?, ?)"
-            sql += " ORDER BY m.k1, m.id LIMIT ?"
+                sql += " WHERE (k1, id) > (?, ?)"
+            sql += " ORDER BY k1, id LIMIT ?"
+            sql = (f"SELECT p.rid, p.id, p.rank, p.k1, l.body FROM ({sql}) AS p CROSS JOIN listings l ON l.rid = p.rid "
+                   "ORDER BY p.k1, p.id")
             rows = db.execute(sql, params + [query.size]).fetchall() if query.size else []
             snippets: dict[int, tuple[str | None, str | None]] = {}
             if fts and query.highlight and rows:
@@ -298,7 +319,7 @@ class EmbeddedStore(ListingStore):
             for name, fragment in zip(("title", "text"), snippets.get(rid, (None, None))):
                 if fragment and HL_PRE in fragment:
                     highlights[name] = [safe_highlight(fragment)]
-            hits.append(SearchHit(listing=Listing.model_validate_json(body), score=(-rank if fts else None),
+            hits.append(SearchHit(listing=Listing.model_validate_json(body), score=(None if rank is None else -rank),
                                   highlights=highlights, sort_key=[k1, listing_id]))
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
         return SearchResult(total=total, hits=hits, facets=facets, next_search_after=next_after)
@@ -327,24 +348,21 @@ class EmbeddedStore(ListingStore):
         return SearchResult(total=total, hits=hits, next_search_after=next_after)
 
     def _facets(self, db: sqlite3.Connection, size: int = 20) -> dict[str, list[FacetBucket]]:
-        """All scalar facets from one grouped scan of ``m``; substances from the terms table."""
-        scalar = [name for name in FACET_FIELDS if name in _SCALAR_FACETS]
-        counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-        columns = ", ".join(f"l.{name}" for name in scalar)
-        for row in db.execute(f"SELECT {columns}, count(*) FROM m CROSS JOIN listings l ON l.rid = m.rid "
-                              f"GROUP BY {columns}"):
-            number = row[-1]
-            for name, value in zip(scalar, row[:-1]):
+        """All facets from one read of ``m``, counted here: SQLite groups by sorting, and six
+        sorts of every matching row cost more than the read."""
+        combinations = Counter(db.execute(f"SELECT {', '.join(_FACET_COLUMNS)} FROM m"))
+        counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS}
+        for row, number in combinations.items():
+            for name, value in zip(_FACET_COLUMNS, row):
                 if value is None:
                     continue
-                if name == "is_drug_sale":
-                    value = "true" if value else "false"
-                bucket = counts[name]
-                bucket[str(value)] = bucket.get(str(value), 0) + number
-        for value, number in db.execute(
-                "SELECT t.value, count(*) FROM m CROSS JOIN listing_terms t ON t.id = m.id AND t.field = 'substance' "
-                "GROUP BY t.value"):
-            counts["substance"][value] = number
+                if name == "substances":
+                    for substance in value.split(_SEP):
+                        counts["substance"][substance] += number
+                elif name == "is_drug_sale":
+                    counts[name]["true" if value else "false"] += number
+                else:
+                    counts[name][str(value)] += number
         return {name: [FacetBucket(value=v, count=c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
                 for name, values in counts.items()}
 
@@ -363,8 +381,7 @@ class EmbeddedStore(ListingStore):
         fmt = "%Y-%m-%d"
         with db:
             self._match(db, query, None)
-            rows = db.execute(f"SELECT strftime('{fmt}', l.seen_at, 'unixepoch') AS d, count(*) "
-                              "FROM m CROSS JOIN listings l ON l.rid = m.rid GROUP BY d").fetchall()
+            rows = db.execute(f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, count(*) FROM m GROUP BY d").fetchall()
         counts: dict[datetime, int] = {}
         for day, number in rows:
             start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=timezone.utc), interval)
