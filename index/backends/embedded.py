@@ -137,6 +137,10 @@ class EmbeddedStore(ListingStore):
         db = self._db
         try:
             with db:  # one transaction per batch
+                # IMMEDIATE: the write lock is taken before the first read, so two writers of the
+                # same listing merge one after the other instead of from the same stale read
+                if not db.in_transaction:
+                    db.execute("BEGIN IMMEDIATE")
                 for listing in listings:
                     try:
                         self._write_one(db, listing, result)

@@ -33,3 +33,39 @@ def test_a_store_written_before_the_substances_column_is_upgraded_on_open(tmp_pa
         assert {b.value for b in narrowed.facets["substance"]} == {"opioids"}
     finally:
         reopened.close()
+
+
+def test_two_writers_of_one_listing_merge_one_after_the_other(tmp_path: Path, monkeypatch) -> None:
+    """Writer 1 has read the stored listing when writer 2 (another thread, another connection)
+    writes a newer crawl of it: writer 2 must wait for writer 1's transaction and merge on top,
+    not be overwritten by a merge made from writer 1's stale read."""
+    import threading
+
+    import index.backends.embedded as embedded
+
+    path = tmp_path / "listings.sqlite"
+    first, second = EmbeddedStore(path), EmbeddedStore(path)
+    first.ensure_schema()
+    first.upsert([make_listing(3, title="A", days=1)])
+    newer = make_listing(3, title="B", days=5)
+    other = threading.Thread(target=lambda: second.upsert([newer]))
+    real_merge = embedded.merge_with_existing
+    started: list[bool] = []
+
+    def merge_while_the_other_writer_runs(new, old):  # called right after writer 1's read
+        if not started:
+            started.append(True)
+            other.start()
+            other.join(timeout=1.0)  # writer 2 finishes now unless it waits for writer 1's lock
+        return real_merge(new, old)
+
+    monkeypatch.setattr(embedded, "merge_with_existing", merge_while_the_other_writer_runs)
+    try:
+        first.upsert([make_listing(3, title="C", days=3)])
+        other.join(timeout=30)
+        current = first.get(newer.id)
+        assert current is not None and current.title == "B" and current.last_seen == newer.last_seen
+        assert sorted(v.title for v in first.history(newer.id)) == ["A", "B", "C"] and current.version == 3
+    finally:
+        first.close()
+        second.close()
