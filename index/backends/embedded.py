@@ -54,10 +54,10 @@ CREATE TABLE IF NOT EXISTS versions (
     doc_id TEXT PRIMARY KEY, listing_id TEXT NOT NULL, stored_at REAL NOT NULL, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
-CREATE VIRTUAL TABLE IF NOT EXISTS listings_fts USING fts5(
-    title, text, tokenize = 'porter unicode61 remove_diacritics 2'
-);
 """
+# prefix indices for 2-4 characters: without them a short prefix query ("fen*", "oxy*") merges the
+# doclists of every matching term again for each highlight, 150 ms at 100k listings instead of 1
+_FTS_COLUMNS = "title, text, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'"
 
 _TERM_FIELDS = ("substance", "identifiers")
 _SEP = "\x1f"
@@ -112,6 +112,15 @@ class EmbeddedStore(ListingStore):
                     db.execute("UPDATE listings SET substances = (SELECT group_concat(value, char(31)) FROM "
                                "listing_terms t WHERE t.id = listings.id AND t.field = 'substance')")
             db.executescript(_SCHEMA)
+            fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
+            if fts is None:
+                db.execute(f"CREATE VIRTUAL TABLE listings_fts USING fts5({_FTS_COLUMNS})")
+            elif "prefix" not in fts[0]:  # a store from before the prefix indices: rebuilt once
+                with db:
+                    db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+                    db.execute("INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
+                    db.execute("DROP TABLE listings_fts")
+                    db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 

@@ -16,8 +16,12 @@ def test_a_store_written_before_the_substances_column_is_upgraded_on_open(tmp_pa
     store.ensure_schema()
     store.upsert([make_listing(i) for i in range(12)] + [make_listing(99, drug=False)])
     store.close()
-    with sqlite3.connect(path) as db:  # the layout of a store from before the column existed
+    with sqlite3.connect(path) as db:  # the layout of a store from before the column and prefix indices
         db.execute("ALTER TABLE listings DROP COLUMN substances")
+        db.execute("CREATE VIRTUAL TABLE old_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2')")
+        db.execute("INSERT INTO old_fts(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
+        db.execute("DROP TABLE listings_fts")
+        db.execute("ALTER TABLE old_fts RENAME TO listings_fts")
 
     reopened = EmbeddedStore(path)
     reopened.ensure_schema()
@@ -31,6 +35,10 @@ def test_a_store_written_before_the_substances_column_is_upgraded_on_open(tmp_pa
         assert facets == expected and sum(facets.values()) > 0
         narrowed = reopened.search(SearchQuery(substance=["opioids"], facets=True))
         assert {b.value for b in narrowed.facets["substance"]} == {"opioids"}
+        prefixed = reopened.search(SearchQuery(text="pres*"))  # through the rebuilt full-text index
+        assert prefixed.total == sum(1 for i in range(12) if i % 6 == 0) and "prefix" in reopened._db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()[0]
+        assert all("<mark>" in hit.highlights["title"][0] for hit in prefixed.hits)
     finally:
         reopened.close()
 
