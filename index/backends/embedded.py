@@ -8,6 +8,7 @@ thread pool."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import Counter
@@ -39,12 +40,16 @@ CREATE TABLE IF NOT EXISTS listings (
     body TEXT NOT NULL,
     market TEXT, platform TEXT, vendor TEXT, ships_from TEXT, source_kind TEXT,
     is_drug_sale INTEGER, score REAL, price_usd REAL, seen_at REAL NOT NULL,
-    substances TEXT  -- the substance facet's values joined by US (0x1f): facets read them without a join
+    facet_key TEXT  -- JSON array of the facet values (_FACET_VALUES): facets count one short string
 );
 CREATE INDEX IF NOT EXISTS listings_seen ON listings(seen_at, id);
 CREATE INDEX IF NOT EXISTS listings_newest ON listings(-seen_at, id);
 CREATE INDEX IF NOT EXISTS listings_market ON listings(market);
 CREATE INDEX IF NOT EXISTS listings_vendor ON listings(vendor);
+-- every column a search reads except the JSON body: a full-text match joins its rows through this
+-- narrow index instead of the wide table rows (a third less time on a match of most listings)
+CREATE INDEX IF NOT EXISTS listings_search ON listings(rid, id, seen_at, score, price_usd, is_drug_sale, market,
+    platform, vendor, ships_from, source_kind, facet_key);
 CREATE TABLE IF NOT EXISTS listing_terms (
     id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (field, value, id)
@@ -60,10 +65,14 @@ CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
 _FTS_COLUMNS = "title, text, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'"
 
 _TERM_FIELDS = ("substance", "identifiers")
-_SEP = "\x1f"
-# what a search materialises per matching listing (temp table m): the page, the facets and the
-# histogram read m alone, never the wide listings rows that carry the JSON body
-_FACET_COLUMNS = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substances")
+# the facets in the order ``facet_key`` holds their values (substance: a list)
+_FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substance")
+
+
+def _facet_key(flat: dict[str, Any]) -> str:
+    values = [flat[name] for name in _FACET_VALUES]
+    values[5] = None if values[5] is None else int(values[5])
+    return json.dumps(values, separators=(",", ":"))
 
 
 def _epoch(value: datetime) -> float:
@@ -106,11 +115,12 @@ class EmbeddedStore(ListingStore):
         try:
             db = self._db
             columns = {row[1] for row in db.execute("PRAGMA table_info(listings)")}
-            if columns and "substances" not in columns:  # a store written before the column existed
+            if columns and "facet_key" not in columns:  # a store written before the column existed
                 with db:
-                    db.execute("ALTER TABLE listings ADD COLUMN substances TEXT")
-                    db.execute("UPDATE listings SET substances = (SELECT group_concat(value, char(31)) FROM "
-                               "listing_terms t WHERE t.id = listings.id AND t.field = 'substance')")
+                    db.execute("ALTER TABLE listings ADD COLUMN facet_key TEXT")
+                    db.execute("UPDATE listings SET facet_key = json_array(market, platform, vendor, ships_from, "
+                               "source_kind, is_drug_sale, json(coalesce((SELECT json_group_array(value) FROM "
+                               "listing_terms t WHERE t.id = listings.id AND t.field = 'substance'), '[]')))")
             db.executescript(_SCHEMA)
             fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
             if fts is None:
@@ -179,17 +189,17 @@ class EmbeddedStore(ListingStore):
         values = (merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
                   flat["ships_from"], flat["source_kind"],
                   None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
-                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]), _SEP.join(flat["substance"]) or None)
+                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]), _facet_key(flat))
         if old is None:
             rid = db.execute(
                 "INSERT INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
-                " is_drug_sale, score, price_usd, seen_at, substances) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_drug_sale, score, price_usd, seen_at, facet_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (merged.id, *values)).lastrowid
         else:
             rid = row[1]
             db.execute(
                 "UPDATE listings SET doc_id=?, body=?, market=?, platform=?, vendor=?, ships_from=?, source_kind=?,"
-                " is_drug_sale=?, score=?, price_usd=?, seen_at=?, substances=? WHERE rid = ?", (*values, rid))
+                " is_drug_sale=?, score=?, price_usd=?, seen_at=?, facet_key=? WHERE rid = ?", (*values, rid))
             db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
             db.execute("DELETE FROM listings_fts WHERE rowid = ?", (rid,))
         db.executemany("INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
@@ -279,18 +289,17 @@ class EmbeddedStore(ListingStore):
         db.execute("DROP TABLE IF EXISTS temp.m")
         db.execute("DROP TABLE IF EXISTS temp.t")
         key = self._SORT_KEYS[sort] if sort else "0"
-        facets = ", ".join(f"l.{name} AS {name}" for name in _FACET_COLUMNS)
         if fts is not None:
             rank = "bm25(listings_fts, 3.0, 1.0)" if sort == "relevance" else "NULL"
             db.execute(f"CREATE TEMP TABLE t AS SELECT rowid AS rid, {rank} AS rank "
                        "FROM listings_fts WHERE listings_fts MATCH ?", (fts,))
             db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1, "
-                       f"l.seen_at AS seen_at, {facets} FROM t AS m CROSS JOIN listings l ON l.rid = m.rid WHERE {where}",
-                       params)
+                       f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM t AS m "
+                       f"CROSS JOIN listings l INDEXED BY listings_search ON l.rid = m.rid WHERE {where}", params)
         else:
             key = key.replace("m.rank", "0")
             db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, NULL AS rank, {key} AS k1, "
-                       f"l.seen_at AS seen_at, {facets} FROM listings l WHERE {where}", params)
+                       f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM listings l WHERE {where}", params)
         return fts or ""
 
     def _search(self, query: SearchQuery) -> SearchResult:
@@ -361,17 +370,16 @@ class EmbeddedStore(ListingStore):
         return SearchResult(total=total, hits=hits, next_search_after=next_after)
 
     def _facets(self, db: sqlite3.Connection, size: int = 20) -> dict[str, list[FacetBucket]]:
-        """All facets from one read of ``m``, counted here: SQLite groups by sorting, and six
-        sorts of every matching row cost more than the read."""
-        combinations = Counter(db.execute(f"SELECT {', '.join(_FACET_COLUMNS)} FROM m"))
+        """All facets from one read of ``m``'s ``facet_key`` column, counted here: SQLite groups
+        by sorting, and grouping every matching row by seven columns cost more than the read."""
         counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS}
-        for row, number in combinations.items():
-            for name, value in zip(_FACET_COLUMNS, row):
+        for key, number in Counter(key for (key,) in db.execute("SELECT facet_key FROM m")).items():
+            for name, value in zip(_FACET_VALUES, json.loads(key)):
                 if value is None:
                     continue
-                if name == "substances":
-                    for substance in value.split(_SEP):
-                        counts["substance"][substance] += number
+                if name == "substance":
+                    for substance in value:
+                        counts[name][substance] += number
                 elif name == "is_drug_sale":
                     counts[name]["true" if value else "false"] += number
                 else:

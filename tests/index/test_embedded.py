@@ -10,14 +10,15 @@ from index.store import SUBSTANCE_MIN_SCORE, SearchQuery
 from index.synthetic import make_listing
 
 
-def test_a_store_written_before_the_substances_column_is_upgraded_on_open(tmp_path: Path) -> None:
+def test_a_store_written_before_the_facet_column_and_prefix_indices_is_upgraded_on_open(tmp_path: Path) -> None:
     path = tmp_path / "listings.sqlite"
     store = EmbeddedStore(path)
     store.ensure_schema()
     store.upsert([make_listing(i) for i in range(12)] + [make_listing(99, drug=False)])
     store.close()
     with sqlite3.connect(path) as db:  # the layout of a store from before the column and prefix indices
-        db.execute("ALTER TABLE listings DROP COLUMN substances")
+        db.execute("DROP INDEX listings_search")
+        db.execute("ALTER TABLE listings DROP COLUMN facet_key")
         db.execute("CREATE VIRTUAL TABLE old_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2')")
         db.execute("INSERT INTO old_fts(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
         db.execute("DROP TABLE listings_fts")
