@@ -136,7 +136,10 @@ def _summarise(store: Any, SearchQuery: Any, settings: DragnetSettings) -> dict[
             "score": round(verdict.score, 3) if verdict else None,
             "substances": {k: round(v, 2) for k, v in sorted((verdict.substances if verdict else {}).items(),
                                                                key=lambda kv: -kv[1]) if v >= 0.5},
-            "evidence": [{"kind": e.kind, "text": e.text[:80]} for e in (verdict.evidence if verdict else [])[:6]],
+            # one line per distinct (kind, text): a term found in the title and again in the body
+            # is two spans with their own offsets, but one thing to show
+            "evidence": [{"kind": kind, "text": text} for kind, text in dict.fromkeys(
+                (e.kind, e.text[:80]) for e in (verdict.evidence if verdict else []))][:6],
             "explanation": (verdict.explanation or "")[:300] if verdict else "",
             "vendor": listing.vendor.name if listing.vendor else None,
         })
