@@ -3,8 +3,9 @@
 Tables: ``listings`` (current version, JSON plus the flat filter columns), ``listing_terms``
 (multi-valued filter fields: substance, identifiers), ``versions`` (every content version,
 keyed by ``Listing.doc_id``) and ``listings_fts`` (title and text, porter-stemmed).
-SQLite serialises writers; a connection per thread keeps the store usable from FastAPI's
-thread pool."""
+SQLite serialises writers (each upsert takes the write lock before it reads, so merges of the
+same listing by two writers happen in turn); a connection per thread keeps the store usable
+from FastAPI's thread pool."""
 
 from __future__ import annotations
 
