@@ -71,8 +71,8 @@ _FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "i
 
 
 def _facet_key(flat: dict[str, Any]) -> str:
-    values = [flat[name] for name in _FACET_VALUES]
-    values[5] = None if values[5] is None else int(values[5])
+    """A listing's facet values as one JSON array (booleans as 0/1, as SQLite's own columns)."""
+    values = [int(flat[name]) if isinstance(flat[name], bool) else flat[name] for name in _FACET_VALUES]
     return json.dumps(values, separators=(",", ":"))
 
 
@@ -281,7 +281,7 @@ class EmbeddedStore(ListingStore):
 
     def _match(self, db: sqlite3.Connection, query: SearchQuery, sort: str | None) -> str:
         """Materialise the matching listings once into a temp table ``m`` (rid, id, rank, sort
-        key ``k1``, seen_at and the facet columns): the full-text match runs first, on the FTS
+        key ``k1``, seen_at and ``facet_key``): the full-text match runs first, on the FTS
         index alone (the planner would otherwise walk a filter index and test MATCH row by
         row), then the filters, then the sort key.  Count, page, facets and histogram all read
         ``m``.  BM25 is computed only when the results are sorted by it: on a query matching
