@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,7 +83,7 @@ def create_saved_search(settings: DragnetSettings, store: ListingStore, principa
     webhook = validate_webhook(webhook_url)
     seen = _matching_ids(store, cleaned)
     saved_id = secrets.token_hex(8)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     with db.connect(settings) as conn:
         conn.execute("INSERT INTO saved_searches(id, owner_key_id, owner, name, query_json, webhook_url, created_at, "
                      "last_checked_at, seen_ids) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -123,7 +123,7 @@ def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSetti
     base = (settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}").rstrip("/")
     return {
         "saved_search": {"id": saved.id, "name": saved.name, "query": saved.query_string},
-        "sent_at": datetime.now(timezone.utc).isoformat(),
+        "sent_at": datetime.now(UTC).isoformat(),
         "total_new": len(listings),
         "listings": [{
             "id": l.id, "title": l.title, "url": l.url, "market": l.market, "platform": l.platform,
@@ -147,7 +147,7 @@ def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id:
     seen_set = set(seen)
     current = _matching_ids(store, saved.params)
     new_ids = [i for i in current if i not in seen_set]
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     error: str | None = None
     delivered = False
     if new_ids and saved.webhook_url:
@@ -184,7 +184,7 @@ def check_all(settings: DragnetSettings, store: ListingStore) -> list[CheckOutco
     for saved in list_saved_searches(settings):
         try:
             outcomes.append(check_saved_search(settings, store, saved.id))
-        except Exception as exc:  # noqa: BLE001 - one broken search must not stop the others
+        except Exception as exc:
             log.exception("saved search %s failed", saved.id)
             outcomes.append(CheckOutcome(saved_search_id=saved.id, new=0, delivered=False, error=str(exc)[:300]))
     return outcomes

@@ -3,7 +3,7 @@ Admins can search it (``search_audit``); nobody can edit it through the API."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -33,7 +33,7 @@ def record(principal: Principal | None, action: str, query: str, result_count: i
     with db.connect(settings) as conn:
         conn.execute(
             "INSERT INTO audit_log(at, key_id, who, role, action, query, result_count) VALUES (?,?,?,?,?,?,?)",
-            (datetime.now(timezone.utc).isoformat(), principal.key_id if principal else None,
+            (datetime.now(UTC).isoformat(), principal.key_id if principal else None,
              principal.name if principal else "anonymous", principal.role if principal else None,
              action[:100], query[:MAX_QUERY_CHARS], result_count),
         )
@@ -57,10 +57,10 @@ def search_audit(*, text: str = "", who: str | None = None, action: str | None =
         params.append(action)
     if since:
         conds.append("at >= ?")
-        params.append(since.astimezone(timezone.utc).isoformat())
+        params.append(since.astimezone(UTC).isoformat())
     if until:
         conds.append("at <= ?")
-        params.append(until.astimezone(timezone.utc).isoformat())
+        params.append(until.astimezone(UTC).isoformat())
     where = " AND ".join(conds) or "1"
     with db.connect(settings) as conn:
         rows = conn.execute(f"SELECT * FROM audit_log WHERE {where} ORDER BY id DESC LIMIT ?",

@@ -18,11 +18,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 
 from api import db
 from dragnet.settings import DragnetSettings, get_settings
@@ -79,13 +78,13 @@ class KeyStore:
         key = f"dn_{key_id}_{secrets.token_urlsafe(32)}"
         with db.connect(self.settings) as conn:
             conn.execute("INSERT INTO api_keys(key_id, name, role, key_hash, created_at) VALUES (?,?,?,?,?)",
-                         (key_id, name[:200], role, _hash(key), datetime.now(timezone.utc).isoformat()))
+                         (key_id, name[:200], role, _hash(key), datetime.now(UTC).isoformat()))
         return key
 
     def revoke(self, key_id: str) -> bool:
         with db.connect(self.settings) as conn:
             changed = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                                   (datetime.now(timezone.utc).isoformat(), key_id)).rowcount
+                                   (datetime.now(UTC).isoformat(), key_id)).rowcount
         return bool(changed)
 
     def list_keys(self) -> list[dict[str, str | None]]:
@@ -122,35 +121,3 @@ def key_from_request(request: Request) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return request.cookies.get(COOKIE_NAME) or None
-
-
-def _settings_of(request: Request) -> DragnetSettings:
-    return getattr(request.app.state, "settings", None) or get_settings()
-
-
-def current_principal(request: Request) -> Principal | None:
-    """The authenticated principal, or None; cached on the request."""
-    if hasattr(request.state, "principal"):
-        return request.state.principal
-    principal = KeyStore(_settings_of(request)).authenticate(key_from_request(request))
-    request.state.principal = principal
-    return principal
-
-
-def require_roles(*roles: str) -> Callable[[Request], Principal]:
-    """FastAPI dependency: 401 without a valid key, 403 when its role is not among ``roles``."""
-    for role in roles:
-        if role != "platform":
-            validate_role(role)
-
-    def dependency(request: Request) -> Principal:
-        principal = current_principal(request)
-        if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid API key is required (X-API-Key header)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        if not principal.has_role(*roles):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this")
-        return principal
-
-    dependency.__name__ = f"require_{'_'.join(r.replace(':', '_') for r in roles) or 'any'}"
-    return dependency

@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import logging
+import threading
 
 import typer
+import uvicorn
+
+from api.alerts import check_all
+from api.app import create_app
+from api.auth import KeyStore
+from dragnet.settings import get_settings
+from index.factory import open_store
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        host: Optional[str] = typer.Option(None, help="Bind address (default: settings.api.host)."),
-        port: Optional[int] = typer.Option(None, help="Port (default: settings.api.port)."),
+        host: str | None = typer.Option(None, help="Bind address (default: settings.api.host)."),
+        port: int | None = typer.Option(None, help="Port (default: settings.api.port)."),
         alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Check saved searches every api.alert_interval_s."),
     ) -> None:
         """Serve the API and the analyst UI."""
-        import threading
 
-        import uvicorn
 
-        from api.app import create_app
-        from dragnet.settings import get_settings
 
         settings = get_settings()
         application = create_app(settings)
         stop = threading.Event()
         if alerts:
             def loop() -> None:
-                import logging
-
-                from api.alerts import check_all
-                from index.factory import open_store
-
                 log = logging.getLogger("api.alerts")
                 while not stop.wait(settings.api.alert_interval_s):
                     try:
                         with open_store(settings) as store:
                             check_all(settings, store)
-                    except Exception:  # noqa: BLE001 - keep serving; the next round tries again
+                    except Exception:
                         log.exception("saved-search check failed")
 
             threading.Thread(target=loop, name="saved-search-alerts", daemon=True).start()
@@ -53,7 +52,6 @@ def register(app: typer.Typer) -> None:
         role: str = typer.Option("analyst", help="analyst, operator, admin or platform:<name>."),
     ) -> None:
         """Create an API key (printed once; only its hash is stored)."""
-        from api.auth import KeyStore
 
         try:
             typer.echo(KeyStore().create_key(name, role))

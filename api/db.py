@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from dragnet import sqlite
 from dragnet.settings import DragnetSettings
 
 _SCHEMA = """
@@ -37,12 +38,9 @@ def db_path(settings: DragnetSettings) -> Path:
 def connect(settings: DragnetSettings) -> sqlite3.Connection:
     """A fresh connection (cheap with SQLite; avoids sharing one across FastAPI's threads)."""
     path = db_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
-    conn.row_factory = sqlite3.Row
+    conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)  # IF NOT EXISTS: no write once the tables are there
-        _initialised.add(path)
+            sqlite.migrate(conn, [_SCHEMA])
+            _initialised.add(path)
     return conn

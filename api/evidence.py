@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from warcio.archiveiterator import ArchiveIterator
+
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
 
@@ -37,7 +39,6 @@ def warc_path(listing: Listing, settings: DragnetSettings) -> Path | None:
 def warc_record_bytes(listing: Listing, settings: DragnetSettings) -> bytes | None:
     """The raw bytes of the listing's WARC record (a gzip member when the file is gzipped):
     a valid one-record WARC file that any WARC tool can open."""
-    from warcio.archiveiterator import ArchiveIterator
 
     path = warc_path(listing, settings)
     if path is None or listing.snapshot is None:

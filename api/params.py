@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,7 +46,7 @@ def _date(value: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise QueryError(f"not a date: {value[:40]!r} (use YYYY-MM-DD)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def clean_params(params: Any) -> dict[str, list[str]]:

@@ -16,10 +16,13 @@ import os
 import time
 from typing import Any
 
+from classifier.engine import ClassifierEngine
+from classifier.model_store import ensure_default_model
+from classifier.synth import SocialPostGenerator
+
 
 def _texts_of_length(tokenizer: Any, n: int, tokens: int, seed: int = 5) -> list[str]:
     """``n`` distinct generated posts, each cut to exactly ``tokens`` tokens with [CLS]/[SEP]."""
-    from classifier.synth import SocialPostGenerator
 
     gen = SocialPostGenerator(seed=seed)
     out: list[str] = []
@@ -60,12 +63,11 @@ def _interleaved(contenders: dict[str, tuple[Any, list[str]]], rounds: int = 3) 
 
 
 def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
+    # torch/transformers take seconds to import: loaded only where the network runs
     import torch
     from transformers import pipeline
 
-    from classifier.engine import ClassifierEngine
     from classifier.model import DragnetForDrugSale
-    from classifier.model_store import ensure_default_model
 
     model_dir = ensure_default_model()
     engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")

@@ -2,7 +2,6 @@
 
 Figures, all measured in the same run on the same simulated market (no gates, no faults, no
 login wall: this measures throughput, not recovery):
-
 * ``baseline``: a plain Scrapy spider (default settings, same concurrency) that follows the
   index and detail links and reads the title: what Scrapy alone does on this machine;
 * ``dragnet_socks``: Dragnet's market spider with every field, vendor PGP fingerprints, WARC
@@ -26,7 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import scrapy
 import yaml
+from scrapy.crawler import CrawlerProcess
+
+from crawlers.simsites import SimulatedWorld
+from crawlers.simsites.market import MarketSite
+from dragnet.services.chromium import launch_options
+from dragnet.settings import get_settings
 
 LISTINGS = 600
 PLAYWRIGHT_PAGES = 40
@@ -35,8 +41,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _baseline_process(start_url: str, concurrency: int, per_host: int) -> None:
     """Run in a child process: the plain Scrapy baseline spider; prints its stats as JSON."""
-    import scrapy
-    from scrapy.crawler import CrawlerProcess
 
     class BaselineSpider(scrapy.Spider):
         name = "baseline"
@@ -70,7 +74,7 @@ def _run_child(argv: list[str], env: dict[str, str], prefix: str) -> dict[str, A
 
 
 def _dragnet_run(profile: Path, proxy: str, env: dict[str, str], out: Path) -> dict[str, Any]:
-    stats = _run_child([sys.executable, "-m", "crawlers.runner", str(profile), "--proxy", proxy, "--no-handoff",
+    stats = _run_child([sys.executable, "-m", "crawlers.runner", str(profile), "--proxy", proxy,
                         "--out", str(out), "--log-level", "WARNING"], env, "CRAWLSTATS ")
     site = next(iter(stats["sites"].values()))
     return {"pages": int(site.get("response_received_count", 0)), "items": stats["items"],
@@ -82,9 +86,9 @@ def _rate(run: dict[str, Any]) -> float:
 
 
 def _playwright_rate(urls: list[str]) -> dict[str, Any]:
+    # Playwright: loaded only where a page is rendered
     from playwright.sync_api import sync_playwright
 
-    from dragnet.services.chromium import launch_options
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**launch_options())
@@ -101,15 +105,13 @@ def _playwright_rate(urls: list[str]) -> dict[str, Any]:
 
 
 def measure(listings: int = LISTINGS) -> dict[str, Any]:
-    from crawlers.simsites import SimulatedWorld
-    from dragnet.settings import get_settings
-
     settings = get_settings()
     crawl = settings.crawl
     with tempfile.TemporaryDirectory(prefix="dragnet-bench-crawl-") as tmp, \
             SimulatedWorld(listings, faults=False, gates=False, logins=False, forum_posts=1, social_posts=1) as world:
         root = Path(tmp)
         market = world.sites["nightshade"]
+        assert isinstance(market, MarketSite)
         profile = yaml.safe_load((world.profiles_dir / "nightshade.yaml").read_text())
         profile.pop("mirrors", None)
         onion = root / "onion" / "nightshade.yaml"

@@ -15,8 +15,19 @@ import json
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from dragnet.services.opensearch_node import OpenSearchNode
+from dragnet.settings import get_settings, load_settings
+from index.factory import open_store
+from index.store import SearchQuery
+from index.synthetic import BASE_TIME, make_listing
 
 DOCS = 100_000
 STEADY_DOCS = 10_000  # written first with the default (near-real-time, durable) settings
@@ -29,17 +40,10 @@ SEARCH_ROUNDS = 3
 
 
 def _listings(n: int, first: int = 0) -> list[Any]:
-    from index.synthetic import make_listing
-
     return [make_listing(i) for i in range(first, first + n)]
 
 
 def _queries() -> list[Any]:
-    from datetime import timedelta
-
-    from index.store import SearchQuery
-    from index.synthetic import BASE_TIME
-
     return [
         SearchQuery(text="oxycodone"),
         SearchQuery(text="stealth shipping"),
@@ -70,7 +74,6 @@ def _load(store: Any, listings: list[Any]) -> None:
 def _engine_counters(url: str) -> dict[str, int]:
     """The node's cumulative merge, flush, refresh and garbage-collection times (ms): read
     before and after the bulk load, they say where a slow run spent its time."""
-    import httpx
 
     node, = httpx.get(f"{url}/_nodes/_local/stats/indices,jvm", timeout=30).json()["nodes"].values()
     indices, gc = node["indices"], node["jvm"]["gc"]["collectors"]
@@ -105,8 +108,6 @@ def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str
     t0 = time.perf_counter()
     after = None
     for _ in range(20):
-        from index.store import SearchQuery
-
         page = store.search(SearchQuery(sort="newest", size=50, search_after=after, facets=False))
         after = page.next_search_after
     deep_ms = (time.perf_counter() - t0) * 1000 / 20
@@ -133,6 +134,7 @@ def _warm_up(store: Any, docs: int) -> float:
 def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
     """Plain ``_bulk`` index ops of the same documents into one index with default mappings and
     the same bulk-load settings (no refresh, async translog)."""
+    # an engine's client: loaded only for that engine
     from opensearchpy import OpenSearch
 
     client = OpenSearch(hosts=[url], timeout=120)
@@ -154,10 +156,6 @@ def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
 
 
 def run(docs: int = DOCS) -> dict[str, Any]:
-    from dragnet.services.opensearch_node import OpenSearchNode
-    from dragnet.settings import get_settings, load_settings
-    from index.factory import open_store
-
     base = get_settings()
     listings = _listings(docs)
     steady = min(STEADY_DOCS, docs // 5)
@@ -196,9 +194,6 @@ def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
     if json_output:
         print(json.dumps(figures))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
         table = Table(title=f"dragnet bench index: {figures['documents']:,} synthetic listings")
         for column in ("backend", "steady docs/s", "bulk-load docs/s", "bulk s", "search p50 ms", "search p95 ms",
                        "search_after page ms"):

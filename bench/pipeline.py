@@ -18,16 +18,31 @@ the index queue): that is the CPU-bound ratio.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import redis
+
+from dragnet.documents import Listing
+from dragnet.services.opensearch_node import OpenSearchNode
+from dragnet.services.process import ManagedProcess, wait_until
+from dragnet.services.redis_server import RedisServer
+from dragnet.settings import get_settings, load_settings, use_settings
+from index.factory import open_store
+from index.store import SearchQuery
+from workers.app import configure
+from workers.submit import flush, submit_batch
 
 BURST = 400
 CLASSIFY_ITEMS = 640  # a multiple of the batch size (32)
@@ -36,12 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _listings(count: int, tag: str) -> list[Any]:
-    import csv
-    import itertools
-
-    from dragnet.documents import Listing
-    from dragnet.settings import get_settings
-
     rows = []
     with (get_settings().training_data_dir / "darknet_listings.csv").open(encoding="utf-8", newline="") as handle:
         for row in itertools.islice(csv.DictReader(handle), 0, count * 5, 5):
@@ -69,8 +78,6 @@ class Watcher:
                 self.pending[item.id] = item.crawled_at.timestamp()
 
     def _run(self) -> None:
-        from index.store import SearchQuery
-
         while not self.stop.is_set():
             with self.lock:
                 ids = list(self.pending)[:1000]
@@ -110,14 +117,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, rate: float | None) -> dict[str, Any]:
-    import redis
-
-    from dragnet.services.process import ManagedProcess, wait_until
-    from dragnet.settings import load_settings, use_settings
-    from index.factory import open_store
-    from workers.app import configure
-    from workers.submit import flush, submit_batch
-
     redis.Redis.from_url(redis_url).flushdb()
     env_vars = {
         "DRAGNET_REDIS__URL": redis_url,
@@ -184,7 +183,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
         if not watcher.wait_all(120):
             raise RuntimeError(f"warm-up did not finish:\n{worker.tail()}")
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         burst = [item.model_copy(update={"crawled_at": now}) for item in _listings(BURST, f"burst{processes}")]
         started = time.monotonic()
         watcher.expect(burst)
@@ -203,7 +202,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
         next_tick = time.monotonic()
         for start in range(0, len(steady), per_tick):
             chunk = steady[start:start + per_tick]
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             chunk = [item.model_copy(update={"crawled_at": now}) for item in chunk]
             watcher.expect(chunk)
             submit_batch(chunk)
@@ -232,11 +231,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
 
 def run(burst: int = BURST) -> dict[str, Any]:
     """Start Redis and OpenSearch, measure 1 then 2 worker processes, return the figures."""
-    import tempfile
 
-    from dragnet.services.opensearch_node import OpenSearchNode
-    from dragnet.services.redis_server import RedisServer
-    from dragnet.settings import get_settings, use_settings
 
     global BURST
     BURST = burst

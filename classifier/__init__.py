@@ -1,2 +1,2 @@
 """Dragnet's classifier: the fine-tuned transformer, its training and evaluation, calibration,
-the batched inference engine and the rule-based extractors that explain each verdict."""
+the batched inference engine and the rule evidence that explains each verdict."""

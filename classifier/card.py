@@ -4,15 +4,16 @@ the held-out figures, the thresholds and the version."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from classifier.model import ModelMeta
+from classifier.meta import ModelMeta
+from dragnet.documents import SUBSTANCES
 
 
 def write_card(model_dir: Path, meta: ModelMeta) -> None:
-    from classifier.evaluate import render_report
-
     d = asdict(meta)
     m = meta.metrics or {}
     counts = meta.data.get("counts", {})
@@ -33,7 +34,7 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
             split_rows.append(f"| {split} | {source} | {c['total']} | {c['positive']} |")
     lines = [
         "---", "library_name: transformers", "pipeline_tag: text-classification", "tags: [dragnet, drug-sale-detection, multi-label]",
-        f"base_model: sentence-transformers/all-MiniLM-L6-v2", "---", "",
+        "base_model: sentence-transformers/all-MiniLM-L6-v2", "---", "",
         f"# Dragnet drug-sale classifier `{meta.version}`", "",
         "Decides whether a post or listing **offers drugs for sale** (binary head) and which substance classes "
         "it offers (multi-label head: " + ", ".join(meta.substance_thresholds) + "; MDMA counts as stimulants).",
@@ -98,3 +99,47 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
     (model_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if m:
         (model_dir / "evaluation.md").write_text(render_report(d), encoding="utf-8")
+
+
+def render_report(meta_dict: dict[str, Any]) -> str:
+    """A readable Markdown report of the figures in ``meta.metrics``."""
+    m = meta_dict["metrics"]
+    lines = [f"# Evaluation of {meta_dict['version']}", "",
+             f"Threshold {m['threshold']} (chosen on validation: precision >= {meta_dict['precision_target']} with 95% confidence), "
+             f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.", ""]
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        c = r["confusion"]
+        return (f"| {name} | {r['n']} | {r['positives']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
+                f"{r['ece']:.4f} | {c['tp']}/{c['fp']}/{c['fn']}/{c['tn']} |")
+
+    header = ["| slice | n | positives | precision | recall | F1 | ECE | TP/FP/FN/TN |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Binary (offers drugs for sale)", "", *header, row("all", m["overall"])]
+    lines += [row(k, v) for k, v in m["by_group"].items()]
+    lines += ["", "### Per source", "", *header] + [row(k, v) for k, v in m["by_source"].items()]
+    lines += ["", "### Per language", "", *header] + [row(k, v) for k, v in m["by_language"].items()]
+    lines += ["", "## Substances (multi-label, on true positives)", "", "| slice | n | macro-F1 | " + " | ".join(SUBSTANCES) + " |",
+              "|---|---|---|" + "---|" * len(SUBSTANCES)]
+    for name, v in list(m["by_group"].items()) + [("all", {"substances": m["substances_overall"]})]:
+        s = v["substances"]
+        if s.get("macro_f1") is None:
+            continue
+        lines.append(f"| {name} | {s['n']} | {s['macro_f1']:.4f} | " + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES) + " |")
+    lines += ["", "## PR curve (all)", "", "| threshold | precision | recall |", "|---|---|---|"]
+    lines += [f"| {p['threshold']} | {p['precision']} | {p['recall']} |" for p in m["pr_curve"]]
+    if m.get("cascade"):
+        c = m["cascade"]
+        lines += ["", "## Cascade (n-gram heads settle the posts they are sure about)", "",
+                  f"The n-gram heads settled {100 * c['settled_share']:.1f}% of these texts (calibrated n-gram score <= {c['low']} "
+                  f"or >= {c['high']}); the transformer read the rest.  Verdicts agree with the full model on "
+                  f"{100 * c['decision_agreement']:.2f}% of texts.", "",
+                  "| engine | precision | recall | F1 |", "|---|---|---|---|",
+                  f"| full model (transformer on every text) | {c['full']['precision']:.4f} | {c['full']['recall']:.4f} | {c['full']['f1']:.4f} |",
+                  f"| cascade (deployed) | {c['cascade']['precision']:.4f} | {c['cascade']['recall']:.4f} | {c['cascade']['f1']:.4f} |"]
+    if "quantization" in m:
+        q = m["quantization"]
+        lines += ["", "## int8 vs fp32 (ONNX Runtime, CPU)", "", "```", json.dumps(q, indent=2), "```"]
+    lines += ["", "## Robustness cases", "", "| case | expected | got | score | substances | text |", "|---|---|---|---|---|---|"]
+    for r in m["robustness"]:
+        lines.append(f"| {r['case']} | {r['expected']} | {r['is_drug_sale']} | {r['score']} | {', '.join(r['substances'])} | {r['text'].replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ def fit_cascade(lexical_logit: np.ndarray, labels: np.ndarray, full_positive: np
                 tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """Platt-scale the n-gram head on validation and choose the band [low, high] outside which
     its verdict stands in for the full model's."""
+    # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.linear_model import LogisticRegression
 
     lr = LogisticRegression(C=1.0).fit(lexical_logit[:, None], labels.astype(int))

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any
 
 import typer
+
+from classifier.engine import load_engine
+from classifier.evaluate import run_evaluation
+from classifier.meta import ModelMeta
+from classifier.model_store import ensure_default_model
+from classifier.train import TrainConfig
+from classifier.train import train as run
+from dragnet.settings import get_settings
 
 MAX_LINE_BYTES = 4 * 1024 * 1024  # a hostile input line larger than this is refused, not parsed
 
@@ -87,16 +96,14 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
         quick: bool = typer.Option(False, "--quick", help="Small model in minutes on 2 CPU cores (tests, demo)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Model directory (default: the settings' model_dir)."),
-        seed: Optional[int] = typer.Option(None, help="Random seed (default: classifier.seed)."),
-        layers: Optional[int] = typer.Option(None, help="Encoder layers to keep (quick 2, full 6)."),
-        epochs: Optional[float] = typer.Option(None, help="Passes over the training data."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Model directory (default: the settings' model_dir)."),
+        seed: int | None = typer.Option(None, help="Random seed (default: classifier.seed)."),
+        layers: int | None = typer.Option(None, help="Encoder layers to keep (quick 2, full 6)."),
+        epochs: float | None = typer.Option(None, help="Passes over the training data."),
     ) -> None:
         """Fine-tune the drug-sale classifier from the base encoder, calibrate it, pick its
         threshold on validation, evaluate it on held-out data and write the model card."""
-        from dragnet.settings import get_settings
 
-        from classifier.train import TrainConfig, train as run
 
         settings = get_settings()
         kw: dict[str, Any] = {"seed": seed if seed is not None else settings.classifier.seed,
@@ -108,7 +115,6 @@ def register(app: typer.Typer) -> None:
         config = TrainConfig.quick(**kw) if quick else TrainConfig.full(**kw)
         target = output or settings.model_dir
         run(target, config, settings.training_data_dir, show_progress=True)
-        from classifier.model import ModelMeta
 
         meta = ModelMeta.load(target)
         lg = meta.metrics.get("by_group", {}).get("listings", {})
@@ -120,19 +126,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the settings' model)."),
-        report: Optional[Path] = typer.Option(None, "--report", help="Also write the Markdown report here."),
+        model: Path | None = typer.Option(None, "--model", help="Model directory (default: the settings' model)."),
+        report: Path | None = typer.Option(None, "--report", help="Also write the Markdown report here."),
     ) -> None:
         """Evaluate a model on its held-out data (vendor-split listings, generated posts with
         held-out templates, pharmacy and shop text) and write the figures into its card."""
-        from dragnet.settings import get_settings
 
-        from classifier.evaluate import run_evaluation
 
         settings = get_settings()
         if model is None:
-            from classifier.model_store import ensure_default_model
-
             model = ensure_default_model(show_progress=True)
         metrics = run_evaluation(model, settings.training_data_dir)
         text = (model / "evaluation.md").read_text(encoding="utf-8")
@@ -146,19 +148,16 @@ def register(app: typer.Typer) -> None:
     def classify(
         input: str = typer.Option(..., "--input", "-i", help="JSONL with id and text per line ('-': stdin)."),
         output: str = typer.Option("-", "--output", "-o", help="JSONL verdicts ('-': stdout)."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the settings' model, built if missing)."),
+        model: Path | None = typer.Option(None, "--model", help="Model directory (default: the settings' model, built if missing)."),
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
     ) -> None:
         """Classify JSONL posts (id, text) into JSONL verdicts: id, is_drug_sale, score,
         substances, evidence (+ explanation).  A line without text gets an error line."""
-        from classifier.engine import load_engine
 
         if model is not None and not (model / "dragnet.json").is_file():
             typer.echo(f"dragnet classify: {model} is not a Dragnet model directory (no dragnet.json)", err=True)
             raise typer.Exit(code=2)
         if model is None:
-            from classifier.model_store import ensure_default_model
-
             model = ensure_default_model(show_progress=True)
         try:
             source = _open_in(input)

@@ -14,9 +14,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dragnet.documents import SUBSTANCES
-
 from classifier.synth import SocialPostGenerator, Split
+from dragnet.documents import SUBSTANCES
 
 SPLITS = ("train", "validation", "test")
 

@@ -24,113 +24,26 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dragnet.documents import SUBSTANCES, Classification, Evidence
-
 from classifier.cascade import settle, settled_mask
-from classifier.extractors import explain, find_evidence
+from classifier.evidence import explain, find_evidence
+from classifier.export import ONNX_DIR, ONNX_FORMAT, ONNX_FP32, ONNX_INT8, export_onnx, onnx_export_format
+from classifier.lexical import LexicalModel
+from classifier.meta import ModelMeta
 from classifier.metrics import sigmoid, substance_predictions
-from classifier.model import ModelMeta, encode_head_tail
+from classifier.tokens import encode_head_tail
+from dragnet.documents import SUBSTANCES, Classification, Evidence
+from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["onnx-int8", "onnx-fp32", "torch", "cuda-bf16"]
-ONNX_DIR = "onnx"
-ONNX_FP32 = "model.onnx"
-ONNX_INT8 = "model.int8.onnx"
-
-
-ONNX_FORMAT = 2  # 2: eager-attention export with ONNX Runtime's transformer fusions before int8
-EXPORT_INFO = "export.json"
-
-
-def export_onnx(model_dir: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
-    """Export the PyTorch model to ONNX (dynamic batch and sequence axes), fuse it with ONNX
-    Runtime's transformer optimizer (one ``Attention`` node per layer, ``SkipLayerNormalization``,
-    ``BiasGelu``: fewer passes over the activations) and quantise it to int8 (dynamic
-    quantisation: int8 weights, activations quantised per batch at run time; the fused attention
-    becomes ``QAttention``).
-
-    The model is traced with eager attention because the fusion recognises that graph, not
-    PyTorch's SDPA kernel; where fusion fails the plain graph is kept (slower, same answers).
-    Files are written under temporary names and moved into place, so an engine loading
-    concurrently sees either the old export or the new one."""
-    import json
-
-    import onnx
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from classifier.model import DragnetForDrugSale
-
-    out_dir = out_dir or model_dir / ONNX_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fp32, int8 = out_dir / ONNX_FP32, out_dir / ONNX_INT8
-    tag = f".tmp-{os.getpid()}-{threading.get_ident()}"
-    traced, fused_path, int8_tmp = (out_dir / f"traced{tag}.onnx", out_dir / f"{ONNX_FP32}{tag}",
-                                    out_dir / f"{ONNX_INT8}{tag}")
-    model = DragnetForDrugSale.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
-
-    class _Logits(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    dummy = (torch.ones((2, 16), dtype=torch.long), torch.ones((2, 16), dtype=torch.long))
-    try:
-        with torch.inference_mode():
-            torch.onnx.export(
-                _Logits(model), dummy, str(traced), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
-                opset_version=17, dynamo=False,
-            )
-        fused = _fuse_transformer(traced, fused_path, model.config)
-        quantize_dynamic(str(fused_path), str(int8_tmp), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        os.replace(fused_path, fp32)
-        os.replace(int8_tmp, int8)
-    finally:
-        for leftover in (traced, fused_path, int8_tmp):
-            leftover.unlink(missing_ok=True)
-    (out_dir / EXPORT_INFO).write_text(json.dumps({"format": ONNX_FORMAT, "fused_operators": fused}))
-    return fp32, int8
-
-
-def _fuse_transformer(traced: Path, out: Path, config: Any) -> dict[str, int]:
-    """ONNX Runtime's BERT fusions on the traced graph; returns the fused operator counts ({}
-    when the optimizer could not run, and the traced graph is used as it is)."""
-    import shutil
-
-    try:
-        from onnxruntime.transformers import optimizer
-
-        optimized = optimizer.optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
-                                             hidden_size=config.hidden_size, opt_level=1)
-        optimized.save_model_to_file(str(out))
-        return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
-    except Exception as exc:  # noqa: BLE001 - an unfused graph still gives the same answers
-        log.warning("ONNX Runtime transformer fusion failed (%s); exporting the plain graph", exc)
-        shutil.copyfile(traced, out)
-        return {}
-
-
-def onnx_export_format(onnx_dir: Path) -> int:
-    """The export format of an ONNX folder (1 for exports made before ``export.json`` existed)."""
-    import json
-
-    try:
-        return int(json.loads((onnx_dir / EXPORT_INFO).read_text()).get("format", 1))
-    except (OSError, ValueError, AttributeError):
-        return 1
 
 
 def _default_device(device: str) -> str:
     if device != "auto":
         return device
     try:
-        import torch
+        import torch  # heavy (seconds): asked only when the device is left to the engine
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:
@@ -151,6 +64,7 @@ class ClassifierEngine:
 
     def __init__(self, model_dir: Path, device: str = "auto", backend: Backend | None = None,
                  max_length: int | None = None, threads: int | None = None, cascade: bool = True) -> None:
+        # torch/transformers take seconds to import: loaded only where the network runs
         from transformers import AutoTokenizer
 
         self.model_dir = Path(model_dir)
@@ -161,7 +75,6 @@ class ClassifierEngine:
         self.threads = threads or min(8, os.cpu_count() or 1)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         self._lock = threading.Lock()
-        from classifier.lexical import LexicalModel
 
         self.lexical = LexicalModel.load(self.model_dir)
         self.cascade = dict(self.meta.cascade) if cascade and self.lexical is not None and self.meta.cascade else None
@@ -185,6 +98,7 @@ class ClassifierEngine:
 
     # -- backends ---------------------------------------------------------------------------------
     def _onnx_session(self) -> Any:
+        # ONNX Runtime: loaded only by the ONNX backends and the export
         import onnxruntime as ort
 
         name = ONNX_INT8 if self.backend == "onnx-int8" else ONNX_FP32
@@ -192,8 +106,6 @@ class ClassifierEngine:
         if not path.is_file() or onnx_export_format(path.parent) < ONNX_FORMAT:
             target = self.model_dir / ONNX_DIR
             if not os.access(self.model_dir, os.W_OK):
-                from dragnet.settings import get_settings
-
                 target = get_settings().paths.cache_dir / "onnx" / self.meta.version
             cached = target / name
             if cached.is_file() and onnx_export_format(target) >= ONNX_FORMAT:
@@ -209,6 +121,7 @@ class ClassifierEngine:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
     def _load_torch(self) -> Any:
+        # torch/transformers take seconds to import: loaded only where the network runs
         import torch
 
         from classifier.model import DragnetForDrugSale
@@ -221,6 +134,7 @@ class ClassifierEngine:
     def _forward(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self._session is not None:
             return self._session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+        # torch/transformers take seconds to import: loaded only where the network runs
         import torch
 
         with torch.inference_mode():
@@ -343,15 +257,11 @@ class _nullcontext:
         return None
 
 
-def load_engine(model_dir: Path | None = None, device: str = "auto", backend: Backend | None = None,
+def load_engine(model_dir: Path, device: str = "auto", backend: Backend | None = None,
                 cascade: bool | None = None) -> ClassifierEngine:
-    """An engine over ``model_dir`` (default: the settings' model, trained first if missing)."""
-    from dragnet.settings import get_settings
-
-    if model_dir is None:
-        from classifier.model_store import ensure_default_model
-
-        model_dir = ensure_default_model()
+    """An engine over ``model_dir`` with the settings' device and cascade.  The caller decides
+    where the model comes from (``classifier.model_store.ensure_default_model`` builds the
+    default one): loading an engine never starts a training run."""
     settings = get_settings().classifier
     if device == "auto":
         device = settings.device
@@ -364,14 +274,13 @@ _engine_key: str | None = None
 _engine_lock = threading.Lock()
 
 
-def get_engine() -> ClassifierEngine:
-    """The process's engine over the default model (built on first use, then shared)."""
+def get_engine(model_dir: Path) -> ClassifierEngine:
+    """The process's engine over ``model_dir`` (loaded on first use, then shared; a different
+    directory replaces it)."""
     global _engine, _engine_key
-    from dragnet.settings import get_settings
-
-    key = str(get_settings().model_dir)
+    key = str(Path(model_dir).resolve())
     with _engine_lock:
         if _engine is None or _engine_key != key:
-            _engine = load_engine()
+            _engine = load_engine(Path(model_dir))
             _engine_key = key
         return _engine

@@ -7,17 +7,19 @@ language, substance macro-F1 on the positives, the int8-vs-fp32 change, and robu
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dragnet.documents import SUBSTANCES
-
-from classifier.data import Example
+from classifier.card import write_card
+from classifier.cascade import settle
+from classifier.data import DataPlan, Example, build_datasets
+from classifier.engine import ClassifierEngine
+from classifier.meta import ModelMeta
 from classifier.metrics import binary_report, pr_curve, substance_predictions, substance_report
+from dragnet.documents import SUBSTANCES
 
 # Robustness cases: (name, text, expected is_drug_sale).  Hand-written, not from the generator.
 ROBUSTNESS: list[tuple[str, str, bool]] = [
@@ -61,9 +63,7 @@ def _subst_eval(examples: list[Example], sub_probs: np.ndarray, thresholds: dict
 def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: bool = False,
                    compare_backends: bool = True) -> dict[str, Any]:
     """All held-out figures of the model in ``model_dir`` on ``examples`` (the test split)."""
-    from classifier.engine import ClassifierEngine
 
-    from classifier.cascade import settle
 
     engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8", cascade=False)
     texts = [ex.text for ex in examples]
@@ -138,56 +138,9 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
     return report
 
 
-def render_report(meta_dict: dict[str, Any]) -> str:
-    """A readable Markdown report of the figures in ``meta.metrics``."""
-    m = meta_dict["metrics"]
-    lines = [f"# Evaluation of {meta_dict['version']}", "",
-             f"Threshold {m['threshold']} (chosen on validation: precision >= {meta_dict['precision_target']} with 95% confidence), "
-             f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.", ""]
-
-    def row(name: str, r: dict[str, Any]) -> str:
-        c = r["confusion"]
-        return (f"| {name} | {r['n']} | {r['positives']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
-                f"{r['ece']:.4f} | {c['tp']}/{c['fp']}/{c['fn']}/{c['tn']} |")
-
-    header = ["| slice | n | positives | precision | recall | F1 | ECE | TP/FP/FN/TN |", "|---|---|---|---|---|---|---|---|"]
-    lines += ["## Binary (offers drugs for sale)", "", *header, row("all", m["overall"])]
-    lines += [row(k, v) for k, v in m["by_group"].items()]
-    lines += ["", "### Per source", "", *header] + [row(k, v) for k, v in m["by_source"].items()]
-    lines += ["", "### Per language", "", *header] + [row(k, v) for k, v in m["by_language"].items()]
-    lines += ["", "## Substances (multi-label, on true positives)", "", "| slice | n | macro-F1 | " + " | ".join(SUBSTANCES) + " |",
-              "|---|---|---|" + "---|" * len(SUBSTANCES)]
-    for name, v in list(m["by_group"].items()) + [("all", {"substances": m["substances_overall"]})]:
-        s = v["substances"]
-        if s.get("macro_f1") is None:
-            continue
-        lines.append(f"| {name} | {s['n']} | {s['macro_f1']:.4f} | " + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES) + " |")
-    lines += ["", "## PR curve (all)", "", "| threshold | precision | recall |", "|---|---|---|"]
-    lines += [f"| {p['threshold']} | {p['precision']} | {p['recall']} |" for p in m["pr_curve"]]
-    if m.get("cascade"):
-        c = m["cascade"]
-        lines += ["", "## Cascade (n-gram heads settle the posts they are sure about)", "",
-                  f"The n-gram heads settled {100 * c['settled_share']:.1f}% of these texts (calibrated n-gram score <= {c['low']} "
-                  f"or >= {c['high']}); the transformer read the rest.  Verdicts agree with the full model on "
-                  f"{100 * c['decision_agreement']:.2f}% of texts.", "",
-                  "| engine | precision | recall | F1 |", "|---|---|---|---|",
-                  f"| full model (transformer on every text) | {c['full']['precision']:.4f} | {c['full']['recall']:.4f} | {c['full']['f1']:.4f} |",
-                  f"| cascade (deployed) | {c['cascade']['precision']:.4f} | {c['cascade']['recall']:.4f} | {c['cascade']['f1']:.4f} |"]
-    if "quantization" in m:
-        q = m["quantization"]
-        lines += ["", "## int8 vs fp32 (ONNX Runtime, CPU)", "", "```", json.dumps(q, indent=2), "```"]
-    lines += ["", "## Robustness cases", "", "| case | expected | got | score | substances | text |", "|---|---|---|---|---|---|"]
-    for r in m["robustness"]:
-        lines.append(f"| {r['case']} | {r['expected']} | {r['is_drug_sale']} | {r['score']} | {', '.join(r['substances'])} | {r['text'].replace('|', '/')} |")
-    return "\n".join(lines) + "\n"
-
-
 def run_evaluation(model_dir: Path, data_dir: Path, *, show_progress: bool = True) -> dict[str, Any]:
     """Rebuild the model's test split (same plan and seed as its training) and evaluate it;
     update ``dragnet.json``, the model card and ``evaluation.md``."""
-    from classifier.card import write_card
-    from classifier.data import DataPlan, build_datasets
-    from classifier.model import ModelMeta
 
     meta = ModelMeta.load(model_dir)
     plan = DataPlan(**meta.data.get("plan", {}))

@@ -15,8 +15,11 @@ import re
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix, hstack
 
+from classifier.tokens import collapse_repeats, prepare_text
 from dragnet.documents import SUBSTANCES
+from extract.text import deleet, fold
 
 LEXICAL_FILE = "lexical.npz"
 N_FEATURES = 2**18
@@ -25,18 +28,17 @@ MAX_CHARS = 400  # head (title, offer) and tail (contact, terms): a long boilerp
 
 def lexical_text(text: str) -> str:
     """Case-folded, de-leeted text with emoji spelled out, head and tail of long texts."""
-    from classifier.extractors import _deleet, _fold
-    from classifier.model import collapse_repeats, prepare_text
 
     text = collapse_repeats(text)
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS * 2 // 3] + " " + text[-MAX_CHARS // 3:]
-    return _deleet(_fold(prepare_text(text)))
+    return deleet(fold(prepare_text(text)))
 
 
 def _vectorizers() -> tuple[object, object]:
     """The scikit-learn definition of the features (:func:`features` computes the same matrix
     faster; a test holds the two equal)."""
+    # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.feature_extraction.text import HashingVectorizer
 
     char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=N_FEATURES, alternate_sign=False,
@@ -55,6 +57,7 @@ _word_cache: dict[str, int] = {}
 def _bucket(gram: str) -> int:
     """scikit-learn's feature index: signed murmurhash3 of the UTF-8 bytes, absolute value
     modulo the table size (with its special case for -2**31)."""
+    # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.utils import murmurhash3_32
 
     h = murmurhash3_32(gram, seed=0)
@@ -91,9 +94,9 @@ def _word_bucket(gram: str) -> int:
     return found
 
 
-def _hashed_matrix(cols: np.ndarray, lengths: np.ndarray):  # -> scipy.sparse.csr_matrix
+def _hashed_matrix(cols: np.ndarray, lengths: np.ndarray) -> csr_matrix:
     """Rows of bucket indices (``lengths[i]`` of them for row i) as l2-normalised counts."""
-    from scipy.sparse import csr_matrix
+    # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.preprocessing import normalize
 
     indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
@@ -103,12 +106,11 @@ def _hashed_matrix(cols: np.ndarray, lengths: np.ndarray):  # -> scipy.sparse.cs
     return normalize(x, norm="l2", copy=False)
 
 
-def features(texts: list[str]):  # -> scipy.sparse.csr_matrix
+def features(texts: list[str]) -> csr_matrix:
     """Hashed char 2-5-grams and word 1-2-grams, each block l2-normalised: the same matrix as
     scikit-learn's ``HashingVectorizer`` pair of :func:`_vectorizers`, several times faster
     because each distinct word is hashed once per process instead of once per occurrence, and
     a text's char n-grams are whole cached arrays joined in one call."""
-    from scipy.sparse import hstack
 
     prepared = [lexical_text(t) for t in texts]
     words = [text.split() for text in prepared]
@@ -129,9 +131,8 @@ def features(texts: list[str]):  # -> scipy.sparse.csr_matrix
     return hstack([_hashed_matrix(char_cols, char_lengths), _hashed_matrix(word_cols, word_lengths)], format="csr")
 
 
-def sklearn_features(texts: list[str]):  # -> scipy.sparse.csr_matrix
+def sklearn_features(texts: list[str]) -> csr_matrix:
     """:func:`features` computed by scikit-learn itself (the reference the tests compare with)."""
-    from scipy.sparse import hstack
 
     char, word = _vectorizers()
     prepared = [lexical_text(t) for t in texts]
@@ -147,14 +148,15 @@ class LexicalModel:
         self._weights = np.ascontiguousarray(self.coef.T)  # (features, 8): sparse @ dense wants C order
 
     @classmethod
-    def fit(cls, texts: list[str], labels: np.ndarray, subs: np.ndarray, has: np.ndarray, seed: int) -> "LexicalModel":
+    def fit(cls, texts: list[str], labels: np.ndarray, subs: np.ndarray, has: np.ndarray, seed: int) -> LexicalModel:
+        # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
         from sklearn.linear_model import SGDClassifier
 
         x = features(texts)
         coef = np.zeros((1 + len(SUBSTANCES), x.shape[1]), dtype=np.float32)
         intercept = np.zeros(1 + len(SUBSTANCES), dtype=np.float32)
 
-        def head(xs, ys) -> tuple[np.ndarray, float]:
+        def head(xs: csr_matrix, ys: np.ndarray) -> tuple[np.ndarray, float]:
             clf = SGDClassifier(loss="log_loss", alpha=2e-6, max_iter=25, tol=1e-4, random_state=seed, average=True)
             clf.fit(xs, ys)
             return clf.coef_[0], float(clf.intercept_[0])
@@ -179,7 +181,7 @@ class LexicalModel:
         np.savez_compressed(model_dir / LEXICAL_FILE, coef=self.coef.astype(np.float16), intercept=self.intercept)
 
     @classmethod
-    def load(cls, model_dir: Path) -> "LexicalModel | None":
+    def load(cls, model_dir: Path) -> LexicalModel | None:
         path = model_dir / LEXICAL_FILE
         if not path.is_file():
             return None

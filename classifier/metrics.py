@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def precision_lower_bound(true_positives: np.ndarray, predicted: np.ndarray, confidence: float) -> np.ndarray:
     """One-sided Wilson lower bound of precision (``true_positives`` of ``predicted``)."""
-    from statistics import NormalDist
 
     z = NormalDist().inv_cdf(confidence)
     n = np.maximum(predicted, 1).astype(float)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sys
 from pathlib import Path
 
-from classifier.model import META_FILE
+from classifier.meta import META_FILE
+from classifier.train import TrainConfig, train
+from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +25,6 @@ def model_ready(model_dir: Path) -> bool:
 def ensure_default_model(quick: bool = True, *, show_progress: bool | None = None) -> Path:
     """The default model directory, training it first (quick mode unless ``quick=False``) if it
     is not there.  Returns at once when it exists."""
-    from dragnet.settings import get_settings
-
     settings = get_settings()
     model_dir = Path(settings.model_dir)
     if model_ready(model_dir):
@@ -35,13 +36,9 @@ def ensure_default_model(quick: bool = True, *, show_progress: bool | None = Non
         try:
             if model_ready(model_dir):
                 return model_dir
-            from classifier.train import TrainConfig, train
-
             config = TrainConfig.quick(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target) if quick \
                 else TrainConfig.full(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target)
             log.info("no model in %s: training the %s model first", model_dir, "quick" if quick else "full")
-            import sys
-
             progress = sys.stderr.isatty() if show_progress is None else show_progress
             train(model_dir, config, settings.training_data_dir, show_progress=progress)
         finally:

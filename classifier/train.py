@@ -14,15 +14,30 @@ import random
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from dragnet.documents import SUBSTANCES
-
+from classifier.card import write_card
+from classifier.cascade import fit_cascade
 from classifier.data import FULL_PLAN, QUICK_PLAN, DataPlan, Example, build_datasets, describe
+from classifier.evaluate import evaluate_model
+from classifier.export import export_onnx
+from classifier.lexical import LexicalModel
+from classifier.meta import ModelMeta
+from classifier.metrics import (
+    choose_substance_thresholds,
+    choose_threshold,
+    fit_temperature,
+    sigmoid,
+    substance_predictions,
+    substance_report,
+)
+from classifier.tokens import encode_head_tail
+from dragnet.documents import SUBSTANCES
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +59,18 @@ class TrainConfig:
     plan: DataPlan = field(default_factory=lambda: QUICK_PLAN)
 
     @classmethod
-    def quick(cls, **kw: Any) -> "TrainConfig":
+    def quick(cls, **kw: Any) -> TrainConfig:
         return cls(**kw)
 
     @classmethod
-    def full(cls, **kw: Any) -> "TrainConfig":
-        base = dict(mode="full", layers=6, max_length=128, epochs=2.0, lr=8e-5, plan=FULL_PLAN)
+    def full(cls, **kw: Any) -> TrainConfig:
+        base: dict[str, Any] = dict(mode="full", layers=6, max_length=128, epochs=2.0, lr=8e-5, plan=FULL_PLAN)
         base.update(kw)
         return cls(**base)
 
 
 def _seed_everything(seed: int, threads: int) -> None:
+    # torch/transformers take seconds to import: loaded only where the network runs
     import torch
 
     random.seed(seed)
@@ -92,9 +108,9 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
 def _fit_blend(t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndarray, has: np.ndarray) -> dict[str, float]:
     """Binary: a two-feature logistic regression (Platt scaling over both logits).  Substances:
     the mixing weight with the best validation macro-F1."""
+    # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.linear_model import LogisticRegression
 
-    from classifier.metrics import choose_substance_thresholds, sigmoid, substance_predictions, substance_report
 
     lr = LogisticRegression(C=1.0).fit(np.stack([t[:, 0], lex[:, 0]], 1), labels.astype(int))
     a, b = (float(v) for v in lr.coef_[0])
@@ -112,9 +128,10 @@ def _fit_blend(t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndar
 def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_tokens: int = 8192,
                    progress: Any = None, task: Any = None) -> np.ndarray:
     """Raw logits of the PyTorch model (fp32), length-bucketed, in input order."""
+    # torch/transformers take seconds to import: loaded only where the network runs
     import torch
 
-    from classifier.model import encode_head_tail, pad_batch
+    from classifier.model import pad_batch
 
     ids = encode_head_tail(tokenizer, texts, max_length)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -138,12 +155,11 @@ def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int
 def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress: bool = True) -> Path:
     """Train, calibrate, evaluate and save a model into ``model_dir`` (atomically: a finished
     model appears at once, a crashed run leaves the old one)."""
+    # torch/transformers take seconds to import: loaded only where the network runs
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from transformers import AutoTokenizer
 
-    from classifier.metrics import choose_substance_thresholds, choose_threshold, fit_temperature, sigmoid
-    from classifier.model import ModelMeta, base_encoder_path, encode_head_tail, new_model, pad_batch
+    from classifier.model import base_encoder_path, new_model, pad_batch
 
     started = time.perf_counter()
     _seed_everything(config.seed, config.threads)
@@ -202,7 +218,6 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     vlabels, vsubs, vhas = _targets(val)
 
     # -- n-gram heads on every training row, blend and calibration on validation -------------
-    from classifier.lexical import LexicalModel
 
     lex_rows = datasets["train_lexical"]
     ly, ls, lh = _targets(lex_rows)
@@ -218,7 +233,6 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     groups = np.array([ex.source.split(":")[0] in ("listing", "pharmacy", "ecommerce") for ex in val])
     threshold = max(choose_threshold(vprobs[mask], vlabels[mask], config.precision_target)
                     for mask in (groups, ~groups) if vlabels[mask].any())
-    from classifier.cascade import fit_cascade
 
     cascade = fit_cascade(vlex[:, 0], vlabels, vprobs >= threshold)
     log.info("cascade: n-gram heads settle %.0f%% of validation, agreeing with the full model on %.2f%%",
@@ -227,7 +241,7 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     vsub = blend["w_sub"] * vlogits[:, 1:] + (1 - blend["w_sub"]) * vlex[:, 1:]
     sub_thresholds = choose_substance_thresholds(sigmoid(vsub[pos]), vsubs[pos].astype(bool))
 
-    version = f"dragnet-{config.mode}-{datetime.now(timezone.utc).strftime('%Y%m%d')}-s{config.seed}-l{config.layers}"
+    version = f"dragnet-{config.mode}-{datetime.now(UTC).strftime('%Y%m%d')}-s{config.seed}-l{config.layers}"
     meta = ModelMeta(version=version, temperature=temperature, threshold=threshold, substance_thresholds=sub_thresholds,
                      max_length=128 if config.mode == "quick" else config.max_length,
                      precision_target=config.precision_target, mode=config.mode,
@@ -247,8 +261,6 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     meta.save(tmp)
     lexical.save(tmp)
 
-    from classifier.engine import export_onnx
-    from classifier.evaluate import evaluate_model
 
     export_onnx(tmp)
     report = evaluate_model(tmp, datasets["test"], show_progress=show_progress, compare_backends=True)
@@ -256,7 +268,6 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     meta.training_seconds = round(train_seconds, 1)
     meta.data["total_seconds"] = round(time.perf_counter() - started, 1)
     meta.save(tmp)
-    from classifier.card import write_card
 
     write_card(tmp, meta)
     if model_dir.exists():

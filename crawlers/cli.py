@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from crawlers.pipelines import Sink
+from crawlers.profiles import ProfileError
+from crawlers.runner import run_crawl
+from crawlers.sessions import SessionStore
+from dragnet.settings import get_settings
 
-def register(app: typer.Typer) -> None:
+
+def register(app: typer.Typer, handoff: Sink) -> None:
+    """Add the crawler's commands; ``handoff`` receives each batch of crawled listings (the
+    top-level CLI passes the workers' ``submit_batch``)."""
+
     @app.command("crawl")
     def crawl(
         target: list[str] = typer.Argument(..., help="Site profile names or paths, or a spider kind "
                                                      "(market, forum, social: every bundled profile of it)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the listings to this JSONL file."),
-        proxy: Optional[str] = typer.Option(None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); "
+        out: Path | None = typer.Option(None, "--out", "-o", help="Also write the listings to this JSONL file."),
+        proxy: str | None = typer.Option(None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); "
                                                                   "'' to connect directly."),
         shared_frontier: bool = typer.Option(False, "--shared-frontier",
                                              help="Share scheduler and dupefilter through Redis (redis.url)."),
-        handoff: bool = typer.Option(True, "--handoff/--no-handoff", help="Hand listings to the workers."),
+        hand_on: bool = typer.Option(True, "--handoff/--no-handoff", help="Hand listings to the workers."),
+        json_output: bool = typer.Option(False, "--json", help="Print the crawl's figures as one JSON line."),
     ) -> None:
         """Crawl site profiles (or spiders) and hand their listings on."""
-        from crawlers.profiles import ProfileError
-        from crawlers.runner import run_crawl
-        from dragnet.settings import get_settings
 
         try:
             stats = run_crawl(list(target), settings=get_settings(), proxy_url=proxy, out=out,
-                              shared_frontier=shared_frontier, handoff=handoff)
+                              shared_frontier=shared_frontier, sink=handoff if hand_on else None)
         except (ProfileError, ValueError) as exc:
             typer.echo(f"dragnet crawl: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        typer.echo(f"{stats.items} listings from {stats.pages} pages in {stats.elapsed_s:.1f}s "
-                   f"({stats.pages_per_s} pages/s)" + (f"; written to {out}" if out else ""))
+        if json_output:
+            typer.echo(stats.to_json())
+        else:
+            typer.echo(f"{stats.items} listings from {stats.pages} pages in {stats.elapsed_s:.1f}s "
+                       f"({stats.pages_per_s} pages/s)" + (f"; written to {out}" if out else ""))
         for site in stats.gated:
             typer.echo(f"{site}: paused behind a gate; resume with 'dragnet session import {site} COOKIE'", err=True)
 
@@ -42,7 +51,6 @@ def register(app: typer.Typer) -> None:
     def session_import(site: str = typer.Argument(..., help="Site profile name."),
                        cookie: str = typer.Argument(..., help="Cookie header from a browser: 'NAME=VALUE; ...'.")) -> None:
         """Resume a gated site with a session cookie an analyst obtained by hand."""
-        from crawlers.sessions import SessionStore
 
         try:
             cookies = SessionStore().import_cookie(site, cookie)
@@ -54,7 +62,6 @@ def register(app: typer.Typer) -> None:
     @session_app.command("status")
     def session_status(site: str = typer.Argument(..., help="Site profile name.")) -> None:
         """Say whether a site is paused behind a gate, and where its gate page was saved."""
-        from crawlers.sessions import SessionStore
 
         paused = SessionStore().paused(site)
         typer.echo(f"{site}: paused ({paused.get('url')}; page {paused.get('page')})" if paused else f"{site}: active")

@@ -9,9 +9,12 @@ by the whole fleet and becomes due again afterwards.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from typing import Any
 
+import redis
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -23,7 +26,7 @@ class FreshnessDupeFilter(RFPDupeFilter):
     ttl_s: int = 24 * 3600
 
     @classmethod
-    def from_spider(cls, spider: Any) -> "FreshnessDupeFilter":
+    def from_spider(cls, spider: Any) -> FreshnessDupeFilter:
         """What scrapy-redis's scheduler calls: the key carries the spider (= site) name."""
         dupefilter = super().from_spider(spider)
         dupefilter.ttl_s = max(1, int(spider.settings.getfloat("DRAGNET_RECRAWL_AFTER_S", cls.ttl_s)))
@@ -58,7 +61,7 @@ class SharedFrontierIdle:
         self._last_busy = 0.0
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "SharedFrontierIdle":
+    def from_crawler(cls, crawler: Any) -> SharedFrontierIdle:
         ext = cls(crawler, crawler.settings.getfloat("DRAGNET_FRONTIER_IDLE_S", 2.0),
                   crawler.settings.getint("DRAGNET_FRONTIER_BUSY_TTL_S", 60))
         if crawler.settings.get("DRAGNET_FRONTIER_REDIS"):
@@ -69,11 +72,6 @@ class SharedFrontierIdle:
         return ext
 
     def spider_opened(self, spider: Any) -> None:
-        import os
-        import socket
-
-        import redis
-
         self.server = redis.Redis.from_url(self.crawler.settings.get("DRAGNET_FRONTIER_REDIS"))
         self.prefix = f"{spider.name}:busy:"
         self.key = f"{self.prefix}{socket.gethostname()}:{os.getpid()}"
@@ -95,7 +93,7 @@ class SharedFrontierIdle:
     def spider_idle(self, spider: Any) -> None:
         self.server.set(self.key, 0, ex=self.ttl_s)
         self._last_busy = 0.0
-        scheduler = self.crawler.engine._slot.scheduler  # noqa: SLF001 - no public accessor
+        scheduler = self.crawler.engine._slot.scheduler
         if scheduler.has_pending_requests() or self._others_busy():
             self.empty_since = None
             raise DontCloseSpider

@@ -1,6 +1,5 @@
 """Downloader middlewares: the cross-cutting concerns of crawling hostile sites, kept out of the
 spiders.  In order of ``process_request``:
-
 * :class:`SafetyMiddleware` (50): refuses private/loopback targets unless allowed, caps pages
   per host and distinct URLs per repeating URL shape (calendar traps), skips paused sites.
 * :class:`TorProxyMiddleware` (100): routes requests through Tor's SOCKS5h proxy, one set of
@@ -18,6 +17,7 @@ import ipaddress
 import logging
 import re
 import time
+import warnings
 from collections import Counter, defaultdict
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import FormRequest, Response
+from scrapy.exceptions import DownloadTimeoutError, IgnoreRequest, ScrapyDeprecationWarning
+from scrapy.http import FormRequest, Response, TextResponse
 
 from crawlers.sessions import SessionStore
 from dragnet.settings import get_settings
@@ -77,7 +77,7 @@ class SafetyMiddleware:
         self.sessions = SessionStore()
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "SafetyMiddleware":
+    def from_crawler(cls, crawler: Any) -> SafetyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Any = None) -> None:
@@ -124,7 +124,7 @@ class TorProxyMiddleware:
         self.isolate = isolate
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "TorProxyMiddleware":
+    def from_crawler(cls, crawler: Any) -> TorProxyMiddleware:
         settings = get_settings()
         proxy = crawler.settings.get("DRAGNET_SOCKS_URL", settings.tor.socks_url)
         return cls(proxy or None, settings.tor.isolate_per_market, crawler)
@@ -168,7 +168,7 @@ class BackoffRetryMiddleware:
         self.cap = settings.retry_backoff_max_s
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "BackoffRetryMiddleware":
+    def from_crawler(cls, crawler: Any) -> BackoffRetryMiddleware:
         return cls(crawler)
 
     def _delay(self, request: Request, retry_after: float | None) -> float:
@@ -198,8 +198,6 @@ class BackoffRetryMiddleware:
         return new
 
     async def process_exception(self, request: Request, exception: BaseException, spider: Any = None) -> Any:
-        from scrapy.exceptions import DownloadTimeoutError
-
         if request.meta.get("dont_retry") or isinstance(exception, IgnoreRequest):
             return None
         name = type(exception).__name__
@@ -223,16 +221,12 @@ class BackoffRetryMiddleware:
 def _form_request(response: Response, **kwargs: Any) -> FormRequest:
     """``FormRequest.from_response`` (deprecated in Scrapy 2.19 in favour of the separate
     form2request package, which is not a dependency); its warning would repeat on every login."""
-    import warnings
 
+    if not isinstance(response, TextResponse):
+        raise ValueError(f"{response.url} is not an HTML page: it has no form to submit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            from scrapy.exceptions import ScrapyDeprecationWarning
-
-            warnings.simplefilter("ignore", ScrapyDeprecationWarning)
-        except ImportError:  # pragma: no cover
-            pass
+        warnings.simplefilter("ignore", ScrapyDeprecationWarning)
         return FormRequest.from_response(response, **kwargs)
 
 
@@ -248,7 +242,7 @@ class SessionMiddleware:
         self.generation: Counter[str] = Counter()
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "SessionMiddleware":
+    def from_crawler(cls, crawler: Any) -> SessionMiddleware:
         mw = cls(crawler)
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
@@ -267,7 +261,7 @@ class SessionMiddleware:
             cookies = self.store.cookies(profile.name)
             if cookies:
                 # As a list with path "/": a dict would be scoped to the directory of this URL.
-                existing = request.cookies if isinstance(request.cookies, list) else [
+                existing: list[Any] = request.cookies if isinstance(request.cookies, list) else [
                     {"name": k, "value": v} for k, v in (request.cookies or {}).items()]
                 request.cookies = [{"name": k, "value": v, "path": "/"} for k, v in cookies.items()] + existing
                 self.crawler.stats.inc_value("dragnet/session/imported_cookies_used")
@@ -296,7 +290,7 @@ class SessionMiddleware:
         if urlsplit(request.url).path == login_path:
             return False
         if 300 <= response.status < 400:
-            location = response.headers.get(b"Location", b"").decode("latin-1")
+            location = (response.headers.get(b"Location") or b"").decode("latin-1")
             return urlsplit(urljoin(request.url, location)).path == login_path
         try:
             return bool(response.css(profile.login.form_css))

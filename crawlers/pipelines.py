@@ -6,7 +6,8 @@
   keeps its version and gets ``last_seen``.  State lives in Redis when the frontier is shared,
   else in a small SQLite file in the data directory.
 * :class:`JsonLinesPipeline` (800): ``--out items.jsonl``.
-* :class:`HandoffPipeline` (900): batches to ``workers.submit.submit_batch`` (or a sink).
+* :class:`HandoffPipeline` (900): batches to the sink the caller passed (the ``dragnet crawl``
+  command passes the workers' ``submit_batch``); without one, listings are not handed on.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TextIO
 
+import redis
 from scrapy.exceptions import DropItem
 
-from crawlers import extraction as ex
+from dragnet import sqlite
 from dragnet.documents import Listing, utcnow
 from dragnet.settings import get_settings
+from extract.language import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class NormalizePipeline:
         if item.price is not None and item.price.usd is None and item.price.currency in self.rates:
             item.price.usd = round(item.price.amount * self.rates[item.price.currency], 2)
         if item.lang is None:
-            item.lang = ex.detect_language(f"{item.title}. {item.text}")
+            item.lang = detect_language(f"{item.title}. {item.text}")
         now = utcnow()
         item.crawled_at = now
         item.first_seen = item.first_seen or now
@@ -58,19 +61,14 @@ class _VersionState:
         self._redis = None
         self._lock = threading.Lock()
         if redis_url:
-            import redis
-
             self._redis = redis.Redis.from_url(redis_url)
             self._key = "dragnet:crawl:versions"
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False)
             # Version state is rebuilt by the next crawl if lost: no fsync per listing.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=OFF")
+            self._db = sqlite.connect(path, synchronous="OFF")
+            sqlite.migrate(self._db, ["CREATE TABLE IF NOT EXISTS versions (id TEXT PRIMARY KEY, sha TEXT, "
+                                      "version INT, first_seen TEXT)"])
             self._pending = 0
-            self._db.execute("CREATE TABLE IF NOT EXISTS versions (id TEXT PRIMARY KEY, sha TEXT, version INT, "
-                             "first_seen TEXT)")
 
     def observe(self, listing: Listing) -> tuple[int, datetime | None]:
         first = (listing.first_seen or utcnow()).isoformat()
@@ -131,7 +129,7 @@ class VersionPipeline:
         self.state: _VersionState = entry[0]
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "VersionPipeline":
+    def from_crawler(cls, crawler: Any) -> VersionPipeline:
         return cls(crawler.settings.get("DRAGNET_FRONTIER_REDIS"))
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
@@ -151,11 +149,11 @@ class VersionPipeline:
 class JsonLinesPipeline:
     def __init__(self, out: str | None) -> None:
         self.out = Path(out) if out else None
-        self._file = None
+        self._file: TextIO | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "JsonLinesPipeline":
+    def from_crawler(cls, crawler: Any) -> JsonLinesPipeline:
         return cls(crawler.settings.get("DRAGNET_OUT"))
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
@@ -176,29 +174,18 @@ class JsonLinesPipeline:
 Sink = Callable[[list[Listing]], None]
 
 
-def default_sink() -> Sink | None:
-    """``workers.submit.submit_batch`` when the workers part is installed, else nothing."""
-    try:
-        from workers.submit import submit_batch
-    except ImportError as exc:
-        log.warning("workers.submit is not available (%s): listings are not handed on", exc)
-        return None
-    return submit_batch
-
-
 class HandoffPipeline:
     """Batches listings and hands each batch to the sink off the reactor thread."""
 
-    def __init__(self, sink: Sink | None, batch_size: int, enabled: bool, stats: Any) -> None:
-        self.sink = sink if sink is not None else (default_sink() if enabled else None)
+    def __init__(self, sink: Sink | None, batch_size: int, stats: Any) -> None:
+        self.sink = sink
         self.batch_size = batch_size
         self.batch: list[Listing] = []
         self.stats = stats
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "HandoffPipeline":
-        return cls(crawler.settings.get("DRAGNET_SINK"), get_settings().crawl.handoff_batch_size,
-                   crawler.settings.getbool("DRAGNET_HANDOFF", True), crawler.stats)
+    def from_crawler(cls, crawler: Any) -> HandoffPipeline:
+        return cls(crawler.settings.get("DRAGNET_SINK"), get_settings().crawl.handoff_batch_size, crawler.stats)
 
     async def _flush(self) -> None:
         batch, self.batch = self.batch, []
@@ -208,7 +195,7 @@ class HandoffPipeline:
             await asyncio.to_thread(self.sink, batch)
             self.stats.inc_value("dragnet/handoff/listings", len(batch))
             self.stats.inc_value("dragnet/handoff/batches")
-        except Exception:  # noqa: BLE001 - a failing sink is logged; the crawl and --out go on
+        except Exception:
             self.stats.inc_value("dragnet/handoff/failed", len(batch))
             log.exception("handing %d listings on failed", len(batch))
 

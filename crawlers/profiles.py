@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from parsel import Selector
@@ -58,7 +59,7 @@ class GateRule(_Strict):
     form_css: str | None = None
 
     @model_validator(mode="after")
-    def _form_needs_css(self) -> "GateRule":
+    def _form_needs_css(self) -> GateRule:
         if self.solve == "form" and not self.form_css:
             raise ValueError("gate.solve 'form' needs gate.form_css")
         return self
@@ -123,7 +124,7 @@ class SiteProfile(_Strict):
         return urls
 
     @model_validator(mode="after")
-    def _kind_needs(self) -> "SiteProfile":
+    def _kind_needs(self) -> SiteProfile:
         if self.kind == "market":
             missing = [n for n in ("title", "price") if n not in self.fields]
             if self.listing is None:
@@ -136,8 +137,6 @@ class SiteProfile(_Strict):
 
     @property
     def hosts(self) -> list[str]:
-        from urllib.parse import urlsplit
-
         return [urlsplit(u).hostname or "" for u in [*self.start_urls, *self.mirrors]]
 
 

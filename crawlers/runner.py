@@ -7,14 +7,23 @@ tests and tools that need several crawls run ``python -m crawlers.runner`` in a 
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from scrapy.crawler import CrawlerProcess
+
+from crawlers.profiles import find_profile, load_profile
+from crawlers.profiles import profiles_dir as default_dir
+from crawlers.settings import scrapy_settings
+from crawlers.spiders.market import ForumSpider, MarketSpider
+from crawlers.spiders.social import SocialSpider
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings, get_settings, use_settings
 
@@ -43,7 +52,6 @@ class CrawlStats:
 def resolve_targets(targets: list[str], profiles_dir: Path | None = None) -> list[Any]:
     """Profile names or paths; a spider kind (``market``, ``forum``, ``social``) means every
     bundled profile of that kind except the hostile test site."""
-    from crawlers.profiles import find_profile, load_profile, profiles_dir as default_dir
 
     profiles = []
     for target in targets:
@@ -62,10 +70,7 @@ def resolve_targets(targets: list[str], profiles_dir: Path | None = None) -> lis
 
 def spider_class(kind: str) -> type:
     if kind == "social":
-        from crawlers.spiders.social import SocialSpider
-
         return SocialSpider
-    from crawlers.spiders.market import ForumSpider, MarketSpider
 
     return {"market": MarketSpider, "forum": ForumSpider}[kind]
 
@@ -85,19 +90,18 @@ def profiled_spider(cls: type, profile: Any) -> type:
 
 def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, proxy_url: str | None = None,
               sink: Callable[[list[Listing]], None] | None = None, out: Path | None = None,
-              shared_frontier: bool = False, handoff: bool = True, log_level: str | None = None) -> CrawlStats:
+              shared_frontier: bool = False, log_level: str | None = None) -> CrawlStats:
     """Crawl ``targets`` (profile names/paths or spider kinds) through ``proxy_url`` (Tor's
-    SOCKS5h; ``None`` = direct) and hand listings to ``sink`` (default: ``workers.submit``)."""
-    from scrapy.crawler import CrawlerProcess
+    SOCKS5h; ``None`` = direct) and hand listings to ``sink`` in batches (``None``: not handed
+    on; the crawler knows nothing of the workers, the caller wires them in)."""
 
-    from crawlers.settings import scrapy_settings
 
     settings = settings or get_settings()
     use_settings(settings)
     profiles = resolve_targets(targets, settings.crawl.profiles_dir)
     proxy = proxy_url if proxy_url is not None else settings.tor.socks_url
     values = scrapy_settings(settings, proxy_url=proxy or None, out=str(out) if out else None, sink=sink,
-                             shared_frontier=shared_frontier, handoff=handoff, log_level=log_level)
+                             shared_frontier=shared_frontier, log_level=log_level)
     process = CrawlerProcess(values, install_root_handler=True)
     crawlers = []
     for profile in profiles:
@@ -135,19 +139,18 @@ def _peak_rss_bytes() -> int | None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m crawlers.runner TARGET... [--proxy URL] [--out FILE] [--shared-frontier]``:
-    one crawl in a fresh process; prints the CrawlStats JSON as the last line."""
-    import argparse
+    one crawl in a fresh process; prints the CrawlStats JSON as the last line.  Listings go to
+    ``--out`` only (``dragnet crawl --json`` is the same crawl handed to the workers)."""
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("targets", nargs="+")
     parser.add_argument("--proxy", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--shared-frontier", action="store_true")
-    parser.add_argument("--no-handoff", action="store_true")
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args(argv)
     stats = run_crawl(args.targets, proxy_url=args.proxy, out=Path(args.out) if args.out else None,
-                      shared_frontier=args.shared_frontier, handoff=not args.no_handoff, log_level=args.log_level)
+                      shared_frontier=args.shared_frontier, log_level=args.log_level)
     sys.stdout.write("CRAWLSTATS " + stats.to_json() + "\n")
 
 

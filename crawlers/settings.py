@@ -41,7 +41,7 @@ EXTENSIONS = {"crawlers.frontier.SharedFrontierIdle": 500}
 
 
 def scrapy_settings(settings: Any, *, proxy_url: str | None, out: str | None = None, sink: Any = None,
-                    shared_frontier: bool = False, handoff: bool = True, log_level: str | None = None) -> dict[str, Any]:
+                    shared_frontier: bool = False, log_level: str | None = None) -> dict[str, Any]:
     """Scrapy settings for one run, derived from the Dragnet settings object."""
     crawl = settings.crawl
     values: dict[str, Any] = {k: v for k, v in globals().items() if k.isupper()}
@@ -57,7 +57,6 @@ def scrapy_settings(settings: Any, *, proxy_url: str | None, out: str | None = N
         "DRAGNET_SOCKS_URL": proxy_url or "",
         "DRAGNET_OUT": out,
         "DRAGNET_SINK": sink,
-        "DRAGNET_HANDOFF": handoff,
         "LOG_LEVEL": log_level or settings.log_level,
     })
     if shared_frontier:

@@ -19,17 +19,16 @@ import struct
 from typing import Any
 from urllib.parse import urlsplit
 
-from twisted.internet import defer
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler, _ScrapyAgent
+from scrapy.http import Request, Response
+from scrapy.utils._download_handlers import wrap_twisted_exceptions
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.web.client import Agent
 from zope.interface import implementer
-
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler, _ScrapyAgent
-from scrapy.http import Request, Response
-from scrapy.utils._download_handlers import wrap_twisted_exceptions
-from scrapy.utils.defer import maybe_deferred_to_future
 
 SOCKS_ERRORS = {
     1: "general SOCKS server failure", 2: "connection not allowed by ruleset", 3: "network unreachable",
@@ -52,15 +51,21 @@ class _SocksHandshake(Protocol):
         self.ready = ready
         self.buffer = b""
         self.state = "method"
-        self.inner: Protocol | None = None
+        self.inner: Any = None  # the wrapped protocol once the tunnel is up
+
+    @property
+    def wire(self) -> Any:
+        """The TCP transport to the proxy (``Any``: Twisted declares it as a zope interface,
+        which mypy does not read)."""
+        return self.transport
 
     def connectionMade(self) -> None:
         methods = b"\x00\x02" if self.auth else b"\x00"
-        self.transport.write(b"\x05" + bytes([len(methods)]) + methods)
+        self.wire.write(b"\x05" + bytes([len(methods)]) + methods)
 
     def _fail(self, message: str) -> None:
         self.state = "failed"
-        self.transport.abortConnection()
+        self.wire.abortConnection()
         if not self.ready.called:
             self.ready.errback(SocksError(message))
 
@@ -69,7 +74,7 @@ class _SocksHandshake(Protocol):
         if len(name) > 255:
             self._fail(f"host name too long: {self.host[:40]}...")
             return
-        self.transport.write(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + struct.pack("!H", self.port))
+        self.wire.write(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + struct.pack("!H", self.port))
         self.state = "connect"
 
     def dataReceived(self, data: bytes) -> None:
@@ -87,7 +92,7 @@ class _SocksHandshake(Protocol):
                 return self._fail("not a SOCKS5 proxy")
             if method == 0x02 and self.auth:
                 user, password = (s.encode("utf-8")[:255] for s in self.auth)
-                self.transport.write(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+                self.wire.write(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
                 self.state = "auth"
             elif method == 0x00:
                 self._send_connect()
@@ -115,8 +120,8 @@ class _SocksHandshake(Protocol):
             rest = self.buffer[length:]
             self.buffer = b""
             self.state = "relay"
-            self.inner = self.wrapped_factory.buildProtocol(self.transport.getPeer())
-            self.inner.makeConnection(self.transport)
+            self.inner = self.wrapped_factory.buildProtocol(self.wire.getPeer())
+            self.inner.makeConnection(self.wire)
             self.ready.callback(self.inner)
             if rest:
                 self.inner.dataReceived(rest)
@@ -143,7 +148,7 @@ class SocksClientEndpoint:
 
         def cancel(d: defer.Deferred) -> None:
             if handshake:
-                handshake[0].transport.abortConnection()
+                handshake[0].wire.abortConnection()
             connecting.cancel()
 
         ready: defer.Deferred = defer.Deferred(cancel)
@@ -154,8 +159,8 @@ class SocksClientEndpoint:
             return protocol
 
         factory = Factory.forProtocol(Protocol)
-        factory.buildProtocol = build  # type: ignore[method-assign]
-        connecting = self.proxy.connect(factory)
+        factory.buildProtocol = build  # type: ignore[method-assign]  # the factory builds our handshake
+        connecting = self.proxy.connect(factory)  # type: ignore[arg-type]  # a zope interface mypy cannot see
         connecting.addErrback(lambda failure: None if ready.called else ready.errback(failure))
         return ready
 
@@ -178,22 +183,24 @@ class _SocksEndpointFactory:
         endpoint = SocksClientEndpoint(self.reactor, self.proxy_host, self.proxy_port, host, uri.port,
                                        self.auth, self.timeout)
         if uri.scheme == b"https":
-            return wrapClientTLS(self.context_factory.creatorForNetloc(uri.host, uri.port), endpoint)
+            return wrapClientTLS(self.context_factory.creatorForNetloc(uri.host, uri.port), endpoint)  # type: ignore[arg-type]  # zope
         return endpoint
 
 
 class SocksAgent(Agent):
     """A Twisted agent whose connections go through SOCKS5h; pooled per target and credentials."""
 
+    _socks_key: tuple[Any, ...] = ()
+
     @classmethod
     def through(cls, reactor: Any, proxy_url: str, auth: tuple[str, str] | None, timeout: float,
-                context_factory: Any, pool: Any) -> "SocksAgent":
+                context_factory: Any, pool: Any) -> SocksAgent:
         agent = cls.usingEndpointFactory(reactor, _SocksEndpointFactory(reactor, proxy_url, auth, timeout,
                                                                         context_factory), pool)
         agent._socks_key = (proxy_url, auth)
         return agent
 
-    def _requestWithEndpoint(self, key, endpoint, method, parsedURI, headers, bodyProducer, requestPath):  # type: ignore[override]
+    def _requestWithEndpoint(self, key, endpoint, method, parsedURI, headers, bodyProducer, requestPath):
         return super()._requestWithEndpoint(key + ("socks",) + self._socks_key, endpoint, method, parsedURI,
                                             headers, bodyProducer, requestPath)
 
@@ -203,7 +210,6 @@ class _SocksScrapyAgent(_ScrapyAgent):
         proxy_url = request.meta.get("socks_proxy")
         if not proxy_url:
             return super()._get_agent(request, timeout)
-        from twisted.internet import reactor
 
         auth = request.meta.get("socks_auth")
         return SocksAgent.through(reactor, proxy_url, tuple(auth) if auth else None, timeout,

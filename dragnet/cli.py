@@ -1,17 +1,35 @@
-"""The ``dragnet`` command.  Each part registers its own sub-commands (``<part>/cli.py``,
-function ``register``); heavy imports (torch, scrapy) stay inside command bodies so that
-``dragnet --help`` answers at once."""
+"""The ``dragnet`` command: the top of the import flow, where the parts are wired together.
+
+Each part contributes its sub-commands through ``<part>/cli.py`` (a ``register`` function),
+registered here by name: a part that is missing fails at import, loudly, instead of leaving a
+command silently absent.  Parts never import each other's CLIs; what one part hands to another
+(the crawler's listings to the workers) is passed in here."""
 
 from __future__ import annotations
 
-import importlib
+import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from api import cli as api_cli
+from bench import classify as bench_classify
+from bench import crawl as bench_crawl
+from bench import index as bench_index
+from bench import lifespan as bench_lifespan
+from bench import pipeline as bench_pipeline
+from bench import takedown as bench_takedown
+from classifier import cli as classifier_cli
+from crawlers import cli as crawlers_cli
+from dragnet.demo import print_summary, run_demo, serve_ui
+from dragnet.logs import configure_logging
+from dragnet.services.harness import KNOWN_SERVICES, prepare, serve_forever
 from dragnet.settings import ConfigError, get_settings, load_settings, use_settings
+from lifespan import cli as lifespan_cli
+from takedown import cli as takedown_cli
+from workers import cli as workers_cli
+from workers.submit import submit_batch
 
 app = typer.Typer(
     name="dragnet",
@@ -27,35 +45,13 @@ services_app = typer.Typer(help="Start the real services (Redis, OpenSearch, SOC
 app.add_typer(bench_app, name="bench")
 app.add_typer(services_app, name="services")
 
-# Each part's CLI module; its ``register(app)`` adds the part's commands.
-PART_CLIS: tuple[str, ...] = (
-    "crawlers.cli",
-    "classifier.cli",
-    "workers.cli",
-    "api.cli",
-    "index.feeds.cli",
-    "index.lifespan.cli",
-)
-BENCHMARKS: dict[str, str] = {
-    "crawl": "bench.crawl",
-    "classify": "bench.classify",
-    "pipeline": "bench.pipeline",
-    "index": "bench.index",
-}
-
-
-def not_built(what: str) -> None:
-    """Say plainly that a sub-command exists in the plan but not yet in the code."""
-    typer.echo(f"dragnet {what}: not built yet", err=True)
-    raise typer.Exit(code=2)
+JSON_OPTION = typer.Option(False, "--json", help="One JSON object with the figures.")
 
 
 @app.callback()
 def _root(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file (else $DRAGNET_CONFIG)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file (else $DRAGNET_CONFIG)."),
 ) -> None:
-    from dragnet.logs import configure_logging
-
     try:
         if config is not None:
             use_settings(load_settings(config))
@@ -66,22 +62,60 @@ def _root(
     configure_logging(settings.log_level, settings.log_json)
 
 
-def _make_bench(name: str, module_name: str) -> None:
-    def command(json_output: bool = typer.Option(False, "--json", help="One JSON object with the figures.")) -> None:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                not_built(f"bench {name}")
-            raise
-        module.main(json_output=json_output)
+@app.command("demo")
+def demo(
+    serve: bool = typer.Option(False, "--serve", help="Then serve the analyst UI over the result."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    listings_per_market: int | None = typer.Option(None, "--listings-per-market",
+                                                      help="Size of each simulated market."),
+    port: int | None = typer.Option(None, "--port", help="Port for --serve (default: settings.api.port)."),
+) -> None:
+    """Run the main job end to end on the embedded default (simulated sites, embedded store)."""
+    summary = run_demo(listings_per_market=listings_per_market, progress=not json_output)
+    if json_output:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        print_summary(summary)
+    if serve:
+        serve_ui(port)
 
-    command.__doc__ = f"Benchmark: {name}."
-    bench_app.command(name)(command)
+
+@bench_app.command("crawl")
+def bench_crawl_command(json_output: bool = JSON_OPTION) -> None:
+    """Benchmark: crawl throughput and memory through the SOCKS5 proxy."""
+    bench_crawl.main(json_output=json_output)
 
 
-for _name, _module in BENCHMARKS.items():
-    _make_bench(_name, _module)
+@bench_app.command("classify")
+def bench_classify_command(json_output: bool = JSON_OPTION) -> None:
+    """Benchmark: the batched engine against a plain transformers pipeline."""
+    bench_classify.main(json_output=json_output)
+
+
+@bench_app.command("index")
+def bench_index_command(json_output: bool = JSON_OPTION) -> None:
+    """Benchmark: bulk and steady writes and search, engine and embedded, beside raw _bulk."""
+    bench_index.main(json_output=json_output)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline_command(json_output: bool = JSON_OPTION) -> None:
+    """Benchmark: crawl handoff -> broker -> classify -> index, one and two worker processes."""
+    bench_pipeline.main(json_output=json_output)
+
+
+@bench_app.command("takedown")
+def bench_takedown_command(json_output: bool = JSON_OPTION,
+                           hits: int = typer.Option(200, help="Hits per variant.")) -> None:
+    """Benchmark: notice ingest with/without bundles, verify, JSON vs STIX, push vs pull."""
+    bench_takedown.main(json_output=json_output, n=hits)
+
+
+@bench_app.command("lifespan")
+def bench_lifespan_command(json_output: bool = JSON_OPTION,
+                           markets: int = typer.Option(24, help="Simulated markets per probe round.")) -> None:
+    """Benchmark: a probe round of many markets, sequential against parallel."""
+    bench_lifespan.main(json_output=json_output, markets=markets)
 
 
 @services_app.command("up")
@@ -89,27 +123,22 @@ def services_up(
     names: list[str] = typer.Argument(None, help="redis, opensearch, socks (default: all)."),
 ) -> None:
     """Start services on free loopback ports and print their DRAGNET_* variables."""
-    from dragnet.services.harness import KNOWN_SERVICES, serve_forever
-
     serve_forever(names or list(KNOWN_SERVICES))
 
 
 @services_app.command("prepare")
 def services_prepare() -> None:
     """Install and download what the services need (Debian packages, OpenSearch jars), once."""
-    from dragnet.services.harness import prepare
-
     prepare()
     typer.echo("services ready")
 
 
-def _register_parts() -> None:
-    for module_name in PART_CLIS:
-        module = importlib.import_module(module_name)
-        module.register(app)
-
-
-_register_parts()
+crawlers_cli.register(app, handoff=submit_batch)
+classifier_cli.register(app)
+workers_cli.register(app)
+api_cli.register(app)
+takedown_cli.register(app)
+lifespan_cli.register(app)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ passing loose dicts around, so that a field renamed here fails loudly everywhere
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +27,7 @@ SUBSTANCES: tuple[str, ...] = (
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def canonicalize_url(url: str) -> str:
@@ -159,7 +159,7 @@ class Listing(_Model):
     takedown: Takedown | None = None
 
     @classmethod
-    def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: object) -> "Listing":
+    def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: object) -> Listing:
         """Build a listing with its derived keys (canonical URL, id, content hash) filled in."""
         canonical = canonicalize_url(url)
         body = f"{title}\n{text}"

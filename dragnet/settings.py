@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +73,10 @@ class SearchSettings(BaseModel):
     # requests touch the same listing): the engine indexes some while the client builds others
     # (4 x 250 measured best on 2 cores: `dragnet bench index`)
     bulk_concurrency: int = Field(default=4, ge=1, le=16)
+    # bytes of one _bulk request body at most (a chunk of long listings is sent as several
+    # requests; one document larger than this goes alone): engines refuse bodies over
+    # http.max_content_length (100 MB by default) and bulk is most efficient at 5-15 MB
+    bulk_max_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
     request_timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
 
@@ -315,7 +319,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DragnetS
     because a broken config file is an operator mistake, not a crash.
     """
     global _config_override
-    from pydantic import ValidationError
 
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist")

@@ -3,7 +3,7 @@ agree between SQLite and the search engine."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dragnet.documents import Listing
@@ -16,7 +16,7 @@ MAX_TEXT_CHARS = 200_000  # scraped pages are hostile; a multi-megabyte body is 
 
 def as_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (the crawlers stamp UTC)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def seen_at(listing: Listing) -> datetime:

@@ -4,6 +4,8 @@ OpenSearch, Elasticsearch, or ``auto`` (ask the server at ``settings.search.url`
 from __future__ import annotations
 
 from dragnet.settings import DragnetSettings, get_settings
+from index.backends.embedded import EmbeddedStore
+from index.backends.engine import EngineStore
 from index.store import ListingStore, StoreError
 
 
@@ -12,13 +14,10 @@ def open_store(settings: DragnetSettings | None = None, *, ensure_schema: bool =
     settings = settings or get_settings()
     backend = settings.search.backend
     if backend == "embedded" or (backend == "auto" and not settings.search.url):
-        from index.backends.embedded import EmbeddedStore
-
         store: ListingStore = EmbeddedStore(settings.embedded_store_path)
     else:
         if not settings.search.url:
             raise StoreError(f"search.backend={backend!r} needs search.url")
-        from index.backends.engine import EngineStore
 
         store = EngineStore.from_settings(settings)
     if ensure_schema:

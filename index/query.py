@@ -96,8 +96,7 @@ def parse_user_query(text: str) -> ParsedQuery:
             terms = [Term(words)] if words else []
         else:
             prefix = body.endswith("*")
-            words = [w.lower() for w in _WORD.findall(body)]
-            terms = [Term((w,)) for w in words]
+            terms = [Term((w.lower(),)) for w in _WORD.findall(body)]
             if prefix and terms and len(terms[-1].words[0]) >= 2:
                 terms[-1] = Term(terms[-1].words, prefix=True)
         if not terms:

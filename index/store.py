@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -166,7 +166,7 @@ class ListingStore(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> "ListingStore":
+    def __enter__(self) -> ListingStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

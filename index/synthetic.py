@@ -5,11 +5,11 @@ predict it."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dragnet.documents import Classification, Contact, CryptoAddress, Listing, Price, Vendor
 
-BASE_TIME = datetime(2026, 10, 1, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 10, 1, tzinfo=UTC)
 MARKETS = ("alpha", "bravo", "charlie")
 WORDS = ("quality", "stealth", "shipping", "escrow", "batch", "tested", "pure", "discount", "bulk", "sample")
 PRODUCTS = (("pressed oxycodone pills", "opioids"), ("colombian cocaine", "stimulants"),
@@ -49,7 +49,7 @@ def make_listing(i: int, *, market: str | None = None, vendor: str | None = None
         contacts=contacts or [], crypto=crypto or [],
         classification=Classification(is_drug_sale=drug, score=score, threshold=0.5,
                                       substances={substance: 0.9} if drug else {}, model_version="test-1"),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

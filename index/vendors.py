@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dragnet.documents import Listing
+from index.backends.embedded import bucket_start, fill_histogram
 from index.docs import identifiers, seen_at
 from index.store import HistogramBucket, ListingStore, SearchQuery
 
@@ -119,8 +120,6 @@ def resolve_vendor(store: ListingStore, name: str, market: str | None = None,
 
 def _build(name: str, market: str | None, listings: dict[str, Listing], aliases: set[tuple[str, str | None]],
            known_ids: set[str], ignored: set[str], truncated: bool, interval: str) -> VendorEntity:
-    from index.backends.embedded import bucket_start, fill_histogram
-
     stats: dict[tuple[str, str | None], VendorAlias] = {a: VendorAlias(name=a[0], market=a[1]) for a in aliases}
     owners: dict[str, set[str]] = {}
     counts: dict[datetime, int] = {}
@@ -137,7 +136,7 @@ def _build(name: str, market: str | None, listings: dict[str, Listing], aliases:
         for key in identifiers(listing):
             if key in known_ids:
                 owners.setdefault(key, set()).add(alias_key(*alias) if alias else f"listing:{listing.id}")
-    links = []
+    links: list[VendorLink] = []
     for key, who in sorted(owners.items()):
         ordered = sorted(who)
         links.extend(VendorLink(a=ordered[0], b=other, identifier=key) for other in ordered[1:])

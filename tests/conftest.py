@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from dragnet.services.chromium import launch_options
+from dragnet.services.opensearch_node import OpenSearchNode
+from dragnet.services.redis_server import RedisServer
+from dragnet.services.socks_proxy import SocksProxy
 from dragnet.settings import DragnetSettings, load_settings, use_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,25 +38,19 @@ def settings(_isolated_settings: DragnetSettings) -> DragnetSettings:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator["RedisServer"]:
-    from dragnet.services.redis_server import RedisServer
-
+def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def opensearch_node() -> Iterator["OpenSearchNode"]:
-    from dragnet.services.opensearch_node import OpenSearchNode
-
+def opensearch_node() -> Iterator[OpenSearchNode]:
     with OpenSearchNode() as node:
         yield node
 
 
 @pytest.fixture(scope="session")
-def socks_proxy() -> Iterator["SocksProxy"]:
-    from dragnet.services.socks_proxy import SocksProxy
-
+def socks_proxy() -> Iterator[SocksProxy]:
     with SocksProxy() as proxy:
         yield proxy
 
@@ -60,7 +58,6 @@ def socks_proxy() -> Iterator["SocksProxy"]:
 @pytest.fixture(scope="session")
 def chromium_options() -> dict:
     """Keyword arguments for ``playwright.chromium.launch`` using Debian's Chromium."""
-    from dragnet.services.chromium import launch_options
 
     return launch_options()
 

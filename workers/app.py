@@ -18,7 +18,12 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
+from classifier.engine import ClassifierEngine, get_engine
+from classifier.model_store import ensure_default_model
+from dragnet.logs import JsonFormatter
 from dragnet.settings import DragnetSettings, get_settings
+from workers.metrics import mark_process_dead, prepare_multiprocess, start_metrics_server
+from workers.pipeline import use_engine
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +92,10 @@ def configure(settings: DragnetSettings) -> None:
     """Re-read the settings (tests and callers that switch brokers at run time)."""
     app.conf.update(celery_config(settings))
     # Drop the connection and producer pools bound to the old broker (Celery caches both).
-    if app._pool is not None:  # noqa: SLF001
-        app._pool.force_close_all()  # noqa: SLF001
-        app._pool = None  # noqa: SLF001
-    app.amqp._producer_pool = None  # noqa: SLF001
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
 
 
 # --- worker process life cycle ---------------------------------------------------------------
@@ -105,8 +110,6 @@ def _remember_options(sender: Any = None, conf: Any = None, options: dict[str, A
     _worker_options.update(options or {})
     settings = get_settings()
     if settings.workers.metrics_port:
-        from workers.metrics import prepare_multiprocess
-
         prepare_multiprocess(settings.paths.data_dir / "metrics" / f"{os.getpid()}")
 
 
@@ -118,8 +121,6 @@ def _json_logs(logger: Any = None, **_: Any) -> None:
     for noisy in ("opensearch", "elasticsearch", "elastic_transport", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if logger is not None and get_settings().log_json:
-        from dragnet.logs import JsonFormatter
-
         for handler in logger.handlers:
             handler.setFormatter(JsonFormatter())
 
@@ -129,8 +130,6 @@ def _start_metrics(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
     port = settings.workers.metrics_port
     if port:
-        from workers.metrics import start_metrics_server
-
         start_metrics_server(port, settings.redis.url, list(QUEUES) + list(settings.workers.routes.values()),
                              settings.workers.dlq_key)
 
@@ -155,6 +154,7 @@ def _load_model_once(**_: Any) -> None:
         threads = max(1, (os.cpu_count() or 1) // concurrency)  # N processes share the cores
     if threads:
         try:
+            # torch/transformers take seconds to import: loaded only where the network runs
             import torch
 
             torch.set_num_threads(threads)
@@ -163,25 +163,19 @@ def _load_model_once(**_: Any) -> None:
     if not _consumes(settings.workers.routes.get("workers.tasks.classify_batch", "classify")):
         return
     try:
-        from classifier.engine import ClassifierEngine, get_engine
-        from classifier.model_store import ensure_default_model
-        from workers.pipeline import use_engine
-
         if threads:
             engine = ClassifierEngine(ensure_default_model(), device=settings.classifier.device, threads=threads)
             use_engine(engine)
         else:
-            engine = get_engine()
+            engine = get_engine(ensure_default_model())
         log.info("classifier loaded in worker process %d: %s on %s, model %s, %s thread(s)", os.getpid(),
                  getattr(engine, "backend", "?"), getattr(engine, "device", "?"), getattr(engine, "version", "?"),
                  getattr(engine, "threads", "?"))
-    except Exception:  # noqa: BLE001 - tasks retry with back-off until the model is there
+    except Exception:
         log.exception("could not load the classifier at worker start; tasks will retry")
 
 
 @signals.worker_process_shutdown.connect
 def _forget_process(pid: int | None = None, **_: Any) -> None:
     if get_settings().workers.metrics_port:
-        from workers.metrics import mark_process_dead
-
         mark_process_dead(pid or os.getpid())

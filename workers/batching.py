@@ -8,11 +8,12 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_live: "weakref.WeakSet[Batcher]" = weakref.WeakSet()
+_live: weakref.WeakSet[Batcher] = weakref.WeakSet()
 
 
 class Batcher(Generic[T]):

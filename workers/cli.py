@@ -1,12 +1,20 @@
-"""``dragnet worker``, ``dragnet demo`` and ``dragnet dlq``."""
+"""``dragnet worker`` and ``dragnet dlq``."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Optional
+from dataclasses import asdict
+from datetime import UTC, datetime
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dragnet.settings import get_settings
+from workers.app import app as celery_app
+from workers.dlq import open_dlq
+from workers.submit import replay
 
 
 def register(app: typer.Typer) -> None:
@@ -14,18 +22,16 @@ def register(app: typer.Typer) -> None:
     def worker(
         queues: str = typer.Option("classify,index,feeds,probes", "--queues", "-Q",
                                    help="Comma-separated queues to consume (classify, index, feeds, probes)."),
-        concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c",
+        concurrency: int | None = typer.Option(None, "--concurrency", "-c",
                                                   help="Worker processes (default: one per CPU)."),
-        autoscale: Optional[str] = typer.Option(None, "--autoscale",
+        autoscale: str | None = typer.Option(None, "--autoscale",
                                                 help="MAX,MIN processes (default: settings.workers.autoscale)."),
         pool: str = typer.Option("prefork", "--pool", help="prefork (CPU/GPU work), solo, threads."),
-        hostname: Optional[str] = typer.Option(None, "--hostname", "-n", help="Node name, e.g. classify@%h."),
+        hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. classify@%h."),
         beat: bool = typer.Option(False, "--beat", help="Also run the beat scheduler (probes) in this worker."),
         loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
     ) -> None:
         """Run a Celery worker on the given queues (same as ``celery -A workers.app worker``)."""
-        from dragnet.settings import get_settings
-        from workers.app import app as celery_app
 
         settings = get_settings()
         if not settings.redis.url:
@@ -45,25 +51,6 @@ def register(app: typer.Typer) -> None:
         settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
         celery_app.worker_main(argv)
 
-    @app.command("demo")
-    def demo(
-        serve: bool = typer.Option(False, "--serve", help="Then serve the analyst UI over the result."),
-        json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-        listings_per_market: Optional[int] = typer.Option(None, "--listings-per-market",
-                                                          help="Size of each simulated market."),
-        port: Optional[int] = typer.Option(None, "--port", help="Port for --serve (default: settings.api.port)."),
-    ) -> None:
-        """Run the main job end to end on the embedded default (simulated sites, embedded store)."""
-        from workers.demo import print_summary, run_demo, serve_ui
-
-        summary = run_demo(listings_per_market=listings_per_market, progress=not json_output)
-        if json_output:
-            typer.echo(json.dumps(summary, default=str))
-        else:
-            print_summary(summary)
-        if serve:
-            serve_ui(port)
-
     dlq_app = typer.Typer(help="The dead-letter queue of poison items.", no_args_is_help=True)
 
     @dlq_app.command("list")
@@ -72,13 +59,8 @@ def register(app: typer.Typer) -> None:
         json_output: bool = typer.Option(False, "--json", help="One JSON object a line."),
     ) -> None:
         """List dead-lettered items with their reasons."""
-        from dataclasses import asdict
 
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
 
-        from workers.dlq import open_dlq
 
         dlq = open_dlq()
         entries = dlq.list(limit)
@@ -90,7 +72,7 @@ def register(app: typer.Typer) -> None:
         for column in ("id", "failed at (UTC)", "task", "reason", "item"):
             table.add_column(column, overflow="fold")
         for entry in entries:
-            when = datetime.fromtimestamp(entry.failed_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            when = datetime.fromtimestamp(entry.failed_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
             table.add_row(entry.id, when, entry.task.rsplit(".", 1)[-1], escape(entry.reason),
                           escape(entry.preview[:80]))  # scraped text: never rich markup
         Console().print(table)
@@ -101,7 +83,6 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Replay every entry."),
     ) -> None:
         """Send dead-lettered items through the pipeline again."""
-        from workers.dlq import replay
 
         if not ids and not all_:
             typer.echo("dragnet dlq replay: give entry ids or --all", err=True)

@@ -12,15 +12,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from dragnet import sqlite
 from dragnet.settings import DragnetSettings, get_settings
+from workers.metrics import metrics
 from workers.pipeline import Poison, item_preview
+
+log = logging.getLogger(__name__)
 
 
 def _encode(value: Any) -> Any:
@@ -74,10 +83,6 @@ class RedisDeadLetterQueue:
     """DLQ in the broker's Redis: ``<key>`` hash (id -> entry), ``<key>:item:<id>`` the item."""
 
     def __init__(self, url: str, key: str = "dragnet:dlq") -> None:
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
         self.key = key
         # The broker may be restarting when a worker dead-letters an item: retry for ~1 minute.
         self.client = redis.Redis.from_url(
@@ -129,6 +134,13 @@ class RedisDeadLetterQueue:
         self.client.delete(f"{self.key}:replayed")
 
 
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, task TEXT, reason TEXT, failed_at REAL,
+    key TEXT, size INTEGER, preview TEXT, attempts INTEGER, item TEXT);
+CREATE TABLE IF NOT EXISTS replayed (id TEXT PRIMARY KEY, attempts INTEGER);
+"""
+
+
 class SqliteDeadLetterQueue:
     """DLQ of the embedded mode: one SQLite file in the data directory."""
 
@@ -136,12 +148,8 @@ class SqliteDeadLetterQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, task TEXT, reason TEXT, failed_at REAL,"
-            " key TEXT, size INTEGER, preview TEXT, attempts INTEGER, item TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS replayed (id TEXT PRIMARY KEY, attempts INTEGER)")
+        self._db = sqlite.connect(path, autocommit=True)
+        sqlite.migrate(self._db, [_SQLITE_SCHEMA])
 
     def put(self, task: str, poison: Poison) -> DeadLetter:
         raw = dumps(poison.item)
@@ -221,23 +229,14 @@ def iter_items(dlq: DeadLetterQueue, ids: list[str] | None = None) -> Iterator[t
             continue
 
 
-def replay(settings: DragnetSettings | None = None, ids: list[str] | None = None) -> int:
-    """Send dead-lettered items through the pipeline again; each is removed from the DLQ once it
-    is handed on (if it is still poison it comes back with a fresh reason)."""
-    from workers.submit import submit_raw
-
-    settings = settings or get_settings()
-    dlq = open_dlq(settings)
-    count = 0
-    for entry, item in list(iter_items(dlq, ids)):
-        stage = "index" if entry.task.endswith("index_batch") else "classify"
-        # Removed first: in embedded mode the item is processed right here and, if it is still
-        # poison, dead-lettered again under the same id.
-        dlq.remove(entry.id, replayed_attempts=entry.attempts)
-        try:
-            submit_raw([item], stage=stage, settings=settings)
-        except Exception:
-            dlq.put(entry.task, Poison(item, entry.reason, entry.key))
-            raise
-        count += 1
-    return count
+def dead_letter(task: str, poison: list[Poison]) -> None:
+    """Put poison items in the DLQ (idempotent per item), count and log them (reason only: the
+    item is hostile scraped content)."""
+    if not poison:
+        return
+    dlq = open_dlq()
+    for item in poison:
+        entry = dlq.put(task, item)
+        log.warning("dead-lettered %s from %s: %s", entry.id, task, entry.reason)
+    metrics().dead_letters.labels(task).inc(len(poison))
+    metrics().items.labels(task.rsplit(".", 1)[-1], "dead_lettered").inc(len(poison))

@@ -12,8 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable
+
+import prometheus_client.values as values
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
+from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,6 @@ def prepare_multiprocess(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     os.environ[_MULTIPROC_ENV] = str(directory)  # read by prometheus_client itself, not by Dragnet
-    import prometheus_client.values as values
 
     values.ValueClass = values.get_value_class()
 
@@ -34,8 +38,6 @@ class _Metrics:
     """Created on first use, so that :func:`prepare_multiprocess` can run before (fork-safe)."""
 
     def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
-
         self.tasks = Counter("dragnet_worker_tasks_total",
                              "Worker task runs by outcome (success, retry, dead_lettered, requeued).",
                              ["task", "outcome"])
@@ -66,15 +68,11 @@ class QueueCollector:
     """Queue depth and DLQ size, read from Redis when Prometheus scrapes (never stale)."""
 
     def __init__(self, redis_url: str, queues: Iterable[str], dlq_key: str) -> None:
-        import redis
-
         self.client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.queues = sorted(set(queues))
         self.dlq_key = dlq_key
 
-    def collect(self):  # type: ignore[no-untyped-def]
-        from prometheus_client.core import GaugeMetricFamily
-
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("dragnet_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"])
         dlq = GaugeMetricFamily("dragnet_dlq_size", "Entries in the dead-letter queue.")
         up = GaugeMetricFamily("dragnet_broker_up", "1 when the broker answered this scrape.")
@@ -92,16 +90,11 @@ class QueueCollector:
 
 def start_metrics_server(port: int, redis_url: str | None, queues: Iterable[str], dlq_key: str) -> None:
     """Serve /metrics on 127.0.0.1:``port``: the children's counters plus queue gauges."""
-    from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry()
     if os.environ.get(_MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
         registry = REGISTRY
     if redis_url:
         registry.register(QueueCollector(redis_url, queues, dlq_key))
@@ -111,6 +104,4 @@ def start_metrics_server(port: int, redis_url: str | None, queues: Iterable[str]
 
 def mark_process_dead(pid: int) -> None:
     if os.environ.get(_MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid)

@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
+from classifier.engine import get_engine
+from classifier.model_store import ensure_default_model
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings, get_settings
+from index.store import StoreError
+from takedown.service import notify_hits
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +157,7 @@ def default_classifier() -> Classify:
     """The process-wide engine (loaded once per process; GPU when CUDA is present)."""
     if _worker_engine is not None:
         return _worker_engine.classify
-    from classifier.engine import get_engine
-
-    return get_engine().classify
+    return get_engine(ensure_default_model()).classify
 
 
 def classify_listings(listings: list[Listing], classify: Classify | None = None) -> tuple[list[Listing], list[Poison]]:
@@ -200,7 +203,6 @@ class IndexOutcome:
 def index_listings(listings: list[Listing], store: Any) -> IndexOutcome:
     """Write classified listings; the store's writes are idempotent by ``Listing.doc_id``, so a
     batch delivered twice leaves one document per listing version."""
-    from index.store import StoreError
 
     if not listings:
         return IndexOutcome()
@@ -236,7 +238,6 @@ def notify_feeds(listings: list[Listing]) -> int:
     """Turn indexed hits into takedown notices (the feeds part decides which platform, if any,
     each hit belongs to, and deduplicates, so calling twice with the same hits is harmless).
     Returns how many hits were handed over."""
-    from index.feeds.service import notify_hits
 
     hits = drug_sale_hits(listings)
     if hits:

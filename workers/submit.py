@@ -12,12 +12,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings, get_settings
+from index.factory import open_store
+from workers.app import app, configure
 from workers.batching import Batcher
+from workers.dlq import dead_letter, iter_items, open_dlq
+from workers.pipeline import (
+    Poison,
+    TransientError,
+    classify_listings,
+    index_listings,
+    latency_since_crawl,
+    notify_feeds,
+    screen,
+)
+from workers.tasks import CLASSIFY, INDEX, PUBLISH_RETRY_POLICY, classify_batch, index_batch
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +48,12 @@ def _payload(item: Listing | Any) -> Any:
 # --- distributed mode ------------------------------------------------------------------------
 
 def _ensure_app(settings: DragnetSettings) -> None:
-    from workers.app import app, configure
-
     if app.conf.broker_url != settings.redis.url:
         configure(settings)
 
 
 def _publish(stage: str, payload: list[Any], settings: DragnetSettings) -> None:
     _ensure_app(settings)
-    from workers.tasks import PUBLISH_RETRY_POLICY, classify_batch, index_batch
 
     task = classify_batch if stage == "classify" else index_batch
     task.apply_async(args=[payload], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
@@ -84,7 +95,7 @@ class EmbeddedOutcome:
     dead_lettered: int = 0
     latencies_s: list[float] = field(default_factory=list)
 
-    def add(self, other: "EmbeddedOutcome") -> None:
+    def add(self, other: EmbeddedOutcome) -> None:
         self.received += other.received
         self.classified += other.classified
         self.written += other.written
@@ -98,8 +109,6 @@ _embedded_lock = threading.Lock()
 
 
 def _store_for(settings: DragnetSettings) -> Any:
-    from index.factory import open_store
-
     key = f"{settings.search.backend}|{settings.search.url}|{settings.search.index_prefix}|{settings.embedded_store_path}"
     store = _stores.get(key)
     if store is None:
@@ -124,8 +133,6 @@ def process_in_process(items: list[Any], *, stage: str = "classify", settings: D
 
     Transient failures (engine, store) are retried a few times with back-off; what still fails
     goes to the dead-letter queue with the reason, like a worker's gave-up path."""
-    from workers.pipeline import Poison, TransientError, classify_listings, index_listings, latency_since_crawl, screen
-    from workers.tasks import CLASSIFY, INDEX, dead_letter
 
     settings = settings or get_settings()
     outcome = EmbeddedOutcome(received=len(items))
@@ -171,11 +178,10 @@ def process_in_process(items: list[Any], *, stage: str = "classify", settings: D
 def _notify_feeds_quietly(listings: list[Listing]) -> None:
     """Embedded mode builds notices right after indexing; a failure here is logged, never lost
     data: the hits are in the store and `dragnet feeds ingest` rebuilds notices from it."""
-    from workers.pipeline import notify_feeds
 
     try:
         notify_feeds(listings)
-    except Exception:  # noqa: BLE001 - the feeds step must not undo a successful index write
+    except Exception:
         log.exception("building takedown notices failed; run 'dragnet feeds ingest' to rebuild them")
 
 
@@ -206,3 +212,23 @@ def submit_raw(items: list[Any], *, stage: str = "classify", settings: DragnetSe
             _publish(stage, chunk, settings)
     else:
         process_in_process(payload, stage=stage, settings=settings)
+
+
+def replay(settings: DragnetSettings | None = None, ids: list[str] | None = None) -> int:
+    """Send dead-lettered items through the pipeline again; each is removed from the DLQ once it
+    is handed on (if it is still poison it comes back with a fresh reason)."""
+    settings = settings or get_settings()
+    dlq = open_dlq(settings)
+    count = 0
+    for entry, item in list(iter_items(dlq, ids)):
+        stage = "index" if entry.task.endswith("index_batch") else "classify"
+        # Removed first: in embedded mode the item is processed right here and, if it is still
+        # poison, dead-lettered again under the same id.
+        dlq.remove(entry.id, replayed_attempts=entry.attempts)
+        try:
+            submit_raw([item], stage=stage, settings=settings)
+        except Exception:
+            dlq.put(entry.task, Poison(item, entry.reason, entry.key))
+            raise
+        count += 1
+    return count

@@ -14,13 +14,22 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from celery import Task
 from celery.exceptions import Reject, Retry
 
+from dragnet.documents import Listing
 from dragnet.settings import get_settings
+from index.factory import open_store
+from index.store import StoreError
+from lifespan.probes import probe_due_markets as probe_due
+from lifespan.probes import probe_market as probe
+from takedown.delivery import deliver_all, deliver_pending
+from takedown.service import recheck_due
 from workers.app import app
+from workers.dlq import dead_letter
 from workers.metrics import metrics
 from workers.pipeline import (
     Poison,
@@ -31,6 +40,7 @@ from workers.pipeline import (
     latency_since_crawl,
     screen,
 )
+from workers.pipeline import notify_feeds as notify
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +76,6 @@ def _get_store() -> Any:
     """One store client per worker process (connection pooling), opened on first use."""
     global _store
     if _store is None:
-        from index.factory import open_store
-        from index.store import StoreError
-
         try:
             _store = open_store(get_settings())
         except StoreError as exc:
@@ -90,21 +97,6 @@ def _reset_store() -> None:
     _store = None
 
 
-def dead_letter(task: str, poison: list[Poison]) -> None:
-    """Put poison items in the DLQ (idempotent per item), count and log them (reason only: the
-    item is hostile scraped content)."""
-    if not poison:
-        return
-    from workers.dlq import open_dlq
-
-    dlq = open_dlq()
-    for item in poison:
-        entry = dlq.put(task, item)
-        log.warning("dead-lettered %s from %s: %s", entry.id, task, entry.reason)
-    metrics().dead_letters.labels(task).inc(len(poison))
-    metrics().items.labels(task.rsplit(".", 1)[-1], "dead_lettered").inc(len(poison))
-
-
 def _retry_or_dead_letter(task: Task, items: list[Any], exc: Exception) -> None:
     limit = get_settings().workers.max_retries
     attempt = task.request.retries
@@ -120,7 +112,7 @@ def _retry_or_dead_letter(task: Task, items: list[Any], exc: Exception) -> None:
         raise task.retry(args=[items], exc=exc, countdown=countdown)
     except Retry:
         raise
-    except Exception as publish_error:  # noqa: BLE001 - broker gone too: keep the message
+    except Exception as publish_error:
         raise Reject(f"cannot schedule retry: {publish_error!r}", requeue=True) from publish_error
 
 
@@ -135,7 +127,7 @@ def _run(task: Task, items: list[Any], body: Callable[[list[Any]], None]) -> Non
         _retry_or_dead_letter(task, getattr(exc, "items", items), exc)
     except (Retry, Reject):
         raise
-    except Exception as exc:  # noqa: BLE001 - an unexpected bug or a broker error: never drop the batch
+    except Exception as exc:
         log.exception("%s failed unexpectedly", task.name)
         _retry_or_dead_letter(task, items, TransientError(repr(exc)))
     finally:
@@ -203,7 +195,6 @@ def index_batch(self: Task, items: list[Any]) -> None:
           retry_backoff_max=600, max_retries=10)
 def deliver_feed(self: Task, platform: str) -> int:
     """Deliver the pending takedown notices of one platform (the feeds part does the work)."""
-    from index.feeds.delivery import deliver_pending
 
     return int(deliver_pending(platform))
 
@@ -213,8 +204,6 @@ def deliver_feed(self: Task, platform: str) -> int:
           retry_backoff_max=600, max_retries=10)
 def notify_feeds(self: Task, items: list[dict[str, Any]]) -> int:
     """Build takedown notices for indexed hits (idempotent: the feeds part deduplicates)."""
-    from dragnet.documents import Listing
-    from workers.pipeline import notify_feeds as notify
 
     return notify([Listing.model_validate(item) for item in items])
 
@@ -222,7 +211,6 @@ def notify_feeds(self: Task, items: list[dict[str, Any]]) -> int:
 @app.task(acks_late=True, ignore_result=True, name="workers.tasks.deliver_all_feeds")
 def deliver_all_feeds() -> dict[str, int]:
     """Beat entry: push every platform's pending notices to its webhook."""
-    from index.feeds.delivery import deliver_all
 
     return deliver_all()
 
@@ -230,7 +218,6 @@ def deliver_all_feeds() -> dict[str, int]:
 @app.task(acks_late=True, ignore_result=True, name="workers.tasks.recheck_removals")
 def recheck_removals() -> int:
     """Beat entry: re-crawl sent notices whose re-check is due (a vanished post confirms removal)."""
-    from index.feeds.service import recheck_due
 
     return recheck_due()
 
@@ -239,7 +226,6 @@ def recheck_removals() -> int:
           name="workers.tasks.probe_market", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
 def probe_market(self: Task, market_id: str) -> Any:
     """Probe one market's reachability now (the lifespan part records the result)."""
-    from index.lifespan.probes import probe_market as probe
 
     result = probe(market_id)
     dump = getattr(result, "model_dump", None)
@@ -249,6 +235,5 @@ def probe_market(self: Task, market_id: str) -> Any:
 @app.task(acks_late=True, ignore_result=True, name="workers.tasks.probe_due_markets")
 def probe_due_markets() -> int:
     """Beat entry: probe every market whose next probe time has come (back-off lives there)."""
-    from index.lifespan.probes import probe_due_markets as probe_due
 
     return int(probe_due())

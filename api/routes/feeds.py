@@ -18,12 +18,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from pydantic import BaseModel, Field
 
 from api.audit import record as audit
-from api.auth import Principal, require_roles
-from dragnet.settings import DragnetSettings, get_settings
-from index.feeds import delivery, formats, metrics
-from index.feeds.notices import Feedback, Notice, render_letter
-from index.feeds.service import FeedService, NotFound, WorkflowError
-from index.feeds.store import ConflictError
+from api.auth import Principal
+from api.deps import require_roles, settings_of
+from takedown import delivery, formats, metrics
+from takedown.notices import Feedback, Notice, render_letter
+from takedown.service import FeedService, NotFound, WorkflowError
+from takedown.store import ConflictError
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 _lock = threading.Lock()
@@ -33,8 +33,7 @@ def _service(request: Request) -> FeedService:
     with _lock:
         service = getattr(request.app.state, "feed_service", None)
         if service is None:
-            settings: DragnetSettings = getattr(request.app.state, "settings", None) or get_settings()
-            service = FeedService(settings)
+            service = FeedService(settings_of(request))
             request.app.state.feed_service = service
         return service
 
@@ -46,7 +45,7 @@ def _platform_access(platform: str, principal: Principal, service: FeedService) 
         raise HTTPException(404, f"unknown platform {platform!r}")
 
 
-def _notice_or_404(service: FeedService, platform: str, notice_id: str):
+def _notice_or_404(service: FeedService, platform: str, notice_id: str) -> Notice:
     try:
         return service.get(notice_id, platform=platform)
     except NotFound:

@@ -10,35 +10,25 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api import alerts, audit
-from api.app import get_store
-from api.auth import KeyStore, Principal, require_roles, validate_role
-from api.evidence import screenshot_path, warc_record_bytes
+from api.auth import KeyStore, Principal, validate_role
+from api.deps import listing_store, require_roles, settings_of
+from api.evidence import screenshot_path, warc_path, warc_record_bytes
 from api.params import clean_params, describe, encode_after, query_error, to_query
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
-from index.store import FacetBucket, HistogramBucket, ListingStore, QueryError, StoreError
+from index.store import FacetBucket, HistogramBucket, QueryError, StoreError
 from index.vendors import VendorEntity, resolve_vendor
 
 router = APIRouter(prefix="/api", tags=["analyst"])
 analyst = require_roles("analyst")
 admin = require_roles("admin")
-
-
-def _settings(request: Request) -> DragnetSettings:
-    return request.app.state.settings
-
-
-def _store(request: Request) -> ListingStore:
-    try:
-        return get_store(request)
-    except StoreError as exc:
-        raise HTTPException(503, detail=f"the listing store is unavailable: {exc}") from exc
 
 
 class ApiHit(BaseModel):
@@ -60,13 +50,13 @@ def run_search(request: Request, principal: Principal, *, size: int, after: str 
     params = clean_params(request.query_params)
     try:
         query = to_query(params, size=size, after=after, facets=facets)
-        result = _store(request).search(query)
+        result = listing_store(request).search(query)
     except QueryError as exc:
-        audit.record(principal, action, describe(params) + " [refused]", None, settings=_settings(request))
+        audit.record(principal, action, describe(params) + " [refused]", None, settings=settings_of(request))
         raise query_error(exc) from exc
     except StoreError as exc:
         raise HTTPException(503, detail=f"search unavailable: {exc}") from exc
-    audit.record(principal, action, describe(params), result.total, settings=_settings(request))
+    audit.record(principal, action, describe(params), result.total, settings=settings_of(request))
     return params, result
 
 
@@ -98,10 +88,10 @@ def histogram(request: Request, interval: Literal["day", "week", "month"] = "day
     """Listings per day/week/month of last sighting (same filters as /api/search)."""
     params = clean_params(request.query_params)
     try:
-        buckets = _store(request).date_histogram(to_query(params, size=0), interval)
+        buckets = listing_store(request).date_histogram(to_query(params, size=0), interval)
     except QueryError as exc:
         raise query_error(exc) from exc
-    audit.record(principal, "histogram", describe(params), sum(b.count for b in buckets), settings=_settings(request))
+    audit.record(principal, "histogram", describe(params), sum(b.count for b in buckets), settings=settings_of(request))
     return buckets
 
 
@@ -122,8 +112,6 @@ class ListingDetail(BaseModel):
 
 
 def evidence_links(listing: Listing, settings: DragnetSettings) -> EvidenceLinks:
-    from api.evidence import warc_path
-
     return EvidenceLinks(
         warc_record=f"/api/listings/{listing.id}/warc" if warc_path(listing, settings) else None,
         warc_record_id=listing.snapshot.record_id if listing.snapshot else None,
@@ -135,7 +123,7 @@ def evidence_links(listing: Listing, settings: DragnetSettings) -> EvidenceLinks
 def _listing_or_404(request: Request, listing_id: str) -> Listing:
     if len(listing_id) > 200:
         raise HTTPException(404, "no such listing")
-    listing = _store(request).get(listing_id)
+    listing = listing_store(request).get(listing_id)
     if listing is None:
         raise HTTPException(404, "no such listing")
     return listing
@@ -145,24 +133,22 @@ def _listing_or_404(request: Request, listing_id: str) -> Listing:
 def listing_detail(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> ListingDetail:
     """A listing, its version history and links to its evidence."""
     listing = _listing_or_404(request, listing_id)
-    audit.record(principal, "view_listing", f"id={listing_id}", 1, settings=_settings(request))
+    audit.record(principal, "view_listing", f"id={listing_id}", 1, settings=settings_of(request))
     vendor_link = None
     if listing.vendor:
-        from urllib.parse import urlencode
-
         vendor_link = "/api/vendors?" + urlencode({"name": listing.vendor.name, "market": listing.vendor.market or listing.market or ""})
-    return ListingDetail(listing=listing, history=_store(request).history(listing_id),
-                         evidence=evidence_links(listing, _settings(request)), vendor_link=vendor_link)
+    return ListingDetail(listing=listing, history=listing_store(request).history(listing_id),
+                         evidence=evidence_links(listing, settings_of(request)), vendor_link=vendor_link)
 
 
 @router.get("/listings/{listing_id}/warc", response_class=Response)
 def listing_warc(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
     """The archived WARC record of the listing page, byte for byte."""
     listing = _listing_or_404(request, listing_id)
-    data = warc_record_bytes(listing, _settings(request))
+    data = warc_record_bytes(listing, settings_of(request))
     if data is None:
         raise HTTPException(404, "no archived record for this listing")
-    audit.record(principal, "download_warc", f"id={listing_id}", 1, settings=_settings(request))
+    audit.record(principal, "download_warc", f"id={listing_id}", 1, settings=settings_of(request))
     suffix = ".warc.gz" if data[:2] == b"\x1f\x8b" else ".warc"
     return Response(data, media_type="application/warc",
                     headers={"Content-Disposition": f'attachment; filename="{listing_id}{suffix}"'})
@@ -172,7 +158,7 @@ def listing_warc(request: Request, listing_id: str, principal: Principal = Depen
 def listing_screenshot(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
     """The screenshot, served only if its bytes match the recorded SHA-256."""
     listing = _listing_or_404(request, listing_id)
-    path = screenshot_path(listing, _settings(request))
+    path = screenshot_path(listing, settings_of(request))
     if path is None:
         raise HTTPException(404, "no screenshot for this listing")
     return Response(path.read_bytes(), media_type="image/png")
@@ -182,11 +168,11 @@ def listing_screenshot(request: Request, listing_id: str, principal: Principal =
 def vendor(request: Request, name: str = Query(..., max_length=256), market: str | None = Query(None, max_length=256),
            interval: Literal["day", "week", "month"] = "week", principal: Principal = Depends(analyst)) -> VendorEntity:
     """A vendor entity: aliases linked across markets by PGP key, handle or wallet; listings over time."""
-    entity = resolve_vendor(_store(request), name, market or None, interval=interval)
+    entity = resolve_vendor(listing_store(request), name, market or None, interval=interval)
     if entity is None:
         raise HTTPException(404, "no listings by this vendor")
     audit.record(principal, "view_vendor", f"name={name} market={market or ''}", len(entity.listings),
-                 settings=_settings(request))
+                 settings=settings_of(request))
     return entity
 
 
@@ -217,9 +203,9 @@ def _csv_row(l: Listing) -> list[str]:
 def export(request: Request, format: Literal["csv", "ndjson"] = "ndjson",
            principal: Principal = Depends(analyst)) -> StreamingResponse:
     """Every listing matching the search parameters, streamed as CSV or NDJSON."""
-    settings = _settings(request)
+    settings = settings_of(request)
     params = clean_params(request.query_params)
-    store = _store(request)
+    store = listing_store(request)
     try:
         query = to_query(params, size=0, facets=False, highlight=False)
         total = store.count(query)
@@ -262,7 +248,7 @@ class SavedSearchIn(BaseModel):
 @router.post("/saved-searches", response_model=alerts.SavedSearch, status_code=201)
 def create_saved(request: Request, body: SavedSearchIn, principal: Principal = Depends(analyst)) -> alerts.SavedSearch:
     try:
-        return alerts.create_saved_search(_settings(request), _store(request), principal, body.name, body.params,
+        return alerts.create_saved_search(settings_of(request), listing_store(request), principal, body.name, body.params,
                                           body.webhook_url)
     except (QueryError, ValueError) as exc:
         raise HTTPException(400, detail=str(exc)) from exc
@@ -270,11 +256,11 @@ def create_saved(request: Request, body: SavedSearchIn, principal: Principal = D
 
 @router.get("/saved-searches", response_model=list[alerts.SavedSearch])
 def list_saved(request: Request, principal: Principal = Depends(analyst)) -> list[alerts.SavedSearch]:
-    return alerts.list_saved_searches(_settings(request), principal)
+    return alerts.list_saved_searches(settings_of(request), principal)
 
 
 def _own_saved(request: Request, principal: Principal, saved_id: str) -> alerts.SavedSearch:
-    saved = alerts.get_saved_search(_settings(request), saved_id)
+    saved = alerts.get_saved_search(settings_of(request), saved_id)
     if saved is None or (saved.owner_key_id != principal.key_id and principal.role != "admin"):
         raise HTTPException(404, "no such saved search")
     return saved
@@ -284,13 +270,13 @@ def _own_saved(request: Request, principal: Principal, saved_id: str) -> alerts.
 def check_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> alerts.CheckOutcome:
     """Run the saved search now and deliver new listings to its webhook."""
     _own_saved(request, principal, saved_id)
-    return alerts.check_saved_search(_settings(request), _store(request), saved_id)
+    return alerts.check_saved_search(settings_of(request), listing_store(request), saved_id)
 
 
 @router.delete("/saved-searches/{saved_id}", status_code=204)
 def delete_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> Response:
     _own_saved(request, principal, saved_id)
-    alerts.delete_saved_search(_settings(request), principal, saved_id)
+    alerts.delete_saved_search(settings_of(request), principal, saved_id)
     return Response(status_code=204)
 
 
@@ -312,8 +298,8 @@ def create_key(request: Request, body: KeyIn, principal: Principal = Depends(adm
         validate_role(body.role)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
-    key = KeyStore(_settings(request)).create_key(body.name, body.role)
-    audit.record(principal, "create_key", f"name={body.name} role={body.role}", None, settings=_settings(request))
+    key = KeyStore(settings_of(request)).create_key(body.name, body.role)
+    audit.record(principal, "create_key", f"name={body.name} role={body.role}", None, settings=settings_of(request))
     return KeyOut(key=key, name=body.name, role=body.role)
 
 
@@ -323,7 +309,7 @@ def audit_log(request: Request, text: str = "", who: str | None = None, action: 
               principal: Principal = Depends(admin)) -> list[audit.AuditEntry]:
     """Search the audit log (admins only)."""
     return audit.search_audit(text=text, who=who, action=action, since=since, until=until, limit=limit,
-                              settings=_settings(request))
+                              settings=settings_of(request))
 
 
 __all__ = ["router", "run_search", "evidence_links", "csv_cell"]

@@ -18,10 +18,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from api import alerts, audit
-from api.auth import COOKIE_NAME, KeyStore, Principal, current_principal
+from api.auth import COOKIE_NAME, KeyStore, Principal
+from api.deps import current_principal, get_store, settings_of
 from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
 from api.routes.search import evidence_links
-from dragnet.settings import DragnetSettings
 from index.store import FACET_FIELDS, QueryError, StoreError
 from index.vendors import resolve_vendor
 
@@ -64,10 +64,6 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return HTMLResponse(html, status_code=status)
 
 
-def _settings(request: Request) -> DragnetSettings:
-    return request.app.state.settings
-
-
 def _gate(request: Request, *roles: str) -> Principal | Response:
     principal = current_principal(request)
     if principal is None:
@@ -77,12 +73,6 @@ def _gate(request: Request, *roles: str) -> Principal | Response:
         return render(request, "error.html", status=403, title="Not allowed",
                       message=f"Your key's role ({principal.role}) may not open this page.")
     return principal
-
-
-def _store(request: Request):  # type: ignore[no-untyped-def]
-    from api.app import get_store
-
-    return get_store(request)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -106,7 +96,7 @@ def login_page(request: Request, next: str = "/search") -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await _form(request)
     key = form.get("key", "").strip()
-    principal = KeyStore(_settings(request)).authenticate(key)
+    principal = KeyStore(settings_of(request)).authenticate(key)
     if principal is None:
         return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
@@ -137,11 +127,11 @@ def search_page(request: Request, after: str | None = None) -> Response:
     result = None
     try:
         query = to_query(params, size=20, after=after)
-        result = _store(request).search(query)
-        audit.record(gate, "search", describe(params), result.total, settings=_settings(request))
+        result = get_store(request).search(query)
+        audit.record(gate, "search", describe(params), result.total, settings=settings_of(request))
     except QueryError as exc:
         error = str(exc)
-        audit.record(gate, "search", describe(params) + " [refused]", None, settings=_settings(request))
+        audit.record(gate, "search", describe(params) + " [refused]", None, settings=settings_of(request))
     except StoreError as exc:
         error = f"The listing store is unavailable: {exc}"
     hits = []
@@ -166,17 +156,17 @@ def listing_page(request: Request, listing_id: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    listing = _store(request).get(listing_id[:200])
+    listing = get_store(request).get(listing_id[:200])
     if listing is None:
         return render(request, "error.html", status=404, title="Not found", message="No such listing.")
-    audit.record(gate, "view_listing", f"id={listing_id}", 1, settings=_settings(request))
-    history = _store(request).history(listing_id)
+    audit.record(gate, "view_listing", f"id={listing_id}", 1, settings=settings_of(request))
+    history = get_store(request).history(listing_id)
     vendor_url = None
     if listing.vendor:
         vendor_url = "/vendor?" + urlencode({"name": listing.vendor.name,
                                              "market": listing.vendor.market or listing.market or ""})
     return render(request, "listing.html", listing=listing, history=history, vendor_url=vendor_url,
-                  evidence=evidence_links(listing, _settings(request)))
+                  evidence=evidence_links(listing, settings_of(request)))
 
 
 @router.get("/vendor")
@@ -184,10 +174,10 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    entity = resolve_vendor(_store(request), name[:256], market[:256] or None) if name else None
+    entity = resolve_vendor(get_store(request), name[:256], market[:256] or None) if name else None
     if entity is None:
         return render(request, "error.html", status=404, title="Not found", message="No listings by this vendor.")
-    audit.record(gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=_settings(request))
+    audit.record(gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=settings_of(request))
     peak = max((b.count for b in entity.timeline), default=1) or 1
     return render(request, "vendor.html", entity=entity, peak=peak, listings=entity.listings[:200])
 
@@ -197,7 +187,7 @@ def saved_page(request: Request, checked: str | None = None) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    return render(request, "saved.html", saved=alerts.list_saved_searches(_settings(request), gate), error=None,
+    return render(request, "saved.html", saved=alerts.list_saved_searches(settings_of(request), gate), error=None,
                   checked=checked)
 
 
@@ -209,10 +199,10 @@ async def saved_create(request: Request) -> Response:
     form = await _form(request)
     params = parse_qs(form.get("query", ""), keep_blank_values=False)
     try:
-        alerts.create_saved_search(_settings(request), _store(request), gate, form.get("name", ""), params,
+        alerts.create_saved_search(settings_of(request), get_store(request), gate, form.get("name", ""), params,
                                    form.get("webhook_url") or None)
     except (QueryError, ValueError) as exc:
-        return render(request, "saved.html", status=400, saved=alerts.list_saved_searches(_settings(request), gate),
+        return render(request, "saved.html", status=400, saved=alerts.list_saved_searches(settings_of(request), gate),
                       error=str(exc), checked=None)
     return RedirectResponse("/saved", status_code=303)
 
@@ -222,10 +212,10 @@ def saved_check(request: Request, saved_id: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    saved = alerts.get_saved_search(_settings(request), saved_id)
+    saved = alerts.get_saved_search(settings_of(request), saved_id)
     if saved is None or (saved.owner_key_id != gate.key_id and gate.role != "admin"):
         return render(request, "error.html", status=404, title="Not found", message="No such saved search.")
-    outcome = alerts.check_saved_search(_settings(request), _store(request), saved_id)
+    outcome = alerts.check_saved_search(settings_of(request), get_store(request), saved_id)
     note = f"{outcome.new} new" + (" - delivered" if outcome.delivered else "") + (f" - {outcome.error}" if outcome.error else "")
     return RedirectResponse("/saved?" + urlencode({"checked": f"{saved.name}: {note}"}), status_code=303)
 
@@ -235,7 +225,7 @@ def saved_delete(request: Request, saved_id: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    alerts.delete_saved_search(_settings(request), gate, saved_id)
+    alerts.delete_saved_search(settings_of(request), gate, saved_id)
     return RedirectResponse("/saved", status_code=303)
 
 
@@ -245,7 +235,7 @@ def audit_page(request: Request, text: str = "", who: str = "", action: str = ""
     if not isinstance(gate, Principal):
         return gate
     entries = audit.search_audit(text=text[:200], who=who or None, action=action or None, limit=500,
-                                 settings=_settings(request))
+                                 settings=settings_of(request))
     return render(request, "audit.html", entries=entries, text=text, who=who, action=action)
 
 

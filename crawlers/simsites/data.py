@@ -12,6 +12,7 @@ the repository.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import random
@@ -19,6 +20,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+import pgpy
+from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgorithm
 
 COUNTRIES = ("Germany", "Netherlands", "United Kingdom", "United States", "Canada", "Spain",
              "France", "Poland", "Australia", "Belgium", "Czech Republic", "Sweden")
@@ -238,9 +242,7 @@ def make_vendor_key(name: str) -> VendorRecord:
                         pgp_fingerprint=str(key.fingerprint).replace(" ", ""))
 
 
-def new_pgp_key(uid: str):  # -> pgpy.PGPKey
-    import pgpy
-    from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgorithm
+def new_pgp_key(uid: str) -> pgpy.PGPKey:
 
     key = pgpy.PGPKey.new(PubKeyAlgorithm.EdDSA, EllipticCurveOID.Ed25519)
     key.add_uid(pgpy.PGPUID.new(uid), usage={KeyFlags.Sign, KeyFlags.Certify}, hashes=[HashAlgorithm.SHA256])
@@ -306,7 +308,6 @@ def generate_posts(name: str, count: int, *, data_dir: Path, seed: int, sale_rat
 
 def onion_name(label: str) -> str:
     """A v3-shaped (56 base32 characters) onion name derived from ``label``: stable across runs."""
-    import base64
 
     digest = hashlib.sha3_256(label.encode()).digest() + hashlib.sha3_256(b"2" + label.encode()).digest()
     return base64.b32encode(digest).decode().lower()[:56] + ".onion"

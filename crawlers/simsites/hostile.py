@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from aiohttp import web
+
 from crawlers.simsites.addressing import OnionAddresses
 
 TRAPS = ("/bomb", "/huge", "/loop/1", "/drip", "/malformed")

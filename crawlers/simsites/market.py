@@ -14,11 +14,13 @@ import hmac
 import secrets
 import zlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
+import pgpy
 from aiohttp import web
 
 from crawlers.simsites.addressing import OnionAddresses
@@ -82,8 +84,6 @@ class MarketSite(OnionAddresses):
         return str(self._signing_key.pubkey)
 
     def _signed_mirrors(self) -> str:
-        import pgpy
-
         body = "\n".join(f"http://{host}/" for host in self.onion_hosts) + "\n"
         message = pgpy.PGPMessage.new(body, cleartext=True)
         message |= self._signing_key.sign(message)
@@ -204,10 +204,10 @@ class MarketSite(OnionAddresses):
                     f"<input type='hidden' name='next' value='{escape(request.path_qs, quote=True)}'>"
                     f"<button>Continue</button></form></body></html>")
             return web.Response(status=503, text=body, content_type="text/html")
-        body = (f"<html><head><title>Security check</title></head><body><div class='captcha-wall'>"
-                f"<h2>Prove you are human</h2><img src='/captcha.png' alt='captcha'>"
-                f"<form method='post' action='/gate'><input name='answer'><button>Enter</button></form>"
-                f"</div></body></html>")
+        body = ("<html><head><title>Security check</title></head><body><div class='captcha-wall'>"
+                "<h2>Prove you are human</h2><img src='/captcha.png' alt='captcha'>"
+                "<form method='post' action='/gate'><input name='answer'><button>Enter</button></form>"
+                "</div></body></html>")
         return web.Response(status=200, text=body, content_type="text/html")
 
     async def _gate_submit(self, request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,8 @@ from crawlers.simsites.data import generate_market, generate_posts, onion_name
 from crawlers.simsites.forum import ForumSite, SocialSite
 from crawlers.simsites.hostile import HostileSite
 from crawlers.simsites.market import Faults, MarketSite
+from dragnet.services.socks_proxy import SocksProxy
+from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ class SimulatedWorld:
                  forum_posts: int = 60, social_posts: int = 40, faults: bool = True, gates: bool = True,
                  hostile: bool = False, data_dir: Path | None = None, session_views: int = 40,
                  logins: bool = True) -> None:
-        from dragnet.settings import get_settings
-
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
         rates = settings.crawl.usd_rates
@@ -84,7 +84,7 @@ class SimulatedWorld:
         self._runners: list[web.AppRunner] = []
 
     # -- life cycle ----------------------------------------------------------------------------
-    def start(self) -> "SimulatedWorld":
+    def start(self) -> SimulatedWorld:
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -110,8 +110,6 @@ class SimulatedWorld:
         if errors:
             raise errors[0]
         if self.proxy is None:
-            from dragnet.services.socks_proxy import SocksProxy
-
             self.proxy = SocksProxy().start()
         for site in self.sites.values():
             for host in site.onion_hosts:
@@ -142,7 +140,7 @@ class SimulatedWorld:
                 self._thread.join(15)
             self._loop = None
 
-    def __enter__(self) -> "SimulatedWorld":
+    def __enter__(self) -> SimulatedWorld:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

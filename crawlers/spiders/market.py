@@ -7,18 +7,26 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import redis
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
-from crawlers import extraction as ex
-from crawlers.profiles import FieldRule, SiteProfile, find_profile
+from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, find_profile
 from crawlers.sessions import SessionStore
 from crawlers.warc import WarcStore
 from dragnet.documents import Listing, Vendor
 from dragnet.settings import get_settings
+from extract.contacts import extract_contacts
+from extract.crypto import extract_crypto
+from extract.pgp import extract_pgp_fingerprints, fingerprint_of_key
+from extract.prices import parse_money
+from extract.quantities import parse_quantity
+from extract.text import normalize_text
 
 _SKIP_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"set-cookie"}
 
@@ -38,10 +46,10 @@ def read_field(response: Response, rule: FieldRule | None) -> Any:
         return None
     values = select_all(response, rule.css)
     if rule.many:
-        return [ex.normalize_text(v) for v in values if v.strip()]
+        return [normalize_text(v) for v in values if v.strip()]
     if rule.first:
         values = values[:1]
-    joined = ex.normalize_text(" ".join(values))
+    joined = normalize_text(" ".join(values))
     if rule.split:
         return [part.strip() for part in joined.split(rule.split) if part.strip()]
     return joined or None
@@ -57,8 +65,6 @@ class ProfileSpider(scrapy.Spider):
         if profile is None:
             raise ValueError(f"the {self.kind} spider needs a site profile (-a profile=NAME)")
         if isinstance(profile, str):
-            from pathlib import Path
-
             profile = find_profile(profile, Path(profiles_dir) if profiles_dir else None)
         if profile.kind != self.kind:
             raise ValueError(f"profile {profile.name} is a {profile.kind} profile, not a {self.kind} profile")
@@ -69,6 +75,20 @@ class ProfileSpider(scrapy.Spider):
         self.primary = urlsplit(profile.start_urls[0]).netloc
         self._warc: WarcStore | None = None
         self._mirror_index = 0
+
+    @property
+    def listing_rule(self) -> ListingRule:
+        """The profile's index rule (a market profile cannot validate without one)."""
+        if self.profile.listing is None:
+            raise ValueError(f"profile {self.profile.name} has no 'listing' rule")
+        return self.profile.listing
+
+    @property
+    def post_rule(self) -> PostRule:
+        """The profile's post rule (a forum or social profile cannot validate without one)."""
+        if self.profile.posts is None:
+            raise ValueError(f"profile {self.profile.name} has no 'posts' rule")
+        return self.profile.posts
 
     @property
     def warc(self) -> WarcStore:
@@ -104,7 +124,6 @@ class ProfileSpider(scrapy.Spider):
 
     def start_failed(self, failure: Any) -> Any:
         """The primary name is unreachable: try the next mirror (same paths, other onion name)."""
-        from scrapy.exceptions import IgnoreRequest
 
         request = failure.request
         if failure.check(IgnoreRequest):  # paused, refused or capped: another mirror would not help
@@ -134,7 +153,7 @@ class MarketSpider(ProfileSpider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.detail_re = re.compile(self.profile.listing.detail_url)
+        self.detail_re = re.compile(self.listing_rule.detail_url)
         self.vendor_fps: dict[str, str | None] = {}
         self.vendor_locks: dict[str, asyncio.Lock] = {}
 
@@ -147,7 +166,7 @@ class MarketSpider(ProfileSpider):
             if item is not None:
                 yield item
             return
-        rule = self.profile.listing
+        rule = self.listing_rule
         for href in response.css(rule.links).getall():
             yield response.follow(href, callback=self.parse, errback=self.page_failed)
         if rule.next:
@@ -176,7 +195,7 @@ class MarketSpider(ProfileSpider):
                     page = await self.crawler.engine.download_async(
                         scrapy.Request(urljoin(response.url, href), dont_filter=True))
                     key_text = "\n".join(page.css(rule.pgp.css).getall()) if hasattr(page, "css") else ""
-                    fingerprint = ex.fingerprint_of_key(key_text) or next(iter(ex.pgp_fingerprints(key_text)), None)
+                    fingerprint = fingerprint_of_key(key_text) or next(iter(extract_pgp_fingerprints(key_text)), None)
                     self.crawler.stats.inc_value("dragnet/vendor_pages")
                 except Exception as exc:  # noqa: BLE001 - a missing vendor page must not lose the listing
                     self.logger.info("vendor page %s failed: %s", href, exc)
@@ -191,8 +210,6 @@ class MarketSpider(ProfileSpider):
         if not url:
             return None
         if getattr(self, "_redis", None) is None:
-            import redis
-
             self._redis = redis.Redis.from_url(url)
         return self._redis
 
@@ -203,8 +220,8 @@ class MarketSpider(ProfileSpider):
             self.crawler.stats.inc_value("dragnet/skipped/no_title")
             return None
         text = fields.get("text") or ""
-        price = ex.parse_money(fields.get("price") or "", self.rates)
-        quantity = ex.parse_quantity(fields["quantity"]) if fields.get("quantity") else None
+        price = parse_money(fields.get("price") or "", self.rates)
+        quantity = parse_quantity(fields["quantity"]) if fields.get("quantity") else None
         ships_to = fields.get("ships_to") or []
         if isinstance(ships_to, str):
             ships_to = [ships_to]
@@ -212,14 +229,14 @@ class MarketSpider(ProfileSpider):
         vendor = Vendor(name=fields["vendor"], market=self.profile.name, pgp_fingerprint=fingerprint) \
             if fields.get("vendor") else None
         body = f"{title}\n{text}"
-        fingerprints = ex.pgp_fingerprints(text)
+        fingerprints = extract_pgp_fingerprints(text)
         if fingerprint and fingerprint not in fingerprints:
             fingerprints.insert(0, fingerprint)
         listing = Listing.new(
             self.canonical(response.url), source_kind="market", title=title, text=text,
             market=self.profile.name, platform=self.profile.name, mirror=urlsplit(response.url).hostname,
             price=price, quantity=quantity, ships_from=fields.get("ships_from"), ships_to=list(ships_to),
-            vendor=vendor, contacts=ex.contacts(body), crypto=ex.crypto(body), pgp_fingerprints=fingerprints,
+            vendor=vendor, contacts=extract_contacts(body), crypto=extract_crypto(body), pgp_fingerprints=fingerprints,
             snapshot=self.snapshot(response),
         )
         listing.url = response.url
@@ -236,20 +253,20 @@ class ForumSpider(ProfileSpider):
     async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
         if not hasattr(response, "css"):
             return
-        rule = self.profile.posts
+        rule = self.post_rule
         posts = response.css(rule.container)
         snapshot = self.snapshot(response) if posts else None
         for post in posts:
             href = post.css(rule.url).get()
-            text = ex.normalize_text(" ".join(select_all(post, rule.text)))
+            text = normalize_text(" ".join(select_all(post, rule.text)))
             if not href or not text:
                 continue
-            author = ex.normalize_text(post.css(rule.author).get() or "") or None
+            author = normalize_text(post.css(rule.author).get() or "") or None
             listing = Listing.new(
                 self.canonical(urljoin(response.url, href)), source_kind="forum", title="", text=text,
                 platform=self.profile.name, mirror=urlsplit(response.url).hostname,
                 vendor=Vendor(name=author, market=self.profile.name) if author else None,
-                contacts=ex.contacts(text), crypto=ex.crypto(text), pgp_fingerprints=ex.pgp_fingerprints(text),
+                contacts=extract_contacts(text), crypto=extract_crypto(text), pgp_fingerprints=extract_pgp_fingerprints(text),
                 snapshot=snapshot,
             )
             self.crawler.stats.inc_value("dragnet/listings")

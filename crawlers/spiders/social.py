@@ -14,9 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from crawlers import extraction as ex
 from crawlers.spiders.market import ProfileSpider
 from dragnet.documents import Listing, Vendor
+from dragnet.services.chromium import launch_options
+from extract.contacts import extract_contacts
+from extract.crypto import extract_crypto
+from extract.pgp import extract_pgp_fingerprints
+from extract.text import normalize_text
 
 _COLLECT = """(rule) => Array.from(document.querySelectorAll(rule.container)).map(el => {
   const u = el.querySelector(rule.url), a = el.querySelector(rule.author), t = el.querySelector(rule.text);
@@ -36,13 +40,13 @@ class SocialSpider(ProfileSpider):
         return f"socks5://{parts.hostname}:{parts.port}"
 
     async def start(self) -> AsyncIterator[Any]:
+        # Playwright: loaded only where a page is rendered
         from playwright.async_api import async_playwright
 
-        from dragnet.services.chromium import launch_options
 
         browser_settings = self.settings_obj.browser
         max_scrolls = self.profile.max_scrolls or browser_settings.max_scrolls
-        rule = self.profile.posts.model_dump()
+        rule = self.post_rule.model_dump()
         timeout_ms = browser_settings.page_timeout_s * 1000
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(**launch_options(
@@ -94,18 +98,18 @@ class SocialSpider(ProfileSpider):
                                             [("Content-Type", "text/html; charset=utf-8")], html)
         seen: set[str] = set()
         for post in posts:
-            text = ex.normalize_text(post.get("text") or "")
+            text = normalize_text(post.get("text") or "")
             if not post.get("url") or not text:
                 continue
             post_url = self.canonical(urljoin(page.url, post["url"]))
             if post_url in seen:
                 continue
             seen.add(post_url)
-            author = ex.normalize_text(post.get("author") or "").lstrip("@") or None
+            author = normalize_text(post.get("author") or "").lstrip("@") or None
             stats.inc_value("dragnet/listings")
             yield Listing.new(post_url, source_kind="social", title="", text=text, platform=self.profile.name,
                               mirror=urlsplit(page.url).hostname,
                               vendor=Vendor(name=author, market=self.profile.name) if author else None,
-                              contacts=ex.contacts(text), crypto=ex.crypto(text),
-                              pgp_fingerprints=ex.pgp_fingerprints(text), snapshot=snapshot,
+                              contacts=extract_contacts(text), crypto=extract_crypto(text),
+                              pgp_fingerprints=extract_pgp_fingerprints(text), snapshot=snapshot,
                               screenshot_sha256=shot_sha)

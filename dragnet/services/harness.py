@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
-from typing import Iterable
+from collections.abc import Iterable, Iterator
 
+from dragnet.services.chromium import chromium_path
 from dragnet.services.opensearch_node import OpenSearchNode, ensure_opensearch_jars
+from dragnet.services.process import require_binary
 from dragnet.services.redis_server import RedisServer
 from dragnet.services.socks_proxy import SocksProxy
 
@@ -40,8 +41,6 @@ def running_services(names: Iterable[str]) -> Iterator[dict[str, str]]:
 def prepare() -> None:
     """Fetch everything a service needs once (jars, Debian packages), so the first test is not
     the one that pays for downloads."""
-    from dragnet.services.chromium import chromium_path
-    from dragnet.services.process import require_binary
 
     require_binary("redis-server", "redis-server")
     chromium_path()

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from dragnet.services.process import ManagedProcess, ServiceError, free_port, require_binary, wait_until
+from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,6 @@ _GC_FLAGS = {"serial": "-XX:+UseSerialGC", "g1": "-XX:+UseG1GC", "parallel": "-X
 
 
 def _default_cache() -> Path:
-    from dragnet.settings import get_settings
-
     return get_settings().paths.cache_dir / "opensearch"
 
 
@@ -91,7 +90,7 @@ class OpenSearchNode:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 180.0) -> "OpenSearchNode":
+    def start(self, timeout_s: float = 180.0) -> OpenSearchNode:
         lib = ensure_opensearch_jars()
         java = require_binary("java", "openjdk-17-jre-headless")
         classpath = f"{lib.parent / 'classes'}:{lib}/*"
@@ -123,7 +122,7 @@ class OpenSearchNode:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "OpenSearchNode":
+    def __enter__(self) -> OpenSearchNode:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -11,8 +11,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class ManagedProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.argv,
             stdout=log_file,

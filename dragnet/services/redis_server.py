@@ -5,6 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import redis
+
 from dragnet.services.process import ManagedProcess, ServiceError, free_port, require_binary, wait_until
 
 
@@ -23,7 +25,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         binary = require_binary("redis-server", "redis-server")
         argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir),
                 "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
@@ -40,8 +42,6 @@ class RedisServer:
         return self
 
     def ping(self) -> bool:
-        import redis
-
         return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
 
     def stop(self) -> None:
@@ -61,7 +61,7 @@ class RedisServer:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

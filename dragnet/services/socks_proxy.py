@@ -10,11 +10,13 @@ refused, so a test can never leak traffic off the machine.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
 import logging
 import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -72,7 +74,7 @@ class SocksProxy:
         return f"socks5h://127.0.0.1:{self.port}"
 
     # -- life cycle --------------------------------------------------------------------------
-    def start(self) -> "SocksProxy":
+    def start(self) -> SocksProxy:
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -116,7 +118,7 @@ class SocksProxy:
         self._loop = None
         self._server = None
 
-    def __enter__(self) -> "SocksProxy":
+    def __enter__(self) -> SocksProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -146,9 +148,9 @@ class SocksProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._serve(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
-        except Exception:  # noqa: BLE001 - one broken client must not stop the proxy
+        except Exception:
             log.exception("SOCKS5 connection failed")
         finally:
             writer.close()
@@ -205,7 +207,7 @@ class SocksProxy:
             return
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 10)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             await self._reply(writer, REP_CONNECTION_REFUSED)
             return
         await self._reply(writer, REP_SUCCEEDED)
@@ -239,8 +241,6 @@ class SocksProxy:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m dragnet.services.socks_proxy --port P --map name.onion=127.0.0.1:8080 ...``"""
-    import argparse
-    import time
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)

@@ -13,10 +13,11 @@ import json
 import sqlite3
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from dragnet import sqlite
 from dragnet.documents import Listing, utcnow
 from index.docs import as_utc, flat_fields, merge_with_existing, sanitize
 from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_fts5
@@ -101,12 +102,10 @@ class EmbeddedStore(ListingStore):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            except sqlite3.Error as exc:
+                # temp store in memory: each search's match table, no temp file to write and drop
+                conn = sqlite.connect(self.path, temp_store_memory=True)
+            except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}", retryable=True) from exc
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA temp_store=MEMORY")  # each search's match table: no temp file to write and drop
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -114,24 +113,7 @@ class EmbeddedStore(ListingStore):
 
     def ensure_schema(self) -> None:
         try:
-            db = self._db
-            columns = {row[1] for row in db.execute("PRAGMA table_info(listings)")}
-            if columns and "facet_key" not in columns:  # a store written before the column existed
-                with db:
-                    db.execute("ALTER TABLE listings ADD COLUMN facet_key TEXT")
-                    db.execute("UPDATE listings SET facet_key = json_array(market, platform, vendor, ships_from, "
-                               "source_kind, is_drug_sale, json(coalesce((SELECT json_group_array(value) FROM "
-                               "listing_terms t WHERE t.id = listings.id AND t.field = 'substance'), '[]')))")
-            db.executescript(_SCHEMA)
-            fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
-            if fts is None:
-                db.execute(f"CREATE VIRTUAL TABLE listings_fts USING fts5({_FTS_COLUMNS})")
-            elif "prefix" not in fts[0]:  # a store from before the prefix indices: rebuilt once
-                with db:
-                    db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
-                    db.execute("INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
-                    db.execute("DROP TABLE listings_fts")
-                    db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")
+            sqlite.migrate(self._db, [_create_or_upgrade])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 
@@ -406,14 +388,14 @@ class EmbeddedStore(ListingStore):
             rows = db.execute(f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, count(*) FROM m GROUP BY d").fetchall()
         counts: dict[datetime, int] = {}
         for day, number in rows:
-            start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=timezone.utc), interval)
+            start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=UTC), interval)
             counts[start] = counts.get(start, 0) + number
         return fill_histogram(counts, interval)
 
 
 def bucket_start(moment: datetime, interval: str) -> datetime:
     """Start of the UTC day, ISO week (Monday) or month holding ``moment``."""
-    day = moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if interval == "week":
         return day - timedelta(days=day.weekday())
     if interval == "month":
@@ -443,3 +425,25 @@ def fill_histogram(counts: dict[datetime, int], interval: str) -> list[Histogram
 
 
 __all__ = ["EmbeddedStore", "bucket_start", "fill_histogram"]
+
+
+def _create_or_upgrade(db: sqlite3.Connection) -> None:
+    """Schema step 1: the current layout, created, or reached from a store written before
+    ``facet_key`` and the prefix indices existed (its full-text table is rebuilt once)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(listings)")}
+    if columns and "facet_key" not in columns:  # a store written before the column existed
+        with db:
+            db.execute("ALTER TABLE listings ADD COLUMN facet_key TEXT")
+            db.execute("UPDATE listings SET facet_key = json_array(market, platform, vendor, ships_from, "
+                       "source_kind, is_drug_sale, json(coalesce((SELECT json_group_array(value) FROM "
+                       "listing_terms t WHERE t.id = listings.id AND t.field = 'substance'), '[]')))")
+    db.executescript(_SCHEMA)
+    fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
+    if fts is None:
+        db.execute(f"CREATE VIRTUAL TABLE listings_fts USING fts5({_FTS_COLUMNS})")
+    elif "prefix" not in fts[0]:  # a store from before the prefix indices: rebuilt once
+        with db:
+            db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+            db.execute("INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
+            db.execute("DROP TABLE listings_fts")
+            db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")

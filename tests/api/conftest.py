@@ -17,8 +17,8 @@ from api.auth import KeyStore
 from dragnet.services.process import free_port
 from dragnet.settings import DragnetSettings
 from index.factory import open_store
+from tests.api.testkit import ApiEnv, WebhookReceiver, fill
 
-from api_testkit import ApiEnv, WebhookReceiver, fill
 
 @pytest.fixture
 def api_env(settings: DragnetSettings) -> Iterator[ApiEnv]:
@@ -38,7 +38,7 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if receiver.status < 300:
                 receiver.received.append(json.loads(body))

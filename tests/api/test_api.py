@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import uuid
 from io import BytesIO
 
 import pytest
@@ -14,11 +15,11 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from api import audit
+from api.auth import KeyStore
 from dragnet.documents import Snapshot
 from index.factory import open_store
 from index.synthetic import make_listing
-
-from api_testkit import XSS_TITLE, ApiEnv, fill
+from tests.api.testkit import XSS_TITLE, ApiEnv, fill
 
 
 def test_search_highlights_facets_paging_and_audit(api_env: ApiEnv) -> None:
@@ -209,10 +210,6 @@ def test_ui_escapes_scraped_text_and_gates_pages(api_env: ApiEnv) -> None:
 
 @pytest.mark.integration
 def test_search_api_on_opensearch(settings, opensearch_node) -> None:
-    import uuid
-
-    from api.auth import KeyStore
-
     engine = settings.model_copy(update={"search": settings.search.model_copy(update={
         "backend": "opensearch", "url": opensearch_node.url, "index_prefix": f"t{uuid.uuid4().hex[:10]}"})})
     store = open_store(engine)

@@ -9,8 +9,9 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from api import audit, db
-from api.auth import KeyStore, Principal, require_roles
-from dragnet.settings import DragnetSettings
+from api.auth import KeyStore, Principal
+from api.deps import require_roles
+from dragnet.settings import DragnetSettings, load_settings
 
 
 @pytest.fixture
@@ -60,8 +61,6 @@ def test_roles_401_403(app: FastAPI, settings: DragnetSettings) -> None:
 
 
 def test_bootstrap_admin(app: FastAPI, settings: DragnetSettings) -> None:
-    from dragnet.settings import load_settings
-
     boot = load_settings(paths=settings.paths, api={"bootstrap_admin_key": "let-me-in-0123456789"})
     app.state.settings = boot
     client = TestClient(app)

@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from index.synthetic import make_listing
-
-from api_testkit import XSS_TITLE, ApiEnv, WebhookReceiver
+from tests.api.testkit import XSS_TITLE, ApiEnv, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 
 from classifier.data import load_listings, vendor_split
+from classifier.lexical import LexicalModel, features, lexical_text, sklearn_features
 from classifier.metrics import (
     binary_report,
     choose_threshold,
-    precision_lower_bound,
     expected_calibration_error,
     fit_temperature,
+    precision_lower_bound,
     sigmoid,
     substance_predictions,
 )
 from classifier.synth import NEG_T, OFFER_T, SocialPostGenerator, split_templates
 from dragnet.documents import SUBSTANCES
 from dragnet.settings import get_settings
+from extract.text import _fold_char
+from extract.text import fold as _fold
 
 
 def test_listings_are_split_by_vendor_never_by_row() -> None:
@@ -107,8 +110,6 @@ def test_every_sale_gets_at_least_one_substance() -> None:
 
 
 def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
-    from classifier.lexical import LexicalModel, lexical_text
-
     assert lexical_text("C0CA1NE ❄️") .startswith("cocaine")
     texts = ["cocaine 1g $80 wickr", "xanax bars for sale", "weed 28g dm", "snow tyres for sale", "news: police seize cocaine",
              "kush buds 7g", "coca cola 2l", "valium 10mg x100 escrow"] * 5
@@ -133,7 +134,6 @@ def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
 
 def test_cached_ngram_features_equal_scikit_learns_hashing_vectorizer() -> None:
     """The engine's fast feature path must give the matrix the n-gram heads were trained on."""
-    from classifier.lexical import features, sklearn_features
 
     texts = ["", " ", "a", "ab", "abcd", "C0CA1NE ❄️❄️ dm @plug_uk", "İstanbul ﬁne 𝐜𝐨𝐤𝐞 ÉCRIS-MOI", "ктo продаёт мефедрон 1г",
              "word word word  word\tword\nword", "x" * 3000, "oxy 30mg " * 80, "señor 🍄 shrooms 3.5g €40 telegram: @shroomy"]
@@ -144,8 +144,6 @@ def test_cached_ngram_features_equal_scikit_learns_hashing_vectorizer() -> None:
 
 
 def test_fold_table_matches_the_per_character_fold() -> None:
-    from classifier.extractors import _fold, _fold_char
-
     sample = "".join(chr(c) for c in [*range(32, 0x250), *range(0x370, 0x500), 0x130, 0x1E9E, 0xFB01, 0x2160, 0x1D41C])
     assert _fold(sample) == "".join(_fold_char(c) for c in sample)
     assert len(_fold(sample)) == len(sample)

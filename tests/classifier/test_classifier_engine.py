@@ -4,14 +4,17 @@ robustness, evidence, batching, truncation, the model directory and its card."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from classifier.engine import ClassifierEngine, get_engine
-from classifier.model import ModelMeta, encode_head_tail
+from classifier.data import generated
+from classifier.engine import ONNX_FORMAT, ClassifierEngine, get_engine, onnx_export_format
+from classifier.meta import ModelMeta
 from classifier.model_store import ensure_default_model
+from classifier.tokens import collapse_repeats, encode_head_tail
 from dragnet.documents import SUBSTANCES, Classification
 
 
@@ -106,7 +109,6 @@ def test_very_long_listing_keeps_head_and_tail(engine: ClassifierEngine) -> None
 def test_repeated_boilerplate_does_not_drown_the_offer(engine: ClassifierEngine) -> None:
     """A listing pasting the same service sentence 400 times: read once, it no longer pushes the
     offer out of the n-gram heads' window (they took such a page for a shop's service text)."""
-    from classifier.model import collapse_repeats
 
     filler = "We care about every customer and answer questions within a day. " * 400
     text = "MDMA crystals 84% lab tested, 10g $120 - " + filler + " Contact: wickr mollymaster, escrow accepted."
@@ -150,9 +152,7 @@ def test_int8_agrees_with_fp32(model_dir: Path, engine: ClassifierEngine) -> Non
 def test_an_older_onnx_export_is_replaced_by_the_fused_one(model_dir: Path, tmp_path: Path) -> None:
     """A model exported before the fused format existed is re-exported on load, the fusion
     really happened (one Attention node per layer) and the answers stay those of PyTorch."""
-    import shutil
 
-    from classifier.engine import ONNX_FORMAT, onnx_export_format
 
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
@@ -199,7 +199,8 @@ def test_held_out_generated_figures_meet_the_targets(model_dir: Path) -> None:
 
 
 def test_get_engine_is_one_per_process() -> None:
-    assert get_engine() is get_engine()
+    model_dir = ensure_default_model()
+    assert get_engine(model_dir) is get_engine(model_dir)
 
 
 @pytest.mark.gpu
@@ -213,8 +214,6 @@ def test_cuda_bf16_matches_cpu(model_dir: Path, engine: ClassifierEngine) -> Non
 
 
 def test_cascade_reads_fewer_texts_and_keeps_the_verdicts(model_dir: Path) -> None:
-    from classifier.data import generated
-
     meta = ModelMeta.load(model_dir)
     if not meta.cascade:
         pytest.skip("this model was trained before the cascade existed")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from crawlers.simsites import SimulatedWorld
 from dragnet.documents import Listing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str |
     child_env.update({"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(data_dir),
                       "DRAGNET_CRAWL__RETRY_BACKOFF_S": "0.2"})
     child_env.update(env or {})
-    argv = [sys.executable, "-m", "crawlers.runner", *targets, "--out", str(out), "--no-handoff",
+    argv = [sys.executable, "-m", "crawlers.runner", *targets, "--out", str(out),
             "--proxy", proxy_url or ""]
     if shared_frontier:
         argv.append("--shared-frontier")
@@ -55,7 +56,6 @@ def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str |
 @pytest.fixture(scope="module")
 def world(socks_proxy: Any) -> Iterator[Any]:
     """Per module, so that other areas' worlds on the shared proxy never overlap with ours."""
-    from crawlers.simsites import SimulatedWorld
 
     with SimulatedWorld(60, proxy=socks_proxy, forum_posts=60, social_posts=40, hostile=True) as sim:
         yield sim

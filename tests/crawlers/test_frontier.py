@@ -9,12 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 
+from crawlers.simsites import SimulatedWorld
 from dragnet.documents import Listing
-from tests.crawlers.conftest import REPO
+from tests.crawlers.conftest import REPO, run_crawl_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,7 +27,7 @@ def _start(data_dir: Path, redis_url: str, proxy_url: str, out: Path) -> subproc
     env.update({"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(data_dir), "DRAGNET_REDIS__URL": redis_url,
                 "DRAGNET_CRAWL__RETRY_BACKOFF_S": "0.2", "DRAGNET_LOG_LEVEL": "WARNING"})
     return subprocess.Popen([sys.executable, "-m", "crawlers.runner", "nightshade", "--shared-frontier",
-                             "--no-handoff", "--proxy", proxy_url, "--out", str(out)], cwd=REPO, env=env,
+                             "--proxy", proxy_url, "--out", str(out)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -37,10 +40,6 @@ def _finish(proc: subprocess.Popen[str], out: Path) -> tuple[dict, list[Listing]
 
 
 def test_two_processes_split_one_frontier(redis_server, settings, tmp_path: Path) -> None:
-    import redis
-
-    from crawlers.simsites import SimulatedWorld
-
     client = redis.Redis.from_url(redis_server.url)
     for key in client.scan_iter("nightshade:*"):
         client.delete(key)
@@ -71,10 +70,7 @@ def test_two_processes_split_one_frontier(redis_server, settings, tmp_path: Path
 @pytest.mark.integration
 def test_changed_listing_becomes_new_version(settings, tmp_path: Path) -> None:
     """Re-crawled, an unchanged listing keeps its version; a changed one becomes version 2."""
-    from dataclasses import replace
 
-    from crawlers.simsites import SimulatedWorld
-    from tests.crawlers.conftest import run_crawl_subprocess
 
     with SimulatedWorld(20, faults=False, social_posts=1, forum_posts=1) as world:
         market = world.sites["nightshade"]

@@ -4,7 +4,6 @@ to collect the ordinary listings."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crawlers.simsites import SimulatedWorld
 from dragnet.documents import Listing
 from tests.crawlers.conftest import REPO, run_crawl_subprocess
 
@@ -64,8 +65,6 @@ def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[st
 
 
 def test_both_markets_every_listing_every_field(settings, tmp_path: Path) -> None:
-    from crawlers.simsites import SimulatedWorld
-
     data_dir = settings.paths.data_dir
     with SimulatedWorld(60) as world:
         velvet = world.sites["velvet"]
@@ -117,7 +116,6 @@ def test_both_markets_every_listing_every_field(settings, tmp_path: Path) -> Non
 def test_mirror_fallback_keeps_canonical_urls(settings, tmp_path: Path) -> None:
     """With the primary onion name gone, the crawl goes through the mirror and the listings keep
     the primary's canonical URLs (the same listing ids)."""
-    from crawlers.simsites import SimulatedWorld
 
     with SimulatedWorld(20, faults=False) as world:
         night = world.sites["nightshade"]

@@ -5,15 +5,23 @@ endpoint (against the real SOCKS5 proxy) and the handoff pipeline."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
 
-from crawlers import extraction as ex
 from crawlers.middlewares import is_private_host, retry_after_seconds, url_shape
+from crawlers.pipelines import HandoffPipeline
 from crawlers.profiles import ProfileError, find_profile, load_profile
 from crawlers.sessions import SessionStore
 from dragnet.documents import Listing
+from tests.crawlers.conftest import REPO
 
 
 def test_bundled_profiles_are_valid() -> None:
@@ -55,34 +63,6 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         find_profile("no-such-market")
 
 
-@pytest.mark.parametrize("text, amount, currency, usd", [
-    ("USD 12.50", 12.5, "USD", 12.5), ("€45.00", 45.0, "EUR", 48.6), ("0.012917 BTC", 0.012917, "BTC", 839.61),
-    ("£1,250.00", 1250.0, "GBP", 1587.5), ("12,5 EUR", 12.5, "EUR", 13.5),
-])
-def test_parse_money(text: str, amount: float, currency: str, usd: float, settings) -> None:
-    price = ex.parse_money(text, settings.crawl.usd_rates)
-    assert price is not None and (price.amount, price.currency, price.usd) == (amount, currency, usd)
-
-
-def test_parse_money_without_currency_is_none() -> None:
-    assert ex.parse_money("call for price") is None and ex.parse_money("12.50") is None
-
-
-def test_parse_quantity() -> None:
-    q = ex.parse_quantity("3.5 g")
-    assert q is not None and (q.value, q.unit) == (3.5, "g")
-    q = ex.parse_quantity("10 pills")
-    assert q is not None and (q.value, q.unit) == (10.0, "pills")
-
-
-def test_fingerprint_of_key_parses_the_key() -> None:
-    from crawlers.simsites.data import make_vendor_key
-
-    vendor = make_vendor_key("someone")
-    assert ex.fingerprint_of_key(vendor.pgp_public_key) == vendor.pgp_fingerprint
-    assert ex.fingerprint_of_key("-----BEGIN PGP PUBLIC KEY BLOCK-----\ngarbage\n") is None
-
-
 def test_session_store_import_lifts_pause(settings) -> None:
     store = SessionStore(settings)
     store.pause("velvet", "gate", url="http://x.onion/")
@@ -109,14 +89,9 @@ def test_private_hosts_and_url_shapes() -> None:
 
 
 def test_handoff_pipeline_batches_to_the_sink() -> None:
-    from scrapy.statscollectors import MemoryStatsCollector
-    from scrapy.utils.test import get_crawler
-
-    from crawlers.pipelines import HandoffPipeline
-
     batches: list[list[Listing]] = []
     stats = MemoryStatsCollector(get_crawler())
-    pipeline = HandoffPipeline(batches.append, batch_size=3, enabled=True, stats=stats)
+    pipeline = HandoffPipeline(batches.append, batch_size=3, stats=stats)
     items = [Listing.new(f"http://a.onion/item/{i}", source_kind="market", title=f"t{i}") for i in range(7)]
 
     async def run() -> None:
@@ -163,14 +138,8 @@ def test_socks_endpoint_through_the_proxy(socks_proxy) -> None:
     """The Twisted SOCKS5 endpoint reaches an onion name through the real proxy with the
     credentials it was given, and an unknown onion fails with the proxy's answer.  (The
     Twisted side runs in a child process: a reactor runs once per process.)"""
-    import json
-    import subprocess
-    import sys
-    import threading
 
-    from aiohttp import web
 
-    from tests.crawlers.conftest import REPO
 
     async def hello(request: web.Request) -> web.Response:
         return web.Response(text=f"hello {request.host}")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
+import index.backends.embedded as embedded
 from index.backends.embedded import EmbeddedStore
 from index.store import SUBSTANCE_MIN_SCORE, SearchQuery
 from index.synthetic import make_listing
@@ -23,6 +25,7 @@ def test_a_store_written_before_the_facet_column_and_prefix_indices_is_upgraded_
         db.execute("INSERT INTO old_fts(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
         db.execute("DROP TABLE listings_fts")
         db.execute("ALTER TABLE old_fts RENAME TO listings_fts")
+        db.execute("PRAGMA user_version = 0")  # stores of that time were written before schema versions
 
     reopened = EmbeddedStore(path)
     reopened.ensure_schema()
@@ -48,9 +51,7 @@ def test_two_writers_of_one_listing_merge_one_after_the_other(tmp_path: Path, mo
     """Writer 1 has read the stored listing when writer 2 (another thread, another connection)
     writes a newer crawl of it: writer 2 must wait for writer 1's transaction and merge on top,
     not be overwritten by a merge made from writer 1's stale read."""
-    import threading
 
-    import index.backends.embedded as embedded
 
     path = tmp_path / "listings.sqlite"
     first, second = EmbeddedStore(path), EmbeddedStore(path)

@@ -4,14 +4,18 @@ indices), the handshake, partial bulk failures and an engine that is down."""
 from __future__ import annotations
 
 import uuid
+from importlib.metadata import version
 
 import httpx
 import pytest
 
+import index.backends.engine.store as engine
 from dragnet.documents import Quantity
 from dragnet.services.process import free_port
 from dragnet.settings import DragnetSettings
-from index.backends.engine import EngineStore, build_search_body
+from index.backends.engine import EngineStore
+from index.backends.engine.client import check_es_client
+from index.backends.engine.query import build_search_body
 from index.factory import open_store
 from index.store import SearchQuery, StoreError
 from index.synthetic import make_listing
@@ -48,6 +52,37 @@ def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearc
         store.refresh()
         versions = httpx.get(f"{opensearch_node.url}/_alias/{prefix}-versions").json()
         assert list(versions) == [f"{prefix}-versions-{listing.crawled_at:%Y.%m}"]
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_a_chunk_over_the_byte_cap_goes_as_several_requests_and_every_listing_is_written(
+        settings: DragnetSettings, opensearch_node) -> None:
+    """Long listings: one chunk of 12 listings of ~20 kB each under a 64 kB cap per request is
+    sent as several requests, none over the cap, and all are stored (first write and change)."""
+    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch",
+                                        bulk_max_bytes=64 * 1024, bulk_concurrency=1))
+    sizes: list[int] = []
+    send = store.client.bulk
+
+    def recording(body: bytes) -> dict:
+        sizes.append(len(body))
+        return send(body)
+
+    store.client.bulk = recording  # type: ignore[method-assign]
+    try:
+        listings = [make_listing(i, text=f"listing {i} " + "long description " * 1200) for i in range(12)]
+        result = store.upsert(listings)
+        assert (result.written, result.failed) == (12, [])
+        assert len(sizes) >= 4 and max(sizes) <= 64 * 1024
+        sizes.clear()
+        changed = [make_listing(i, text=f"changed {i} " + "new description " * 1200) for i in range(12)]
+        assert store.upsert(changed).written == 12  # archive and current documents, both capped
+        assert len(sizes) >= 8 and max(sizes) <= 64 * 1024
+        store.refresh()
+        assert store.count() == 12
+        assert [len(store.history(listing.id)) for listing in listings] == [2] * 12
     finally:
         store.drop()
         store.close()
@@ -111,10 +146,6 @@ def test_bulk_load_restores_near_real_time_settings(settings: DragnetSettings, o
 
 
 def test_elasticsearch_client_must_not_be_newer_than_the_server() -> None:
-    from importlib.metadata import version
-
-    from index.backends.engine import check_es_client
-
     client_major = int(version("elasticsearch").split(".")[0])
     check_es_client(client_major)  # same major: fine
     with pytest.raises(StoreError, match="install 'elasticsearch"):
@@ -241,7 +272,6 @@ def test_both_write_paths_give_the_same_documents(settings: DragnetSettings, ope
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A chunk mixing stored listings (changed and unchanged), new ones and a listing arriving
     twice ends the same whichever path the store picks."""
-    import index.backends.engine as engine
 
     store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch"))
     try:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from dragnet.settings import DragnetSettings
-from index.lifespan.store import LifespanStore
-from lifespan_sim import SimMarket
+from lifespan.store import LifespanStore
+from tests.lifespan.sim import SimMarket
 
 
 class Clock:

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.auth import KeyStore
 from dragnet.cli import app as cli_app
-from index.lifespan.importer import import_csv
-from index.lifespan.models import MarketState, ProbeResult, ProbeStatus, StateChange
-from index.lifespan.store import LifespanStore
+from dragnet.settings import use_settings
+from lifespan.importer import import_csv
+from lifespan.models import MarketState, ProbeResult, ProbeStatus, StateChange
+from lifespan.store import LifespanStore
 
 HOSTILE = "<script>alert(1)</script>Evil"
 
@@ -80,8 +81,6 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
 
 @pytest.mark.integration
 def test_cli_import_report_and_probe(settings, tmp_path, sim_market, socks_proxy) -> None:
-    from dragnet.settings import use_settings
-
     use_settings(settings.model_copy(update={"tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
                                              "crawl": settings.crawl.model_copy(
                                                  update={"profiles_dir": tmp_path / "none"})}))

@@ -4,17 +4,17 @@ clone are each flagged."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pgpy
 import pytest
-from lifespan_sim import listing_page, onion_name
 from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgorithm
 
-from index.lifespan.clones import compare_pages, detect_clones
-from index.lifespan.mirrors import check_market_mirrors, verify_mirror_files
-from index.lifespan.probes import Prober
-from index.lifespan.registry import add_discovered_mirrors, register_market
+from lifespan.clones import compare_pages, detect_clones
+from lifespan.mirrors import check_market_mirrors, verify_mirror_files
+from lifespan.probes import Prober
+from lifespan.registry import add_discovered_mirrors, register_market
+from tests.lifespan.sim import listing_page, onion_name
 
 DAY = 86400.0
 
@@ -33,7 +33,7 @@ def clearsign(key: pgpy.PGPKey, text: str) -> str:
 
 
 def day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
 @pytest.fixture(scope="module")

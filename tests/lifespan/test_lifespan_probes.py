@@ -4,13 +4,17 @@ re-probe, exponential back-off, and the state machine with its evidence."""
 from __future__ import annotations
 
 import pytest
-from lifespan_sim import listing_page, onion_name
 
+from crawlers.simsites import SimulatedWorld
 from dragnet.services.process import free_port
 from dragnet.settings import use_settings
-from index.lifespan.models import DownKind, MarketState, ProbeStatus
-from index.lifespan.probes import Prober
-from index.lifespan.registry import register_market
+from lifespan.fetch import ProxyUnavailable
+from lifespan.mirrors import check_market_mirrors
+from lifespan.models import DownKind, MarketState, ProbeStatus
+from lifespan.probes import Prober, probe_due_markets, probe_market
+from lifespan.registry import register_market, seed_from_profiles
+from lifespan.store import LifespanStore
+from tests.lifespan.sim import listing_page, onion_name
 
 pytestmark = pytest.mark.integration
 
@@ -240,17 +244,19 @@ def test_exit_scam_is_suspected_until_confirmed_and_silence_retires(prober, stor
 
 
 def test_probe_due_markets_from_site_profiles(tmp_path, lifespan_settings, sim_market, socks_proxy) -> None:
-    from index.lifespan.probes import probe_due_markets, probe_market
-    from index.lifespan.store import LifespanStore
-
     up = sim_market("Profiled")
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "profiled.yaml").write_text(
-        f"name: Profiled Market\nkind: onion_market\nstart_urls:\n  - http://{up.host}/\n"
+        f"name: profiled-market\ntitle: Profiled Market\nkind: market\nstart_urls:\n  - http://{up.host}/\n"
         f"mirrors:\n  - http://{onion_name('profiled-mirror')}/\n"
-        "gate:\n  markers: ['wait for the rabbit']\n", encoding="utf-8")
-    (profiles / "social.yaml").write_text("name: Feed\nstart_urls: ['http://127.0.0.1:1/feed']\n", encoding="utf-8")
+        "gate:\n  markers: ['wait for the rabbit']\n"
+        "listing: {links: 'a.item::attr(href)', detail_url: '/item/'}\n"
+        "fields: {title: {css: 'h1::text'}, price: {css: '.price::text'}}\n", encoding="utf-8")
+    (profiles / "social.yaml").write_text(
+        "name: feed\nkind: social\nstart_urls: ['http://127.0.0.1:1/feed']\n"
+        "posts: {container: article, url: 'a::attr(href)', author: '.a::text', text: '.t::text'}\n",
+        encoding="utf-8")
     (profiles / "broken.yaml").write_text("name: [unclosed\n", encoding="utf-8")
     settings = lifespan_settings.model_copy(update={
         "tor": lifespan_settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
@@ -271,9 +277,6 @@ def test_probe_due_markets_from_site_profiles(tmp_path, lifespan_settings, sim_m
 
 def test_probes_of_the_crawlers_simulated_world(store, lifespan_settings, socks_proxy, clock) -> None:
     """The crawler part's simulated markets, registered from its real site profiles."""
-    from crawlers.simsites import SimulatedWorld
-    from index.lifespan.mirrors import check_market_mirrors
-    from index.lifespan.registry import seed_from_profiles
 
     with SimulatedWorld(listings_per_market=3, forum_posts=3, social_posts=3, proxy=socks_proxy) as world:
         markets = {m.market_id: m for m in seed_from_profiles(store, world.profiles_dir)}
@@ -323,8 +326,6 @@ def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(store, lif
 
 
 def test_tor_itself_down_is_not_a_market_outage(store, lifespan_settings, sim_market, clock) -> None:
-    from index.lifespan.fetch import ProxyUnavailable
-
     market = sim_market("Steady")
     register_market(store, "Steady", f"http://{market.host}/")
     dead_proxy = Prober(store, lifespan_settings, f"socks5h://127.0.0.1:{free_port()}", clock=clock)

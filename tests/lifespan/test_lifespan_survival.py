@@ -4,17 +4,17 @@ of markets (some still open: censored), loaded through the CSV importer."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from index.lifespan.analytics import life_records, report, survival
-from index.lifespan.importer import import_csv, parse_date
-from index.lifespan.models import MarketState, ProbeResult, ProbeStatus
-from index.lifespan.state import StateMachine
+from lifespan.analytics import life_records, report, survival
+from lifespan.importer import import_csv, parse_date
+from lifespan.models import MarketState, ProbeResult, ProbeStatus
+from lifespan.state import StateMachine
 
-START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+START = datetime(2020, 1, 1, tzinfo=UTC)
 
 # (name, lifetime in days, closure); "open" rows are censored at their end date.
 TABLE = [

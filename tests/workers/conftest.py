@@ -4,6 +4,7 @@ Celery workers in subprocesses, and helpers to wait for the store to catch up.""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import os
 import random
@@ -17,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from classifier.model_store import ensure_default_model
 from dragnet.documents import Listing
 from dragnet.services.process import ManagedProcess, wait_until
-from dragnet.settings import DragnetSettings, load_settings, use_settings
+from dragnet.settings import DragnetSettings, get_settings, load_settings, use_settings
+from index.factory import open_store
+from index.store import SearchQuery
+from workers.app import configure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _db_numbers = itertools.cycle(range(1, 16))
@@ -83,14 +89,11 @@ class Pipeline:
 
     def store(self) -> Any:
         if self._store is None:
-            from index.factory import open_store
-
             self._store = open_store(self.settings)
         return self._store
 
     def indexed_ids(self) -> list[str]:
         """Every listing id in the store (paged), with repeats if the store ever held two."""
-        from index.store import SearchQuery
 
         store = self.store()
         store.refresh()
@@ -143,9 +146,7 @@ def task_ids(log_text: str, event: str) -> set[str]:
 def pipeline(settings: DragnetSettings, redis_server: Any, opensearch_node: Any, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     """Redis (a database of its own) + OpenSearch (an index prefix of its own) + workers."""
-    import redis
 
-    from classifier.model_store import ensure_default_model
 
     ensure_default_model()  # trained once per machine (shared cache), never inside a worker under test
     db = next(_db_numbers)
@@ -166,7 +167,6 @@ def pipeline(settings: DragnetSettings, redis_server: Any, opensearch_node: Any,
         monkeypatch.setenv(key, value)
     pipeline_settings = load_settings()
     use_settings(pipeline_settings)
-    from workers.app import configure
 
     configure(pipeline_settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
@@ -198,9 +198,7 @@ def _sample_texts() -> list[tuple[str, str]]:
     """Real listing titles (drug and non-drug) and ordinary product text from the shared data."""
     if _TEXTS:
         return _TEXTS
-    import csv
 
-    from dragnet.settings import get_settings
 
     data_dir = get_settings().training_data_dir
     with (data_dir / "darknet_listings.csv").open(encoding="utf-8", newline="") as handle:

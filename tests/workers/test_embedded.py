@@ -11,24 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from classifier.model_store import ensure_default_model
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
+from index.factory import open_store
 from index.store import SearchQuery
 from tests.workers.conftest import REPO_ROOT, make_listings
-from workers.dlq import open_dlq, replay
-from workers.submit import close_embedded_stores, submit_batch, submit_raw
+from workers.dlq import open_dlq
+from workers.submit import close_embedded_stores, replay, submit_batch, submit_raw
 
 
 @pytest.fixture
 def model() -> Path:
-    from classifier.model_store import ensure_default_model
-
     return ensure_default_model()
 
 
 def test_embedded_submit_classifies_and_indexes_in_process(settings: DragnetSettings, model: Path) -> None:
-    from index.factory import open_store
-
     assert settings.redis.url is None
     listings = make_listings(50, "emb")
     submit_batch(listings)

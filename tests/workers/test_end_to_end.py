@@ -9,9 +9,11 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from crawlers.simsites import SimulatedWorld
 from dragnet.documents import canonicalize_url
 from index.store import SearchQuery
 from tests.workers.conftest import REPO_ROOT, Pipeline
@@ -23,17 +25,16 @@ SITES = ("nightshade", "velvet", "tavern", "chatter")
 
 
 def test_crawl_classify_index_matches_the_sites_ground_truth(pipeline: Pipeline, socks_proxy) -> None:  # type: ignore[no-untyped-def]
-    from crawlers.simsites import SimulatedWorld
 
     pipeline.start_worker("e2e", queues="classify,index", concurrency=1)
     with SimulatedWorld(listings_per_market=40, proxy=socks_proxy, forum_posts=36, social_posts=24,
                          gates=False) as world:
         truth = world.ground_truth()
         crawl = subprocess.run(
-            [sys.executable, "-m", "crawlers.runner", *SITES, "--proxy", world.proxy_url, "--log-level", "WARNING"],
+            [str(Path(sys.executable).with_name("dragnet")), "crawl", *SITES, "--proxy", world.proxy_url, "--json"],
             capture_output=True, text=True, env=pipeline.env, cwd=REPO_ROOT, timeout=300)
     assert crawl.returncode == 0, crawl.stderr[-3000:]
-    stats = json.loads(crawl.stdout.strip().splitlines()[-1].removeprefix("CRAWLSTATS "))
+    stats = json.loads(crawl.stdout.strip().splitlines()[-1])
     expected_urls = {canonicalize_url(record["url"]) for site in SITES for record in truth[site]}
     assert stats["items"] >= len(expected_urls)
 

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from classifier.model_store import ensure_default_model
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
-from index.feeds.service import FeedService
+from takedown.service import FeedService
 from workers.submit import close_embedded_stores, submit_batch
 
 
 @pytest.fixture
 def model() -> Path:
-    from classifier.model_store import ensure_default_model
-
     return ensure_default_model()
 
 

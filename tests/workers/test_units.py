@@ -3,16 +3,25 @@ size-or-time batching, the dead-letter queue (SQLite and real Redis), back-off, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from dragnet.documents import Classification, Listing
-from dragnet.settings import DragnetSettings
+from dragnet.settings import DragnetSettings, use_settings
+from lifespan.registry import register_market
+from lifespan.store import LifespanStore
+from workers.app import celery_config
 from workers.batching import Batcher
-from workers.dlq import RedisDeadLetterQueue, SqliteDeadLetterQueue, dumps, loads
+from workers.dlq import RedisDeadLetterQueue, SqliteDeadLetterQueue, dumps, loads, open_dlq
 from workers.pipeline import Poison, TransientError, classify_listings, screen, screen_item
+from workers.submit import replay, submit_raw
+from workers.tasks import backoff_s, deliver_feed, probe_due_markets, probe_market
 
 
 def _listing(n: int, text: str = "2g cocaine 90% pure, ships EU, wickr me") -> Listing:
@@ -103,8 +112,6 @@ def test_redis_dlq(redis_server) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap(settings: DragnetSettings) -> None:
-    from workers.tasks import backoff_s
-
     w = settings.workers
     for attempt in range(12):
         ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * 2 ** attempt)
@@ -113,8 +120,6 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(settings: DragnetSett
 
 
 def test_routing_and_delivery_come_from_settings(settings: DragnetSettings) -> None:
-    from workers.app import celery_config
-
     routes = dict(settings.workers.routes, **{"workers.tasks.classify_batch": "gpu-classify"})
     custom = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": "redis://127.0.0.1:1/3"}),
                                          "workers": settings.workers.model_copy(update={
@@ -156,12 +161,8 @@ def test_one_item_that_breaks_the_classifier_is_isolated_and_the_rest_go_on() ->
 def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: DragnetSettings, socks_proxy) -> None:  # type: ignore[no-untyped-def]
     """Run eagerly (no broker): each task reaches the real function of its part (probes go through
     the SOCKS5 proxy; the market's onion name is unknown to it, so the market is down)."""
-    from dragnet.settings import use_settings
 
     use_settings(settings.model_copy(update={"tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url})}))
-    from index.lifespan.registry import register_market
-    from index.lifespan.store import LifespanStore
-    from workers.tasks import deliver_feed, probe_due_markets, probe_market
 
     assert deliver_feed.apply(args=["no-such-platform"]).get() == 0  # no webhook subscribed: nothing to push
     store = LifespanStore()
@@ -175,9 +176,6 @@ def test_feed_and_probe_tasks_call_the_feeds_and_lifespan_parts(settings: Dragne
 
 
 def test_replaying_a_still_poison_item_brings_it_back_with_its_attempts_counted(settings: DragnetSettings) -> None:
-    from workers.dlq import open_dlq, replay
-    from workers.submit import submit_raw
-
     submit_raw([Listing.new("http://m.onion/blank", source_kind="forum", text="  ").model_dump(mode="json")])
     dlq = open_dlq(settings)
     [entry] = dlq.list()
@@ -188,11 +186,6 @@ def test_replaying_a_still_poison_item_brings_it_back_with_its_attempts_counted(
 
 
 def test_dragnet_worker_without_a_broker_says_how_to_fix_it() -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = {k: v for k, v in os.environ.items() if k != "DRAGNET_REDIS__URL"}
     result = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", "classify"],
                             capture_output=True, text=True, env=env, timeout=120)

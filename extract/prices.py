@@ -1,0 +1,132 @@
+"""Prices in free text ("$80", "80 €", "0.004 BTC", "R$ 50", "1.500 руб") and in a field a site
+profile points at, with a USD value where the currency has a configured rate."""
+
+from __future__ import annotations
+
+import re
+
+from dragnet.documents import Price
+from dragnet.settings import get_settings
+from extract.text import cap
+
+_NUM = r"(\d{1,3}(?:[ ,.'\u00a0]\d{3})+(?:[.,]\d{1,8})?|\d+(?:[.,]\d{1,8})?)"
+_SYMBOLS = {"r$": "BRL", "$": "USD", "us$": "USD", "€": "EUR", "£": "GBP", "₿": "BTC", "฿": "BTC", "₽": "RUB", "₹": "INR", "¥": "JPY"}
+_CODES = {
+    "usd": "USD", "dollars": "USD", "dollar": "USD", "bucks": "USD", "eur": "EUR", "euro": "EUR", "euros": "EUR",
+    "gbp": "GBP", "quid": "GBP", "btc": "BTC", "bitcoin": "BTC", "xmr": "XMR", "monero": "XMR", "eth": "ETH",
+    "ltc": "LTC", "rub": "RUB", "руб": "RUB", "рублей": "RUB", "р": "RUB", "brl": "BRL", "reais": "BRL",
+    "chf": "CHF", "cad": "CAD", "aud": "AUD", "usdt": "USDT",
+}
+_CRYPTO_CURRENCIES = frozenset({"BTC", "XMR", "ETH", "LTC", "USDT"})
+_SYM_RE = "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+_CODE_RE = "|".join(re.escape(c) for c in sorted(_CODES, key=len, reverse=True))
+PRICE_PATTERNS = (
+    re.compile(rf"(?<![\w$€£])({_SYM_RE})\s?{_NUM}(?![\w])", re.I),
+    re.compile(rf"(?<![\w.,]){_NUM}\s?({_SYM_RE})(?![\w$])", re.I),
+    re.compile(rf"(?<![\w.,]){_NUM}\s?({_CODE_RE})(?![\w])", re.I),
+    re.compile(rf"(?<![\w])({_CODE_RE})\s?{_NUM}(?![\w])", re.I),
+)
+
+
+def parse_number(raw: str, decimal_point: bool = False) -> float | None:
+    """Parse "1,500", "1.500", "12,50", "0.004"; ``decimal_point`` reads "." as a decimal point
+    (crypto amounts are never written with thousands dots)."""
+    s = raw.replace("\u00a0", " ").replace("'", "").strip()
+    if decimal_point or s.startswith(("0.", "0,")):
+        if re.fullmatch(r"\d+[.,]\d+", s):
+            return float(s.replace(",", "."))
+    if re.fullmatch(r"\d{1,3}(?:[ ,.]\d{3})+", s):  # thousands separators only
+        return float(re.sub(r"[ ,.]", "", s))
+    m = re.fullmatch(r"(\d{1,3}(?:[ ,.]\d{3})+)([.,])(\d{1,8})", s)
+    if m:
+        return float(re.sub(r"[ ,.]", "", m.group(1)) + "." + m.group(3))
+    try:
+        return float(s.replace(",", "."))
+    except ValueError:
+        return None
+
+
+_ANY_DIGIT = re.compile(r"\d")
+
+
+def price_spans(text: str) -> list[tuple[Price, int, int]]:
+    found: list[tuple[Price, int, int]] = []
+    if _ANY_DIGIT.search(text) is None:  # every price pattern holds a number
+        return found
+    for index, pattern in enumerate(PRICE_PATTERNS):
+        for m in pattern.finditer(text):
+            if index in (0, 3):
+                unit, number = m.group(1), m.group(2)
+            else:
+                number, unit = m.group(1), m.group(2)
+            currency = _SYMBOLS.get(unit.lower()) or _CODES.get(unit.lower())
+            amount = parse_number(number, decimal_point=currency in _CRYPTO_CURRENCIES)
+            if currency is None or amount is None or amount <= 0:
+                continue
+            if currency == "RUB" and unit.lower() == "р" and amount < 50:
+                continue
+            if any(s < m.end() and m.start() < e for _, s, e in found):
+                continue
+            found.append((Price(amount=amount, currency=currency, usd=_to_usd(amount, currency)), m.start(), m.end()))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _to_usd(amount: float, currency: str) -> float | None:
+    rate = get_settings().crawl.usd_rates.get(currency)
+    return round(amount * rate, 2) if rate is not None else None
+
+
+def extract_prices(text: str) -> list[Price]:
+    """Every price in the text, in order."""
+    return [price for price, _, _ in price_spans(cap(text))]
+
+
+def extract_price(text: str) -> Price | None:
+    """The first price ("$80", "80 €", "0.004 BTC", "R$ 50", "1.500 руб"), with a USD value when
+    the currency has a configured rate (``crawl.usd_rates``)."""
+    prices = extract_prices(text)
+    return prices[0] if prices else None
+
+
+_FIELD_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "₿": "BTC", "ɱ": "XMR", "Ξ": "ETH"}
+_FIELD_CODES = {"USD", "EUR", "GBP", "BTC", "XMR", "ETH", "LTC", "CAD", "AUD", "CHF", "USDT"}
+_FIELD_NUMBER = re.compile(r"(\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)")
+_FIELD_CODE = re.compile(r"[A-Za-z]{3,4}")
+
+
+def field_number(raw: str) -> float:
+    """A number as a profile's price or quantity field writes it ("1,500", "12,50", "0.0129")."""
+    raw = raw.replace(" ", "")
+    if "," in raw and "." not in raw and len(raw.rsplit(",", 1)[1]) != 3:
+        raw = raw.replace(",", ".")  # European decimal comma
+    return float(raw.replace(",", ""))
+
+
+def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price | None:
+    """The price in a field a site profile points at: ``"USD 12.50"``, ``"€45.00"``,
+    ``"0.0129 BTC"``, read strictly (the profile has said where the price is); text the strict
+    reading cannot parse goes through the free-text rules of :func:`extract_price`.  ``usd``
+    comes from ``usd_rates`` when the currency has one."""
+    squashed = " ".join(text.split())
+    price = _parse_money_strict(squashed, usd_rates)
+    if price is None and squashed:
+        price = extract_price(text)
+        if price is not None and price.usd is None and usd_rates and price.currency in usd_rates:
+            price = Price(amount=price.amount, currency=price.currency,
+                          usd=round(price.amount * usd_rates[price.currency], 2))
+    return price
+
+
+def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price | None:
+    match = _FIELD_NUMBER.search(text)
+    if not match:
+        return None
+    currency = next((token.upper() for token in _FIELD_CODE.findall(text) if token.upper() in _FIELD_CODES), None)
+    if currency is None:
+        currency = next((code for symbol, code in _FIELD_SYMBOLS.items() if symbol in text), None)
+    if currency is None:
+        return None
+    amount = field_number(match.group(1))
+    usd = round(amount * usd_rates[currency], 2) if usd_rates and currency in usd_rates else None
+    return Price(amount=amount, currency=currency, usd=usd)
+

@@ -1,0 +1,157 @@
+"""The few calls the engine store makes, for either official client: request bodies are
+identical, only the calling convention differs (``**body`` for elasticsearch-py, ``body=`` for
+opensearch-py).  Also: which engine answers at a URL, and how its errors are classified."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as installed
+from typing import Any, Literal
+
+import httpx
+
+from dragnet.settings import DragnetSettings
+from index.store import StoreError
+
+Flavour = Literal["opensearch", "elasticsearch"]
+# the parts of a _bulk answer the store reads (the rest is never sent back)
+BULK_FILTER = "errors,items.*.status,items.*.error"
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class EngineClient:
+    """The few calls the store makes, for either client; request bodies are identical, only
+    the calling convention differs (``**body`` for elasticsearch-py, ``body=`` for opensearch-py)."""
+
+    def __init__(self, flavour: Flavour, url: str, settings: DragnetSettings) -> None:
+        self.flavour = flavour
+        s = settings.search
+        auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
+        if flavour == "opensearch":
+            from opensearchpy import OpenSearch  # one engine's client only: the other is never loaded
+
+            self.raw: Any = OpenSearch(hosts=[url], http_auth=auth, verify_certs=s.verify_certs, timeout=s.request_timeout_s,
+                                       max_retries=0, retry_on_timeout=False, http_compress=False,
+                                       pool_maxsize=s.bulk_concurrency + 2)
+        else:
+            from elasticsearch import Elasticsearch  # one engine's client only: the other is never loaded
+
+            self.raw = Elasticsearch(url, basic_auth=auth, verify_certs=s.verify_certs, request_timeout=s.request_timeout_s,
+                                     max_retries=0, retry_on_timeout=False,
+                                     connections_per_node=s.bulk_concurrency + 2)
+
+    @staticmethod
+    def _body(response: Any) -> Any:
+        return getattr(response, "body", response)
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.flavour == "opensearch":
+            return self.raw.search(index=index, body=body)
+        return self._body(self.raw.search(index=index, **body))
+
+    def count(self, index: str, query: dict[str, Any]) -> int:
+        if self.flavour == "opensearch":
+            return int(self.raw.count(index=index, body={"query": query})["count"])
+        return int(self._body(self.raw.count(index=index, query=query))["count"])
+
+    def bulk(self, ndjson: bytes) -> dict[str, Any]:
+        """One ``_bulk`` of an encoded body; the answer is cut to what the store reads."""
+        if self.flavour == "opensearch":
+            return self.raw.bulk(body=ndjson, filter_path=BULK_FILTER)
+        return self._body(self.raw.bulk(operations=ndjson, filter_path=BULK_FILTER))
+
+    def mget(self, index: str, ids: list[str]) -> list[dict[str, Any]]:
+        if self.flavour == "opensearch":
+            return self.raw.mget(index=index, body={"ids": ids})["docs"]
+        return self._body(self.raw.mget(index=index, ids=ids))["docs"]
+
+    def put_index_template(self, name: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.put_index_template(name=name, body=body)
+        else:
+            self.raw.indices.put_index_template(name=name, **body)
+
+    def alias_exists(self, name: str) -> bool:
+        return bool(self.raw.indices.exists_alias(name=name))
+
+    def create_index(self, name: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.create(index=name, body=body)
+        else:
+            self.raw.indices.create(index=name, **body)
+
+    def refresh(self, index: str) -> None:
+        self.raw.indices.refresh(index=index)
+
+    def flush(self, index: str) -> None:
+        self.raw.indices.flush(index=index, allow_no_indices=True, ignore_unavailable=True)
+
+    def put_settings(self, index: str, body: dict[str, Any]) -> None:
+        if self.flavour == "opensearch":
+            self.raw.indices.put_settings(index=index, body=body, allow_no_indices=True, ignore_unavailable=True)
+        else:
+            self.raw.indices.put_settings(index=index, settings=body, allow_no_indices=True, ignore_unavailable=True)
+
+    def delete_indices(self, pattern: str) -> None:
+        self.raw.indices.delete(index=pattern, expand_wildcards="all", ignore_unavailable=True)
+
+    def delete_template(self, name: str) -> None:
+        try:
+            self.raw.indices.delete_index_template(name=name)
+        except Exception as exc:
+            if status_of(exc) != 404:
+                raise
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def detect_flavour(url: str, settings: DragnetSettings) -> Flavour:
+    """Ask the server who it is (``GET /``): OpenSearch says ``version.distribution: opensearch``."""
+    s = settings.search
+    auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
+    try:
+        response = httpx.get(url.rstrip("/") + "/", auth=auth, verify=s.verify_certs, timeout=s.request_timeout_s)
+        response.raise_for_status()
+        info = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StoreError(f"cannot reach the search engine at {url}: {exc}", retryable=True) from exc
+    version = info.get("version", {})
+    if version.get("distribution") == "opensearch":
+        return "opensearch"
+    major = int(str(version.get("number", "0")).split(".")[0] or 0)
+    if major and major < 8:
+        raise StoreError(f"Elasticsearch {version.get('number')} is too old: Dragnet needs 8 or 9")
+    check_es_client(major)
+    return "elasticsearch"
+
+
+def check_es_client(server_major: int) -> None:
+    """elasticsearch-py N asks the server for API compatibility with N, which an N-1 server
+    refuses; say so plainly instead of failing on the first request."""
+
+    client_major = int(installed("elasticsearch").split(".")[0])
+    if server_major and client_major > server_major:
+        raise StoreError(f"this Elasticsearch server is {server_major}.x but the installed client is "
+                         f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'")
+
+
+def status_of(exc: Exception) -> int | None:
+    for attr in ("status_code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    status = getattr(getattr(exc, "meta", None), "status", None)
+    return status if isinstance(status, int) else None  # elastic-transport says "N/A" when nothing answered
+
+
+def is_connection_error(exc: Exception) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionError", "ConnectionTimeout", "TransportError", "ConnectionRefusedError"}) \
+        and status_of(exc) is None
+
+
+def reason_of(exc: Exception) -> str:
+    info = getattr(exc, "info", None) or getattr(exc, "body", None)
+    if isinstance(info, dict) and isinstance(info.get("error"), dict):
+        return f"{info['error'].get('type')}: {info['error'].get('reason')}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]

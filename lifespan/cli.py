@@ -1,0 +1,186 @@
+"""``dragnet probe`` and ``dragnet lifespan`` (report, import, markets, confirm, signal, clones)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from lifespan.analytics import report as build_report
+from lifespan.clones import detect_clones
+from lifespan.html import render_page
+from lifespan.importer import import_csv
+from lifespan.mirrors import check_market_mirrors
+from lifespan.probes import Prober
+from lifespan.registry import register_market, seed_from_profiles
+from lifespan.store import LifespanStore
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("probe")
+    def probe(
+        market_ids: list[str] | None = typer.Argument(None, help="Markets to probe now (default: all that are due)."),
+        all_markets: bool = typer.Option(False, "--all", help="Probe every registered market now."),
+        add: list[str] | None = typer.Option(None, "--add", metavar="NAME=URL",
+                                                help="Register a market by its onion URL first."),
+        mirrors: bool = typer.Option(False, "--mirrors", help="Also fetch and verify pgp.txt/mirrors.txt/canary.txt."),
+        seed: bool = typer.Option(True, "--seed/--no-seed", help="Register markets from the site profiles first."),
+        json_output: bool = typer.Option(False, "--json", help="One JSON object per probe."),
+    ) -> None:
+        """Probe marketplaces over Tor: up, down (kind), gate, login wall, seizure banner, latency."""
+
+        with LifespanStore() as store:
+            prober = Prober(store)
+            if seed:
+                seed_from_profiles(store)
+            for entry in add or []:
+                name, _, url = entry.partition("=")
+                if not name or not url:
+                    raise typer.BadParameter(f"--add wants NAME=URL, got {entry!r}")
+                register_market(store, name.strip(), url.strip())
+            if market_ids:
+                targets = list(market_ids)
+            elif all_markets:
+                targets = [m.market_id for m in store.markets() if m.primary_host]
+            else:
+                targets = [m.market_id for m in store.due_markets(prober.clock())]
+            if not targets:
+                typer.echo("no market due for a probe", err=True)
+            for market_id in targets:
+                try:
+                    result = prober.probe(market_id)
+                except (KeyError, ValueError) as exc:
+                    typer.echo(f"{market_id}: {exc}", err=True)
+                    raise typer.Exit(code=1) from None
+                verification = check_market_mirrors(prober, market_id) if mirrors else None
+                if json_output:
+                    data = result.model_dump(mode="json")
+                    if verification is not None:
+                        data["mirror_check"] = verification.as_dict()
+                    typer.echo(json.dumps(data))
+                else:
+                    kind = f" ({result.down_kind.value})" if result.down_kind else ""
+                    typer.echo(f"{market_id}: {result.status.value}{kind} {_num(result.latency_ms, 0)} ms "
+                               f"-> {result.state.value if result.state else '?'}; next probe {_when(result.next_probe_at)}")
+                    if verification is not None:
+                        typer.echo(f"  mirrors: {'verified' if verification.ok else 'PROBLEMS: ' + '; '.join(verification.problems)}"
+                                   f" ({len(verification.signed_hosts)} signed addresses)")
+
+    lifespan_app = typer.Typer(help="Marketplace lifespan analytics.", no_args_is_help=True)
+
+    @lifespan_app.command("report")
+    def report(
+        json_output: bool = typer.Option(False, "--json", help="The full report as JSON."),
+        confirmed_only: bool = typer.Option(False, "--confirmed-only",
+                                            help="Count suspected closures (exit scam, retirement) as still open."),
+        html: Path | None = typer.Option(None, "--html", help="Also write the HTML page with plots here."),
+    ) -> None:
+        """Print first/last seen, uptime, Kaplan-Meier survival, median lifespan and closure incidence."""
+
+
+        with LifespanStore() as store:
+            rep = build_report(store, confirmed_only=confirmed_only)
+        if html is not None:
+            html.write_text(render_page(rep), encoding="utf-8")
+        if json_output:
+            typer.echo(json.dumps(rep, default=str))
+            return
+        console = Console()
+        table = Table(title="Markets")
+        for col in ("market", "source", "state", "first seen", "last / end", "days", "uptime %", "closure"):
+            table.add_column(col)
+        for row in rep["markets"]:
+            closure = (row["closure_type"] or "open") + (" (suspected)" if row["suspected"] else "")
+            cells = (row["name"], row["source"], row["state"] or "-", _when(row["start"]), _when(row["end"]),
+                     _num(row["days"]), _num(row["uptime_pct"]), closure)
+            table.add_row(*(Text(str(c)) for c in cells))  # Text: names are data, never rich markup
+        console.print(table)
+        s = rep["survival"]
+        lo, hi = s["median_ci"]
+        console.print(f"markets {s['n']}, closed {s['events']}, censored {s['censored']}; "
+                      f"median lifespan {_num(s['median_days'])} days "
+                      f"({int(100 * (1 - s['alpha']))}% CI {_num(lo)} - {_num(hi)})", markup=False)
+        console.print("survival: " + ", ".join(f"{d} d: {_num(v, 3)}" for d, v in s["survival_at"].items()),
+                      markup=False)
+        for name, inc in s["incidence"].items():
+            console.print(f"cumulative incidence {name}: {inc['events']} closures, final {inc['final']:.3f}",
+                          markup=False)
+
+    @lifespan_app.command("import")
+    def import_(
+        csv_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: name,start,end,closure_type,..."),
+        source: str | None = typer.Option(None, "--source", help="Where the table comes from (default: file name)."),
+    ) -> None:
+        """Import a historical market table (see lifespan/importer.py for the columns)."""
+
+        with LifespanStore() as store:
+            result = import_csv(store, csv_file, source=source)
+        typer.echo(f"imported {result.imported}, already present {result.duplicates}, errors {len(result.errors)}")
+        for error in result.errors[:50]:
+            typer.echo(f"  {error}", err=True)
+        if result.errors and not result.imported:
+            raise typer.Exit(code=1)
+
+    @lifespan_app.command("markets")
+    def markets(json_output: bool = typer.Option(False, "--json")) -> None:
+        """List registered markets with their state and schedule."""
+
+        with LifespanStore() as store:
+            rows = store.markets()
+        for m in rows:
+            if json_output:
+                typer.echo(m.model_dump_json())
+            else:
+                typer.echo(f"{m.market_id}\t{m.state.value}{' (suspected)' if m.suspected else ''}\t"
+                           f"{m.primary_host}\tnext {_when(m.next_probe_at)}")
+
+    @lifespan_app.command("confirm")
+    def confirm(market_id: str, analyst: str = typer.Option(..., "--analyst", help="Who confirms.")) -> None:
+        """Confirm a market's latest (suspected) state change, e.g. an exit scam."""
+
+        with LifespanStore() as store:
+            change = store.confirm_last_change(market_id, analyst)
+        if change is None:
+            typer.echo(f"{market_id}: no state change to confirm", err=True)
+            raise typer.Exit(code=1)
+        typer.echo(f"{market_id}: {change.to_state.value} confirmed by {analyst}")
+
+    @lifespan_app.command("signal")
+    def signal(market_id: str, kind: str = typer.Option("complaint", "--kind"),
+               source: str | None = typer.Option(None, "--source"),
+               detail: str | None = typer.Option(None, "--detail")) -> None:
+        """Record a signal about a market (a complaint, withdrawals disabled) for exit-scam detection."""
+
+        if kind not in {"complaint", "withdrawals_disabled"}:
+            raise typer.BadParameter("kind is complaint or withdrawals_disabled")
+        with LifespanStore() as store:
+            if store.get_market(market_id) is None:
+                typer.echo(f"unknown market {market_id}", err=True)
+                raise typer.Exit(code=1)
+            store.add_signal(market_id, kind, source=source, detail=detail)
+        typer.echo(f"{market_id}: {kind} recorded")
+
+    @lifespan_app.command("clones")
+    def clones(market_id: str, hosts: list[str] = typer.Argument(..., help="Candidate onion hosts.")) -> None:
+        """Compare candidate sites with a market's page; flag unlisted clones as likely phishing."""
+
+        with LifespanStore() as store:
+            for f in detect_clones(Prober(store), market_id, hosts):
+                verdict = "PHISHING (unlisted clone)" if f.phishing else ("listed mirror" if f.listed and f.is_clone
+                                                                          else ("clone" if f.is_clone else "different"))
+                typer.echo(f"{f.host}\tsimilarity {f.similarity:.2f}\t{verdict}{'  ' + f.error if f.error else ''}")
+
+    app.add_typer(lifespan_app, name="lifespan")

@@ -1,0 +1,134 @@
+"""``dragnet evidence ...`` and ``dragnet feeds ...``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from index.factory import open_store
+from takedown import metrics
+from takedown.delivery import deliver_all, deliver_pending
+from takedown.evidence import build_bundle, verify_bundle
+from takedown.notices import render_letter
+from takedown.registry import load_registry
+from takedown.service import FeedService, NotFound, ingest_from_store
+from takedown.store import open_notice_store
+
+
+def register(app: typer.Typer) -> None:
+    evidence_app = typer.Typer(help="Evidence bundles.", no_args_is_help=True)
+    feeds_app = typer.Typer(help="Takedown notices for platforms.", no_args_is_help=True)
+
+    @evidence_app.command("verify")
+    def verify(bundle: Path,
+               public_key: str | None = typer.Option(None, help="Require a signature by this key (base64 DER)."),
+               json_output: bool = typer.Option(False, "--json", help="The report as JSON.")) -> None:
+        """Check every digest of an evidence bundle; exit 1 and name each file that fails."""
+
+
+        report = verify_bundle(bundle, trusted_public_key=public_key)
+        if json_output:
+            typer.echo(json.dumps(asdict(report) | {"tampered_files": report.tampered_files}))
+        else:
+            for problem in report.problems:
+                typer.echo(f"FAIL {problem.file}: {problem.reason}")
+            signed = "signed, signature valid" if report.signature_ok else ("signed, INVALID" if report.signed else "unsigned")
+            typer.echo(f"{'OK' if report.ok else 'TAMPERED'} {bundle}: {report.files_checked} files, "
+                       f"{report.warc_records_checked} WARC records, {signed}")
+        raise typer.Exit(code=0 if report.ok else 1)
+
+    @evidence_app.command("build")
+    def build(listing_id: str, out: Path | None = typer.Option(None, help="Directory for the bundle.")) -> None:
+        """Write the evidence bundle of one stored listing."""
+
+        with open_store() as store:
+            listing = store.get(listing_id)
+        if listing is None:
+            typer.echo(f"no listing {listing_id}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo(str(build_bundle(listing, out_dir=out)))
+
+    @feeds_app.command("platforms")
+    def platforms() -> None:
+        """The platform registry: hosts and reporting channels."""
+
+        registry = load_registry()
+        for name in registry.names():
+            spec = registry.platforms[name]
+            door = spec.reporting.url or spec.reporting.email or ""
+            typer.echo(f"{name:10} {spec.reporting.kind:16} {door:50} {', '.join(spec.hosts)}")
+
+    @feeds_app.command("match")
+    def match(url: str) -> None:
+        """Which platform a URL belongs to, and its native ids."""
+
+        m = load_registry().match(url)
+        typer.echo(m.model_dump_json(indent=1) if m else "no platform matches")
+
+    @feeds_app.command("ingest")
+    def ingest(min_score: float = typer.Option(0.0, help="Only hits at or above this score."),
+               limit: int = typer.Option(1000, help="At most this many hits.")) -> None:
+        """Build notices from the drug-sale hits in the listing store."""
+
+        service = FeedService()
+        with open_store() as store:
+            outcome = ingest_from_store(service, store, min_score=min_score or None, limit=limit)
+        typer.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, duplicates "
+                   f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}")
+
+    @feeds_app.command("review")
+    def review(notice_id: str, decision: str = typer.Argument(..., help="approve or reject"),
+               by: str = typer.Option(..., help="Who decides (analyst name)."),
+               note: str | None = None) -> None:
+        """Approve or reject a new notice."""
+
+        notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
+        typer.echo(f"{notice.id} {notice.status}")
+
+    @feeds_app.command("letter")
+    def letter(notice_id: str) -> None:
+        """Print a notice as a plain-text DSA Art. 16 notice (for form and e-mail channels)."""
+
+        try:
+            typer.echo(render_letter(FeedService().get(notice_id)), nl=False)
+        except NotFound:
+            typer.echo(f"no notice {notice_id}", err=True)
+            raise typer.Exit(code=1) from None
+
+    @feeds_app.command("deliver")
+    def deliver(platform: str | None = typer.Argument(None)) -> None:
+        """Push pending notices to platforms' webhooks."""
+
+        counts = {platform: deliver_pending(platform)} if platform else deliver_all()
+        for name, n in counts.items():
+            if n or platform:
+                typer.echo(f"{name}: {n} delivered")
+
+    @feeds_app.command("recheck")
+    def recheck(platform: str | None = typer.Argument(None),
+                force: bool = typer.Option(False, help="Ignore feeds.recheck_interval_s.")) -> None:
+        """Re-crawl sent notices; posts found gone become removed.  Also expires old notices."""
+
+        service = FeedService()
+        for notice_id, result in service.confirm_removals(platform, force=force):
+            typer.echo(f"{notice_id} {result.outcome:8} {result.reason}")
+        typer.echo(f"expired {service.expire_due()}")
+
+    @feeds_app.command("metrics")
+    def metrics_cmd(year: int | None = None,
+                    plot: Path | None = typer.Option(None, help="Write the plot here (.svg or .png)."),
+                    html: Path | None = typer.Option(None, help="Write the HTML page here.")) -> None:
+        """Impact figures (JSON on stdout)."""
+
+        m = metrics.compute(open_notice_store(), year=year)
+        if plot:
+            plot.write_bytes(metrics.render_plot(m, "png" if plot.suffix == ".png" else "svg"))
+        if html:
+            html.write_text(metrics.render_html(m, plot_url=plot.name if plot else "metrics.svg"), encoding="utf-8")
+        typer.echo(json.dumps(metrics.as_dict(m), indent=1))
+
+    app.add_typer(evidence_app, name="evidence")
+    app.add_typer(feeds_app, name="feeds")

@@ -1,0 +1,230 @@
+"""Getting notices to platforms: the pull feed's pages and push webhooks.
+
+Pull: ``feed_page`` walks the platform's released notices in feed-sequence order from a cursor;
+the cursor it returns is the sequence of the last notice on the page, so a client that always
+passes back ``next_cursor`` sees every change exactly once, tombstones included.  First-time
+notices count against the platform's hourly quota; when it is spent the page stops early (the
+rest come on a later call, still in order, never dropped).
+
+Push: ``deliver_pending`` POSTs each pending notice to the platform's webhook, signed::
+
+    X-Dragnet-Timestamp: <unix seconds>
+    X-Dragnet-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
+    Idempotency-Key:     <notice id>:v<version>
+
+A receiver recomputes the HMAC, refuses timestamps outside its replay window and refuses a
+signature it has already seen; the idempotency key lets it treat our retries as one delivery.
+Failed posts are retried with exponential back-off inside the call, and across calls the
+subscription waits ``next_attempt_at``; every attempt lands in the delivery log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+
+from dragnet.documents import utcnow
+from dragnet.settings import DragnetSettings, get_settings
+
+from .service import FeedService
+from .store import FeedRow, WebhookSubscription
+from .telemetry import count
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Dragnet-Signature"
+TIMESTAMP_HEADER = "X-Dragnet-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@dataclass
+class FeedPage:
+    rows: list[FeedRow]
+    next_cursor: int
+    has_more: bool
+    rate_limited: bool = False
+    retry_after_s: int | None = None
+    first_time: list[str] = field(default_factory=list)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value for one request."""
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"v1={mac}"
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *, window_s: int,
+                     now: float | None = None) -> bool:
+    """For receivers: constant-time HMAC check plus the replay window (the receiver must also
+    remember signatures it has accepted within the window)."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    now = time.time() if now is None else now
+    if abs(now - ts) > window_s:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), signature)
+
+
+def feed_page(service: FeedService, platform: str, since: int, limit: int) -> FeedPage:
+    """One page of the pull feed; records first-time notices as sent (by ``pull:<platform>``)."""
+    quota = service.quota_left(platform)
+    rows = service.store.feed(platform, since, limit + 1)
+    page: list[FeedRow] = []
+    first_time: list[str] = []
+    rate_limited = False
+    for row in rows[:limit]:
+        if row.notice.status == "approved":
+            if quota <= 0:
+                rate_limited = True
+                break
+            quota -= 1
+            row = FeedRow(seq=row.seq, notice=service.mark_sent(row.notice, f"pull:{platform}", bump=False))
+            service.store.log_delivery(platform, row.notice.id, row.notice.version, "pull",
+                                       f"{row.notice.id}:v{row.notice.version}", 1, 200, True, None)
+            first_time.append(row.notice.id)
+            count("deliveries", platform=platform, channel="pull", outcome="ok")
+        page.append(row)
+    has_more = rate_limited or len(rows) > limit
+    return FeedPage(rows=page, next_cursor=page[-1].seq if page else since, has_more=has_more,
+                    rate_limited=rate_limited, retry_after_s=3600 if rate_limited else None, first_time=first_time)
+
+
+class WebhookURLError(ValueError):
+    """A webhook URL we refuse to call (bad scheme, or a private address without permission)."""
+
+
+def check_webhook_url(url: str, settings: DragnetSettings) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise WebhookURLError("webhook URL must be http(s)://host/...")
+    if settings.env == "prod" and parts.scheme != "https":
+        raise WebhookURLError("webhook URL must use https")
+    if not settings.feeds.webhook_allow_private:
+        try:
+            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise WebhookURLError(f"cannot resolve {parts.hostname}: {exc}") from None
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                raise WebhookURLError(f"{parts.hostname} resolves to a non-public address")
+    return url
+
+
+def subscribe(service: FeedService, platform: str, url: str) -> str:
+    """Register (or replace) a platform's webhook; returns the signing secret, shown once."""
+    check_webhook_url(url, service.settings)
+    secret = secrets.token_urlsafe(32)
+    service.store.set_webhook(WebhookSubscription(platform=platform, url=url, secret=secret))
+    return secret
+
+
+def _post(client: httpx.Client, sub: WebhookSubscription, body: bytes, key: str, event: str) -> httpx.Response:
+    ts = int(time.time())
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts),
+               SIGNATURE_HEADER: sign(sub.secret, ts, body), IDEMPOTENCY_HEADER: key,
+               "X-Dragnet-Event": event, "X-Dragnet-Delivery": str(uuid.uuid4())}
+    return client.post(sub.url, content=body, headers=headers)
+
+
+def _retryable(status: int) -> bool:
+    return status in (408, 409, 425, 429) or status >= 500
+
+
+def deliver_pending(platform: str, settings: DragnetSettings | None = None,
+                    service: FeedService | None = None) -> int:
+    """Push every released change the platform's webhook has not yet acknowledged, in feed
+    order; returns how many were delivered.  Called by the workers' ``deliver_feed`` task."""
+    settings = settings or get_settings()
+    service = service or FeedService(settings)
+    sub = service.store.get_webhook(platform)
+    if sub is None:
+        return 0
+    now = utcnow()
+    if sub.next_attempt_at is not None and sub.next_attempt_at > now:
+        return 0
+    f = settings.feeds
+    lease, holder = f"webhook:{platform}", f"{socket.gethostname()}:{uuid.uuid4()}"
+    lease_s = f.webhook_timeout_s * f.webhook_max_attempts + f.webhook_backoff_max_s + 30
+    if not service.store.acquire_lease(lease, holder, lease_s):
+        return 0  # another worker is delivering to this platform; it keeps the order
+    try:
+        sub = service.store.get_webhook(platform) or sub  # what that worker left behind
+        return _deliver_locked(service, platform, sub, lambda: service.store.acquire_lease(lease, holder, lease_s))
+    finally:
+        service.store.release_lease(lease, holder)
+
+
+def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscription, renew: Callable[[], bool]) -> int:
+    f = service.settings.feeds
+    quota = service.quota_left(platform)
+    delivered = 0
+    with httpx.Client(timeout=f.webhook_timeout_s, follow_redirects=False) as client:
+        for row in service.store.feed(platform, sub.delivered_seq, f.webhook_batch):
+            if not renew():
+                return delivered
+            notice = row.notice
+            first_time = notice.status == "approved"
+            if first_time and quota <= 0:
+                break
+            event = "notice.delete" if notice.should_delete else "notice.upsert"
+            body = json.dumps({"event": event, "seq": row.seq,
+                               "notice": json.loads(notice.model_dump_json())}, sort_keys=True).encode()
+            key = f"{notice.id}:v{notice.version}"
+            ok = False
+            for attempt in range(1, f.webhook_max_attempts + 1):
+                status_code: int | None = None
+                error: str | None = None
+                try:
+                    response = _post(client, sub, body, key, event)
+                    status_code = response.status_code
+                    ok = 200 <= status_code < 300
+                    if not ok:
+                        error = response.text[:200]
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                service.store.log_delivery(platform, notice.id, notice.version, "webhook", key, attempt,
+                                           status_code, ok, error)
+                count("deliveries", platform=platform, channel="webhook", outcome="ok" if ok else "failed")
+                if ok or (status_code is not None and not _retryable(status_code)):
+                    break
+                if attempt < f.webhook_max_attempts:
+                    time.sleep(min(f.webhook_backoff_s * 2 ** (attempt - 1), f.webhook_backoff_max_s))
+            if not ok:
+                sub.failures += 1
+                wait = min(f.webhook_backoff_s * 2 ** sub.failures, f.webhook_backoff_max_s)
+                sub.next_attempt_at = utcnow() + timedelta(seconds=wait)
+                service.store.set_webhook(sub)
+                log.warning("webhook delivery to %s failed for %s; next attempt in %.1fs", platform, key, wait)
+                return delivered
+            if first_time:
+                quota -= 1
+                service.mark_sent(notice, f"webhook:{platform}", bump=False)
+            sub.delivered_seq = row.seq
+            sub.failures = 0
+            sub.next_attempt_at = None
+            service.store.set_webhook(sub)
+            delivered += 1
+    return delivered
+
+
+def deliver_all(settings: DragnetSettings | None = None) -> dict[str, int]:
+    """``deliver_pending`` for every platform in the registry (the CLI and a beat schedule)."""
+    settings = settings or get_settings()
+    service = FeedService(settings)
+    return {name: deliver_pending(name, settings, service) for name in service.registry.names()}
+
