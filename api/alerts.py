@@ -64,10 +64,18 @@ def validate_webhook(url: str | None) -> str | None:
 
 
 def _row(row: Any) -> SavedSearch:
-    return SavedSearch(id=row["id"], owner=row["owner"], owner_key_id=row["owner_key_id"], name=row["name"],
-                       params=json.loads(row["query_json"]), webhook_url=row["webhook_url"],
-                       created_at=row["created_at"], last_checked_at=row["last_checked_at"],
-                       last_error=row["last_error"], alerts_sent=row["alerts_sent"])
+    return SavedSearch(
+        id=row["id"],
+        owner=row["owner"],
+        owner_key_id=row["owner_key_id"],
+        name=row["name"],
+        params=json.loads(row["query_json"]),
+        webhook_url=row["webhook_url"],
+        created_at=row["created_at"],
+        last_checked_at=row["last_checked_at"],
+        last_error=row["last_error"],
+        alerts_sent=row["alerts_sent"],
+    )
 
 
 def _matching_ids(store: ListingStore, params: dict[str, list[str]]) -> list[str]:
@@ -75,8 +83,14 @@ def _matching_ids(store: ListingStore, params: dict[str, list[str]]) -> list[str
     return [hit.listing.id for hit in store.search(query).hits]
 
 
-def create_saved_search(settings: DragnetSettings, store: ListingStore, principal: Principal, name: str,
-                        params: Any, webhook_url: str | None) -> SavedSearch:
+def create_saved_search(
+    settings: DragnetSettings,
+    store: ListingStore,
+    principal: Principal,
+    name: str,
+    params: Any,
+    webhook_url: str | None,
+) -> SavedSearch:
     """Save a search; what it matches now is the baseline, so only later listings alert."""
     cleaned = clean_params(params)
     to_query(cleaned)  # refuse a bad query now rather than at every check
@@ -85,10 +99,21 @@ def create_saved_search(settings: DragnetSettings, store: ListingStore, principa
     saved_id = secrets.token_hex(8)
     now = datetime.now(UTC).isoformat()
     with db.connect(settings) as conn:
-        conn.execute("INSERT INTO saved_searches(id, owner_key_id, owner, name, query_json, webhook_url, created_at, "
-                     "last_checked_at, seen_ids) VALUES (?,?,?,?,?,?,?,?,?)",
-                     (saved_id, principal.key_id, principal.name, (name.strip() or "saved search")[:200],
-                      json.dumps(cleaned), webhook, now, now, json.dumps(seen)))
+        conn.execute(
+            "INSERT INTO saved_searches(id, owner_key_id, owner, name, query_json, webhook_url, created_at, "
+            "last_checked_at, seen_ids) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                saved_id,
+                principal.key_id,
+                principal.name,
+                (name.strip() or "saved search")[:200],
+                json.dumps(cleaned),
+                webhook,
+                now,
+                now,
+                json.dumps(seen),
+            ),
+        )
     got = get_saved_search(settings, saved_id)
     assert got is not None
     return got
@@ -106,8 +131,9 @@ def list_saved_searches(settings: DragnetSettings, principal: Principal | None =
         if principal is None or principal.role == "admin":
             rows = conn.execute("SELECT * FROM saved_searches ORDER BY created_at").fetchall()
         else:
-            rows = conn.execute("SELECT * FROM saved_searches WHERE owner_key_id = ? ORDER BY created_at",
-                                (principal.key_id,)).fetchall()
+            rows = conn.execute(
+                "SELECT * FROM saved_searches WHERE owner_key_id = ? ORDER BY created_at", (principal.key_id,)
+            ).fetchall()
     return [_row(r) for r in rows]
 
 
@@ -115,8 +141,11 @@ def delete_saved_search(settings: DragnetSettings, principal: Principal, saved_i
     with db.connect(settings) as conn:
         if principal.role == "admin":
             return bool(conn.execute("DELETE FROM saved_searches WHERE id = ?", (saved_id,)).rowcount)
-        return bool(conn.execute("DELETE FROM saved_searches WHERE id = ? AND owner_key_id = ?",
-                                 (saved_id, principal.key_id)).rowcount)
+        return bool(
+            conn.execute(
+                "DELETE FROM saved_searches WHERE id = ? AND owner_key_id = ?", (saved_id, principal.key_id)
+            ).rowcount
+        )
 
 
 def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSettings) -> dict[str, Any]:
@@ -125,14 +154,21 @@ def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSetti
         "saved_search": {"id": saved.id, "name": saved.name, "query": saved.query_string},
         "sent_at": datetime.now(UTC).isoformat(),
         "total_new": len(listings),
-        "listings": [{
-            "id": l.id, "title": l.title, "url": l.url, "market": l.market, "platform": l.platform,
-            "vendor": l.vendor.name if l.vendor else None,
-            "price_usd": l.price.usd if l.price else None,
-            "score": l.classification.score if l.classification else None,
-            "last_seen": l.last_seen.isoformat() if l.last_seen else None,
-            "link": f"{base}/listings/{l.id}",
-        } for l in listings],
+        "listings": [
+            {
+                "id": entry.id,
+                "title": entry.title,
+                "url": entry.url,
+                "market": entry.market,
+                "platform": entry.platform,
+                "vendor": entry.vendor.name if entry.vendor else None,
+                "price_usd": entry.price.usd if entry.price else None,
+                "score": entry.classification.score if entry.classification else None,
+                "last_seen": entry.last_seen.isoformat() if entry.last_seen else None,
+                "link": f"{base}/listings/{entry.id}",
+            }
+            for entry in listings
+        ],
     }
 
 
@@ -153,9 +189,13 @@ def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id:
     if new_ids and saved.webhook_url:
         listings = store.get_many(new_ids)
         try:
-            response = httpx.post(saved.webhook_url, json=_payload(saved, listings, settings),
-                                  headers={"X-Dragnet-Saved-Search": saved.id},
-                                  timeout=settings.api.alert_timeout_s, follow_redirects=False)
+            response = httpx.post(
+                saved.webhook_url,
+                json=_payload(saved, listings, settings),
+                headers={"X-Dragnet-Saved-Search": saved.id},
+                timeout=settings.api.alert_timeout_s,
+                follow_redirects=False,
+            )
             if response.status_code >= 300:
                 error = f"webhook answered HTTP {response.status_code}"
             else:
@@ -167,12 +207,15 @@ def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id:
     with db.connect(settings) as conn:
         if delivered:
             merged = (new_ids + seen)[:MAX_SEEN]
-            conn.execute("UPDATE saved_searches SET seen_ids = ?, last_checked_at = ?, last_error = NULL, "
-                         "alerts_sent = alerts_sent + ? WHERE id = ?",
-                         (json.dumps(merged), now, 1 if saved.webhook_url else 0, saved.id))
+            conn.execute(
+                "UPDATE saved_searches SET seen_ids = ?, last_checked_at = ?, last_error = NULL, "
+                "alerts_sent = alerts_sent + ? WHERE id = ?",
+                (json.dumps(merged), now, 1 if saved.webhook_url else 0, saved.id),
+            )
         else:
-            conn.execute("UPDATE saved_searches SET last_checked_at = ?, last_error = ? WHERE id = ?",
-                         (now, error, saved.id))
+            conn.execute(
+                "UPDATE saved_searches SET last_checked_at = ?, last_error = ? WHERE id = ?", (now, error, saved.id)
+            )
     if error:
         log.warning("saved search %s: %s", saved.id, error)
     return CheckOutcome(saved_search_id=saved.id, new=len(new_ids), delivered=delivered, error=error)

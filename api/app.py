@@ -7,11 +7,11 @@ as a second wall behind the escaping of scraped text."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.routes.feeds import router as feeds_router
@@ -25,8 +25,9 @@ from index.store import ListingStore
 
 ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router)
 STATIC_DIR = Path(__file__).with_name("static")
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def create_app(settings: DragnetSettings | None = None, store: ListingStore | None = None) -> FastAPI:
@@ -39,13 +40,17 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         if opened is not None and store is None:
             opened.close()
 
-    app = FastAPI(title="Dragnet", version=__version__, lifespan=lifespan,
-                  description="Analyst search, platform takedown feeds, operator and lifespan views.")
+    app = FastAPI(
+        title="Dragnet",
+        version=__version__,
+        lifespan=lifespan,
+        description="Analyst search, platform takedown feeds, operator and lifespan views.",
+    )
     app.state.settings = settings
     app.state.store = store
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI needs its own scripts
             response.headers.setdefault("Content-Security-Policy", CSP)

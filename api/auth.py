@@ -77,19 +77,25 @@ class KeyStore:
         key_id = secrets.token_hex(8)
         key = f"dn_{key_id}_{secrets.token_urlsafe(32)}"
         with db.connect(self.settings) as conn:
-            conn.execute("INSERT INTO api_keys(key_id, name, role, key_hash, created_at) VALUES (?,?,?,?,?)",
-                         (key_id, name[:200], role, _hash(key), datetime.now(UTC).isoformat()))
+            conn.execute(
+                "INSERT INTO api_keys(key_id, name, role, key_hash, created_at) VALUES (?,?,?,?,?)",
+                (key_id, name[:200], role, _hash(key), datetime.now(UTC).isoformat()),
+            )
         return key
 
     def revoke(self, key_id: str) -> bool:
         with db.connect(self.settings) as conn:
-            changed = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                                   (datetime.now(UTC).isoformat(), key_id)).rowcount
+            changed = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (datetime.now(UTC).isoformat(), key_id),
+            ).rowcount
         return bool(changed)
 
     def list_keys(self) -> list[dict[str, str | None]]:
         with db.connect(self.settings) as conn:
-            rows = conn.execute("SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at").fetchall()
+            rows = conn.execute(
+                "SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            ).fetchall()
         return [dict(row) for row in rows]
 
     def authenticate(self, key: str | None) -> Principal | None:
@@ -97,15 +103,19 @@ class KeyStore:
         if not key:
             return None
         bootstrap = self.settings.api.bootstrap_admin_key
-        if bootstrap is not None and bootstrap.get_secret_value() and hmac.compare_digest(
-                _hash(key), _hash(bootstrap.get_secret_value())):
+        if (
+            bootstrap is not None
+            and bootstrap.get_secret_value()
+            and hmac.compare_digest(_hash(key), _hash(bootstrap.get_secret_value()))
+        ):
             return Principal(key_id="bootstrap", name="bootstrap admin", role="admin")
         match = _KEY.match(key)
         if not match:
             return None
         with db.connect(self.settings) as conn:
-            row = conn.execute("SELECT key_id, name, role, key_hash, revoked_at FROM api_keys WHERE key_id = ?",
-                               (match.group(1),)).fetchone()
+            row = conn.execute(
+                "SELECT key_id, name, role, key_hash, revoked_at FROM api_keys WHERE key_id = ?", (match.group(1),)
+            ).fetchone()
         if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(key)):
             return None
         return Principal(key_id=row["key_id"], name=row["name"], role=row["role"])

@@ -20,16 +20,17 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str | None = typer.Option(None, help="Bind address (default: settings.api.host)."),
         port: int | None = typer.Option(None, help="Port (default: settings.api.port)."),
-        alerts: bool = typer.Option(True, "--alerts/--no-alerts", help="Check saved searches every api.alert_interval_s."),
+        alerts: bool = typer.Option(
+            True, "--alerts/--no-alerts", help="Check saved searches every api.alert_interval_s."
+        ),
     ) -> None:
         """Serve the API and the analyst UI."""
-
-
 
         settings = get_settings()
         application = create_app(settings)
         stop = threading.Event()
         if alerts:
+
             def loop() -> None:
                 log = logging.getLogger("api.alerts")
                 while not stop.wait(settings.api.alert_interval_s):
@@ -41,8 +42,13 @@ def register(app: typer.Typer) -> None:
 
             threading.Thread(target=loop, name="saved-search-alerts", daemon=True).start()
         try:
-            uvicorn.run(application, host=host or settings.api.host, port=port or settings.api.port,
-                        log_level=settings.log_level.lower(), proxy_headers=False)
+            uvicorn.run(
+                application,
+                host=host or settings.api.host,
+                port=port or settings.api.port,
+                log_level=settings.log_level.lower(),
+                proxy_headers=False,
+            )
         finally:
             stop.set()
 

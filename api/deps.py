@@ -44,8 +44,6 @@ def listing_store(request: Request) -> ListingStore:
         raise HTTPException(503, detail=f"the listing store is unavailable: {exc}") from exc
 
 
-
-
 def current_principal(request: Request) -> Principal | None:
     """The authenticated principal, or None; cached on the request."""
     if hasattr(request.state, "principal"):
@@ -64,8 +62,11 @@ def require_roles(*roles: str) -> Callable[[Request], Principal]:
     def dependency(request: Request) -> Principal:
         principal = current_principal(request)
         if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid API key is required (X-API-Key header)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid API key is required (X-API-Key header)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not principal.has_role(*roles):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this")
         return principal

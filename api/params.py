@@ -35,8 +35,11 @@ def decode_after(token: str | None) -> list[Any] | None:
         values = json.loads(raw)
     except (ValueError, json.JSONDecodeError) as exc:
         raise QueryError("invalid page token") from exc
-    if (not isinstance(values, list) or not 1 <= len(values) <= 4
-            or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)):
+    if (
+        not isinstance(values, list)
+        or not 1 <= len(values) <= 4
+        or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)
+    ):
         raise QueryError("invalid page token")
     return values
 
@@ -61,13 +64,20 @@ def clean_params(params: Any) -> dict[str, list[str]]:
     return out
 
 
-def to_query(params: dict[str, list[str]], *, size: int = 20, after: str | None = None,
-             facets: bool = True, highlight: bool = True) -> SearchQuery:
+def to_query(
+    params: dict[str, list[str]],
+    *,
+    size: int = 20,
+    after: str | None = None,
+    facets: bool = True,
+    highlight: bool = True,
+) -> SearchQuery:
     """Build the query; bad input raises :class:`QueryError` (shown to the user as a 400)."""
     first = {k: v[0] for k, v in params.items() if k in SCALAR_PARAMS}
     fields: dict[str, Any] = {name: params.get(name, []) for name in LIST_PARAMS}
-    fields.update(text=first.get("q", ""), size=size, search_after=decode_after(after), facets=facets,
-                  highlight=highlight)
+    fields.update(
+        text=first.get("q", ""), size=size, search_after=decode_after(after), facets=facets, highlight=highlight
+    )
     if "is_drug_sale" in first:
         value = first["is_drug_sale"].lower()
         if value not in ("true", "false"):

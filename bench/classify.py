@@ -3,10 +3,11 @@
 
 CPU: texts of exactly 64 and 128 tokens; the engine (ONNX Runtime int8, length-bucketed
 dynamic batches, the n-gram-first cascade of ``classifier.cascade``), the same engine with the
-cascade off (the transformer reads every post) and the baseline (``pipeline("text-classification")`` with its defaults: one
-post per forward call, fp32 PyTorch).  GPU, when CUDA is present: the engine's bf16 path on a
-large batch, tokenisation included.  Contenders run in turns (median of 3 rounds) so that load from other processes on a shared
-machine falls on all of them.  Figures only; nothing passes or fails on a time.
+cascade off (the transformer reads every post) and the baseline
+(``pipeline("text-classification")`` with its defaults: one post per forward call, fp32
+PyTorch).  GPU, when CUDA is present: the engine's bf16 path on a large batch, tokenisation
+included.  Contenders run in turns (median of 3 rounds) so that load from other processes on a
+shared machine falls on all of them.  Figures only; nothing passes or fails on a time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from typing import Any
 
 from classifier.engine import ClassifierEngine
@@ -74,29 +76,42 @@ def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
     encoder_only = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8", cascade=False)
     fp32_engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-fp32", cascade=False)
     model = DragnetForDrugSale.from_pretrained(str(model_dir), local_files_only=True).eval()
-    baseline = pipeline("text-classification", model=model, tokenizer=engine.tokenizer, device=-1, top_k=None,
-                        function_to_apply="sigmoid")
+    baseline = pipeline(
+        "text-classification",
+        model=model,
+        tokenizer=engine.tokenizer,
+        device=-1,
+        top_k=None,
+        function_to_apply="sigmoid",
+    )
     result: dict[str, Any] = {
-        "model": engine.version, "model_dir": str(model_dir), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "model": engine.version,
+        "model_dir": str(model_dir),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "engine": "onnxruntime int8 dynamic quantisation, length-bucketed dynamic batches"
-                  + (", n-gram-first cascade" if engine.cascade else " (this model has no cascade)"),
-        "baseline": "transformers pipeline('text-classification'), fp32 PyTorch, default batch size 1", "cpu": {},
+        + (", n-gram-first cascade" if engine.cascade else " (this model has no cascade)"),
+        "baseline": "transformers pipeline('text-classification'), fp32 PyTorch, default batch size 1",
+        "cpu": {},
     }
     for tokens in (64, 128):
         texts = _texts_of_length(engine.tokenizer, engine_posts, tokens)
-        rates = _interleaved({
-            "engine": (engine.classify, texts),
-            "encoder_only": (encoder_only.classify, texts),
-            "fp32": (fp32_engine.classify, texts),
-            "pipeline": (lambda batch: baseline(batch, truncation=True, max_length=tokens), texts[:baseline_posts]),
-        })
+        rates = _interleaved(
+            {
+                "engine": (engine.classify, texts),
+                "encoder_only": (encoder_only.classify, texts),
+                "fp32": (fp32_engine.classify, texts),
+                "pipeline": (partial(baseline, truncation=True, max_length=tokens), texts[:baseline_posts]),
+            }
+        )
         engine_rate, fp32_rate, base_rate = rates["engine"], rates["fp32"], rates["pipeline"]
         result["cpu"][str(tokens)] = {
             "engine_posts_per_s": round(engine_rate, 1),
             "engine_encoder_share": round(engine.scores(texts).encoder_share, 3),
             "engine_no_cascade_posts_per_s": round(rates["encoder_only"], 1),
             "engine_fp32_no_cascade_posts_per_s": round(fp32_rate, 1),
-            "pipeline_posts_per_s": round(base_rate, 1), "ratio": round(engine_rate / base_rate, 2),
+            "pipeline_posts_per_s": round(base_rate, 1),
+            "ratio": round(engine_rate / base_rate, 2),
             "ratio_no_cascade": round(rates["encoder_only"] / base_rate, 2),
         }
     if torch.cuda.is_available():
@@ -109,8 +124,13 @@ def run(engine_posts: int = 512, baseline_posts: int = 96) -> dict[str, Any]:
         gpu.scores(big)
         torch.cuda.synchronize()
         elapsed = time.perf_counter() - started
-        result["gpu"] = {"device": torch.cuda.get_device_name(0), "tokens": 128, "posts": len(big),
-                         "posts_per_s": round(len(big) / elapsed, 1), "includes_tokenisation": True}
+        result["gpu"] = {
+            "device": torch.cuda.get_device_name(0),
+            "tokens": 128,
+            "posts": len(big),
+            "posts_per_s": round(len(big) / elapsed, 1),
+            "includes_tokenisation": True,
+        }
     else:
         result["gpu"] = None
     return result
@@ -125,10 +145,14 @@ def main(json_output: bool = False) -> None:
     print(f"  engine:   {result['engine']}")
     print(f"  baseline: {result['baseline']}")
     for tokens, r in result["cpu"].items():
-        print(f"  CPU {tokens:>3} tokens: engine {r['engine_posts_per_s']:>7.1f} posts/s "
-              f"(transformer read {100 * r['engine_encoder_share']:.0f}%) | without cascade {r['engine_no_cascade_posts_per_s']:>7.1f} | "
-              f"fp32 without cascade {r['engine_fp32_no_cascade_posts_per_s']:>7.1f} | pipeline {r['pipeline_posts_per_s']:>6.1f} posts/s | "
-              f"ratio {r['ratio']:.2f}x ({r['ratio_no_cascade']:.2f}x without cascade)")
+        print(
+            f"  CPU {tokens:>3} tokens: engine {r['engine_posts_per_s']:>7.1f} posts/s "
+            f"(transformer read {100 * r['engine_encoder_share']:.0f}%) | without cascade "
+            f"{r['engine_no_cascade_posts_per_s']:>7.1f} | "
+            f"fp32 without cascade {r['engine_fp32_no_cascade_posts_per_s']:>7.1f} | pipeline "
+            f"{r['pipeline_posts_per_s']:>6.1f} posts/s | "
+            f"ratio {r['ratio']:.2f}x ({r['ratio_no_cascade']:.2f}x without cascade)"
+        )
     if result["gpu"]:
         g = result["gpu"]
         print(f"  GPU {g['device']}: {g['posts_per_s']:.0f} posts/s at {g['tokens']} tokens (incl. tokenisation)")

@@ -53,32 +53,63 @@ def _baseline_process(start_url: str, concurrency: int, per_host: int) -> None:
             for href in response.css("a.item-link::attr(href), a.next::attr(href)").getall():
                 yield response.follow(href, callback=self.parse)
 
-    process = CrawlerProcess({"LOG_LEVEL": "WARNING", "CONCURRENT_REQUESTS": concurrency,
-                              "CONCURRENT_REQUESTS_PER_DOMAIN": per_host, "ROBOTSTXT_OBEY": False,
-                              "TELNETCONSOLE_ENABLED": False, "DEPTH_LIMIT": 0})
+    process = CrawlerProcess(
+        {
+            "LOG_LEVEL": "WARNING",
+            "CONCURRENT_REQUESTS": concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": per_host,
+            "ROBOTSTXT_OBEY": False,
+            "TELNETCONSOLE_ENABLED": False,
+            "DEPTH_LIMIT": 0,
+        }
+    )
     crawler = process.create_crawler(BaselineSpider)
     process.crawl(crawler)
     process.start()
     stats = crawler.stats.get_stats()
-    print("BENCHSTATS " + json.dumps({"pages": stats.get("response_received_count", 0),
-                                      "items": stats.get("item_scraped_count", 0),
-                                      "elapsed_s": stats.get("elapsed_time_seconds", 0.0)}))
+    print(
+        "BENCHSTATS "
+        + json.dumps(
+            {
+                "pages": stats.get("response_received_count", 0),
+                "items": stats.get("item_scraped_count", 0),
+                "elapsed_s": stats.get("elapsed_time_seconds", 0.0),
+            }
+        )
+    )
 
 
 def _run_child(argv: list[str], env: dict[str, str], prefix: str) -> dict[str, Any]:
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    line = next((l for l in reversed(proc.stdout.splitlines()) if l.startswith(prefix)), None)
+    line = next((entry for entry in reversed(proc.stdout.splitlines()) if entry.startswith(prefix)), None)
     if line is None:
         raise RuntimeError(f"benchmark child failed (rc={proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(line[len(prefix):])
+    return json.loads(line[len(prefix) :])
 
 
 def _dragnet_run(profile: Path, proxy: str, env: dict[str, str], out: Path) -> dict[str, Any]:
-    stats = _run_child([sys.executable, "-m", "crawlers.runner", str(profile), "--proxy", proxy,
-                        "--out", str(out), "--log-level", "WARNING"], env, "CRAWLSTATS ")
+    stats = _run_child(
+        [
+            sys.executable,
+            "-m",
+            "crawlers.runner",
+            str(profile),
+            "--proxy",
+            proxy,
+            "--out",
+            str(out),
+            "--log-level",
+            "WARNING",
+        ],
+        env,
+        "CRAWLSTATS ",
+    )
     site = next(iter(stats["sites"].values()))
-    return {"pages": int(site.get("response_received_count", 0)), "items": stats["items"],
-            "elapsed_s": float(site.get("elapsed_time_seconds", stats["elapsed_s"]))}
+    return {
+        "pages": int(site.get("response_received_count", 0)),
+        "items": stats["items"],
+        "elapsed_s": float(site.get("elapsed_time_seconds", stats["elapsed_s"])),
+    }
 
 
 def _rate(run: dict[str, Any]) -> float:
@@ -88,7 +119,6 @@ def _rate(run: dict[str, Any]) -> float:
 def _playwright_rate(urls: list[str]) -> dict[str, Any]:
     # Playwright: loaded only where a page is rendered
     from playwright.sync_api import sync_playwright
-
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**launch_options())
@@ -107,8 +137,10 @@ def _playwright_rate(urls: list[str]) -> dict[str, Any]:
 def measure(listings: int = LISTINGS) -> dict[str, Any]:
     settings = get_settings()
     crawl = settings.crawl
-    with tempfile.TemporaryDirectory(prefix="dragnet-bench-crawl-") as tmp, \
-            SimulatedWorld(listings, faults=False, gates=False, logins=False, forum_posts=1, social_posts=1) as world:
+    with (
+        tempfile.TemporaryDirectory(prefix="dragnet-bench-crawl-") as tmp,
+        SimulatedWorld(listings, faults=False, gates=False, logins=False, forum_posts=1, social_posts=1) as world,
+    ):
         root = Path(tmp)
         market = world.sites["nightshade"]
         assert isinstance(market, MarketSite)
@@ -120,14 +152,27 @@ def measure(listings: int = LISTINGS) -> dict[str, Any]:
             path.parent.mkdir(parents=True)
             path.write_text(yaml.safe_dump({**profile, "start_urls": [f"{base}/listings?page=1"]}))
         env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
-        env.update({"DRAGNET_PATHS__DATA_DIR": str(root / "data"), "DRAGNET_LOG_LEVEL": "WARNING",
-                    "DRAGNET_CRAWL__ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]'})
-        baseline = _run_child([sys.executable, "-c", f"from bench.crawl import _baseline_process; "
-                               f"_baseline_process({market.direct_url + '/listings?page=1'!r}, "
-                               f"{crawl.concurrent_requests}, {crawl.concurrent_requests_per_host})"],
-                              env, "BENCHSTATS ")
-        socks = _dragnet_run(onion, world.proxy_url, {**env, "DRAGNET_PATHS__DATA_DIR": str(root / "d1")},
-                             root / "socks.jsonl")
+        env.update(
+            {
+                "DRAGNET_PATHS__DATA_DIR": str(root / "data"),
+                "DRAGNET_LOG_LEVEL": "WARNING",
+                "DRAGNET_CRAWL__ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]',
+            }
+        )
+        baseline = _run_child(
+            [
+                sys.executable,
+                "-c",
+                f"from bench.crawl import _baseline_process; "
+                f"_baseline_process({market.direct_url + '/listings?page=1'!r}, "
+                f"{crawl.concurrent_requests}, {crawl.concurrent_requests_per_host})",
+            ],
+            env,
+            "BENCHSTATS ",
+        )
+        socks = _dragnet_run(
+            onion, world.proxy_url, {**env, "DRAGNET_PATHS__DATA_DIR": str(root / "d1")}, root / "socks.jsonl"
+        )
         plain = _dragnet_run(direct, "", {**env, "DRAGNET_PATHS__DATA_DIR": str(root / "d2")}, root / "direct.jsonl")
         detail_urls = [f"{market.direct_url}{market.item_path(item)}" for item in market.data.items[:PLAYWRIGHT_PAGES]]
         rendered = _playwright_rate(detail_urls)
@@ -153,16 +198,18 @@ def main(json_output: bool = False) -> None:
     if json_output:
         print(json.dumps(figures))
         return
-    print(f"crawl benchmark: simulated market, {figures['listings']} listings, loopback, one process per run "
-          f"({figures['cpu_count']} CPUs, load {figures['load_average_1m']})")
+    print(
+        f"crawl benchmark: simulated market, {figures['listings']} listings, loopback, one process per run "
+        f"({figures['cpu_count']} CPUs, load {figures['load_average_1m']})"
+    )
     print(f"  plain Scrapy baseline (title only, direct) : {figures['baseline_scrapy_pages_per_s']:>8} pages/s")
-    print(f"  Dragnet market spider, full extraction, SOCKS5h: {figures['dragnet_socks_pages_per_s']:>8} pages/s "
-          f"({figures['dragnet_socks_vs_baseline']}x baseline)")
+    print(
+        f"  Dragnet market spider, full extraction, SOCKS5h: {figures['dragnet_socks_pages_per_s']:>8} pages/s "
+        f"({figures['dragnet_socks_vs_baseline']}x baseline)"
+    )
     print(f"  Dragnet market spider, full extraction, direct : {figures['dragnet_direct_pages_per_s']:>8} pages/s")
     print(f"  Playwright (Chromium) rendered detail pages    : {figures['playwright_pages_per_s']:>8} pages/s")
-    print(f"  target: >= {figures['target_pages_per_s']} pages/s per process with extraction; every listing "
-          f"collected: {figures['listings_complete']}")
-
-
-if __name__ == "__main__":
-    main(json_output="--json" in sys.argv)
+    print(
+        f"  target: >= {figures['target_pages_per_s']} pages/s per process with extraction; every listing "
+        f"collected: {figures['listings_complete']}"
+    )

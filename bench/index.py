@@ -66,7 +66,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _load(store: Any, listings: list[Any]) -> None:
     for offset in range(0, len(listings), BATCH):
-        result = store.upsert(listings[offset:offset + BATCH])
+        result = store.upsert(listings[offset : offset + BATCH])
         if result.failed:
             raise RuntimeError(f"bulk failures: {result.failed[:3]}")
 
@@ -75,11 +75,14 @@ def _engine_counters(url: str) -> dict[str, int]:
     """The node's cumulative merge, flush, refresh and garbage-collection times (ms): read
     before and after the bulk load, they say where a slow run spent its time."""
 
-    node, = httpx.get(f"{url}/_nodes/_local/stats/indices,jvm", timeout=30).json()["nodes"].values()
+    (node,) = httpx.get(f"{url}/_nodes/_local/stats/indices,jvm", timeout=30).json()["nodes"].values()
     indices, gc = node["indices"], node["jvm"]["gc"]["collectors"]
-    return {"merge_ms": indices["merges"]["total_time_in_millis"], "flush_ms": indices["flush"]["total_time_in_millis"],
-            "refresh_ms": indices["refresh"]["total_time_in_millis"],
-            "gc_ms": sum(collector["collection_time_in_millis"] for collector in gc.values())}
+    return {
+        "merge_ms": indices["merges"]["total_time_in_millis"],
+        "flush_ms": indices["flush"]["total_time_in_millis"],
+        "refresh_ms": indices["refresh"]["total_time_in_millis"],
+        "gc_ms": sum(collector["collection_time_in_millis"] for collector in gc.values()),
+    }
 
 
 def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str | None = None) -> dict[str, Any]:
@@ -94,7 +97,9 @@ def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str
     with store.bulk_load():
         _load(store, listings[steady:])
     elapsed = time.perf_counter() - start
-    during = {name: value - before[name] for name, value in _engine_counters(engine_url).items()} if engine_url else None
+    during = (
+        {name: value - before[name] for name, value in _engine_counters(engine_url).items()} if engine_url else None
+    )
     count = store.count()
     latencies: list[float] = []
     queries = _queries()
@@ -111,11 +116,18 @@ def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str
         page = store.search(SearchQuery(sort="newest", size=50, search_after=after, facets=False))
         after = page.next_search_after
     deep_ms = (time.perf_counter() - t0) * 1000 / 20
-    figures = {"docs": count, "steady_docs": steady, "steady_docs_per_s": round(steady_rate),
-            "bulk_docs": len(listings) - steady, "bulk_seconds": round(elapsed, 2),
-            "bulk_docs_per_s": round((len(listings) - steady) / elapsed),
-            "search_ms_p50": round(_percentile(latencies, 50), 2), "search_ms_p95": round(_percentile(latencies, 95), 2),
-            "search_queries": len(latencies), "search_after_page_ms": round(deep_ms, 2)}
+    figures = {
+        "docs": count,
+        "steady_docs": steady,
+        "steady_docs_per_s": round(steady_rate),
+        "bulk_docs": len(listings) - steady,
+        "bulk_seconds": round(elapsed, 2),
+        "bulk_docs_per_s": round((len(listings) - steady) / elapsed),
+        "search_ms_p50": round(_percentile(latencies, 50), 2),
+        "search_ms_p95": round(_percentile(latencies, 95), 2),
+        "search_queries": len(latencies),
+        "search_after_page_ms": round(deep_ms, 2),
+    }
     if during is not None:
         figures["engine_ms_during_bulk"] = during
     return figures
@@ -139,12 +151,21 @@ def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
 
     client = OpenSearch(hosts=[url], timeout=120)
     index = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    client.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0,
-                                                          "refresh_interval": "-1", "translog.durability": "async"}})
+    client.indices.create(
+        index=index,
+        body={
+            "settings": {
+                "number_of_shards": 1,
+                "number_of_replicas": 0,
+                "refresh_interval": "-1",
+                "translog.durability": "async",
+            }
+        },
+    )
     start = time.perf_counter()
     for offset in range(0, len(listings), BATCH):
         ops: list[dict[str, Any]] = []
-        for listing in listings[offset:offset + BATCH]:
+        for listing in listings[offset : offset + BATCH]:
             ops.append({"index": {"_index": index, "_id": listing.id}})
             ops.append(listing.model_dump(mode="json"))
         client.bulk(body=ops)
@@ -162,28 +183,36 @@ def run(docs: int = DOCS) -> dict[str, Any]:
     warmup = min(WARMUP_DOCS, docs)
     figures: dict[str, Any] = {"benchmark": "index", "documents": docs, "batch": BATCH}
     with tempfile.TemporaryDirectory(prefix="dragnet-bench-index-") as tmp:
-        embedded_settings = load_settings(paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
-                                          search={"backend": "embedded"})
+        embedded_settings = load_settings(
+            paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir}, search={"backend": "embedded"}
+        )
         with open_store(embedded_settings) as store:
             figures["embedded"] = _measure_store(store, listings, steady)
         # the engine's JVM for a bulk-loading benchmark on 2 cores: parallel GC (see OpenSearchNode)
         figures["opensearch_node"] = {"heap": "2g", "gc": "parallel"}
         with OpenSearchNode(heap="2g", gc="parallel") as node:
-            engine_settings = load_settings(paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
-                                            search={"backend": "auto", "url": node.url, "index_prefix": "bench"})
-            warm_settings = engine_settings.model_copy(update={"search": engine_settings.search.model_copy(
-                update={"index_prefix": "bench-warmup"})})
+            engine_settings = load_settings(
+                paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
+                search={"backend": "auto", "url": node.url, "index_prefix": "bench"},
+            )
+            warm_settings = engine_settings.model_copy(
+                update={"search": engine_settings.search.model_copy(update={"index_prefix": "bench-warmup"})}
+            )
             with open_store(warm_settings) as store:
                 figures["opensearch_warmup"] = {"docs": warmup, "seconds": _warm_up(store, warmup)}
             figures["baseline_raw_bulk_opensearch"] = _raw_bulk_baseline(node.url, listings)
             with open_store(engine_settings) as store:
                 figures["opensearch"] = _measure_store(store, listings, steady, node.url)
-                figures["opensearch"]["engine"] = store.backend_name  # type: ignore[attr-defined]
+                figures["opensearch"]["engine"] = store.backend_name
     raw = figures["baseline_raw_bulk_opensearch"]["bulk_docs_per_s"]
     figures["ratios"] = {
         "opensearch_store_vs_raw_bulk": round(figures["opensearch"]["bulk_docs_per_s"] / raw, 3),
-        "embedded_vs_opensearch_bulk": round(figures["embedded"]["bulk_docs_per_s"] / figures["opensearch"]["bulk_docs_per_s"], 3),
-        "embedded_vs_opensearch_search_p50": round(figures["embedded"]["search_ms_p50"] / figures["opensearch"]["search_ms_p50"], 3),
+        "embedded_vs_opensearch_bulk": round(
+            figures["embedded"]["bulk_docs_per_s"] / figures["opensearch"]["bulk_docs_per_s"], 3
+        ),
+        "embedded_vs_opensearch_search_p50": round(
+            figures["embedded"]["search_ms_p50"] / figures["opensearch"]["search_ms_p50"], 3
+        ),
     }
     figures["target_bulk_docs_per_s"] = 5000
     return figures
@@ -195,21 +224,31 @@ def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
         print(json.dumps(figures))
     else:
         table = Table(title=f"dragnet bench index: {figures['documents']:,} synthetic listings")
-        for column in ("backend", "steady docs/s", "bulk-load docs/s", "bulk s", "search p50 ms", "search p95 ms",
-                       "search_after page ms"):
+        for column in (
+            "backend",
+            "steady docs/s",
+            "bulk-load docs/s",
+            "bulk s",
+            "search p50 ms",
+            "search p95 ms",
+            "search_after page ms",
+        ):
             table.add_column(column)
         for name in ("embedded", "opensearch"):
             f = figures[name]
-            table.add_row(name, f"{f['steady_docs_per_s']:,}", f"{f['bulk_docs_per_s']:,}", str(f["bulk_seconds"]),
-                          str(f["search_ms_p50"]), str(f["search_ms_p95"]), str(f["search_after_page_ms"]))
+            table.add_row(
+                name,
+                f"{f['steady_docs_per_s']:,}",
+                f"{f['bulk_docs_per_s']:,}",
+                str(f["bulk_seconds"]),
+                str(f["search_ms_p50"]),
+                str(f["search_ms_p95"]),
+                str(f["search_after_page_ms"]),
+            )
         raw = figures["baseline_raw_bulk_opensearch"]
-        table.add_row("baseline: raw _bulk", "-", f"{raw['bulk_docs_per_s']:,}", str(raw["bulk_seconds"]), "-", "-", "-")
+        table.add_row(
+            "baseline: raw _bulk", "-", f"{raw['bulk_docs_per_s']:,}", str(raw["bulk_seconds"]), "-", "-", "-"
+        )
         Console().print(table)
         Console().print(f"ratios: {figures['ratios']}")
     return figures
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    main(json_output="--json" in sys.argv, docs=int(next((a.split("=")[1] for a in sys.argv if a.startswith("--docs=")), DOCS)))

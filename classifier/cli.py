@@ -69,10 +69,18 @@ def classify_stream(engine: Any, source: IO[str], sink: IO[str], batch_size: int
         if not pending:
             return
         verdicts = engine.classify([t for _, t in pending])
-        for (rid, _), v in zip(pending, verdicts):
-            out = {"id": rid, "is_drug_sale": v.is_drug_sale, "score": round(v.score, 6), "substances": sorted(v.substances, key=lambda k: -v.substances[k]),
-                   "substance_scores": v.substances, "evidence": [e.model_dump(exclude_none=True) for e in v.evidence],
-                   "explanation": v.explanation, "threshold": round(v.threshold, 6), "model_version": v.model_version}
+        for (rid, _), v in zip(pending, verdicts, strict=True):
+            out = {
+                "id": rid,
+                "is_drug_sale": v.is_drug_sale,
+                "score": round(v.score, 6),
+                "substances": sorted(v.substances, key=lambda k: -v.substances[k]),
+                "substance_scores": v.substances,
+                "evidence": [e.model_dump(exclude_none=True) for e in v.evidence],
+                "explanation": v.explanation,
+                "threshold": round(v.threshold, 6),
+                "model_version": v.model_version,
+            }
             sink.write(json.dumps(out, ensure_ascii=False) + "\n")
             counts["positives"] += int(v.is_drug_sale)
         sink.flush()
@@ -96,7 +104,9 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
         quick: bool = typer.Option(False, "--quick", help="Small model in minutes on 2 CPU cores (tests, demo)."),
-        output: Path | None = typer.Option(None, "--output", "-o", help="Model directory (default: the settings' model_dir)."),
+        output: Path | None = typer.Option(
+            None, "--output", "-o", help="Model directory (default: the settings' model_dir)."
+        ),
         seed: int | None = typer.Option(None, help="Random seed (default: classifier.seed)."),
         layers: int | None = typer.Option(None, help="Encoder layers to keep (quick 2, full 6)."),
         epochs: float | None = typer.Option(None, help="Passes over the training data."),
@@ -104,10 +114,11 @@ def register(app: typer.Typer) -> None:
         """Fine-tune the drug-sale classifier from the base encoder, calibrate it, pick its
         threshold on validation, evaluate it on held-out data and write the model card."""
 
-
         settings = get_settings()
-        kw: dict[str, Any] = {"seed": seed if seed is not None else settings.classifier.seed,
-                              "precision_target": settings.classifier.precision_target}
+        kw: dict[str, Any] = {
+            "seed": seed if seed is not None else settings.classifier.seed,
+            "precision_target": settings.classifier.precision_target,
+        }
         if layers is not None:
             kw["layers"] = layers
         if epochs is not None:
@@ -119,10 +130,12 @@ def register(app: typer.Typer) -> None:
         meta = ModelMeta.load(target)
         lg = meta.metrics.get("by_group", {}).get("listings", {})
         gg = meta.metrics.get("by_group", {}).get("generated", {})
-        typer.echo(f"model {meta.version} in {target}: trained in {meta.training_seconds}s; "
-                   f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}; "
-                   f"generated F1 {gg.get('f1')} substance macro-F1 {gg.get('substances', {}).get('macro_f1')}; "
-                   f"threshold {meta.threshold:.4f}")
+        typer.echo(
+            f"model {meta.version} in {target}: trained in {meta.training_seconds}s; "
+            f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}; "
+            f"generated F1 {gg.get('f1')} substance macro-F1 {gg.get('substances', {}).get('macro_f1')}; "
+            f"threshold {meta.threshold:.4f}"
+        )
 
     @app.command("evaluate")
     def evaluate(
@@ -131,7 +144,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a model on its held-out data (vendor-split listings, generated posts with
         held-out templates, pharmacy and shop text) and write the figures into its card."""
-
 
         settings = get_settings()
         if model is None:
@@ -142,13 +154,17 @@ def register(app: typer.Typer) -> None:
             report.write_text(text, encoding="utf-8")
         typer.echo(text)
         lg = metrics["by_group"].get("listings", {})
-        typer.echo(f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}", err=True)
+        typer.echo(
+            f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}", err=True
+        )
 
     @app.command("classify")
     def classify(
         input: str = typer.Option(..., "--input", "-i", help="JSONL with id and text per line ('-': stdin)."),
         output: str = typer.Option("-", "--output", "-o", help="JSONL verdicts ('-': stdout)."),
-        model: Path | None = typer.Option(None, "--model", help="Model directory (default: the settings' model, built if missing)."),
+        model: Path | None = typer.Option(
+            None, "--model", help="Model directory (default: the settings' model, built if missing)."
+        ),
         device: str = typer.Option("auto", help="auto, cpu or cuda."),
     ) -> None:
         """Classify JSONL posts (id, text) into JSONL verdicts: id, is_drug_sale, score,
@@ -173,5 +189,8 @@ def register(app: typer.Typer) -> None:
                 sink.close()
             if source is not sys.stdin:
                 source.close()
-        typer.echo(f"classified {counts['lines'] - counts['errors']} lines: {counts['positives']} offers, "
-                   f"{counts['errors']} errors", err=True)
+        typer.echo(
+            f"classified {counts['lines'] - counts['errors']} lines: {counts['positives']} offers, "
+            f"{counts['errors']} errors",
+            err=True,
+        )

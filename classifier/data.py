@@ -98,10 +98,17 @@ class DataPlan:
     eval_cap: int | None = None  # per-source cap of validation/test rows (None: all)
 
 
-QUICK_PLAN = DataPlan(listings_train=8000, pharmacy_train=1000, generated_train=9000, generated_validation=1200,
-                      generated_test=2000, eval_cap=None)
-FULL_PLAN = DataPlan(listings_train=None, pharmacy_train=None, generated_train=30000, generated_validation=3000,
-                     generated_test=3000)
+QUICK_PLAN = DataPlan(
+    listings_train=8000,
+    pharmacy_train=1000,
+    generated_train=9000,
+    generated_validation=1200,
+    generated_test=2000,
+    eval_cap=None,
+)
+FULL_PLAN = DataPlan(
+    listings_train=None, pharmacy_train=None, generated_train=30000, generated_validation=3000, generated_test=3000
+)
 
 
 def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[Example]]:
@@ -124,10 +131,13 @@ def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[
     out["train"] = train
     # the n-gram heads are cheap to fit: they see every training row
     out["train_lexical"] = listings["train"] + pharmacy["train"] + shop["train"] + gen_train
-    out["validation"] = (listings["validation"] + pharmacy["validation"] + shop["validation"]
-                         + generated(plan.generated_validation, seed + 1, "validation"))
-    out["test"] = (listings["test"] + pharmacy["test"] + shop["test"]
-                   + generated(plan.generated_test, seed + 2, "test"))
+    out["validation"] = (
+        listings["validation"]
+        + pharmacy["validation"]
+        + shop["validation"]
+        + generated(plan.generated_validation, seed + 1, "validation")
+    )
+    out["test"] = listings["test"] + pharmacy["test"] + shop["test"] + generated(plan.generated_test, seed + 2, "test")
     if plan.eval_cap is not None:
         for split in ("validation", "test"):
             by_source: dict[str, list[Example]] = {}

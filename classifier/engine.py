@@ -46,7 +46,7 @@ def _default_device(device: str) -> str:
         import torch  # heavy (seconds): asked only when the device is left to the engine
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken CUDA install means the CPU, never a failed start
         return "cpu"
 
 
@@ -62,8 +62,15 @@ class Scores:
 class ClassifierEngine:
     """Load once, call :meth:`classify` with lists of texts; safe to share between threads."""
 
-    def __init__(self, model_dir: Path, device: str = "auto", backend: Backend | None = None,
-                 max_length: int | None = None, threads: int | None = None, cascade: bool = True) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "auto",
+        backend: Backend | None = None,
+        max_length: int | None = None,
+        threads: int | None = None,
+        cascade: bool = True,
+    ) -> None:
         # torch/transformers take seconds to import: loaded only where the network runs
         from transformers import AutoTokenizer
 
@@ -205,8 +212,13 @@ class ClassifierEngine:
         todo_set = set(todo)
         for i in range(len(texts)):
             if i not in todo_set:
-                results[i] = Classification(is_drug_sale=False, score=0.0, threshold=self.threshold,
-                                            model_version=self.version, explanation="No text to classify.")
+                results[i] = Classification(
+                    is_drug_sale=False,
+                    score=0.0,
+                    threshold=self.threshold,
+                    model_version=self.version,
+                    explanation="No text to classify.",
+                )
         if todo:
             s = self.scores([texts[i] for i in todo])
             chosen = substance_predictions(s.substances, self.meta.substance_thresholds)
@@ -225,18 +237,36 @@ class ClassifierEngine:
         # long listing the boilerplate can swamp the n-gram heads, never the name itself.
         for name in named_substances(evidence):
             substances.setdefault(name, round(float(sub_probs[SUBSTANCES.index(name)]), 4))
-        evidence.append(Evidence(kind="model", text=f"score {score:.3f} >= threshold {self.threshold:.3f}",
-                                 rule=f"model:{self.version}", weight=round(score, 4)))
+        evidence.append(
+            Evidence(
+                kind="model",
+                text=f"score {score:.3f} >= threshold {self.threshold:.3f}",
+                rule=f"model:{self.version}",
+                weight=round(score, 4),
+            )
+        )
         ordered = sorted(substances, key=lambda k: -substances[k])
-        return Classification(is_drug_sale=True, score=score, threshold=self.threshold, substances=substances,
-                              model_version=self.version, evidence=evidence, explanation=explain(evidence, ordered, score))
+        return Classification(
+            is_drug_sale=True,
+            score=score,
+            threshold=self.threshold,
+            substances=substances,
+            model_version=self.version,
+            evidence=evidence,
+            explanation=explain(evidence, ordered, score),
+        )
 
 
 def named_substances(evidence: list[Evidence]) -> set[str]:
     """Substance classes whose drug is named exactly in the text (slang and emoji excluded)."""
-    return {item.rule.split(":", 1)[1] for item in evidence
-            if item.kind == "substance" and item.rule and item.rule.startswith("exact:")
-            and item.rule.split(":", 1)[1] in SUBSTANCES}
+    return {
+        item.rule.split(":", 1)[1]
+        for item in evidence
+        if item.kind == "substance"
+        and item.rule
+        and item.rule.startswith("exact:")
+        and item.rule.split(":", 1)[1] in SUBSTANCES
+    }
 
 
 def blend_scores(raw: np.ndarray, lexical: np.ndarray | None, meta: ModelMeta) -> Scores:
@@ -257,16 +287,18 @@ class _nullcontext:
         return None
 
 
-def load_engine(model_dir: Path, device: str = "auto", backend: Backend | None = None,
-                cascade: bool | None = None) -> ClassifierEngine:
+def load_engine(
+    model_dir: Path, device: str = "auto", backend: Backend | None = None, cascade: bool | None = None
+) -> ClassifierEngine:
     """An engine over ``model_dir`` with the settings' device and cascade.  The caller decides
     where the model comes from (``classifier.model_store.ensure_default_model`` builds the
     default one): loading an engine never starts a training run."""
     settings = get_settings().classifier
     if device == "auto":
         device = settings.device
-    return ClassifierEngine(Path(model_dir), device=device, backend=backend,
-                            cascade=settings.cascade if cascade is None else cascade)
+    return ClassifierEngine(
+        Path(model_dir), device=device, backend=backend, cascade=settings.cascade if cascade is None else cascade
+    )
 
 
 _engine: ClassifierEngine | None = None

@@ -29,7 +29,13 @@ ROBUSTNESS: list[tuple[str, str, bool]] = [
     ("emoji_only", "🍁🍁🔥 💨 📦✈️ 💰", True),
     ("mixed_language", "Vendo coke 🇪🇸 top quality, envío a toda Europa, tele @madrid_blanca", True),
     ("mixed_language", "Продаю weed и гашиш, Berlin Lieferung, schreib mir auf telegram", True),
-    ("long_listing", "MDMA crystals 84% lab tested, 10g - free shipping. " + "We ship every day from NL in vacuum sealed stealth packaging with tracking. " * 120 + "Contact: wickr mollymaster. Escrow accepted.", True),
+    (
+        "long_listing",
+        "MDMA crystals 84% lab tested, 10g - free shipping. "
+        + "We ship every day from NL in vacuum sealed stealth packaging with tracking. " * 120
+        + "Contact: wickr mollymaster. Escrow accepted.",
+        True,
+    ),
     ("innocent", "Molly and I are going ice skating, then coke floats at the diner", False),
     ("innocent", "Selling 4 snow tyres, barely used, $200, DM me", False),
     ("news", "Police seized 2 tonnes of cocaine hidden in banana boxes at Antwerp port", False),
@@ -60,10 +66,10 @@ def _subst_eval(examples: list[Example], sub_probs: np.ndarray, thresholds: dict
     return substance_report(truth, pred)
 
 
-def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: bool = False,
-                   compare_backends: bool = True) -> dict[str, Any]:
+def evaluate_model(
+    model_dir: Path, examples: list[Example], *, show_progress: bool = False, compare_backends: bool = True
+) -> dict[str, Any]:
     """All held-out figures of the model in ``model_dir`` on ``examples`` (the test split)."""
-
 
     engine = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8", cascade=False)
     texts = [ex.text for ex in examples]
@@ -80,15 +86,21 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
         r_full = binary_report(labels, full.score, thr)
         r_cascade = binary_report(labels, scores.score, thr)
         cascade_report = {
-            "settled_share": round(float(settled.mean()), 4), "low": round(engine.meta.cascade["low"], 4),
+            "settled_share": round(float(settled.mean()), 4),
+            "low": round(engine.meta.cascade["low"], 4),
             "high": round(engine.meta.cascade["high"], 4),
             "decision_agreement": round(float(np.mean((full.score >= thr) == (scores.score >= thr))), 5),
             "full": {k: r_full[k] for k in ("precision", "recall", "f1")},
             "cascade": {k: r_cascade[k] for k in ("precision", "recall", "f1")},
         }
-    report: dict[str, Any] = {"backend": "onnx-int8" + (" + cascade" if cascade_report else ""), "threshold": round(thr, 4),
-                              "temperature": round(engine.meta.temperature, 4), "n": len(examples),
-                              "seconds": round(seconds, 1), "cascade": cascade_report}
+    report: dict[str, Any] = {
+        "backend": "onnx-int8" + (" + cascade" if cascade_report else ""),
+        "threshold": round(thr, 4),
+        "temperature": round(engine.meta.temperature, 4),
+        "n": len(examples),
+        "seconds": round(seconds, 1),
+        "cascade": cascade_report,
+    }
     report["overall"] = binary_report(labels, scores.score, thr)
     report["pr_curve"] = pr_curve(labels, scores.score)
     groups: dict[str, list[int]] = {}
@@ -106,8 +118,12 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
         if name in ("listings", "generated"):
             entry["pr_curve"] = pr_curve(labels[idx], scores.score[idx], points=11)
         report["by_group"][name] = entry
-    report["by_source"] = {name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(sources.items())}
-    report["by_language"] = {name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(langs.items())}
+    report["by_source"] = {
+        name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(sources.items())
+    }
+    report["by_language"] = {
+        name: binary_report(labels[idx], scores.score[idx], thr) for name, idx in sorted(langs.items())
+    }
     report["substances_overall"] = _subst_eval(examples, scores.substances, engine.meta.substance_thresholds)
 
     if compare_backends:
@@ -117,12 +133,22 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
         r8 = binary_report(labels, full.score, thr)
         g = groups.get("listings", [])
         report["quantization"] = {
-            "fp32": {"f1": r32["f1"], "precision": r32["precision"], "recall": r32["recall"],
-                     "listings_f1": binary_report(labels[g], s32.score[g], thr)["f1"] if g else None,
-                     "substance_macro_f1": _subst_eval(examples, s32.substances, fp32.meta.substance_thresholds)["macro_f1"]},
-            "int8": {"f1": r8["f1"], "precision": r8["precision"], "recall": r8["recall"],
-                     "listings_f1": binary_report(labels[g], full.score[g], thr)["f1"] if g else None,
-                     "substance_macro_f1": _subst_eval(examples, full.substances, engine.meta.substance_thresholds)["macro_f1"]},
+            "fp32": {
+                "f1": r32["f1"],
+                "precision": r32["precision"],
+                "recall": r32["recall"],
+                "listings_f1": binary_report(labels[g], s32.score[g], thr)["f1"] if g else None,
+                "substance_macro_f1": _subst_eval(examples, s32.substances, fp32.meta.substance_thresholds)["macro_f1"],
+            },
+            "int8": {
+                "f1": r8["f1"],
+                "precision": r8["precision"],
+                "recall": r8["recall"],
+                "listings_f1": binary_report(labels[g], full.score[g], thr)["f1"] if g else None,
+                "substance_macro_f1": _subst_eval(examples, full.substances, engine.meta.substance_thresholds)[
+                    "macro_f1"
+                ],
+            },
             "decision_agreement": round(float(np.mean((s32.score >= thr) == (full.score >= thr))), 5),
             "max_abs_score_change": round(float(np.max(np.abs(s32.score - full.score))), 4),
             "mean_abs_score_change": round(float(np.mean(np.abs(s32.score - full.score))), 5),
@@ -130,10 +156,16 @@ def evaluate_model(model_dir: Path, examples: list[Example], *, show_progress: b
     deployed = ClassifierEngine(model_dir, device="cpu", backend="onnx-int8")
     verdicts = deployed.classify([t for _, t, _ in ROBUSTNESS])
     report["robustness"] = [
-        {"case": name, "text": text[:80] + ("…" if len(text) > 80 else ""), "expected": expected,
-         "is_drug_sale": v.is_drug_sale, "score": round(v.score, 4), "ok": v.is_drug_sale == expected,
-         "substances": sorted(v.substances)}
-        for (name, text, expected), v in zip(ROBUSTNESS, verdicts)
+        {
+            "case": name,
+            "text": text[:80] + ("…" if len(text) > 80 else ""),
+            "expected": expected,
+            "is_drug_sale": v.is_drug_sale,
+            "score": round(v.score, 4),
+            "ok": v.is_drug_sale == expected,
+            "substances": sorted(v.substances),
+        }
+        for (name, text, expected), v in zip(ROBUSTNESS, verdicts, strict=True)
     ]
     return report
 

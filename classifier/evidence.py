@@ -51,7 +51,9 @@ def find_evidence(text: str) -> list[Evidence]:
     offers = list(OFFER_RE.finditer(folded))
     cues = list(CONTACT_CUE_RE.finditer(text))
     emojis = emoji_hits(text)
-    sale_signal = bool(prices or quantities or contacts or cryptos or offers or cues or any(e[3] is None for e in emojis))
+    sale_signal = bool(
+        prices or quantities or contacts or cryptos or offers or cues or any(e[3] is None for e in emojis)
+    )
 
     for hit in term_hits(text, folded):
         if hit.term.ambiguous and hit.how == "exact":
@@ -60,37 +62,102 @@ def find_evidence(text: str) -> list[Evidence]:
             kind, weight = "slang", 0.5
         else:
             kind, weight = "substance", 1.0 if hit.how == "exact" else 0.8
-        evidence.append(_evidence(kind=kind, text=text[hit.start:hit.end], start=hit.start, end=hit.end,
-                                 rule=f"{hit.how}:{hit.term.substance}", weight=weight))
+        evidence.append(
+            _evidence(
+                kind=kind,
+                text=text[hit.start : hit.end],
+                start=hit.start,
+                end=hit.end,
+                rule=f"{hit.how}:{hit.term.substance}",
+                weight=weight,
+            )
+        )
     for start, end, _ch, substance, meaning in emojis:
-        evidence.append(_evidence(kind="emoji", text=text[start:end], start=start, end=end,
-                                 rule=f"emoji:{substance or 'sale'}:{meaning}", weight=0.6 if substance else 0.3))
+        evidence.append(
+            _evidence(
+                kind="emoji",
+                text=text[start:end],
+                start=start,
+                end=end,
+                rule=f"emoji:{substance or 'sale'}:{meaning}",
+                weight=0.6 if substance else 0.3,
+            )
+        )
     for price, start, end in prices:
-        evidence.append(_evidence(kind="price", text=text[start:end], start=start, end=end,
-                                 rule=f"price:{price.currency}", weight=0.5))
+        evidence.append(
+            _evidence(
+                kind="price", text=text[start:end], start=start, end=end, rule=f"price:{price.currency}", weight=0.5
+            )
+        )
     for quantity, start, end in quantities:
-        if not any(e.kind == "quantity" and e.start is not None and e.start < end and start < (e.end or 0) for e in evidence):
-            evidence.append(_evidence(kind="quantity", text=text[start:end], start=start, end=end,
-                                     rule=f"quantity:{quantity.unit}", weight=0.4))
+        if not any(
+            e.kind == "quantity" and e.start is not None and e.start < end and start < (e.end or 0) for e in evidence
+        ):
+            evidence.append(
+                _evidence(
+                    kind="quantity",
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                    rule=f"quantity:{quantity.unit}",
+                    weight=0.4,
+                )
+            )
     for contact, start, end in contacts:
-        evidence.append(_evidence(kind="contact", text=text[start:end], start=start, end=end,
-                                 rule=f"contact:{contact.kind}", weight=0.6))
+        evidence.append(
+            _evidence(
+                kind="contact", text=text[start:end], start=start, end=end, rule=f"contact:{contact.kind}", weight=0.6
+            )
+        )
     handle_spans = [(s, e) for _, s, e in contacts]
     for m in cues:
         if not any(s <= m.start() < e for s, e in handle_spans):
-            evidence.append(_evidence(kind="contact", text=m.group(0), start=m.start(), end=m.end(),
-                                     rule="contact_cue", weight=0.4))
+            evidence.append(
+                _evidence(kind="contact", text=m.group(0), start=m.start(), end=m.end(), rule="contact_cue", weight=0.4)
+            )
     for address, start, end in cryptos:
-        evidence.append(_evidence(kind="crypto", text=text[start:end], start=start, end=end,
-                                 rule=f"crypto:{address.chain}", weight=0.5))
+        evidence.append(
+            _evidence(
+                kind="crypto", text=text[start:end], start=start, end=end, rule=f"crypto:{address.chain}", weight=0.5
+            )
+        )
     for _fpr, start, end in pgps:
-        evidence.append(_evidence(kind="pgp", text=text[start:end][:120], start=start, end=end, rule="pgp_fingerprint", weight=0.4))
+        evidence.append(
+            _evidence(kind="pgp", text=text[start:end][:120], start=start, end=end, rule="pgp_fingerprint", weight=0.4)
+        )
     for m in offers:
-        evidence.append(_evidence(kind="offer", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="offer_term", weight=0.5))
+        evidence.append(
+            _evidence(
+                kind="offer",
+                text=text[m.start() : m.end()],
+                start=m.start(),
+                end=m.end(),
+                rule="offer_term",
+                weight=0.5,
+            )
+        )
     for m in SHIPPING_RE.finditer(folded):
-        evidence.append(_evidence(kind="shipping", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="shipping_term", weight=0.4))
+        evidence.append(
+            _evidence(
+                kind="shipping",
+                text=text[m.start() : m.end()],
+                start=m.start(),
+                end=m.end(),
+                rule="shipping_term",
+                weight=0.4,
+            )
+        )
     for m in ESCROW_RE.finditer(folded):
-        evidence.append(_evidence(kind="escrow", text=text[m.start():m.end()], start=m.start(), end=m.end(), rule="escrow_term", weight=0.4))
+        evidence.append(
+            _evidence(
+                kind="escrow",
+                text=text[m.start() : m.end()],
+                start=m.start(),
+                end=m.end(),
+                rule="escrow_term",
+                weight=0.4,
+            )
+        )
     evidence.sort(key=lambda e: (e.start if e.start is not None else -1, e.kind))
     return evidence
 
@@ -108,8 +175,14 @@ def substance_hits(evidence: list[Evidence]) -> dict[str, float]:
 
 
 _KIND_WORDS = {
-    "price": "a price", "quantity": "a quantity", "contact": "a contact", "crypto": "a crypto address",
-    "shipping": "shipping terms", "escrow": "payment terms", "offer": "offer wording", "pgp": "a PGP key",
+    "price": "a price",
+    "quantity": "a quantity",
+    "contact": "a contact",
+    "crypto": "a crypto address",
+    "shipping": "shipping terms",
+    "escrow": "payment terms",
+    "offer": "offer wording",
+    "pgp": "a PGP key",
 }
 
 

@@ -45,9 +45,14 @@ def export_onnx(model_dir: Path, out_dir: Path | None = None) -> tuple[Path, Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out_dir / ONNX_FP32, out_dir / ONNX_INT8
     tag = f".tmp-{os.getpid()}-{threading.get_ident()}"
-    traced, fused_path, int8_tmp = (out_dir / f"traced{tag}.onnx", out_dir / f"{ONNX_FP32}{tag}",
-                                    out_dir / f"{ONNX_INT8}{tag}")
-    model = DragnetForDrugSale.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
+    traced, fused_path, int8_tmp = (
+        out_dir / f"traced{tag}.onnx",
+        out_dir / f"{ONNX_FP32}{tag}",
+        out_dir / f"{ONNX_INT8}{tag}",
+    )
+    model = DragnetForDrugSale.from_pretrained(
+        str(model_dir), local_files_only=True, attn_implementation="eager"
+    ).eval()
 
     class _Logits(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -61,13 +66,26 @@ def export_onnx(model_dir: Path, out_dir: Path | None = None) -> tuple[Path, Pat
     try:
         with torch.inference_mode():
             torch.onnx.export(
-                _Logits(model), dummy, str(traced), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}},
-                opset_version=17, dynamo=False,
+                _Logits(model),
+                dummy,
+                str(traced),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "logits": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
             )
         fused = _fuse_transformer(traced, fused_path, model.config)
-        quantize_dynamic(str(fused_path), str(int8_tmp), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(fused_path),
+            str(int8_tmp),
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
         os.replace(fused_path, fp32)
         os.replace(int8_tmp, int8)
     finally:
@@ -84,8 +102,13 @@ def _fuse_transformer(traced: Path, out: Path, config: Any) -> dict[str, int]:
         # heavy (pulls in torch helpers): loaded only when an export runs
         from onnxruntime.transformers import optimizer
 
-        optimized = optimizer.optimize_model(str(traced), model_type="bert", num_heads=config.num_attention_heads,
-                                             hidden_size=config.hidden_size, opt_level=1)
+        optimized = optimizer.optimize_model(
+            str(traced),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=1,
+        )
         optimized.save_model_to_file(str(out))
         return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     except Exception as exc:  # noqa: BLE001 - an unfused graph still gives the same answers

@@ -11,8 +11,10 @@ whole model is two arrays, stored as ``lexical.npz`` beside the transformer weig
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
@@ -31,20 +33,28 @@ def lexical_text(text: str) -> str:
 
     text = collapse_repeats(text)
     if len(text) > MAX_CHARS:
-        text = text[: MAX_CHARS * 2 // 3] + " " + text[-MAX_CHARS // 3:]
+        text = text[: MAX_CHARS * 2 // 3] + " " + text[-MAX_CHARS // 3 :]
     return deleet(fold(prepare_text(text)))
 
 
-def _vectorizers() -> tuple[object, object]:
+def _vectorizers() -> tuple[Any, Any]:
     """The scikit-learn definition of the features (:func:`features` computes the same matrix
     faster; a test holds the two equal)."""
     # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=N_FEATURES, alternate_sign=False,
-                             norm="l2", lowercase=False)
-    word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=N_FEATURES, alternate_sign=False,
-                             norm="l2", lowercase=False, token_pattern=WORD_PATTERN.pattern)
+    char = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), n_features=N_FEATURES, alternate_sign=False, norm="l2", lowercase=False
+    )
+    word = HashingVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        n_features=N_FEATURES,
+        alternate_sign=False,
+        norm="l2",
+        lowercase=False,
+        token_pattern=WORD_PATTERN.pattern,
+    )
     return char, word
 
 
@@ -76,7 +86,7 @@ def _char_buckets(word: str) -> np.ndarray:
             if size <= n:
                 grams.append(padded)
                 break
-            grams.extend(padded[o:o + n] for o in range(size - n + 1))
+            grams.extend(padded[o : o + n] for o in range(size - n + 1))
         found = np.fromiter((_bucket(g) for g in grams), dtype=np.int32, count=len(grams))
         if len(_char_cache) >= _CACHE_LIMIT:
             _char_cache.clear()
@@ -124,7 +134,7 @@ def features(texts: list[str]) -> csr_matrix:
     for text in prepared:
         tokens = WORD_PATTERN.findall(text)
         row = [_word_bucket(t) for t in tokens]
-        row.extend(_word_bucket(f"{a} {b}") for a, b in zip(tokens, tokens[1:]))
+        row.extend(_word_bucket(f"{a} {b}") for a, b in itertools.pairwise(tokens))
         word_rows.append(row)
     word_lengths = np.fromiter((len(r) for r in word_rows), dtype=np.int64, count=len(word_rows))
     word_cols = np.fromiter((c for r in word_rows for c in r), dtype=np.int32, count=int(word_lengths.sum()))
@@ -136,7 +146,7 @@ def sklearn_features(texts: list[str]) -> csr_matrix:
 
     char, word = _vectorizers()
     prepared = [lexical_text(t) for t in texts]
-    return hstack([char.transform(prepared), word.transform(prepared)], format="csr")  # type: ignore[attr-defined]
+    return csr_matrix(hstack([char.transform(prepared), word.transform(prepared)], format="csr"))
 
 
 class LexicalModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from statistics import NormalDist
 from typing import Any
 
@@ -76,9 +77,14 @@ def binary_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> di
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "n": int(len(labels)), "positives": int(y.sum()), "precision": round(precision, 4), "recall": round(recall, 4),
-        "f1": round(f1, 4), "accuracy": round((tp + tn) / max(1, len(labels)), 4),
-        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}, "ece": round(expected_calibration_error(labels, probs), 4),
+        "n": int(len(labels)),
+        "positives": int(y.sum()),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "accuracy": round((tp + tn) / max(1, len(labels)), 4),
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "ece": round(expected_calibration_error(labels, probs), 4),
     }
 
 
@@ -88,7 +94,7 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     if total == 0:
         return 0.0
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (probs >= lo) & (probs < hi) if hi < 1 else (probs >= lo) & (probs <= hi)
         if sel.any():
             ece += sel.sum() / total * abs(float(labels[sel].mean()) - float(probs[sel].mean()))
@@ -102,8 +108,13 @@ def pr_curve(labels: np.ndarray, probs: np.ndarray, points: int = 21) -> list[di
         tp = float(np.sum(pred & (labels == 1)))
         fp = float(np.sum(pred & (labels == 0)))
         fn = float(np.sum(~pred & (labels == 1)))
-        out.append({"threshold": round(float(t), 3), "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
-                    "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0})
+        out.append(
+            {
+                "threshold": round(float(t), 3),
+                "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
+                "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+            }
+        )
     return out
 
 

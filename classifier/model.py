@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import logging as hf_logging
 
 from classifier.meta import LABELS
 
@@ -71,8 +72,6 @@ def new_model(layers: int) -> DragnetForDrugSale:
     config.architectures = ["DragnetForDrugSale"]
     model = DragnetForDrugSale(config)
     # torch/transformers take seconds to import: loaded only where the network runs
-    from transformers.utils import logging as hf_logging
-
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the dropped layers 3-6 and pooler are expected "unexpected keys"
     try:

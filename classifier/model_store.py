@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 def model_ready(model_dir: Path) -> bool:
     """A finished model: weights, tokenizer, decision data and the int8 ONNX file."""
-    return all((model_dir / name).is_file() for name in (META_FILE, "config.json", "model.safetensors", "tokenizer.json",
-                                                         "onnx/model.int8.onnx"))
+    return all(
+        (model_dir / name).is_file()
+        for name in (META_FILE, "config.json", "model.safetensors", "tokenizer.json", "onnx/model.int8.onnx")
+    )
 
 
 def ensure_default_model(quick: bool = True, *, show_progress: bool | None = None) -> Path:
@@ -36,8 +38,13 @@ def ensure_default_model(quick: bool = True, *, show_progress: bool | None = Non
         try:
             if model_ready(model_dir):
                 return model_dir
-            config = TrainConfig.quick(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target) if quick \
-                else TrainConfig.full(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target)
+            config = (
+                TrainConfig.quick(seed=settings.classifier.seed, precision_target=settings.classifier.precision_target)
+                if quick
+                else TrainConfig.full(
+                    seed=settings.classifier.seed, precision_target=settings.classifier.precision_target
+                )
+            )
             log.info("no model in %s: training the %s model first", model_dir, "quick" if quick else "full")
             progress = sys.stderr.isatty() if show_progress is None else show_progress
             train(model_dir, config, settings.training_data_dir, show_progress=progress)

@@ -78,14 +78,15 @@ def encode_head_tail(tokenizer: Any, texts: list[str], max_length: int) -> list[
     its tail (one third), because vendors put the product in the title and the contact, price
     and shipping terms at the end."""
     clipped = [clip_text(t, max_length) for t in texts]
-    encoded = tokenizer(clipped, add_special_tokens=False, truncation=False, return_attention_mask=False,
-                        return_token_type_ids=False)["input_ids"]
+    encoded = tokenizer(
+        clipped, add_special_tokens=False, truncation=False, return_attention_mask=False, return_token_type_ids=False
+    )["input_ids"]
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     room = max_length - 2
     out = []
     for ids in encoded:
         if len(ids) > room:
             head = (room * 2) // 3
-            ids = ids[:head] + ids[len(ids) - (room - head):]
+            ids = ids[:head] + ids[len(ids) - (room - head) :]
         out.append([cls_id, *ids, sep_id])
     return out

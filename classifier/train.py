@@ -99,18 +99,19 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     chunk = batch_size * 50
     batches = []
     for start in range(0, len(order), chunk):
-        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
-        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def _fit_blend(t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndarray, has: np.ndarray) -> dict[str, float]:
+def _fit_blend(
+    t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndarray, has: np.ndarray
+) -> dict[str, float]:
     """Binary: a two-feature logistic regression (Platt scaling over both logits).  Substances:
     the mixing weight with the best validation macro-F1."""
     # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
     from sklearn.linear_model import LogisticRegression
-
 
     lr = LogisticRegression(C=1.0).fit(np.stack([t[:, 0], lex[:, 0]], 1), labels.astype(int))
     a, b = (float(v) for v in lr.coef_[0])
@@ -125,8 +126,15 @@ def _fit_blend(t: np.ndarray, lex: np.ndarray, labels: np.ndarray, subs: np.ndar
     return {"a": round(a, 5), "b": round(b, 5), "c": round(float(lr.intercept_[0]), 5), "w_sub": best_w}
 
 
-def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int, batch_tokens: int = 8192,
-                   progress: Any = None, task: Any = None) -> np.ndarray:
+def predict_logits(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    max_length: int,
+    batch_tokens: int = 8192,
+    progress: Any = None,
+    task: Any = None,
+) -> np.ndarray:
     """Raw logits of the PyTorch model (fp32), length-bucketed, in input order."""
     # torch/transformers take seconds to import: loaded only where the network runs
     import torch
@@ -142,7 +150,7 @@ def predict_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int
         while i < len(order):
             longest = len(ids[order[min(len(order) - 1, i + 7)]])
             n = max(8, min(256, batch_tokens // max(8, longest)))
-            idx = order[i:i + n]
+            idx = order[i : i + n]
             input_ids, mask = pad_batch([ids[j] for j in idx], tokenizer.pad_token_id)
             logits = model(input_ids=input_ids, attention_mask=mask).logits.float().numpy()
             out[idx] = logits
@@ -182,11 +190,18 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     warm = max(1, int(len(plan) * config.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (len(plan) - step) / max(1, len(plan) - warm)))
+        optimizer, lambda step: min(1.0, (step + 1) / warm) * max(0.0, (len(plan) - step) / max(1, len(plan) - warm))
+    )
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
         task = progress.add_task(f"train ({config.mode}, {config.layers} layers)", total=len(plan), info="")
         ema = None
@@ -214,7 +229,9 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
         # -- calibration and thresholds on validation -----------------------------------------
         val = datasets["validation"]
         vtask = progress.add_task("calibrate (validation)", total=len(val), info="")
-        vlogits = predict_logits(model, tokenizer, [ex.text for ex in val], config.max_length, progress=progress, task=vtask)
+        vlogits = predict_logits(
+            model, tokenizer, [ex.text for ex in val], config.max_length, progress=progress, task=vtask
+        )
     vlabels, vsubs, vhas = _targets(val)
 
     # -- n-gram heads on every training row, blend and calibration on validation -------------
@@ -231,24 +248,42 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     # the precision target must hold for real listings and for social posts alike, not only on
     # their mix: the threshold is the highest of the per-group thresholds
     groups = np.array([ex.source.split(":")[0] in ("listing", "pharmacy", "ecommerce") for ex in val])
-    threshold = max(choose_threshold(vprobs[mask], vlabels[mask], config.precision_target)
-                    for mask in (groups, ~groups) if vlabels[mask].any())
+    threshold = max(
+        choose_threshold(vprobs[mask], vlabels[mask], config.precision_target)
+        for mask in (groups, ~groups)
+        if vlabels[mask].any()
+    )
 
     cascade = fit_cascade(vlex[:, 0], vlabels, vprobs >= threshold)
-    log.info("cascade: n-gram heads settle %.0f%% of validation, agreeing with the full model on %.2f%%",
-             100 * cascade["validation_settled_share"], 100 * cascade["validation_agreement"])
+    log.info(
+        "cascade: n-gram heads settle %.0f%% of validation, agreeing with the full model on %.2f%%",
+        100 * cascade["validation_settled_share"],
+        100 * cascade["validation_agreement"],
+    )
     pos = vhas.astype(bool)
     vsub = blend["w_sub"] * vlogits[:, 1:] + (1 - blend["w_sub"]) * vlex[:, 1:]
     sub_thresholds = choose_substance_thresholds(sigmoid(vsub[pos]), vsubs[pos].astype(bool))
 
     version = f"dragnet-{config.mode}-{datetime.now(UTC).strftime('%Y%m%d')}-s{config.seed}-l{config.layers}"
-    meta = ModelMeta(version=version, temperature=temperature, threshold=threshold, substance_thresholds=sub_thresholds,
-                     max_length=128 if config.mode == "quick" else config.max_length,
-                     precision_target=config.precision_target, mode=config.mode,
-                     layers=config.layers, seed=config.seed, training_seconds=round(train_seconds, 1), blend=blend,
-                     cascade=cascade,
-                     data={"counts": describe(datasets), "plan": config.plan.__dict__,
-                           "train_config": {k: v for k, v in config.__dict__.items() if k != "plan"}})
+    meta = ModelMeta(
+        version=version,
+        temperature=temperature,
+        threshold=threshold,
+        substance_thresholds=sub_thresholds,
+        max_length=128 if config.mode == "quick" else config.max_length,
+        precision_target=config.precision_target,
+        mode=config.mode,
+        layers=config.layers,
+        seed=config.seed,
+        training_seconds=round(train_seconds, 1),
+        blend=blend,
+        cascade=cascade,
+        data={
+            "counts": describe(datasets),
+            "plan": config.plan.__dict__,
+            "train_config": {k: v for k, v in config.__dict__.items() if k != "plan"},
+        },
+    )
 
     # -- write atomically ------------------------------------------------------------------------
     model_dir = Path(model_dir)
@@ -260,7 +295,6 @@ def train(model_dir: Path, config: TrainConfig, data_dir: Path, *, show_progress
     tokenizer.save_pretrained(str(tmp))
     meta.save(tmp)
     lexical.save(tmp)
-
 
     export_onnx(tmp)
     report = evaluate_model(tmp, datasets["test"], show_progress=show_progress, compare_backends=True)

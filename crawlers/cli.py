@@ -19,37 +19,51 @@ def register(app: typer.Typer, handoff: Sink) -> None:
 
     @app.command("crawl")
     def crawl(
-        target: list[str] = typer.Argument(..., help="Site profile names or paths, or a spider kind "
-                                                     "(market, forum, social: every bundled profile of it)."),
+        target: list[str] = typer.Argument(
+            ...,
+            help="Site profile names or paths, or a spider kind (market, forum, social: every bundled profile of it).",
+        ),
         out: Path | None = typer.Option(None, "--out", "-o", help="Also write the listings to this JSONL file."),
-        proxy: str | None = typer.Option(None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); "
-                                                                  "'' to connect directly."),
-        shared_frontier: bool = typer.Option(False, "--shared-frontier",
-                                             help="Share scheduler and dupefilter through Redis (redis.url)."),
+        proxy: str | None = typer.Option(
+            None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); '' to connect directly."
+        ),
+        shared_frontier: bool = typer.Option(
+            False, "--shared-frontier", help="Share scheduler and dupefilter through Redis (redis.url)."
+        ),
         hand_on: bool = typer.Option(True, "--handoff/--no-handoff", help="Hand listings to the workers."),
         json_output: bool = typer.Option(False, "--json", help="Print the crawl's figures as one JSON line."),
     ) -> None:
         """Crawl site profiles (or spiders) and hand their listings on."""
 
         try:
-            stats = run_crawl(list(target), settings=get_settings(), proxy_url=proxy, out=out,
-                              shared_frontier=shared_frontier, sink=handoff if hand_on else None)
+            stats = run_crawl(
+                list(target),
+                settings=get_settings(),
+                proxy_url=proxy,
+                out=out,
+                shared_frontier=shared_frontier,
+                sink=handoff if hand_on else None,
+            )
         except (ProfileError, ValueError) as exc:
             typer.echo(f"dragnet crawl: {exc}", err=True)
             raise typer.Exit(code=2) from None
         if json_output:
             typer.echo(stats.to_json())
         else:
-            typer.echo(f"{stats.items} listings from {stats.pages} pages in {stats.elapsed_s:.1f}s "
-                       f"({stats.pages_per_s} pages/s)" + (f"; written to {out}" if out else ""))
+            typer.echo(
+                f"{stats.items} listings from {stats.pages} pages in {stats.elapsed_s:.1f}s "
+                f"({stats.pages_per_s} pages/s)" + (f"; written to {out}" if out else "")
+            )
         for site in stats.gated:
             typer.echo(f"{site}: paused behind a gate; resume with 'dragnet session import {site} COOKIE'", err=True)
 
     session_app = typer.Typer(help="Analyst-supplied sessions for gated sites.", no_args_is_help=True)
 
     @session_app.command("import")
-    def session_import(site: str = typer.Argument(..., help="Site profile name."),
-                       cookie: str = typer.Argument(..., help="Cookie header from a browser: 'NAME=VALUE; ...'.")) -> None:
+    def session_import(
+        site: str = typer.Argument(..., help="Site profile name."),
+        cookie: str = typer.Argument(..., help="Cookie header from a browser: 'NAME=VALUE; ...'."),
+    ) -> None:
         """Resume a gated site with a session cookie an analyst obtained by hand."""
 
         try:

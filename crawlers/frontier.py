@@ -62,8 +62,11 @@ class SharedFrontierIdle:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SharedFrontierIdle:
-        ext = cls(crawler, crawler.settings.getfloat("DRAGNET_FRONTIER_IDLE_S", 2.0),
-                  crawler.settings.getint("DRAGNET_FRONTIER_BUSY_TTL_S", 60))
+        ext = cls(
+            crawler,
+            crawler.settings.getfloat("DRAGNET_FRONTIER_IDLE_S", 2.0),
+            crawler.settings.getint("DRAGNET_FRONTIER_BUSY_TTL_S", 60),
+        )
         if crawler.settings.get("DRAGNET_FRONTIER_REDIS"):
             crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
             crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)

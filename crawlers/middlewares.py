@@ -49,8 +49,14 @@ def is_private_host(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved \
-        or address.is_unspecified or address.is_multicast
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_multicast
+    )
 
 
 _DIGITS = re.compile(r"\d+")
@@ -108,8 +114,11 @@ class SafetyMiddleware:
                 self.stats.inc_value("dragnet/trap/url_pattern")
                 if len(seen) == self.max_pattern_pages:
                     seen.add("<reported>")
-                    log.warning("trap protection: URL shape %s repeats more than %d times (calendar-like trap)",
-                                shape, self.max_pattern_pages)
+                    log.warning(
+                        "trap protection: URL shape %s repeats more than %d times (calendar-like trap)",
+                        shape,
+                        self.max_pattern_pages,
+                    )
                 raise IgnoreRequest(f"repeating URL pattern {shape}")
             seen.add(request.url)
         return None
@@ -173,7 +182,7 @@ class BackoffRetryMiddleware:
 
     def _delay(self, request: Request, retry_after: float | None) -> float:
         tries = request.meta.get("retry_times", 0)
-        backoff = min(self.cap, self.base * (2 ** tries))
+        backoff = min(self.cap, self.base * (2**tries))
         if retry_after is not None:
             return min(self.cap, max(retry_after, backoff if retry_after == 0 else 0))
         return backoff
@@ -184,16 +193,22 @@ class BackoffRetryMiddleware:
         if response.status in request.meta.get("handle_httpstatus_list", ()):
             return response
         retry_after = retry_after_seconds(response.headers.get(b"Retry-After"))
-        new = get_retry_request(request, spider=self.crawler.spider, reason=f"http {response.status}",
-                                max_retry_times=self.max_retry)
+        new = get_retry_request(
+            request, spider=self.crawler.spider, reason=f"http {response.status}", max_retry_times=self.max_retry
+        )
         if new is None:
             return response
         delay = self._delay(request, retry_after)
         self.crawler.stats.inc_value(f"dragnet/retry/http_{response.status}")
         if retry_after is not None:
             self.crawler.stats.inc_value("dragnet/retry/retry_after_honoured")
-        log.info("retrying %s after %.2fs (HTTP %s%s)", request.url, delay, response.status,
-                 f", Retry-After {retry_after:.0f}s" if retry_after is not None else "")
+        log.info(
+            "retrying %s after %.2fs (HTTP %s%s)",
+            request.url,
+            delay,
+            response.status,
+            f", Retry-After {retry_after:.0f}s" if retry_after is not None else "",
+        )
         await asyncio.sleep(delay)
         return new
 
@@ -261,8 +276,11 @@ class SessionMiddleware:
             cookies = self.store.cookies(profile.name)
             if cookies:
                 # As a list with path "/": a dict would be scoped to the directory of this URL.
-                existing: list[Any] = request.cookies if isinstance(request.cookies, list) else [
-                    {"name": k, "value": v} for k, v in (request.cookies or {}).items()]
+                existing: list[Any] = (
+                    request.cookies
+                    if isinstance(request.cookies, list)
+                    else [{"name": k, "value": v} for k, v in (request.cookies or {}).items()]
+                )
                 request.cookies = [{"name": k, "value": v, "path": "/"} for k, v in cookies.items()] + existing
                 self.crawler.stats.inc_value("dragnet/session/imported_cookies_used")
             self.applied.add((profile.name, host))
@@ -308,8 +326,12 @@ class SessionMiddleware:
         if self._is_gate(form_page, profile):
             return False
         submit = _form_request(
-            form_page, formcss=profile.login.form_css, formdata=profile.login.fields, dont_filter=True,
-            meta={"dont_redirect": True, "handle_httpstatus_list": [301, 302, 303, 307, 403]})
+            form_page,
+            formcss=profile.login.form_css,
+            formdata=profile.login.fields,
+            dont_filter=True,
+            meta={"dont_redirect": True, "handle_httpstatus_list": [301, 302, 303, 307, 403]},
+        )
         result = await self._fetch(submit)
         ok = result.status in (301, 302, 303, 307) and not self._is_logged_out(request, result, profile)
         self.crawler.stats.inc_value("dragnet/session/login_ok" if ok else "dragnet/session/login_failed")
@@ -318,8 +340,12 @@ class SessionMiddleware:
 
     async def _solve_gate(self, response: Response, profile: Any) -> bool:
         try:
-            submit = _form_request(response, formcss=profile.gate.form_css, dont_filter=True,
-                                   meta={"dont_redirect": True, "handle_httpstatus_list": [302, 303]})
+            submit = _form_request(
+                response,
+                formcss=profile.gate.form_css,
+                dont_filter=True,
+                meta={"dont_redirect": True, "handle_httpstatus_list": [302, 303]},
+            )
         except ValueError:
             return False
         result = await self._fetch(submit)
@@ -337,8 +363,13 @@ class SessionMiddleware:
         page.write_bytes(response.body[: self.settings.crawl.max_response_bytes])
         self.store.pause(profile.name, "gate", page=page, url=request.url)
         self.crawler.stats.set_value("dragnet/gate/paused", profile.name)
-        log.warning("site %s is behind a gate that needs a human: page saved to %s, site paused; resume with "
-                    "'dragnet session import %s COOKIE'", profile.name, page, profile.name)
+        log.warning(
+            "site %s is behind a gate that needs a human: page saved to %s, site paused; resume with "
+            "'dragnet session import %s COOKIE'",
+            profile.name,
+            page,
+            profile.name,
+        )
 
     async def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:
         profile = _profile(spider, self.crawler)

@@ -66,8 +66,10 @@ class _VersionState:
         else:
             # Version state is rebuilt by the next crawl if lost: no fsync per listing.
             self._db = sqlite.connect(path, synchronous="OFF")
-            sqlite.migrate(self._db, ["CREATE TABLE IF NOT EXISTS versions (id TEXT PRIMARY KEY, sha TEXT, "
-                                      "version INT, first_seen TEXT)"])
+            sqlite.migrate(
+                self._db,
+                ["CREATE TABLE IF NOT EXISTS versions (id TEXT PRIMARY KEY, sha TEXT, version INT, first_seen TEXT)"],
+            )
             self._pending = 0
 
     def observe(self, listing: Listing) -> tuple[int, datetime | None]:
@@ -80,21 +82,26 @@ class _VersionState:
                 "local d = cjson.decode(v) "
                 "if d[1] ~= ARGV[2] then d[1] = ARGV[2]; d[2] = d[2] + 1; "
                 "redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(d)) end "
-                "return cjson.encode(d)")
-            sha, version, first_seen = json.loads(script(keys=[self._key], args=[listing.id, listing.content_sha256,
-                                                                                  first]))
+                "return cjson.encode(d)"
+            )
+            sha, version, first_seen = json.loads(
+                script(keys=[self._key], args=[listing.id, listing.content_sha256, first])
+            )
             return int(version), datetime.fromisoformat(first_seen)
         with self._lock:
             row = self._db.execute("SELECT sha, version, first_seen FROM versions WHERE id=?", (listing.id,)).fetchone()
             if row is None:
-                self._db.execute("INSERT INTO versions VALUES (?,?,?,?)", (listing.id, listing.content_sha256, 1, first))
+                self._db.execute(
+                    "INSERT INTO versions VALUES (?,?,?,?)", (listing.id, listing.content_sha256, 1, first)
+                )
                 self._commit_soon()
                 return 1, datetime.fromisoformat(first)
             sha, version, first_seen = row
             if sha != listing.content_sha256:
                 version += 1
-                self._db.execute("UPDATE versions SET sha=?, version=? WHERE id=?",
-                                 (listing.content_sha256, version, listing.id))
+                self._db.execute(
+                    "UPDATE versions SET sha=?, version=? WHERE id=?", (listing.content_sha256, version, listing.id)
+                )
                 self._commit_soon()
             return int(version), datetime.fromisoformat(first_seen)
 

@@ -88,20 +88,32 @@ def profiled_spider(cls: type, profile: Any) -> type:
     return type(cls.__name__, (cls,), {"custom_settings": custom, "__module__": cls.__module__})
 
 
-def run_crawl(targets: list[str], *, settings: DragnetSettings | None = None, proxy_url: str | None = None,
-              sink: Callable[[list[Listing]], None] | None = None, out: Path | None = None,
-              shared_frontier: bool = False, log_level: str | None = None) -> CrawlStats:
+def run_crawl(
+    targets: list[str],
+    *,
+    settings: DragnetSettings | None = None,
+    proxy_url: str | None = None,
+    sink: Callable[[list[Listing]], None] | None = None,
+    out: Path | None = None,
+    shared_frontier: bool = False,
+    log_level: str | None = None,
+) -> CrawlStats:
     """Crawl ``targets`` (profile names/paths or spider kinds) through ``proxy_url`` (Tor's
     SOCKS5h; ``None`` = direct) and hand listings to ``sink`` in batches (``None``: not handed
     on; the crawler knows nothing of the workers, the caller wires them in)."""
-
 
     settings = settings or get_settings()
     use_settings(settings)
     profiles = resolve_targets(targets, settings.crawl.profiles_dir)
     proxy = proxy_url if proxy_url is not None else settings.tor.socks_url
-    values = scrapy_settings(settings, proxy_url=proxy or None, out=str(out) if out else None, sink=sink,
-                             shared_frontier=shared_frontier, log_level=log_level)
+    values = scrapy_settings(
+        settings,
+        proxy_url=proxy or None,
+        out=str(out) if out else None,
+        sink=sink,
+        shared_frontier=shared_frontier,
+        log_level=log_level,
+    )
     process = CrawlerProcess(values, install_root_handler=True)
     crawlers = []
     for profile in profiles:
@@ -149,8 +161,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared-frontier", action="store_true")
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args(argv)
-    stats = run_crawl(args.targets, proxy_url=args.proxy, out=Path(args.out) if args.out else None,
-                      shared_frontier=args.shared_frontier, log_level=args.log_level)
+    stats = run_crawl(
+        args.targets,
+        proxy_url=args.proxy,
+        out=Path(args.out) if args.out else None,
+        shared_frontier=args.shared_frontier,
+        log_level=args.log_level,
+    )
     sys.stdout.write("CRAWLSTATS " + stats.to_json() + "\n")
 
 

@@ -51,8 +51,9 @@ class SessionStore:
 
     def pause(self, site: str, reason: str, page: Path | None = None, url: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._path(site, "paused").write_text(json.dumps(
-            {"reason": reason, "page": str(page) if page else None, "url": url, "at": time.time()}))
+        self._path(site, "paused").write_text(
+            json.dumps({"reason": reason, "page": str(page) if page else None, "url": url, "at": time.time()})
+        )
 
     def paused(self, site: str) -> dict[str, Any] | None:
         path = self._path(site, "paused")

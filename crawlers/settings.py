@@ -40,38 +40,49 @@ ITEM_PIPELINES = {
 EXTENSIONS = {"crawlers.frontier.SharedFrontierIdle": 500}
 
 
-def scrapy_settings(settings: Any, *, proxy_url: str | None, out: str | None = None, sink: Any = None,
-                    shared_frontier: bool = False, log_level: str | None = None) -> dict[str, Any]:
+def scrapy_settings(
+    settings: Any,
+    *,
+    proxy_url: str | None,
+    out: str | None = None,
+    sink: Any = None,
+    shared_frontier: bool = False,
+    log_level: str | None = None,
+) -> dict[str, Any]:
     """Scrapy settings for one run, derived from the Dragnet settings object."""
     crawl = settings.crawl
     values: dict[str, Any] = {k: v for k, v in globals().items() if k.isupper()}
-    values.update({
-        "USER_AGENT": crawl.user_agent,
-        "CONCURRENT_REQUESTS": crawl.concurrent_requests,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_host,
-        "DOWNLOAD_DELAY": crawl.download_delay_s,
-        "DOWNLOAD_TIMEOUT": crawl.download_timeout_s,
-        "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
-        "DOWNLOAD_WARNSIZE": crawl.warn_response_bytes,
-        "DEPTH_LIMIT": crawl.max_depth,
-        "DRAGNET_SOCKS_URL": proxy_url or "",
-        "DRAGNET_OUT": out,
-        "DRAGNET_SINK": sink,
-        "LOG_LEVEL": log_level or settings.log_level,
-    })
+    values.update(
+        {
+            "USER_AGENT": crawl.user_agent,
+            "CONCURRENT_REQUESTS": crawl.concurrent_requests,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_host,
+            "DOWNLOAD_DELAY": crawl.download_delay_s,
+            "DOWNLOAD_TIMEOUT": crawl.download_timeout_s,
+            "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
+            "DOWNLOAD_WARNSIZE": crawl.warn_response_bytes,
+            "DEPTH_LIMIT": crawl.max_depth,
+            "DRAGNET_SOCKS_URL": proxy_url or "",
+            "DRAGNET_OUT": out,
+            "DRAGNET_SINK": sink,
+            "LOG_LEVEL": log_level or settings.log_level,
+        }
+    )
     if shared_frontier:
         if not settings.redis.url:
             raise ValueError("a shared frontier needs redis.url (DRAGNET_REDIS__URL)")
-        values.update({
-            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-            "DUPEFILTER_CLASS": "crawlers.frontier.FreshnessDupeFilter",
-            "SCHEDULER_PERSIST": True,
-            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
-            "REDIS_URL": settings.redis.url,
-            "DRAGNET_FRONTIER_REDIS": settings.redis.url,
-            "DRAGNET_RECRAWL_AFTER_S": crawl.recrawl_after_s,
-            # A process takes from the shared queue only what it can download now, so that
-            # the other processes find work in it.
-            "CONCURRENT_REQUESTS": min(crawl.concurrent_requests, crawl.concurrent_requests_per_host),
-        })
+        values.update(
+            {
+                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                "DUPEFILTER_CLASS": "crawlers.frontier.FreshnessDupeFilter",
+                "SCHEDULER_PERSIST": True,
+                "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+                "REDIS_URL": settings.redis.url,
+                "DRAGNET_FRONTIER_REDIS": settings.redis.url,
+                "DRAGNET_RECRAWL_AFTER_S": crawl.recrawl_after_s,
+                # A process takes from the shared queue only what it can download now, so that
+                # the other processes find work in it.
+                "CONCURRENT_REQUESTS": min(crawl.concurrent_requests, crawl.concurrent_requests_per_host),
+            }
+        )
     return values

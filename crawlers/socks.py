@@ -31,8 +31,13 @@ from twisted.web.client import Agent
 from zope.interface import implementer
 
 SOCKS_ERRORS = {
-    1: "general SOCKS server failure", 2: "connection not allowed by ruleset", 3: "network unreachable",
-    4: "host unreachable", 5: "connection refused", 6: "TTL expired", 7: "command not supported",
+    1: "general SOCKS server failure",
+    2: "connection not allowed by ruleset",
+    3: "network unreachable",
+    4: "host unreachable",
+    5: "connection refused",
+    6: "TTL expired",
+    7: "command not supported",
     8: "address type not supported",
 }
 
@@ -44,8 +49,9 @@ class SocksError(ConnectionError):
 class _SocksHandshake(Protocol):
     """Speaks SOCKS5 until the tunnel is up, then relays bytes to the wrapped protocol."""
 
-    def __init__(self, host: str, port: int, auth: tuple[str, str] | None, wrapped: Factory,
-                 ready: defer.Deferred) -> None:
+    def __init__(
+        self, host: str, port: int, auth: tuple[str, str] | None, wrapped: Factory, ready: defer.Deferred
+    ) -> None:
         self.host, self.port, self.auth = host, port, auth
         self.wrapped_factory = wrapped
         self.ready = ready
@@ -137,8 +143,16 @@ class _SocksHandshake(Protocol):
 class SocksClientEndpoint:
     """Connects to ``host:port`` through the SOCKS5 proxy at ``proxy_host:proxy_port``."""
 
-    def __init__(self, reactor: Any, proxy_host: str, proxy_port: int, host: str, port: int,
-                 auth: tuple[str, str] | None = None, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        proxy_host: str,
+        proxy_port: int,
+        host: str,
+        port: int,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 30,
+    ) -> None:
         self.reactor = reactor
         self.proxy = TCP4ClientEndpoint(reactor, proxy_host, proxy_port, timeout=timeout)
         self.host, self.port, self.auth = host, port, auth
@@ -166,8 +180,9 @@ class SocksClientEndpoint:
 
 
 class _SocksEndpointFactory:
-    def __init__(self, reactor: Any, proxy_url: str, auth: tuple[str, str] | None, timeout: float,
-                 context_factory: Any) -> None:
+    def __init__(
+        self, reactor: Any, proxy_url: str, auth: tuple[str, str] | None, timeout: float, context_factory: Any
+    ) -> None:
         parts = urlsplit(proxy_url)
         if parts.scheme not in ("socks5h", "socks5"):
             raise ValueError(f"unsupported proxy scheme {parts.scheme!r} (want socks5h://)")
@@ -180,8 +195,9 @@ class _SocksEndpointFactory:
 
     def endpointForURI(self, uri: Any) -> Any:
         host = uri.host.decode("ascii") if isinstance(uri.host, bytes) else uri.host
-        endpoint = SocksClientEndpoint(self.reactor, self.proxy_host, self.proxy_port, host, uri.port,
-                                       self.auth, self.timeout)
+        endpoint = SocksClientEndpoint(
+            self.reactor, self.proxy_host, self.proxy_port, host, uri.port, self.auth, self.timeout
+        )
         if uri.scheme == b"https":
             return wrapClientTLS(self.context_factory.creatorForNetloc(uri.host, uri.port), endpoint)  # type: ignore[arg-type]  # zope
         return endpoint
@@ -193,16 +209,19 @@ class SocksAgent(Agent):
     _socks_key: tuple[Any, ...] = ()
 
     @classmethod
-    def through(cls, reactor: Any, proxy_url: str, auth: tuple[str, str] | None, timeout: float,
-                context_factory: Any, pool: Any) -> SocksAgent:
-        agent = cls.usingEndpointFactory(reactor, _SocksEndpointFactory(reactor, proxy_url, auth, timeout,
-                                                                        context_factory), pool)
+    def through(
+        cls, reactor: Any, proxy_url: str, auth: tuple[str, str] | None, timeout: float, context_factory: Any, pool: Any
+    ) -> SocksAgent:
+        agent = cls.usingEndpointFactory(
+            reactor, _SocksEndpointFactory(reactor, proxy_url, auth, timeout, context_factory), pool
+        )
         agent._socks_key = (proxy_url, auth)
         return agent
 
     def _requestWithEndpoint(self, key, endpoint, method, parsedURI, headers, bodyProducer, requestPath):
-        return super()._requestWithEndpoint(key + ("socks",) + self._socks_key, endpoint, method, parsedURI,
-                                            headers, bodyProducer, requestPath)
+        return super()._requestWithEndpoint(
+            key + ("socks",) + self._socks_key, endpoint, method, parsedURI, headers, bodyProducer, requestPath
+        )
 
 
 class _SocksScrapyAgent(_ScrapyAgent):
@@ -212,8 +231,9 @@ class _SocksScrapyAgent(_ScrapyAgent):
             return super()._get_agent(request, timeout)
 
         auth = request.meta.get("socks_auth")
-        return SocksAgent.through(reactor, proxy_url, tuple(auth) if auth else None, timeout,
-                                  self._contextFactory, self._pool)
+        return SocksAgent.through(
+            reactor, proxy_url, tuple(auth) if auth else None, timeout, self._contextFactory, self._pool
+        )
 
 
 class SocksDownloadHandler(HTTP11DownloadHandler):

@@ -38,10 +38,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-bench_app = typer.Typer(help="Benchmarks: print figures beside a baseline measured in the same run.",
-                        no_args_is_help=True)
-services_app = typer.Typer(help="Start the real services (Redis, OpenSearch, SOCKS5) on loopback.",
-                           no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: print figures beside a baseline measured in the same run.", no_args_is_help=True
+)
+services_app = typer.Typer(
+    help="Start the real services (Redis, OpenSearch, SOCKS5) on loopback.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 app.add_typer(services_app, name="services")
 
@@ -66,8 +68,9 @@ def _root(
 def demo(
     serve: bool = typer.Option(False, "--serve", help="Then serve the analyst UI over the result."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
-    listings_per_market: int | None = typer.Option(None, "--listings-per-market",
-                                                      help="Size of each simulated market."),
+    listings_per_market: int | None = typer.Option(
+        None, "--listings-per-market", help="Size of each simulated market."
+    ),
     port: int | None = typer.Option(None, "--port", help="Port for --serve (default: settings.api.port)."),
 ) -> None:
     """Run the main job end to end on the embedded default (simulated sites, embedded store)."""
@@ -105,15 +108,17 @@ def bench_pipeline_command(json_output: bool = JSON_OPTION) -> None:
 
 
 @bench_app.command("takedown")
-def bench_takedown_command(json_output: bool = JSON_OPTION,
-                           hits: int = typer.Option(200, help="Hits per variant.")) -> None:
+def bench_takedown_command(
+    json_output: bool = JSON_OPTION, hits: int = typer.Option(200, help="Hits per variant.")
+) -> None:
     """Benchmark: notice ingest with/without bundles, verify, JSON vs STIX, push vs pull."""
     bench_takedown.main(json_output=json_output, n=hits)
 
 
 @bench_app.command("lifespan")
-def bench_lifespan_command(json_output: bool = JSON_OPTION,
-                           markets: int = typer.Option(24, help="Simulated markets per probe round.")) -> None:
+def bench_lifespan_command(
+    json_output: bool = JSON_OPTION, markets: int = typer.Option(24, help="Simulated markets per probe round.")
+) -> None:
     """Benchmark: a probe round of many markets, sequential against parallel."""
     bench_lifespan.main(json_output=json_output, markets=markets)
 

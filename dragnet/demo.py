@@ -1,7 +1,7 @@
 """``dragnet demo``: the main job end to end on one machine with no external service.
 
 It builds the default model if it is missing, starts the simulated onion markets, forum and
-social feed behind a SOCKS5 proxy (standing in for Tor), crawls them through that proxy with the
+social timeline behind a SOCKS5 proxy (standing in for Tor), crawls them through that proxy with the
 real spiders, classifies and indexes every listing in-process (the workers' embedded mode) into
 the embedded store, and summarises what was found.  The store is the one ``dragnet serve``
 reads, so the result stays searchable after the demo.
@@ -34,10 +34,12 @@ TOP_HITS = 5
 def demo_settings(base: DragnetSettings | None = None) -> DragnetSettings:
     """The embedded default whatever the environment says: no broker, the embedded store."""
     base = base or get_settings()
-    return base.model_copy(update={
-        "redis": base.redis.model_copy(update={"url": None}),
-        "search": base.search.model_copy(update={"backend": "embedded"}),
-    })
+    return base.model_copy(
+        update={
+            "redis": base.redis.model_copy(update={"url": None}),
+            "search": base.search.model_copy(update={"backend": "embedded"}),
+        }
+    )
 
 
 def _ensure_model(progress: bool) -> str:
@@ -56,8 +58,9 @@ def _stat(stats: Any, *names: str) -> Any:
     return None
 
 
-def run_demo(listings_per_market: int | None = None, progress: bool = True,
-             settings: DragnetSettings | None = None) -> dict[str, Any]:
+def run_demo(
+    listings_per_market: int | None = None, progress: bool = True, settings: DragnetSettings | None = None
+) -> dict[str, Any]:
     """Run the demo and return its summary (what ``--json`` prints)."""
 
     previous = get_settings()
@@ -74,8 +77,9 @@ def run_demo(listings_per_market: int | None = None, progress: bool = True,
         def sink(listings: list[Any]) -> None:
             outcome.add(process_in_process(list(listings), settings=settings))
             if console is not None:
-                console.print(f"  classified and indexed {outcome.written + outcome.unchanged} listing(s)",
-                              highlight=False)
+                console.print(
+                    f"  classified and indexed {outcome.written + outcome.unchanged} listing(s)", highlight=False
+                )
 
         # The markets' captcha gates need a human analyst (``dragnet session import``); the demo
         # runs without them so that it finishes unattended.  Faults (429, 5xx, expiring sessions)
@@ -93,19 +97,21 @@ def run_demo(listings_per_market: int | None = None, progress: bool = True,
         with open_store(settings) as store:
             store.refresh()
             summary = _summarise(store, SearchQuery, settings)
-        summary.update({
-            "pages_crawled": _stat(stats, "pages", "pages_crawled", "responses"),
-            "items_crawled": _stat(stats, "items", "items_scraped", "listings"),
-            "crawl_stats": _jsonable(stats),
-            "listings_received": outcome.received,
-            "classified": outcome.classified,
-            "indexed_new": outcome.written,
-            "indexed_unchanged": outcome.unchanged,
-            "dead_lettered": outcome.dead_lettered,
-            "ground_truth": {name: len(records) for name, records in truth.items()},
-            "model_dir": model_dir,
-            "elapsed_s": round(time.monotonic() - started, 1),
-        })
+        summary.update(
+            {
+                "pages_crawled": _stat(stats, "pages", "pages_crawled", "responses"),
+                "items_crawled": _stat(stats, "items", "items_scraped", "listings"),
+                "crawl_stats": _jsonable(stats),
+                "listings_received": outcome.received,
+                "classified": outcome.classified,
+                "indexed_new": outcome.written,
+                "indexed_unchanged": outcome.unchanged,
+                "dead_lettered": outcome.dead_lettered,
+                "ground_truth": {name: len(records) for name, records in truth.items()},
+                "model_dir": model_dir,
+                "elapsed_s": round(time.monotonic() - started, 1),
+            }
+        )
         return summary
     finally:
         use_settings(previous)
@@ -130,20 +136,29 @@ def _summarise(store: Any, SearchQuery: Any, settings: DragnetSettings) -> dict[
     for hit in hits.hits:
         listing = hit.listing
         verdict = listing.classification
-        top.append({
-            "title": (listing.title or listing.text)[:120],
-            "url": listing.url,
-            "market": listing.market or listing.platform,
-            "score": round(verdict.score, 3) if verdict else None,
-            "substances": {k: round(v, 2) for k, v in sorted((verdict.substances if verdict else {}).items(),
-                                                               key=lambda kv: -kv[1]) if v >= 0.5},
-            # one line per distinct (kind, text): a term found in the title and again in the body
-            # is two spans with their own offsets, but one thing to show
-            "evidence": [{"kind": kind, "text": text} for kind, text in dict.fromkeys(
-                (e.kind, e.text[:80]) for e in (verdict.evidence if verdict else []))][:6],
-            "explanation": (verdict.explanation or "")[:300] if verdict else "",
-            "vendor": listing.vendor.name if listing.vendor else None,
-        })
+        top.append(
+            {
+                "title": (listing.title or listing.text)[:120],
+                "url": listing.url,
+                "market": listing.market or listing.platform,
+                "score": round(verdict.score, 3) if verdict else None,
+                "substances": {
+                    k: round(v, 2)
+                    for k, v in sorted((verdict.substances if verdict else {}).items(), key=lambda kv: -kv[1])
+                    if v >= 0.5
+                },
+                # one line per distinct (kind, text): a term found in the title and again in the body
+                # is two spans with their own offsets, but one thing to show
+                "evidence": [
+                    {"kind": kind, "text": text}
+                    for kind, text in dict.fromkeys(
+                        (e.kind, e.text[:80]) for e in (verdict.evidence if verdict else [])
+                    )
+                ][:6],
+                "explanation": (verdict.explanation or "")[:300] if verdict else "",
+                "vendor": listing.vendor.name if listing.vendor else None,
+            }
+        )
     host, port = settings.api.host, settings.api.port
     return {
         "listings_indexed": total,
@@ -164,11 +179,17 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     console = Console()
     console.print(f"\n[bold]Dragnet demo[/bold] finished in {summary['elapsed_s']} s")
-    console.print(f"pages crawled: {summary.get('pages_crawled')}   listings: {summary['listings_received']}   "
-                  f"indexed: {summary['listings_indexed']}   drug-sale hits: {summary['drug_sale_hits']}   "
-                  f"dead-lettered: {summary['dead_lettered']}", highlight=False)
-    for title, key in (("hits by substance", "hits_by_substance"), ("hits by market", "hits_by_market"),
-                       ("hits by site (markets, forum, social)", "hits_by_site")):
+    console.print(
+        f"pages crawled: {summary.get('pages_crawled')}   listings: {summary['listings_received']}   "
+        f"indexed: {summary['listings_indexed']}   drug-sale hits: {summary['drug_sale_hits']}   "
+        f"dead-lettered: {summary['dead_lettered']}",
+        highlight=False,
+    )
+    for title, key in (
+        ("hits by substance", "hits_by_substance"),
+        ("hits by market", "hits_by_market"),
+        ("hits by site (markets, forum, social)", "hits_by_site"),
+    ):
         table = Table(title=title)
         table.add_column("value")
         table.add_column("hits", justify="right")
@@ -180,8 +201,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"{n}. [{hit['score']}] {escape(hit['title'])}  ({escape(str(hit['market']))})", highlight=False)
         console.print(f"   {escape(hit['url'])}", highlight=False)
         if hit["substances"]:
-            console.print("   substances: " + escape(", ".join(f"{k} {v}" for k, v in hit["substances"].items())),
-                          highlight=False)
+            console.print(
+                "   substances: " + escape(", ".join(f"{k} {v}" for k, v in hit["substances"].items())), highlight=False
+            )
         for ev in hit["evidence"]:
             console.print(f"   - {escape(ev['kind'])}: {escape(ev['text'])}", highlight=False)
     console.print(f"\nstore: {summary['store']}", highlight=False)
@@ -191,14 +213,14 @@ def print_summary(summary: dict[str, Any]) -> None:
 def serve_ui(port: int | None = None) -> None:
     """Serve the analyst UI over the demo's store until Ctrl-C."""
 
-
     settings = demo_settings()
     if port is not None:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update={"port": port})})
     use_settings(settings)
 
     key = KeyStore(settings).create_key("demo analyst", "analyst")  # stored hashed; shown once, here
-    print(f"serving the analyst UI on http://{settings.api.host}:{settings.api.port}/search (Ctrl-C to stop)",
-          flush=True)
+    print(
+        f"serving the analyst UI on http://{settings.api.host}:{settings.api.port}/search (Ctrl-C to stop)", flush=True
+    )
     print(f"log in with this analyst API key (shown once): {key}", flush=True)
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_level="warning")

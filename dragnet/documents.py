@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -159,7 +159,7 @@ class Listing(_Model):
     takedown: Takedown | None = None
 
     @classmethod
-    def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: object) -> Listing:
+    def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: Any) -> Listing:
         """Build a listing with its derived keys (canonical URL, id, content hash) filled in."""
         canonical = canonicalize_url(url)
         body = f"{title}\n{text}"
@@ -171,7 +171,7 @@ class Listing(_Model):
             title=title,
             text=text,
             content_sha256=content_sha256(body),
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
 
     @property

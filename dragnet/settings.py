@@ -203,15 +203,26 @@ class FeedSettings(BaseModel):
     tlp: str = "TLP:AMBER"
     dsa_category: str = "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS"
     dsa_keyword: str = "KEYWORD_REGULATED_GOODS_SERVICES"
-    legal_ground: str = "Illicit offer of narcotic drugs and psychotropic substances (UN Single Convention 1961, Convention 1971; Council Framework Decision 2004/757/JHA Art. 2)"
+    legal_ground: str = (
+        "Illicit offer of narcotic drugs and psychotropic substances (UN Single Convention 1961, "
+        "Convention 1971; Council Framework Decision 2004/757/JHA Art. 2)"
+    )
     recrawl_proxy_url: str | None = None  # clearnet re-crawls; .onion always goes through tor.socks_url
     webhook_allow_private: bool = False  # allow webhook URLs on loopback/private addresses (tests, on-prem)
     webhook_batch: int = Field(default=200, ge=1)
     recrawl_timeout_s: float = Field(default=20.0, gt=0)
     recheck_interval_s: float = Field(default=6 * 3600.0, ge=0)  # re-crawl a sent notice at most this often
-    removed_markers: list[str] = Field(default_factory=lambda: [
-        "post removed", "this content isn't available", "page not found", "this post has been removed",
-        "content unavailable", "account suspended", "message was deleted"])
+    removed_markers: list[str] = Field(
+        default_factory=lambda: [
+            "post removed",
+            "this content isn't available",
+            "page not found",
+            "this post has been removed",
+            "content unavailable",
+            "account suspended",
+            "message was deleted",
+        ]
+    )
 
 
 class LifespanSettings(BaseModel):
@@ -327,9 +338,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DragnetS
     try:
         return DragnetSettings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise ConfigError(f"cannot read configuration: {exc}") from None

@@ -22,9 +22,15 @@ Synchronous = Literal["OFF", "NORMAL", "FULL"]
 Migration = str | Callable[[sqlite3.Connection], None]
 
 
-def connect(path: Path, *, synchronous: Synchronous = "NORMAL", autocommit: bool = False,
-            check_same_thread: bool = False, row_factory: bool = False,
-            temp_store_memory: bool = False) -> sqlite3.Connection:
+def connect(
+    path: Path,
+    *,
+    synchronous: Synchronous = "NORMAL",
+    autocommit: bool = False,
+    check_same_thread: bool = False,
+    row_factory: bool = False,
+    temp_store_memory: bool = False,
+) -> sqlite3.Connection:
     """Open ``path`` (creating its folder and the file, owner-only) with the shared pragmas.
 
     ``synchronous``: ``NORMAL`` with WAL never corrupts the file on a crash and may lose the

@@ -64,7 +64,9 @@ def crypto_spans(text: str, strict: bool) -> list[tuple[CryptoAddress, int, int]
         addr = m.group(1)
         valid = _base58check_ok(addr)
         # Without a checksum, demand the look of an address (mixed case and digits).
-        plausible = any(c.isdigit() for c in addr[1:]) and any(c.isupper() for c in addr[1:]) and any(c.islower() for c in addr)
+        plausible = (
+            any(c.isdigit() for c in addr[1:]) and any(c.isupper() for c in addr[1:]) and any(c.islower() for c in addr)
+        )
         if valid or (not strict and plausible):
             add("btc", addr, m.start(1), m.end(1))
     for m in _ETH.finditer(text):

@@ -8,8 +8,18 @@ from typing import Any
 from lingua import Language, LanguageDetectorBuilder
 
 # the languages of the markets and channels Dragnet reads
-LANGUAGES = (Language.ENGLISH, Language.GERMAN, Language.FRENCH, Language.SPANISH, Language.DUTCH, Language.POLISH,
-             Language.RUSSIAN, Language.PORTUGUESE, Language.ITALIAN, Language.SWEDISH)
+LANGUAGES = (
+    Language.ENGLISH,
+    Language.GERMAN,
+    Language.FRENCH,
+    Language.SPANISH,
+    Language.DUTCH,
+    Language.POLISH,
+    Language.RUSSIAN,
+    Language.PORTUGUESE,
+    Language.ITALIAN,
+    Language.SWEDISH,
+)
 MIN_CHARS = 20  # shorter texts carry too little to tell
 
 

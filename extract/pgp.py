@@ -14,9 +14,7 @@ with warnings.catch_warnings():  # pgpy's import warns about deprecated cryptogr
 
 log = logging.getLogger(__name__)
 
-_PGP_FPR = re.compile(
-    r"(?<![0-9A-Za-z])(?<!0x)((?:[0-9A-Fa-f]{4}[ \u00a0]{0,2}){9}[0-9A-Fa-f]{4})(?![0-9A-Za-z])"
-)
+_PGP_FPR = re.compile(r"(?<![0-9A-Za-z])(?<!0x)((?:[0-9A-Fa-f]{4}[ \u00a0]{0,2}){9}[0-9A-Fa-f]{4})(?![0-9A-Za-z])")
 MAX_KEY_CHARS = 200_000  # a real key block is a few kB; a larger one is not parsed
 _PGP_BLOCK = re.compile(r"-----BEGIN PGP PUBLIC KEY BLOCK-----.*?-----END PGP PUBLIC KEY BLOCK-----", re.S)
 

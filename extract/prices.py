@@ -10,12 +10,44 @@ from dragnet.settings import get_settings
 from extract.text import cap
 
 _NUM = r"(\d{1,3}(?:[ ,.'\u00a0]\d{3})+(?:[.,]\d{1,8})?|\d+(?:[.,]\d{1,8})?)"
-_SYMBOLS = {"r$": "BRL", "$": "USD", "us$": "USD", "€": "EUR", "£": "GBP", "₿": "BTC", "฿": "BTC", "₽": "RUB", "₹": "INR", "¥": "JPY"}
+_SYMBOLS = {
+    "r$": "BRL",
+    "$": "USD",
+    "us$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "₿": "BTC",
+    "฿": "BTC",
+    "₽": "RUB",
+    "₹": "INR",
+    "¥": "JPY",
+}
 _CODES = {
-    "usd": "USD", "dollars": "USD", "dollar": "USD", "bucks": "USD", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "gbp": "GBP", "quid": "GBP", "btc": "BTC", "bitcoin": "BTC", "xmr": "XMR", "monero": "XMR", "eth": "ETH",
-    "ltc": "LTC", "rub": "RUB", "руб": "RUB", "рублей": "RUB", "р": "RUB", "brl": "BRL", "reais": "BRL",
-    "chf": "CHF", "cad": "CAD", "aud": "AUD", "usdt": "USDT",
+    "usd": "USD",
+    "dollars": "USD",
+    "dollar": "USD",
+    "bucks": "USD",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "gbp": "GBP",
+    "quid": "GBP",
+    "btc": "BTC",
+    "bitcoin": "BTC",
+    "xmr": "XMR",
+    "monero": "XMR",
+    "eth": "ETH",
+    "ltc": "LTC",
+    "rub": "RUB",
+    "руб": "RUB",
+    "рублей": "RUB",
+    "р": "RUB",
+    "brl": "BRL",
+    "reais": "BRL",
+    "chf": "CHF",
+    "cad": "CAD",
+    "aud": "AUD",
+    "usdt": "USDT",
 }
 _CRYPTO_CURRENCIES = frozenset({"BTC", "XMR", "ETH", "LTC", "USDT"})
 _SYM_RE = "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
@@ -112,8 +144,9 @@ def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price |
     if price is None and squashed:
         price = extract_price(text)
         if price is not None and price.usd is None and usd_rates and price.currency in usd_rates:
-            price = Price(amount=price.amount, currency=price.currency,
-                          usd=round(price.amount * usd_rates[price.currency], 2))
+            price = Price(
+                amount=price.amount, currency=price.currency, usd=round(price.amount * usd_rates[price.currency], 2)
+            )
     return price
 
 
@@ -129,4 +162,3 @@ def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price 
     amount = field_number(match.group(1))
     usd = round(amount * usd_rates[currency], 2) if usd_rates and currency in usd_rates else None
     return Price(amount=amount, currency=currency, usd=usd)
-

@@ -13,24 +13,76 @@ from extract.text import cap, fold
 _ANY_DIGIT = re.compile(r"\d")
 
 _COUNT_UNITS = {
-    "pill": "pills", "pills": "pills", "pillen": "pills", "pastillas": "pills", "pastilla": "pills",
-    "comprimidos": "pills", "comprimés": "pills", "comprimes": "pills", "таблеток": "pills", "таблетки": "pills",
-    "tab": "tabs", "tabs": "tabs", "tablet": "tabs", "tablets": "tabs", "caps": "caps", "capsules": "caps",
-    "capsule": "caps", "blotter": "blotters", "blotters": "blotters", "hits": "blotters", "hit": "blotters",
-    "bars": "pills", "pcs": "units", "pieces": "units", "units": "units", "stück": "units", "stk": "units",
-    "шт": "units", "vials": "vials", "vial": "vials", "amps": "ampoules", "ampoules": "ampoules",
+    "pill": "pills",
+    "pills": "pills",
+    "pillen": "pills",
+    "pastillas": "pills",
+    "pastilla": "pills",
+    "comprimidos": "pills",
+    "comprimés": "pills",
+    "comprimes": "pills",
+    "таблеток": "pills",
+    "таблетки": "pills",
+    "tab": "tabs",
+    "tabs": "tabs",
+    "tablet": "tabs",
+    "tablets": "tabs",
+    "caps": "caps",
+    "capsules": "caps",
+    "capsule": "caps",
+    "blotter": "blotters",
+    "blotters": "blotters",
+    "hits": "blotters",
+    "hit": "blotters",
+    "bars": "pills",
+    "pcs": "units",
+    "pieces": "units",
+    "units": "units",
+    "stück": "units",
+    "stk": "units",
+    "шт": "units",
+    "vials": "vials",
+    "vial": "vials",
+    "amps": "ampoules",
+    "ampoules": "ampoules",
 }
 _MASS_UNITS = {
-    "kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "кг": "kg", "g": "g", "gr": "g", "grs": "g",
-    "gram": "g", "grams": "g", "gramm": "g", "gramos": "g", "gramas": "g", "grammes": "g", "грамм": "g",
-    "гр": "g", "г": "g", "oz": "oz", "ounce": "oz", "ounces": "oz", "onzas": "oz", "lb": "lb", "lbs": "lb",
-    "ml": "ml", "l": "l",
+    "kg": "kg",
+    "kgs": "kg",
+    "kilo": "kg",
+    "kilos": "kg",
+    "кг": "kg",
+    "g": "g",
+    "gr": "g",
+    "grs": "g",
+    "gram": "g",
+    "grams": "g",
+    "gramm": "g",
+    "gramos": "g",
+    "gramas": "g",
+    "grammes": "g",
+    "грамм": "g",
+    "гр": "g",
+    "г": "g",
+    "oz": "oz",
+    "ounce": "oz",
+    "ounces": "oz",
+    "onzas": "oz",
+    "lb": "lb",
+    "lbs": "lb",
+    "ml": "ml",
+    "l": "l",
 }
 _DOSE_UNITS = {"mg": "mg", "мг": "mg", "mcg": "ug", "ug": "ug", "µg": "ug", "μg": "ug"}
 _SLANG_QUANTITIES: tuple[tuple[str, float, str], ...] = (
-    (r"quarter pound|qp", 0.25, "lb"), (r"half pound|hp|half p", 0.5, "lb"), (r"half (?:an )?oz|half ounce|hz", 0.5, "oz"),
-    (r"quarter oz|quarter ounce|qz|q", 0.25, "oz"), (r"eighth|8th|eightball|eight ball|8 ball|8ball", 3.5, "g"),
-    (r"zip|zips", 1.0, "oz"), (r"brick|key|bird", 1.0, "kg"), (r"half g|half gram", 0.5, "g"),
+    (r"quarter pound|qp", 0.25, "lb"),
+    (r"half pound|hp|half p", 0.5, "lb"),
+    (r"half (?:an )?oz|half ounce|hz", 0.5, "oz"),
+    (r"quarter oz|quarter ounce|qz|q", 0.25, "oz"),
+    (r"eighth|8th|eightball|eight ball|8 ball|8ball", 3.5, "g"),
+    (r"zip|zips", 1.0, "oz"),
+    (r"brick|key|bird", 1.0, "kg"),
+    (r"half g|half gram", 0.5, "g"),
 )
 
 
@@ -58,7 +110,11 @@ def quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
             found.append((Quantity(value=value, unit=_MASS_UNITS[m.group(2).lower()]), m.start(), m.end()))
     for m in _SLANG_Q_RE.finditer(text):
         phrase = m.group(2).lower()
-        if phrase in {"q", "key", "bird", "hp", "hz", "qz", "zip", "zips"} and m.group(1) is None and not _near_sale(text, m.start()):
+        if (
+            phrase in {"q", "key", "bird", "hp", "hz", "qz", "zip", "zips"}
+            and m.group(1) is None
+            and not _near_sale(text, m.start())
+        ):
             continue
         for pattern, value, unit in _SLANG_QUANTITIES:
             if re.fullmatch(pattern, phrase):
@@ -76,7 +132,7 @@ def quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
 
 
 def _near_sale(text: str, pos: int) -> bool:
-    window = fold(text[max(0, pos - 80): pos + 80])
+    window = fold(text[max(0, pos - 80) : pos + 80])
     return bool(OFFER_RE.search(window) or any(p.search(window) for p in PRICE_PATTERNS))
 
 
@@ -99,4 +155,3 @@ def parse_quantity(text: str) -> Quantity | None:
     if match is None:
         return extract_quantity(text) if squashed else None
     return Quantity(value=field_number(match.group(1)), unit=match.group(2).lower())
-

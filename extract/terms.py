@@ -41,16 +41,49 @@ def _lexicon() -> tuple[dict[str, Term], re.Pattern[str], dict[str, str]]:
 
 
 def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 # Real words one edit away from a drug name: never "corrected" into one.
-_FUZZY_STOP = frozenset({
-    "heroine", "heroines", "cocoa", "morphing", "codeing", "coding", "methane", "speedy", "ketones",
-    "ketone", "hashes", "hashed", "mushroomed", "valiums", "xanadu", "percent", "carts", "crystals",
-    "opioid", "opiate", "steroid", "cannabis", "ecstatic", "extasis", "marinara", "acidic", "vicious",
-    "oxygen", "amphibian", "testosteron", "ketchup", "kerosene", "mexicans", "cocina", "cocaina",
-})
+_FUZZY_STOP = frozenset(
+    {
+        "heroine",
+        "heroines",
+        "cocoa",
+        "morphing",
+        "codeing",
+        "coding",
+        "methane",
+        "speedy",
+        "ketones",
+        "ketone",
+        "hashes",
+        "hashed",
+        "mushroomed",
+        "valiums",
+        "xanadu",
+        "percent",
+        "carts",
+        "crystals",
+        "opioid",
+        "opiate",
+        "steroid",
+        "cannabis",
+        "ecstatic",
+        "extasis",
+        "marinara",
+        "acidic",
+        "vicious",
+        "oxygen",
+        "amphibian",
+        "testosteron",
+        "ketchup",
+        "kerosene",
+        "mexicans",
+        "cocina",
+        "cocaina",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +123,7 @@ def term_hits(text: str, folded: str | None = None) -> list[TermHit]:
     deleeted = deleet(folded)
     if deleeted != folded:
         for m in pattern.finditer(deleeted):
-            if folded[m.start():m.end()] != m.group(0):
+            if folded[m.start() : m.end()] != m.group(0):
                 hits.setdefault((m.start(), m.end()), TermHit(m.start(), m.end(), terms[m.group(0)], "leet"))
     # Spelled out with separators: c.o.c.a.i.n.e, k-e-t-a-m-i-n-e
     for m in _SPELLED_OUT.finditer(deleeted):

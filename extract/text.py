@@ -33,7 +33,7 @@ def _fold_char(ch: str) -> str:
     return base if base.isalnum() or base in " -" else low
 
 
-class _FoldTable(dict):  # type: ignore[type-arg]
+class _FoldTable(dict[int, str]):
     """``str.translate`` table filled on first sight of a code point: the per-character fold
     runs in C for every character seen before (all of them, after the first few posts)."""
 

@@ -41,7 +41,9 @@ def identifiers(listing: Listing) -> list[str]:
     if listing.vendor is not None and listing.vendor.pgp_fingerprint:
         fingerprints.append(listing.vendor.pgp_fingerprint)
     keys.update(f"pgp:{norm_pgp(f)}" for f in fingerprints if f.strip())
-    keys.update(f"contact:{c.kind.lower()}:{c.handle.strip().lstrip('@').lower()}" for c in listing.contacts if c.handle.strip())
+    keys.update(
+        f"contact:{c.kind.lower()}:{c.handle.strip().lstrip('@').lower()}" for c in listing.contacts if c.handle.strip()
+    )
     keys.update(f"crypto:{c.chain.lower()}:{c.address.strip()}" for c in listing.crypto if c.address.strip())
     return sorted(keys)
 

@@ -80,8 +80,10 @@ def parse_user_query(text: str) -> ParsedQuery:
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"query too long ({len(text)} characters; at most {MAX_QUERY_CHARS})")
     if _looks_like_dsl(text):
-        raise QueryError("queries are plain text: engine query DSL (JSON) is not accepted; "
-                         'type words, "phrases", -exclusions, OR and prefix*')
+        raise QueryError(
+            "queries are plain text: engine query DSL (JSON) is not accepted; "
+            'type words, "phrases", -exclusions, OR and prefix*'
+        )
     parsed = ParsedQuery()
     pending_or = False
     count = 0

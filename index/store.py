@@ -15,7 +15,15 @@ from pydantic import BaseModel, Field
 from dragnet.documents import Listing
 
 SortOrder = Literal["relevance", "newest", "oldest", "price_asc", "price_desc", "score_desc"]
-FACET_FIELDS: tuple[str, ...] = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "is_drug_sale")
+FACET_FIELDS: tuple[str, ...] = (
+    "market",
+    "platform",
+    "vendor",
+    "substance",
+    "ships_from",
+    "source_kind",
+    "is_drug_sale",
+)
 SUBSTANCE_MIN_SCORE = 0.5  # a substance counts for filters and facets from this score up
 MAX_QUERY_CHARS = 500
 
@@ -44,7 +52,9 @@ class SearchQuery(BaseModel):
     substance: list[str] = Field(default_factory=list)
     ships_from: list[str] = Field(default_factory=list)
     source_kind: list[str] = Field(default_factory=list)
-    identifiers: list[str] = Field(default_factory=list)  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"
+    identifiers: list[str] = Field(
+        default_factory=list
+    )  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"
     ids: list[str] = Field(default_factory=list)  # restrict to these listing ids
     is_drug_sale: bool | None = None
     min_score: float | None = Field(default=None, ge=0, le=1)
@@ -101,6 +111,8 @@ class ListingStore(abc.ABC):
     (``Listing.doc_id``) twice leaves one document; a new content version of the same URL
     updates the listing and is kept in its history."""
 
+    backend_name: str  # embedded, opensearch or elasticsearch
+
     @abc.abstractmethod
     def ensure_schema(self) -> None:
         """Create indices/templates/aliases or tables if missing; safe to call at every start."""
@@ -126,16 +138,23 @@ class ListingStore(abc.ABC):
         """How many listings match (all listings without a query)."""
 
     @abc.abstractmethod
-    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+    def date_histogram(
+        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+    ) -> list[HistogramBucket]:
         """Listings per interval of ``last_seen``."""
 
     def scan(self, query: SearchQuery | None = None, batch_size: int = 500) -> Iterator[Listing]:
         """Every matching listing (exports, vendor linking), paged with ``search_after`` so the
         memory used stays bounded whatever the result size."""
-        base = (query or SearchQuery()).model_copy(update={
-            "size": batch_size, "facets": False, "highlight": False, "search_after": None,
-            "sort": (query.sort if query is not None and query.sort != "relevance" else "newest"),
-        })
+        base = (query or SearchQuery()).model_copy(
+            update={
+                "size": batch_size,
+                "facets": False,
+                "highlight": False,
+                "search_after": None,
+                "sort": (query.sort if query is not None and query.sort != "relevance" else "newest"),
+            }
+        )
         after: list[Any] | None = None
         while True:
             page = self.search(base.model_copy(update={"search_after": after}))

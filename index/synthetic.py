@@ -7,23 +7,42 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from dragnet.documents import Classification, Contact, CryptoAddress, Listing, Price, Vendor
+from dragnet.documents import Classification, Contact, CryptoAddress, Listing, Price, SourceKind, Vendor
 
 BASE_TIME = datetime(2026, 10, 1, tzinfo=UTC)
 MARKETS = ("alpha", "bravo", "charlie")
 WORDS = ("quality", "stealth", "shipping", "escrow", "batch", "tested", "pure", "discount", "bulk", "sample")
-PRODUCTS = (("pressed oxycodone pills", "opioids"), ("colombian cocaine", "stimulants"),
-            ("og kush buds", "cannabis"), ("lsd blotter tabs", "psychedelics"),
-            ("ketamine crystals", "dissociatives"), ("alprazolam bars", "benzodiazepines"))
+PRODUCTS = (
+    ("pressed oxycodone pills", "opioids"),
+    ("colombian cocaine", "stimulants"),
+    ("og kush buds", "cannabis"),
+    ("lsd blotter tabs", "psychedelics"),
+    ("ketamine crystals", "dissociatives"),
+    ("alprazolam bars", "benzodiazepines"),
+)
 COUNTRIES = ("NL", "DE", "US", "UK", "CA")
 
 
-def make_listing(i: int, *, market: str | None = None, vendor: str | None = None, title: str | None = None,
-                 text: str | None = None, price_usd: float | None = -1.0, days: int | None = None,
-                 drug: bool | None = None, score: float | None = None, substance: str | None = None,
-                 pgp: str | None = None, contacts: list[Contact] | None = None,
-                 crypto: list[CryptoAddress] | None = None, ships_from: str | None = "",
-                 source_kind: str = "market", url: str | None = None, **extra: object) -> Listing:
+def make_listing(
+    i: int,
+    *,
+    market: str | None = None,
+    vendor: str | None = None,
+    title: str | None = None,
+    text: str | None = None,
+    price_usd: float | None = -1.0,
+    days: int | None = None,
+    drug: bool | None = None,
+    score: float | None = None,
+    substance: str | None = None,
+    pgp: str | None = None,
+    contacts: list[Contact] | None = None,
+    crypto: list[CryptoAddress] | None = None,
+    ships_from: str | None = "",
+    source_kind: SourceKind = "market",
+    url: str | None = None,
+    **extra: object,
+) -> Listing:
     """Listing number ``i``; every field derives from ``i`` unless given, so tests can predict it."""
     rng = random.Random(i)
     product, default_substance = PRODUCTS[i % len(PRODUCTS)]
@@ -32,12 +51,18 @@ def make_listing(i: int, *, market: str | None = None, vendor: str | None = None
     drug = (i % 5 != 0) if drug is None else drug
     score = (0.55 + (i % 40) / 100 if drug else 0.05 + (i % 30) / 100) if score is None else score
     when = BASE_TIME + timedelta(days=(i % 60) if days is None else days, minutes=i)
-    price = None if price_usd is None else Price(amount=round(10 + i * 1.5, 2) if price_usd == -1.0 else price_usd,
-                                                 currency="USD",
-                                                 usd=round(10 + i * 1.5, 2) if price_usd == -1.0 else price_usd)
+    price = (
+        None
+        if price_usd is None
+        else Price(
+            amount=round(10 + i * 1.5, 2) if price_usd == -1.0 else price_usd,
+            currency="USD",
+            usd=round(10 + i * 1.5, 2) if price_usd == -1.0 else price_usd,
+        )
+    )
     return Listing.new(
         url or f"http://{market}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion/listing/{i}",
-        source_kind=source_kind,  # type: ignore[arg-type]
+        source_kind=source_kind,
         title=title if title is not None else f"{product} {rng.choice(WORDS)} #{i}",
         text=text if text is not None else " ".join(rng.choice(WORDS) for _ in range(30)) + f" {product}",
         market=market,
@@ -45,10 +70,17 @@ def make_listing(i: int, *, market: str | None = None, vendor: str | None = None
         vendor=Vendor(name=vendor or f"vendor{i % 7}", market=market, pgp_fingerprint=pgp),
         price=price,
         ships_from=COUNTRIES[i % len(COUNTRIES)] if ships_from == "" else ships_from,
-        crawled_at=when, last_seen=when,
-        contacts=contacts or [], crypto=crypto or [],
-        classification=Classification(is_drug_sale=drug, score=score, threshold=0.5,
-                                      substances={substance: 0.9} if drug else {}, model_version="test-1"),
+        crawled_at=when,
+        last_seen=when,
+        contacts=contacts or [],
+        crypto=crypto or [],
+        classification=Classification(
+            is_drug_sale=drug,
+            score=score,
+            threshold=0.5,
+            substances={substance: 0.9} if drug else {},
+            model_version="test-1",
+        ),
         **extra,
     )
 

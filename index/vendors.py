@@ -64,8 +64,9 @@ def _alias_of(listing: Listing) -> tuple[str, str | None] | None:
     return listing.vendor.name, listing.vendor.market or listing.market
 
 
-def resolve_vendor(store: ListingStore, name: str, market: str | None = None,
-                   interval: Literal["day", "week", "month"] = "week") -> VendorEntity | None:
+def resolve_vendor(
+    store: ListingStore, name: str, market: str | None = None, interval: Literal["day", "week", "month"] = "week"
+) -> VendorEntity | None:
     """The entity around vendor ``name`` (on ``market``, or on any market when None)."""
     listings: dict[str, Listing] = {}
     aliases: set[tuple[str, str | None]] = set()
@@ -88,8 +89,11 @@ def resolve_vendor(store: ListingStore, name: str, market: str | None = None,
     aliases.update(a for a in map(_alias_of, listings.values()) if a and a[0] == name)
 
     for _ in range(MAX_ROUNDS):
-        new_ids = {key for listing in listings.values() if _alias_of(listing) in aliases
-                   for key in identifiers(listing)} - known_ids - ignored
+        new_ids = (
+            {key for listing in listings.values() if _alias_of(listing) in aliases for key in identifiers(listing)}
+            - known_ids
+            - ignored
+        )
         if not new_ids:
             break
         found = list(store.scan(SearchQuery(identifiers=sorted(new_ids))))
@@ -106,7 +110,7 @@ def resolve_vendor(store: ListingStore, name: str, market: str | None = None,
                 known_ids.add(key)
         linked = {alias for key, owners in by_identifier.items() if key in known_ids for alias in owners}
         fresh = linked - aliases
-        add([l for l in found if set(identifiers(l)) & known_ids])
+        add([item for item in found if set(identifiers(item)) & known_ids])
         if not fresh:
             break
         aliases |= fresh
@@ -118,8 +122,16 @@ def resolve_vendor(store: ListingStore, name: str, market: str | None = None,
     return _build(name, market, listings, aliases, known_ids, ignored, truncated, interval)
 
 
-def _build(name: str, market: str | None, listings: dict[str, Listing], aliases: set[tuple[str, str | None]],
-           known_ids: set[str], ignored: set[str], truncated: bool, interval: str) -> VendorEntity:
+def _build(
+    name: str,
+    market: str | None,
+    listings: dict[str, Listing],
+    aliases: set[tuple[str, str | None]],
+    known_ids: set[str],
+    ignored: set[str],
+    truncated: bool,
+    interval: str,
+) -> VendorEntity:
     stats: dict[tuple[str, str | None], VendorAlias] = {a: VendorAlias(name=a[0], market=a[1]) for a in aliases}
     owners: dict[str, set[str]] = {}
     counts: dict[datetime, int] = {}
@@ -142,7 +154,13 @@ def _build(name: str, market: str | None, listings: dict[str, Listing], aliases:
         links.extend(VendorLink(a=ordered[0], b=other, identifier=key) for other in ordered[1:])
     ordered_aliases = sorted(stats.values(), key=lambda a: (a.name != name or a.market != market, -a.listings, a.name))
     return VendorEntity(
-        name=name, market=market, aliases=ordered_aliases, identifiers=sorted(known_ids),
-        ignored_identifiers=sorted(ignored), links=links,
+        name=name,
+        market=market,
+        aliases=ordered_aliases,
+        identifiers=sorted(known_ids),
+        ignored_identifiers=sorted(ignored),
+        links=links,
         listings=sorted(listings.values(), key=seen_at, reverse=True),
-        timeline=fill_histogram(counts, interval), truncated=truncated)
+        timeline=fill_histogram(counts, interval),
+        truncated=truncated,
+    )

@@ -76,8 +76,17 @@ def normalise_closure(value: str | None) -> str | None:
         return "seized"
     if v in {"exit_scam", "exitscam", "exit", "scam", "exit_scammed"}:
         return "exit_scam"
-    if v in {"retired", "voluntary", "closed", "shutdown", "shut_down", "closed_voluntarily", "hacked",
-             "unknown", "other"}:
+    if v in {
+        "retired",
+        "voluntary",
+        "closed",
+        "shutdown",
+        "shut_down",
+        "closed_voluntarily",
+        "hacked",
+        "unknown",
+        "other",
+    }:
         return "retired"
     return "retired"
 
@@ -96,15 +105,31 @@ def life_records(store: LifespanStore, now: float | None = None, confirmed_only:
             # A market dies when it was last seen alive, not when we finally called it.
             end = min(end, market.last_seen) if market.state != MarketState.SEIZED else end
         records[market.market_id] = LifeRecord(
-            market.market_id, market.name, market.first_seen, end, closed,
-            market.state.value if closed else None, market.suspected, "probes", market.state.value,
-            round(100.0 * hits / total, 2) if total else None, total)
+            market.market_id,
+            market.name,
+            market.first_seen,
+            end,
+            closed,
+            market.state.value if closed else None,
+            market.suspected,
+            "probes",
+            market.state.value,
+            round(100.0 * hits / total, 2) if total else None,
+            total,
+        )
     for row in store.history():
         closure = normalise_closure(row["closure_type"])
         end = row["end"] if row["end"] is not None else now
         records[row["market_id"]] = LifeRecord(
-            row["market_id"], row["name"], row["start"], end, closure is not None and row["end"] is not None,
-            closure if row["end"] is not None else None, False, f"import:{row['source']}")
+            row["market_id"],
+            row["name"],
+            row["start"],
+            end,
+            closure is not None and row["end"] is not None,
+            closure if row["end"] is not None else None,
+            False,
+            f"import:{row['source']}",
+        )
     return sorted(records.values(), key=lambda r: (r.start, r.market_id))
 
 
@@ -131,9 +156,16 @@ def survival(records: list[LifeRecord], alpha: float = 0.05) -> SurvivalSummary:
     sf = kmf.survival_function_["survival"]
     ci = kmf.confidence_interval_
     at_risk = kmf.event_table["at_risk"]
-    timeline = [{"t": float(t), "survival": float(sf.loc[t]), "lower": float(ci.iloc[i, 0]),
-                 "upper": float(ci.iloc[i, 1]), "at_risk": int(at_risk.loc[t]) if t in at_risk.index else 0}
-                for i, t in enumerate(sf.index)]
+    timeline = [
+        {
+            "t": float(t),
+            "survival": float(sf.loc[t]),
+            "lower": float(ci.iloc[i, 0]),
+            "upper": float(ci.iloc[i, 1]),
+            "at_risk": int(at_risk.loc[t]) if t in at_risk.index else 0,
+        }
+        for i, t in enumerate(sf.index)
+    ]
     median = _finite(kmf.median_survival_time_)
     try:
         mci = median_survival_times(ci)
@@ -141,15 +173,15 @@ def survival(records: list[LifeRecord], alpha: float = 0.05) -> SurvivalSummary:
     except Exception:  # noqa: BLE001 - an undefined bound is reported as None
         median_ci = (None, None)
     survival_at = {str(d): _finite(kmf.predict(d)) for d in REPORT_DAYS}
-    summary = SurvivalSummary(len(records), sum(events), len(records) - sum(events), median, median_ci, alpha,
-                              timeline, survival_at)
+    summary = SurvivalSummary(
+        len(records), sum(events), len(records) - sum(events), median, median_ci, alpha, timeline, survival_at
+    )
     codes = {name: i + 1 for i, name in enumerate(CLOSURE_TYPES)}
     event_codes = [codes.get(r.closure_type or "", 0) if r.closed else 0 for r in records]
     for name, code in codes.items():
         n_type = sum(1 for c in event_codes if c == code)
         if n_type == 0:
-            summary.incidence[name] = {"events": 0, "final": 0.0, "at": {str(d): 0.0 for d in REPORT_DAYS},
-                                       "curve": []}
+            summary.incidence[name] = {"events": 0, "final": 0.0, "at": {str(d): 0.0 for d in REPORT_DAYS}, "curve": []}
             continue
         ajf = AalenJohansenFitter(seed=7, calculate_variance=n_type > 1)
         with warnings.catch_warnings():
@@ -157,7 +189,7 @@ def survival(records: list[LifeRecord], alpha: float = 0.05) -> SurvivalSummary:
             ajf.fit(durations, event_codes, event_of_interest=code)
         cif = ajf.cumulative_density_.iloc[:, 0]
 
-        def at(day: float) -> float:
+        def at(day: float, cif: Any = cif) -> float:
             before = cif[cif.index <= day]
             return float(before.iloc[-1]) if len(before) else 0.0
 
@@ -174,8 +206,9 @@ def market_rows(records: list[LifeRecord]) -> list[dict[str, Any]]:
     return [{**asdict(r), "days": round(r.days, 2)} for r in records]
 
 
-def report(store: LifespanStore, now: float | None = None, confirmed_only: bool = False,
-           alpha: float = 0.05) -> dict[str, Any]:
+def report(
+    store: LifespanStore, now: float | None = None, confirmed_only: bool = False, alpha: float = 0.05
+) -> dict[str, Any]:
     """Everything the CLI, API and page show: per-market rows and the survival summary."""
     records = life_records(store, now=now, confirmed_only=confirmed_only)
     summary = survival(records, alpha=alpha)
@@ -183,11 +216,25 @@ def report(store: LifespanStore, now: float | None = None, confirmed_only: bool 
     registry = []
     for m in store.markets():
         states[m.state.value] = states.get(m.state.value, 0) + 1
-        registry.append({"market_id": m.market_id, "name": m.name, "state": m.state.value, "suspected": m.suspected,
-                         "primary_host": m.primary_host, "last_probe_at": m.last_probe_at,
-                         "next_probe_at": m.next_probe_at})
-    return {"generated_at": time.time() if now is None else now, "confirmed_only": confirmed_only,
-            "markets": market_rows(records), "registry": registry, "states": states, "survival": summary.as_dict()}
+        registry.append(
+            {
+                "market_id": m.market_id,
+                "name": m.name,
+                "state": m.state.value,
+                "suspected": m.suspected,
+                "primary_host": m.primary_host,
+                "last_probe_at": m.last_probe_at,
+                "next_probe_at": m.next_probe_at,
+            }
+        )
+    return {
+        "generated_at": time.time() if now is None else now,
+        "confirmed_only": confirmed_only,
+        "markets": market_rows(records),
+        "registry": registry,
+        "states": states,
+        "survival": summary.as_dict(),
+    }
 
 
 def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
@@ -206,8 +253,14 @@ def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
         ts = [p["t"] for p in timeline]
         ax.step(ts, [p["survival"] for p in timeline], where="post", label="Kaplan-Meier")
-        ax.fill_between(ts, [p["lower"] for p in timeline], [p["upper"] for p in timeline], step="post", alpha=0.25,
-                        label=f"{int(100 * (1 - summary.get('alpha', 0.05)))}% CI")
+        ax.fill_between(
+            ts,
+            [p["lower"] for p in timeline],
+            [p["upper"] for p in timeline],
+            step="post",
+            alpha=0.25,
+            label=f"{int(100 * (1 - summary.get('alpha', 0.05)))}% CI",
+        )
         ax.set_xlabel("days since first seen")
         ax.set_ylabel("share of markets still open")
         ax.set_ylim(0, 1.02)

@@ -34,8 +34,9 @@ def register(app: typer.Typer) -> None:
     def probe(
         market_ids: list[str] | None = typer.Argument(None, help="Markets to probe now (default: all that are due)."),
         all_markets: bool = typer.Option(False, "--all", help="Probe every registered market now."),
-        add: list[str] | None = typer.Option(None, "--add", metavar="NAME=URL",
-                                                help="Register a market by its onion URL first."),
+        add: list[str] | None = typer.Option(
+            None, "--add", metavar="NAME=URL", help="Register a market by its onion URL first."
+        ),
         mirrors: bool = typer.Option(False, "--mirrors", help="Also fetch and verify pgp.txt/mirrors.txt/canary.txt."),
         seed: bool = typer.Option(True, "--seed/--no-seed", help="Register markets from the site profiles first."),
         json_output: bool = typer.Option(False, "--json", help="One JSON object per probe."),
@@ -73,23 +74,28 @@ def register(app: typer.Typer) -> None:
                     typer.echo(json.dumps(data))
                 else:
                     kind = f" ({result.down_kind.value})" if result.down_kind else ""
-                    typer.echo(f"{market_id}: {result.status.value}{kind} {_num(result.latency_ms, 0)} ms "
-                               f"-> {result.state.value if result.state else '?'}; next probe {_when(result.next_probe_at)}")
+                    typer.echo(
+                        f"{market_id}: {result.status.value}{kind} {_num(result.latency_ms, 0)} ms "
+                        f"-> {result.state.value if result.state else '?'}; next probe {_when(result.next_probe_at)}"
+                    )
                     if verification is not None:
-                        typer.echo(f"  mirrors: {'verified' if verification.ok else 'PROBLEMS: ' + '; '.join(verification.problems)}"
-                                   f" ({len(verification.signed_hosts)} signed addresses)")
+                        typer.echo(
+                            "  mirrors: "
+                            f"{'verified' if verification.ok else 'PROBLEMS: ' + '; '.join(verification.problems)}"
+                            f" ({len(verification.signed_hosts)} signed addresses)"
+                        )
 
     lifespan_app = typer.Typer(help="Marketplace lifespan analytics.", no_args_is_help=True)
 
     @lifespan_app.command("report")
     def report(
         json_output: bool = typer.Option(False, "--json", help="The full report as JSON."),
-        confirmed_only: bool = typer.Option(False, "--confirmed-only",
-                                            help="Count suspected closures (exit scam, retirement) as still open."),
+        confirmed_only: bool = typer.Option(
+            False, "--confirmed-only", help="Count suspected closures (exit scam, retirement) as still open."
+        ),
         html: Path | None = typer.Option(None, "--html", help="Also write the HTML page with plots here."),
     ) -> None:
         """Print first/last seen, uptime, Kaplan-Meier survival, median lifespan and closure incidence."""
-
 
         with LifespanStore() as store:
             rep = build_report(store, confirmed_only=confirmed_only)
@@ -104,20 +110,33 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for row in rep["markets"]:
             closure = (row["closure_type"] or "open") + (" (suspected)" if row["suspected"] else "")
-            cells = (row["name"], row["source"], row["state"] or "-", _when(row["start"]), _when(row["end"]),
-                     _num(row["days"]), _num(row["uptime_pct"]), closure)
+            cells = (
+                row["name"],
+                row["source"],
+                row["state"] or "-",
+                _when(row["start"]),
+                _when(row["end"]),
+                _num(row["days"]),
+                _num(row["uptime_pct"]),
+                closure,
+            )
             table.add_row(*(Text(str(c)) for c in cells))  # Text: names are data, never rich markup
         console.print(table)
         s = rep["survival"]
         lo, hi = s["median_ci"]
-        console.print(f"markets {s['n']}, closed {s['events']}, censored {s['censored']}; "
-                      f"median lifespan {_num(s['median_days'])} days "
-                      f"({int(100 * (1 - s['alpha']))}% CI {_num(lo)} - {_num(hi)})", markup=False)
-        console.print("survival: " + ", ".join(f"{d} d: {_num(v, 3)}" for d, v in s["survival_at"].items()),
-                      markup=False)
+        console.print(
+            f"markets {s['n']}, closed {s['events']}, censored {s['censored']}; "
+            f"median lifespan {_num(s['median_days'])} days "
+            f"({int(100 * (1 - s['alpha']))}% CI {_num(lo)} - {_num(hi)})",
+            markup=False,
+        )
+        console.print(
+            "survival: " + ", ".join(f"{d} d: {_num(v, 3)}" for d, v in s["survival_at"].items()), markup=False
+        )
         for name, inc in s["incidence"].items():
-            console.print(f"cumulative incidence {name}: {inc['events']} closures, final {inc['final']:.3f}",
-                          markup=False)
+            console.print(
+                f"cumulative incidence {name}: {inc['events']} closures, final {inc['final']:.3f}", markup=False
+            )
 
     @lifespan_app.command("import")
     def import_(
@@ -144,8 +163,10 @@ def register(app: typer.Typer) -> None:
             if json_output:
                 typer.echo(m.model_dump_json())
             else:
-                typer.echo(f"{m.market_id}\t{m.state.value}{' (suspected)' if m.suspected else ''}\t"
-                           f"{m.primary_host}\tnext {_when(m.next_probe_at)}")
+                typer.echo(
+                    f"{m.market_id}\t{m.state.value}{' (suspected)' if m.suspected else ''}\t"
+                    f"{m.primary_host}\tnext {_when(m.next_probe_at)}"
+                )
 
     @lifespan_app.command("confirm")
     def confirm(market_id: str, analyst: str = typer.Option(..., "--analyst", help="Who confirms.")) -> None:
@@ -159,9 +180,12 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{market_id}: {change.to_state.value} confirmed by {analyst}")
 
     @lifespan_app.command("signal")
-    def signal(market_id: str, kind: str = typer.Option("complaint", "--kind"),
-               source: str | None = typer.Option(None, "--source"),
-               detail: str | None = typer.Option(None, "--detail")) -> None:
+    def signal(
+        market_id: str,
+        kind: str = typer.Option("complaint", "--kind"),
+        source: str | None = typer.Option(None, "--source"),
+        detail: str | None = typer.Option(None, "--detail"),
+    ) -> None:
         """Record a signal about a market (a complaint, withdrawals disabled) for exit-scam detection."""
 
         if kind not in {"complaint", "withdrawals_disabled"}:
@@ -179,8 +203,11 @@ def register(app: typer.Typer) -> None:
 
         with LifespanStore() as store:
             for f in detect_clones(Prober(store), market_id, hosts):
-                verdict = "PHISHING (unlisted clone)" if f.phishing else ("listed mirror" if f.listed and f.is_clone
-                                                                          else ("clone" if f.is_clone else "different"))
+                verdict = (
+                    "PHISHING (unlisted clone)"
+                    if f.phishing
+                    else ("listed mirror" if f.listed and f.is_clone else ("clone" if f.is_clone else "different"))
+                )
                 typer.echo(f"{f.host}\tsimilarity {f.similarity:.2f}\t{verdict}{'  ' + f.error if f.error else ''}")
 
     app.add_typer(lifespan_app, name="lifespan")

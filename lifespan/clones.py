@@ -41,8 +41,11 @@ def compare_pages(reference_html: str, candidate_html: str) -> tuple[float, floa
 
 def signed_hosts(prober: Prober, market_id: str) -> set[str] | None:
     """Hosts of the market's latest valid signed mirror list, or ``None`` when there is none."""
-    checks = [c for c in prober.store.mirror_checks(market_id) if c.get("mirrors", {}).get("signature_valid")
-              and not c.get("key_changed")]
+    checks = [
+        c
+        for c in prober.store.mirror_checks(market_id)
+        if c.get("mirrors", {}).get("signature_valid") and not c.get("key_changed")
+    ]
     if not checks:
         return None
     return set(checks[-1].get("signed_hosts", []))
@@ -78,7 +81,13 @@ def detect_clones(prober: Prober, market_id: str, candidates: list[str] | None =
         finding = CloneFinding(host, round(jac, 4), round(sim, 4), is_clone, listed, is_clone and not listed)
         findings.append(finding)
         if is_clone:
-            store.add_mirror(market_id, host, "signed" if listed else "clone", verified=listed,
-                             phishing=finding.phishing, at=now,
-                             note=None if listed else f"clone (similarity {jac:.2f}) not in signed mirrors.txt")
+            store.add_mirror(
+                market_id,
+                host,
+                "signed" if listed else "clone",
+                verified=listed,
+                phishing=finding.phishing,
+                at=now,
+                note=None if listed else f"clone (similarity {jac:.2f}) not in signed mirrors.txt",
+            )
     return findings

@@ -27,15 +27,40 @@ SEIZURE_PHRASES = [
     r"seizure warrant",
 ]
 SEIZURE_AGENCIES = [
-    "federal bureau of investigation", "fbi", "europol", "eurojust", "bundeskriminalamt", "bka",
-    "national crime agency", "homeland security investigations", "drug enforcement administration",
-    "dea", "politie", "internal revenue service", "irs-ci", "department of justice", "zit",
-    "generalstaatsanwaltschaft", "polisen", "policja", "landeskriminalamt",
+    "federal bureau of investigation",
+    "fbi",
+    "europol",
+    "eurojust",
+    "bundeskriminalamt",
+    "bka",
+    "national crime agency",
+    "homeland security investigations",
+    "drug enforcement administration",
+    "dea",
+    "politie",
+    "internal revenue service",
+    "irs-ci",
+    "department of justice",
+    "zit",
+    "generalstaatsanwaltschaft",
+    "polisen",
+    "policja",
+    "landeskriminalamt",
 ]
 GATE_MARKERS = [
-    "ddos protection", "anti-ddos", "anti ddos", "ddos guard", "endgame", "captcha",
-    "prove you are human", "verify you are human", "you are in a queue", "please wait while",
-    "solve the", "checking your browser", "security check",
+    "ddos protection",
+    "anti-ddos",
+    "anti ddos",
+    "ddos guard",
+    "endgame",
+    "captcha",
+    "prove you are human",
+    "verify you are human",
+    "you are in a queue",
+    "please wait while",
+    "solve the",
+    "checking your browser",
+    "security check",
 ]
 LOGIN_MARKERS = ["login", "log in", "sign in", "signin", "username", "password"]
 WITHDRAWAL_MARKERS = [
@@ -114,8 +139,7 @@ class PageAnalysis:
         return bool(strong) and (bool(self.seizure_agencies) or len(self.seizure_phrases) >= 2) and self.banner_like
 
 
-def analyse_html(html: str, extra_gate: list[str] | None = None, extra_login: list[str] | None = None
-                 ) -> PageAnalysis:
+def analyse_html(html: str, extra_gate: list[str] | None = None, extra_login: list[str] | None = None) -> PageAnalysis:
     """Parse ``html`` and find the banner, gate, login and withdrawal signals in it."""
     parser = _PageParser()
     try:
@@ -133,9 +157,17 @@ def analyse_html(html: str, extra_gate: list[str] | None = None, extra_login: li
     # A login wall: a password field and login words, and little else (few links, short text).
     login_wall = parser.password_inputs > 0 and bool(login_words) and parser.links < 15 and len(text) < 3000
     withdrawals = [m.group(0) for p in WITHDRAWAL_MARKERS for m in [re.search(p, low)] if m]
-    return PageAnalysis(title=title, text=text, images=parser.images, seizure_phrases=phrases,
-                        seizure_agencies=agencies, gate_markers=gate, login_wall=login_wall,
-                        withdrawals_disabled=withdrawals, links=parser.links)
+    return PageAnalysis(
+        title=title,
+        text=text,
+        images=parser.images,
+        seizure_phrases=phrases,
+        seizure_agencies=agencies,
+        gate_markers=gate,
+        login_wall=login_wall,
+        withdrawals_disabled=withdrawals,
+        links=parser.links,
+    )
 
 
 # -- image hashes ----------------------------------------------------------------------------------
@@ -189,7 +221,7 @@ def shingles(text: str, k: int = 3) -> set[str]:
     words = re.findall(r"\w+", text.lower())
     if len(words) < k:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + k]) for i in range(len(words) - k + 1)}
+    return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:

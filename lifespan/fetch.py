@@ -86,8 +86,9 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def socks5_connect(proxy_url: str, host: str, port: int, timeout: float,
-                   credentials: tuple[str, str] | None = None) -> socket.socket:
+def socks5_connect(
+    proxy_url: str, host: str, port: int, timeout: float, credentials: tuple[str, str] | None = None
+) -> socket.socket:
     """Open a TCP stream to ``host:port`` through a SOCKS5 proxy that resolves names (socks5h).
 
     ``credentials`` isolate streams: Tor puts distinct SOCKS credentials on distinct circuits.
@@ -140,8 +141,9 @@ def socks5_connect(proxy_url: str, host: str, port: int, timeout: float,
 
 
 class _SocksHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, *, proxy_url: str, timeout: float,
-                 credentials: tuple[str, str] | None) -> None:
+    def __init__(
+        self, host: str, port: int, *, proxy_url: str, timeout: float, credentials: tuple[str, str] | None
+    ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._timeout_s = timeout
         self._proxy_url = proxy_url
@@ -151,8 +153,15 @@ class _SocksHTTPConnection(http.client.HTTPConnection):
         self.sock = socks5_connect(self._proxy_url, self.host, self.port, self._timeout_s, self._credentials)
 
 
-def http_get(url: str, *, proxy_url: str, timeout: float, max_bytes: int, user_agent: str,
-             credentials: tuple[str, str] | None = None) -> FetchResponse:
+def http_get(
+    url: str,
+    *,
+    proxy_url: str,
+    timeout: float,
+    max_bytes: int,
+    user_agent: str,
+    credentials: tuple[str, str] | None = None,
+) -> FetchResponse:
     """GET ``url`` through the proxy.  Raises :class:`FetchError` when no response arrived.
 
     Redirects are not followed: a probe records what the address itself answers.  Only plain
@@ -165,11 +174,13 @@ def http_get(url: str, *, proxy_url: str, timeout: float, max_bytes: int, user_a
     if parts.query:
         path += "?" + parts.query
     deadline_start = time.monotonic()
-    conn = _SocksHTTPConnection(parts.hostname, parts.port or 80, proxy_url=proxy_url, timeout=timeout,
-                                credentials=credentials)
+    conn = _SocksHTTPConnection(
+        parts.hostname, parts.port or 80, proxy_url=proxy_url, timeout=timeout, credentials=credentials
+    )
     try:
-        conn.request("GET", path, headers={"User-Agent": user_agent, "Accept": "text/html,*/*;q=0.8",
-                                           "Connection": "close"})
+        conn.request(
+            "GET", path, headers={"User-Agent": user_agent, "Accept": "text/html,*/*;q=0.8", "Connection": "close"}
+        )
         response = conn.getresponse()
         body = b""
         truncated = False
@@ -184,9 +195,14 @@ def http_get(url: str, *, proxy_url: str, timeout: float, max_bytes: int, user_a
                 body = body[:max_bytes]
                 truncated = True
                 break
-        return FetchResponse(url=url, status=response.status,
-                             headers={k.lower(): v for k, v in response.getheaders()},
-                             body=body, elapsed_s=time.monotonic() - deadline_start, truncated=truncated)
+        return FetchResponse(
+            url=url,
+            status=response.status,
+            headers={k.lower(): v for k, v in response.getheaders()},
+            body=body,
+            elapsed_s=time.monotonic() - deadline_start,
+            truncated=truncated,
+        )
     except (FetchError, ProxyUnavailable):
         raise
     except TimeoutError:

@@ -46,29 +46,39 @@ def render_market_page(detail: dict[str, Any]) -> str:
     if png:
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>Uptime timeline</h2><img alt='uptime timeline' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Addresses</h2><table><tr><th>host</th><th>source</th><th>signed</th><th>phishing</th>"
-                 "<th>note</th></tr>")
+    parts.append(
+        "<h2>Addresses</h2><table><tr><th>host</th><th>source</th><th>signed</th><th>phishing</th><th>note</th></tr>"
+    )
     for mirror in detail["mirrors"]:
         phishing = "<span class='p'>LIKELY PHISHING</span>" if mirror["phishing"] else ""
-        parts.append(f"<tr><td>{e(str(mirror['host']))}</td><td>{e(str(mirror['source']))}</td>"
-                     f"<td>{'yes' if mirror['verified'] else ''}</td><td>{phishing}</td>"
-                     f"<td>{e(str(mirror.get('note') or ''))}</td></tr>")
-    parts.append("</table><h2>State changes</h2><table><tr><th>when</th><th>change</th><th>reason</th>"
-                 "<th>evidence</th></tr>")
+        parts.append(
+            f"<tr><td>{e(str(mirror['host']))}</td><td>{e(str(mirror['source']))}</td>"
+            f"<td>{'yes' if mirror['verified'] else ''}</td><td>{phishing}</td>"
+            f"<td>{e(str(mirror.get('note') or ''))}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>State changes</h2><table><tr><th>when</th><th>change</th><th>reason</th><th>evidence</th></tr>"
+    )
     for c in detail["state_changes"]:
         flag = " <span class='s'>(suspected)</span>" if c.get("suspected") else ""
         if c.get("confirmed_by"):
             flag += f" confirmed by {e(str(c['confirmed_by']))}"
         evidence = "; ".join(f"{k}={v}" for k, v in c["evidence"].items() if k != "images")
-        parts.append(f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['from_state']))} &rarr; "
-                     f"{e(str(c['to_state']))}{flag}</td><td>{e(str(c['reason']))}</td>"
-                     f"<td>{e(evidence[:1000])}</td></tr>")
-    parts.append("</table><h2>Recent probes</h2><table><tr><th>when</th><th>url</th><th>status</th><th>kind</th>"
-                 "<th>HTTP</th><th>latency ms</th><th>title</th></tr>")
+        parts.append(
+            f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['from_state']))} &rarr; "
+            f"{e(str(c['to_state']))}{flag}</td><td>{e(str(c['reason']))}</td>"
+            f"<td>{e(evidence[:1000])}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>Recent probes</h2><table><tr><th>when</th><th>url</th><th>status</th><th>kind</th>"
+        "<th>HTTP</th><th>latency ms</th><th>title</th></tr>"
+    )
     for p in detail["probes"][::-1]:
-        parts.append(f"<tr><td>{e(_fmt_time(p['at']))}</td><td>{e(str(p['url']))}</td><td>{e(str(p['status']))}</td>"
-                     f"<td>{e(str(p.get('down_kind') or ''))}</td><td>{e(str(p.get('http_status') or ''))}</td>"
-                     f"<td>{e(_fmt_num(p.get('latency_ms'), 0))}</td><td>{e(str(p.get('title') or ''))}</td></tr>")
+        parts.append(
+            f"<tr><td>{e(_fmt_time(p['at']))}</td><td>{e(str(p['url']))}</td><td>{e(str(p['status']))}</td>"
+            f"<td>{e(str(p.get('down_kind') or ''))}</td><td>{e(str(p.get('http_status') or ''))}</td>"
+            f"<td>{e(_fmt_num(p.get('latency_ms'), 0))}</td><td>{e(str(p.get('title') or ''))}</td></tr>"
+        )
     parts.append("</table></body></html>")
     return "".join(parts)
 
@@ -94,44 +104,73 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
         if key in plots:
             data = base64.b64encode(plots[key]).decode("ascii")
             parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Survival at</h2><table><tr><th>days</th><th>S(t)</th>"
-                 + "".join(f"<th>{e(name)}</th>" for name in s.get("incidence", {})) + "</tr>")
+    parts.append(
+        "<h2>Survival at</h2><table><tr><th>days</th><th>S(t)</th>"
+        + "".join(f"<th>{e(name)}</th>" for name in s.get("incidence", {}))
+        + "</tr>"
+    )
     for day, value in (s.get("survival_at") or {}).items():
-        parts.append(f"<tr><td>{e(day)}</td><td>{e(_fmt_num(value, 3))}</td>"
-                     + "".join(f"<td>{e(_fmt_num(inc['at'].get(day), 3))}</td>" for inc in s["incidence"].values())
-                     + "</tr>")
-    parts.append("</table><h2>Markets</h2><table><tr><th>market</th><th>source</th><th>state</th><th>first seen</th>"
-                 "<th>last seen / end</th><th>days</th><th>uptime %</th><th>closure</th></tr>")
+        parts.append(
+            f"<tr><td>{e(day)}</td><td>{e(_fmt_num(value, 3))}</td>"
+            + "".join(f"<td>{e(_fmt_num(inc['at'].get(day), 3))}</td>" for inc in s["incidence"].values())
+            + "</tr>"
+        )
+    parts.append(
+        "</table><h2>Markets</h2><table><tr><th>market</th><th>source</th><th>state</th><th>first seen</th>"
+        "<th>last seen / end</th><th>days</th><th>uptime %</th><th>closure</th></tr>"
+    )
     for row in rep["markets"]:
         closure = e(row.get("closure_type") or "open")
         if row.get("suspected"):
             closure += " <span class='s'>(suspected)</span>"
-        parts.append(f"<tr><td>{e(str(row['name']))}</td><td>{e(str(row['source']))}</td>"
-                     f"<td>{e(str(row.get('state') or '-'))}</td><td>{e(_fmt_time(row['start']))}</td>"
-                     f"<td>{e(_fmt_time(row['end']))}</td><td>{e(_fmt_num(row['days']))}</td>"
-                     f"<td>{e(_fmt_num(row.get('uptime_pct')))}</td><td>{closure}</td></tr>")
+        parts.append(
+            f"<tr><td>{e(str(row['name']))}</td><td>{e(str(row['source']))}</td>"
+            f"<td>{e(str(row.get('state') or '-'))}</td><td>{e(_fmt_time(row['start']))}</td>"
+            f"<td>{e(_fmt_time(row['end']))}</td><td>{e(_fmt_num(row['days']))}</td>"
+            f"<td>{e(_fmt_num(row.get('uptime_pct')))}</td><td>{closure}</td></tr>"
+        )
     parts.append("</table>")
     if rep.get("registry"):
-        parts.append("<h2>Probed markets</h2><table><tr><th>market</th><th>state</th><th>address</th>"
-                     "<th>last probe</th><th>next probe</th></tr>")
+        parts.append(
+            "<h2>Probed markets</h2><table><tr><th>market</th><th>state</th><th>address</th>"
+            "<th>last probe</th><th>next probe</th></tr>"
+        )
         for m in rep["registry"]:
             link = f"/lifespan/markets/{quote(str(m['market_id']), safe='')}/page"
             flag = " <span class='s'>(suspected)</span>" if m.get("suspected") else ""
-            parts.append(f"<tr><td><a href='{e(link)}'>{e(str(m['name']))}</a></td><td>{e(str(m['state']))}{flag}</td>"
-                         f"<td>{e(str(m.get('primary_host') or '-'))}</td><td>{e(_fmt_time(m.get('last_probe_at')))}</td>"
-                         f"<td>{e(_fmt_time(m.get('next_probe_at')))}</td></tr>")
+            parts.append(
+                f"<tr><td><a href='{e(link)}'>{e(str(m['name']))}</a></td><td>{e(str(m['state']))}{flag}</td>"
+                f"<td>{e(str(m.get('primary_host') or '-'))}</td><td>{e(_fmt_time(m.get('last_probe_at')))}</td>"
+                f"<td>{e(_fmt_time(m.get('next_probe_at')))}</td></tr>"
+            )
         parts.append("</table>")
     if changes:
-        parts.append("<h2>Recent state changes</h2><table><tr><th>when</th><th>market</th><th>change</th>"
-                     "<th>reason</th><th>evidence</th></tr>")
+        parts.append(
+            "<h2>Recent state changes</h2><table><tr><th>when</th><th>market</th><th>change</th>"
+            "<th>reason</th><th>evidence</th></tr>"
+        )
         for c in changes:
-            evidence = ", ".join(f"{k}={v}" for k, v in c["evidence"].items()
-                                 if k in {"url", "down_kind", "http_status", "consecutive_failures", "outage_s",
-                                          "seizure_phrases", "seizure_agencies", "content_sha256"})
+            evidence = ", ".join(
+                f"{k}={v}"
+                for k, v in c["evidence"].items()
+                if k
+                in {
+                    "url",
+                    "down_kind",
+                    "http_status",
+                    "consecutive_failures",
+                    "outage_s",
+                    "seizure_phrases",
+                    "seizure_agencies",
+                    "content_sha256",
+                }
+            )
             flag = " <span class='s'>(suspected)</span>" if c.get("suspected") else ""
-            parts.append(f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['market_id']))}</td>"
-                         f"<td>{e(str(c['from_state']))} &rarr; {e(str(c['to_state']))}{flag}</td>"
-                         f"<td>{e(str(c['reason']))}</td><td>{e(evidence[:500])}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(_fmt_time(c['at']))}</td><td>{e(str(c['market_id']))}</td>"
+                f"<td>{e(str(c['from_state']))} &rarr; {e(str(c['to_state']))}{flag}</td>"
+                f"<td>{e(str(c['reason']))}</td><td>{e(evidence[:500])}</td></tr>"
+            )
         parts.append("</table>")
     parts.append("</body></html>")
     return "".join(parts)

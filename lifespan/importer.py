@@ -90,8 +90,11 @@ def import_csv(store: LifespanStore, path: Path, source: str | None = None) -> I
             # An end with no closure type: closed for an unknown reason.  An end with an explicit
             # "open"/"active": still open when the table was made, censored at that date.
             closure = normalise_closure(raw_closure or "retired") if end is not None else None
-            extra = {k: v[:1000] for k, v in values.items()
-                     if k not in {"name", "start", "end", "closure_type", "closure", "source"} and v}
+            extra = {
+                k: v[:1000]
+                for k, v in values.items()
+                if k not in {"name", "start", "end", "closure_type", "closure", "source"} and v
+            }
             if raw_closure:
                 extra["closure_type_raw"] = raw_closure[:100]
             if store.add_history(name, start, end, closure, values.get("source") or source, extra):

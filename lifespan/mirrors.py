@@ -31,10 +31,14 @@ if TYPE_CHECKING:
 
 MAX_FILE_BYTES = 256 * 1024
 
-_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                       "nov", "dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
 _ISO_DATE = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
-_TEXT_DATE = re.compile(r"\b(\d{1,2})\s+([A-Za-z]{3})[a-z]*\.?,?\s+(20\d\d)\b|\b([A-Za-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(20\d\d)\b")
+_TEXT_DATE = re.compile(
+    r"\b(\d{1,2})\s+([A-Za-z]{3})[a-z]*\.?,?\s+(20\d\d)\b|\b([A-Za-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(20\d\d)\b"
+)
 
 
 @dataclass
@@ -137,9 +141,15 @@ def canary_date(text: str, now: float) -> float | None:
     return max(valid) if valid else None
 
 
-def verify_mirror_files(pgp_txt: str | None, mirrors_txt: str | None, canary_txt: str | None, *,
-                        now: float | None = None, max_age_days: int = 14,
-                        pinned_fingerprint: str | None = None) -> MirrorVerification:
+def verify_mirror_files(
+    pgp_txt: str | None,
+    mirrors_txt: str | None,
+    canary_txt: str | None,
+    *,
+    now: float | None = None,
+    max_age_days: int = 14,
+    pinned_fingerprint: str | None = None,
+) -> MirrorVerification:
     """Check a market's pgp.txt, mirrors.txt and canary.txt; every failure lands in ``problems``."""
     now = time.time() if now is None else now
     result = MirrorVerification(pinned_fingerprint=pinned_fingerprint)
@@ -150,7 +160,7 @@ def verify_mirror_files(pgp_txt: str | None, mirrors_txt: str | None, canary_txt
     try:
         key = _load_key(pgp_txt[:MAX_FILE_BYTES])
         result.key_fingerprint = str(key.fingerprint).replace(" ", "")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a hostile key file is a finding
         result.key_error = f"pgp.txt is not an OpenPGP key: {type(exc).__name__}"
         result.problems.append(result.key_error)
         return result
@@ -178,8 +188,9 @@ def verify_mirror_files(pgp_txt: str | None, mirrors_txt: str | None, canary_txt
             result.canary_age_days = (now - date) / 86400
             result.canary_fresh = result.canary_age_days <= max_age_days
             if not result.canary_fresh:
-                result.problems.append(f"canary.txt: expired ({result.canary_age_days:.0f} days old, "
-                                       f"limit {max_age_days})")
+                result.problems.append(
+                    f"canary.txt: expired ({result.canary_age_days:.0f} days old, limit {max_age_days})"
+                )
     return result
 
 
@@ -197,8 +208,11 @@ def check_market_mirrors(prober: Prober, market_id: str) -> MirrorVerification:
     now = prober.clock()
     files: dict[str, str | None] = {}
     fetch_errors: dict[str, str] = {}
-    paths = {"pgp.txt": "/pgp.txt", "mirrors.txt": (market.markers.get("mirrors_path") or ["/mirrors.txt"])[0],
-             "canary.txt": "/canary.txt"}
+    paths = {
+        "pgp.txt": "/pgp.txt",
+        "mirrors.txt": (market.markers.get("mirrors_path") or ["/mirrors.txt"])[0],
+        "canary.txt": "/canary.txt",
+    }
     for name, path in paths.items():
         try:
             resp = prober.fetch(f"http://{market.primary_host}{path}", market_id, max_bytes=MAX_FILE_BYTES)
@@ -208,11 +222,18 @@ def check_market_mirrors(prober: Prober, market_id: str) -> MirrorVerification:
         except FetchError as exc:
             files[name] = None
             fetch_errors[name] = str(exc)[:200]
-    pinned = next((c.get("key_fingerprint") for c in store.mirror_checks(market_id)
-                   if c.get("ok") and c.get("key_fingerprint")), None)
-    result = verify_mirror_files(files["pgp.txt"], files["mirrors.txt"], files["canary.txt"], now=now,
-                                 max_age_days=prober.settings.lifespan.canary_max_age_days,
-                                 pinned_fingerprint=pinned)
+    pinned = next(
+        (c.get("key_fingerprint") for c in store.mirror_checks(market_id) if c.get("ok") and c.get("key_fingerprint")),
+        None,
+    )
+    result = verify_mirror_files(
+        files["pgp.txt"],
+        files["mirrors.txt"],
+        files["canary.txt"],
+        now=now,
+        max_age_days=prober.settings.lifespan.canary_max_age_days,
+        pinned_fingerprint=pinned,
+    )
     data = {**result.as_dict(), "fetch_errors": fetch_errors, "host": market.primary_host}
     store.add_mirror_check(market_id, now, result.ok, data)
     if result.mirrors.signature_valid and not result.key_changed:
@@ -221,6 +242,13 @@ def check_market_mirrors(prober: Prober, market_id: str) -> MirrorVerification:
             store.add_mirror(market_id, host, "signed", verified=True, phishing=False, at=now)
         for mirror in store.mirrors(market_id):
             if mirror.host not in signed and mirror.source == "clone":
-                store.add_mirror(market_id, mirror.host, mirror.source, phishing=True, verified=False,
-                                 note="not in the market's signed mirrors.txt", at=now)
+                store.add_mirror(
+                    market_id,
+                    mirror.host,
+                    mirror.source,
+                    phishing=True,
+                    verified=False,
+                    note="not in the market's signed mirrors.txt",
+                    at=now,
+                )
     return result

@@ -48,8 +48,13 @@ class Prober:
     """Probes markets of one store through one proxy.  ``clock`` is injectable so that tests and
     replays can drive the schedule and outage durations without waiting days."""
 
-    def __init__(self, store: LifespanStore | None = None, settings: DragnetSettings | None = None,
-                 proxy_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: LifespanStore | None = None,
+        settings: DragnetSettings | None = None,
+        proxy_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings or get_settings()
         self.store = store or LifespanStore(settings=self.settings)
         self.proxy_url = proxy_url or self.settings.tor.socks_url
@@ -63,9 +68,14 @@ class Prober:
     def fetch(self, url: str, market_id: str, max_bytes: int | None = None) -> FetchResponse:
         """GET through Tor on the market's own circuit, with the probe's timeout and size cap."""
         ls = self.settings.lifespan
-        return http_get(url, proxy_url=self.proxy_url, timeout=ls.probe_timeout_s,
-                        max_bytes=max_bytes or ls.probe_max_bytes, user_agent=self.settings.crawl.user_agent,
-                        credentials=self._credentials(market_id))
+        return http_get(
+            url,
+            proxy_url=self.proxy_url,
+            timeout=ls.probe_timeout_s,
+            max_bytes=max_bytes or ls.probe_max_bytes,
+            user_agent=self.settings.crawl.user_agent,
+            credentials=self._credentials(market_id),
+        )
 
     def _images(self, page_url: str, sources: list[str], market_id: str) -> list[dict[str, Any]]:
         """Hashes of the page's first images (same host or inline data: URIs only)."""
@@ -107,9 +117,14 @@ class Prober:
         try:
             resp = self.fetch(url, market.market_id)
         except FetchError as exc:
-            return ProbeResult(**base, status=ProbeStatus.DOWN, down_kind=exc.kind, error=str(exc)[:500],
-                               latency_ms=(time.monotonic() - started) * 1000,
-                               evidence={"socks_reply": exc.socks_reply} if exc.socks_reply is not None else {})
+            return ProbeResult(
+                **base,
+                status=ProbeStatus.DOWN,
+                down_kind=exc.kind,
+                error=str(exc)[:500],
+                latency_ms=(time.monotonic() - started) * 1000,
+                evidence={"socks_reply": exc.socks_reply} if exc.socks_reply is not None else {},
+            )
         latency_ms = resp.elapsed_s * 1000
         html = resp.text()
         page = analyse_html(html, extra_gate=market.markers.get("gate"), extra_login=market.markers.get("login"))
@@ -120,11 +135,20 @@ class Prober:
         if page.seized_by_text or (known and page.images) or page.seizure_phrases:
             images = self._images(url, page.images, market.market_id)
         image_matches = match_known_images(images, known) if known else []
-        common: dict[str, Any] = dict(http_status=resp.status, latency_ms=latency_ms, title=page.title or None,
-                      content_sha256=sha, simhash=simhash(page.text) if page.text else None)
+        common: dict[str, Any] = dict(
+            http_status=resp.status,
+            latency_ms=latency_ms,
+            title=page.title or None,
+            content_sha256=sha,
+            simhash=simhash(page.text) if page.text else None,
+        )
         if page.seized_by_text or image_matches:
-            evidence.update(seizure_phrases=page.seizure_phrases, seizure_agencies=page.seizure_agencies,
-                            images=images, image_matches=image_matches)
+            evidence.update(
+                seizure_phrases=page.seizure_phrases,
+                seizure_agencies=page.seizure_agencies,
+                images=images,
+                image_matches=image_matches,
+            )
             return ProbeResult(**base, status=ProbeStatus.SEIZED, evidence=evidence, **common)
         if page.withdrawals_disabled:
             evidence["withdrawals_disabled"] = page.withdrawals_disabled
@@ -137,8 +161,14 @@ class Prober:
         if resp.status >= 400:
             if resp.status == 401:
                 return ProbeResult(**base, status=ProbeStatus.LOGIN, evidence=evidence, **common)
-            return ProbeResult(**base, status=ProbeStatus.DOWN, down_kind=DownKind.HTTP_ERROR,
-                               error=f"HTTP {resp.status}", evidence=evidence, **common)
+            return ProbeResult(
+                **base,
+                status=ProbeStatus.DOWN,
+                down_kind=DownKind.HTTP_ERROR,
+                error=f"HTTP {resp.status}",
+                evidence=evidence,
+                **common,
+            )
         if page.login_wall:
             return ProbeResult(**base, status=ProbeStatus.LOGIN, evidence=evidence, **common)
         return ProbeResult(**base, status=ProbeStatus.UP, evidence=evidence, **common)
@@ -166,28 +196,41 @@ class Prober:
             if retry.status != ProbeStatus.DOWN:
                 result = retry
         if result.status == ProbeStatus.DOWN:
-            mirrors = [m for m in self.store.mirrors(market_id)
-                       if m.host != market.primary_host and not m.phishing and (m.verified or m.source == "profile")]
+            mirrors = [
+                m
+                for m in self.store.mirrors(market_id)
+                if m.host != market.primary_host and not m.phishing and (m.verified or m.source == "profile")
+            ]
             for mirror in mirrors[:MAX_MIRROR_ATTEMPTS]:
                 attempt = self.classify(market, f"http://{mirror.host}{path}", at)
                 attempts.append(attempt)
                 if attempt.status != ProbeStatus.DOWN:
                     result = attempt
                     break
-        final = result.model_copy(update={
-            "reprobed": len(attempts) > 1 and newly_failing and attempts[0].status == ProbeStatus.DOWN,
-            "attempts": [{"url": a.url, "status": a.status.value,
-                          "down_kind": a.down_kind.value if a.down_kind else None,
-                          "http_status": a.http_status, "error": a.error} for a in attempts],
-        })
+        final = result.model_copy(
+            update={
+                "reprobed": len(attempts) > 1 and newly_failing and attempts[0].status == ProbeStatus.DOWN,
+                "attempts": [
+                    {
+                        "url": a.url,
+                        "status": a.status.value,
+                        "down_kind": a.down_kind.value if a.down_kind else None,
+                        "http_status": a.http_status,
+                        "error": a.error,
+                    }
+                    for a in attempts
+                ],
+            }
+        )
         if final.reachable:
             self.store.add_mirror(market_id, final.host, "probe", at=at)
         changes = self.machine.apply(market, final)
         final = final.model_copy(update={"state": market.state, "next_probe_at": market.next_probe_at})
         self.store.add_probe(final)
         for change in changes:
-            log.info("market %s: %s -> %s (%s)", market_id, change.from_state.value, change.to_state.value,
-                     change.reason)
+            log.info(
+                "market %s: %s -> %s (%s)", market_id, change.from_state.value, change.to_state.value, change.reason
+            )
         return final
 
     def probe_due(self, seed_profiles: bool = True) -> int:

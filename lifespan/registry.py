@@ -23,6 +23,7 @@ from lifespan.store import LifespanStore, market_id_for
 
 log = logging.getLogger(__name__)
 
+
 def _host_and_path(url: str) -> tuple[str, str] | None:
     if "://" not in url:
         url = "http://" + url
@@ -59,36 +60,45 @@ def profile_entries(directory: Path) -> list[dict[str, Any]]:
         markers: dict[str, list[str]] = {"gate": list(profile.gate.markers) if profile.gate else [], "login": []}
         if profile.signed_mirrors_path and profile.signed_mirrors_path.startswith("/"):
             markers["mirrors_path"] = [profile.signed_mirrors_path[:200]]
-        entries.append({
-            "name": profile.title.strip() if profile.title and profile.title.strip() else profile.name,
-            "market_id": market_id_for(profile.name),
-            "primary_host": hosts[0][0],
-            "start_path": hosts[0][1],
-            "hosts": list(dict.fromkeys(h for h, _ in hosts)),
-            "markers": markers,
-            "profile": path.name,
-        })
+        entries.append(
+            {
+                "name": profile.title.strip() if profile.title and profile.title.strip() else profile.name,
+                "market_id": market_id_for(profile.name),
+                "primary_host": hosts[0][0],
+                "start_path": hosts[0][1],
+                "hosts": list(dict.fromkeys(h for h, _ in hosts)),
+                "markers": markers,
+                "profile": path.name,
+            }
+        )
     return entries
 
 
-def seed_from_profiles(store: LifespanStore, profiles_dir: Path | None = None,
-                       settings: DragnetSettings | None = None) -> list[Market]:
+def seed_from_profiles(
+    store: LifespanStore, profiles_dir: Path | None = None, settings: DragnetSettings | None = None
+) -> list[Market]:
     """Register every market of the site profiles with its addresses; idempotent."""
     settings = settings or get_settings()
     directory = crawl_profiles_dir(profiles_dir or settings.crawl.profiles_dir)
     markets = []
     for entry in profile_entries(directory):
-        market = store.upsert_market(entry["name"], market_id=entry["market_id"], primary_host=entry["primary_host"],
-                                     start_path=entry["start_path"], source=f"profile:{entry['profile']}",
-                                     markers=entry["markers"])
+        market = store.upsert_market(
+            entry["name"],
+            market_id=entry["market_id"],
+            primary_host=entry["primary_host"],
+            start_path=entry["start_path"],
+            source=f"profile:{entry['profile']}",
+            markers=entry["markers"],
+        )
         for host in entry["hosts"]:
             store.add_mirror(market.market_id, host, "profile")
         markets.append(market)
     return markets
 
 
-def register_market(store: LifespanStore, name: str, url: str, mirrors: list[str] | None = None,
-                    source: str = "analyst") -> Market:
+def register_market(
+    store: LifespanStore, name: str, url: str, mirrors: list[str] | None = None, source: str = "analyst"
+) -> Market:
     """Register one market by URL (and its mirrors) without a profile."""
     hp = _host_and_path(url)
     if hp is None:
@@ -102,8 +112,9 @@ def register_market(store: LifespanStore, name: str, url: str, mirrors: list[str
     return market
 
 
-def add_discovered_mirrors(store: LifespanStore, market_id: str, text: str, source_url: str | None = None,
-                           at: float | None = None) -> list[str]:
+def add_discovered_mirrors(
+    store: LifespanStore, market_id: str, text: str, source_url: str | None = None, at: float | None = None
+) -> list[str]:
     """Record onion addresses found in crawled text (a forum post "new Atlas link: ...") as
     unverified ``discovered`` mirrors of a market; returns the new ones.  They are never probed as
     the market until a signed mirror list or an analyst vouches for them, and
@@ -111,6 +122,7 @@ def add_discovered_mirrors(store: LifespanStore, market_id: str, text: str, sour
     known = {m.host for m in store.mirrors(market_id)}
     new = [h for h in onion_hosts_in(text[:1_000_000]) if h not in known]
     for host in new[:100]:
-        store.add_mirror(market_id, host, "discovered", note=f"found in {source_url}"[:300] if source_url else None,
-                         at=at)
+        store.add_mirror(
+            market_id, host, "discovered", note=f"found in {source_url}"[:300] if source_url else None, at=at
+        )
     return new

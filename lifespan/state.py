@@ -55,10 +55,18 @@ class StateMachine:
         self.store = store
         self.settings = settings
 
-    def _transition(self, market: Market, to: MarketState, at: float, reason: str,
-                    evidence: dict[str, Any], suspected: bool = False) -> StateChange:
-        change = StateChange(market_id=market.market_id, at=at, from_state=market.state, to_state=to,
-                             reason=reason, evidence=evidence, suspected=suspected)
+    def _transition(
+        self, market: Market, to: MarketState, at: float, reason: str, evidence: dict[str, Any], suspected: bool = False
+    ) -> StateChange:
+        change = StateChange(
+            market_id=market.market_id,
+            at=at,
+            from_state=market.state,
+            to_state=to,
+            reason=reason,
+            evidence=evidence,
+            suspected=suspected,
+        )
         self.store.add_state_change(change)
         market.state = to
         market.state_since = at
@@ -79,11 +87,19 @@ class StateMachine:
             market.consecutive_failures = 0
             market.failing_since = None
             if market.state != MarketState.SEIZED:
-                seizure = {**evidence, **{k: v for k, v in result.evidence.items()
-                                          if k in {"seizure_phrases", "seizure_agencies", "images",
-                                                   "image_matches"}}}
-                changes.append(self._transition(market, MarketState.SEIZED, now,
-                                                "seizure banner served at the market's address", seizure))
+                seizure = {
+                    **evidence,
+                    **{
+                        k: v
+                        for k, v in result.evidence.items()
+                        if k in {"seizure_phrases", "seizure_agencies", "images", "image_matches"}
+                    },
+                }
+                changes.append(
+                    self._transition(
+                        market, MarketState.SEIZED, now, "seizure banner served at the market's address", seizure
+                    )
+                )
         elif result.reachable:
             outage = (now - market.failing_since) if market.failing_since is not None else None
             market.consecutive_failures = 0
@@ -96,17 +112,29 @@ class StateMachine:
                 changes.append(self._transition(market, MarketState.ACTIVE, now, "first reachable probe", evidence))
             elif market.state in {MarketState.DOWN, MarketState.RETIRED, MarketState.EXIT_SCAM}:
                 ev = {**evidence, "outage_s": outage, "previous_state": market.state.value}
-                changes.append(self._transition(market, MarketState.ACTIVE, now,
-                                                f"reachable again after {market.state.value}", ev))
+                changes.append(
+                    self._transition(market, MarketState.ACTIVE, now, f"reachable again after {market.state.value}", ev)
+                )
             elif market.state == MarketState.DEGRADED and not slow:
                 changes.append(self._transition(market, MarketState.ACTIVE, now, "probes healthy again", evidence))
             if market.state == MarketState.ACTIVE and slow:
-                changes.append(self._transition(market, MarketState.DEGRADED, now,
-                                                f"latency {result.latency_ms:.0f} ms above "
-                                                f"{s.degraded_latency_s:.0f} s", evidence))
+                changes.append(
+                    self._transition(
+                        market,
+                        MarketState.DEGRADED,
+                        now,
+                        f"latency {result.latency_ms:.0f} ms above {s.degraded_latency_s:.0f} s",
+                        evidence,
+                    )
+                )
             if result.evidence.get("withdrawals_disabled"):
-                self.store.add_signal(market.market_id, "withdrawals_disabled", source=result.url,
-                                      detail="; ".join(result.evidence["withdrawals_disabled"]), at=now)
+                self.store.add_signal(
+                    market.market_id,
+                    "withdrawals_disabled",
+                    source=result.url,
+                    detail="; ".join(result.evidence["withdrawals_disabled"]),
+                    at=now,
+                )
             if result.status == ProbeStatus.GATE and result.evidence.get("gate_markers"):
                 pass  # a gate is a live market behind anti-DDoS; nothing to change
         else:
@@ -117,22 +145,39 @@ class StateMachine:
             ev = {**evidence, "consecutive_failures": market.consecutive_failures, "outage_s": outage}
             if market.state in {MarketState.NEW, MarketState.ACTIVE, MarketState.DEGRADED}:
                 if market.consecutive_failures >= s.down_after_failures:
-                    changes.append(self._transition(
-                        market, MarketState.DOWN, now,
-                        f"{market.consecutive_failures} consecutive failed probes", ev))
+                    changes.append(
+                        self._transition(
+                            market,
+                            MarketState.DOWN,
+                            now,
+                            f"{market.consecutive_failures} consecutive failed probes",
+                            ev,
+                        )
+                    )
                 elif market.state == MarketState.ACTIVE:
-                    changes.append(self._transition(market, MarketState.DEGRADED, now,
-                                                    f"probe failed ({ev.get('down_kind', 'unknown')})", ev))
+                    changes.append(
+                        self._transition(
+                            market, MarketState.DEGRADED, now, f"probe failed ({ev.get('down_kind', 'unknown')})", ev
+                        )
+                    )
             if market.state == MarketState.DOWN:
                 changes.extend(self._closure_rules(market, now, outage, ev))
 
         delay = next_probe_delay(s, market.consecutive_failures, market.state)
         market.next_probe_at = now + delay
         self.store.update_market(
-            market.market_id, state=market.state, state_since=market.state_since, suspected=market.suspected,
-            first_seen=market.first_seen, last_seen=market.last_seen, first_probe_at=market.first_probe_at,
-            last_probe_at=market.last_probe_at, consecutive_failures=market.consecutive_failures,
-            failing_since=market.failing_since, next_probe_at=market.next_probe_at)
+            market.market_id,
+            state=market.state,
+            state_since=market.state_since,
+            suspected=market.suspected,
+            first_seen=market.first_seen,
+            last_seen=market.last_seen,
+            first_probe_at=market.first_probe_at,
+            last_probe_at=market.last_probe_at,
+            consecutive_failures=market.consecutive_failures,
+            failing_since=market.failing_since,
+            next_probe_at=market.next_probe_at,
+        )
         return changes
 
     def _closure_rules(self, market: Market, now: float, outage: float, ev: dict[str, Any]) -> list[StateChange]:
@@ -149,13 +194,27 @@ class StateMachine:
             if len(complaints) >= s.exit_scam_min_complaints:
                 reasons.append(f"{len(complaints)} complaints before the outage")
             evidence = {**ev, "complaints": complaints[-20:], "withdrawals_disabled": withdrawals[-20:]}
-            return [self._transition(market, MarketState.EXIT_SCAM, now,
-                                     f"suspected exit scam: {', '.join(reasons)}, then {outage / 86400:.1f} days "
-                                     "down", evidence, suspected=True)]
+            return [
+                self._transition(
+                    market,
+                    MarketState.EXIT_SCAM,
+                    now,
+                    f"suspected exit scam: {', '.join(reasons)}, then {outage / 86400:.1f} days down",
+                    evidence,
+                    suspected=True,
+                )
+            ]
         if outage >= s.retire_after_s:
-            return [self._transition(market, MarketState.RETIRED, now,
-                                     f"down {outage / 86400:.1f} days without seizure or scam signals", ev,
-                                     suspected=True)]
+            return [
+                self._transition(
+                    market,
+                    MarketState.RETIRED,
+                    now,
+                    f"down {outage / 86400:.1f} days without seizure or scam signals",
+                    ev,
+                    suspected=True,
+                )
+            ]
         return []
 
 

@@ -151,9 +151,16 @@ class LifespanStore:
                 raise
 
     # -- markets -------------------------------------------------------------------------------
-    def upsert_market(self, name: str, *, market_id: str | None = None, primary_host: str | None = None,
-                      start_path: str | None = None, source: str = "registry",
-                      markers: dict[str, list[str]] | None = None) -> Market:
+    def upsert_market(
+        self,
+        name: str,
+        *,
+        market_id: str | None = None,
+        primary_host: str | None = None,
+        start_path: str | None = None,
+        source: str = "registry",
+        markers: dict[str, list[str]] | None = None,
+    ) -> Market:
         """Register a market or refresh its address; never touches its state or history."""
         market_id = market_id or market_id_for(name)
         with self._tx() as db:
@@ -162,13 +169,20 @@ class LifespanStore:
                 db.execute(
                     "INSERT INTO markets (market_id, name, primary_host, start_path, source, markers) "
                     "VALUES (?,?,?,?,?,?)",
-                    (market_id, name, primary_host, start_path or "/", source, json.dumps(markers or {})))
+                    (market_id, name, primary_host, start_path or "/", source, json.dumps(markers or {})),
+                )
             else:
                 db.execute(
                     "UPDATE markets SET name=?, primary_host=COALESCE(?, primary_host), "
                     "start_path=COALESCE(?, start_path), markers=? WHERE market_id=?",
-                    (name, primary_host, start_path, json.dumps(markers if markers is not None
-                                                                 else json.loads(row["markers"])), market_id))
+                    (
+                        name,
+                        primary_host,
+                        start_path,
+                        json.dumps(markers if markers is not None else json.loads(row["markers"])),
+                        market_id,
+                    ),
+                )
         market = self.get_market(market_id)
         assert market is not None
         return market
@@ -190,7 +204,8 @@ class LifespanStore:
             rows = self._db.execute(
                 "SELECT * FROM markets WHERE primary_host IS NOT NULL AND "
                 "(next_probe_at IS NULL OR next_probe_at <= ?) ORDER BY COALESCE(next_probe_at, 0)",
-                (now,)).fetchall()
+                (now,),
+            ).fetchall()
         return [_market_from_row(r) for r in rows]
 
     def update_market(self, market_id: str, **fields: Any) -> None:
@@ -199,7 +214,7 @@ class LifespanStore:
         if unknown:
             raise ValueError(f"unknown market fields: {sorted(unknown)}")
         values = []
-        for key, value in fields.items():
+        for value in fields.values():
             if isinstance(value, MarketState):
                 value = value.value
             elif isinstance(value, bool):
@@ -212,8 +227,17 @@ class LifespanStore:
             db.execute(f"UPDATE markets SET {assignments} WHERE market_id=?", (*values, market_id))
 
     # -- mirrors -------------------------------------------------------------------------------
-    def add_mirror(self, market_id: str, host: str, source: str, *, verified: bool | None = None,
-                   phishing: bool | None = None, note: str | None = None, at: float | None = None) -> Mirror:
+    def add_mirror(
+        self,
+        market_id: str,
+        host: str,
+        source: str,
+        *,
+        verified: bool | None = None,
+        phishing: bool | None = None,
+        note: str | None = None,
+        at: float | None = None,
+    ) -> Mirror:
         """Record an address; flags only change when given (a later plain sighting keeps them), and
         the source only changes when an address is promoted to ``signed`` or found a ``clone``."""
         at = time.time() if at is None else at
@@ -221,16 +245,27 @@ class LifespanStore:
         with self._tx() as db:
             row = db.execute("SELECT * FROM mirrors WHERE market_id=? AND host=?", (market_id, host)).fetchone()
             if row is None:
-                db.execute("INSERT INTO mirrors VALUES (?,?,?,?,?,?,?,?)",
-                           (market_id, host, source, int(bool(verified)), int(bool(phishing)), at, at, note))
+                db.execute(
+                    "INSERT INTO mirrors VALUES (?,?,?,?,?,?,?,?)",
+                    (market_id, host, source, int(bool(verified)), int(bool(phishing)), at, at, note),
+                )
             else:
                 db.execute(
                     "UPDATE mirrors SET last_seen=?, verified=COALESCE(?, verified), "
                     "phishing=COALESCE(?, phishing), note=COALESCE(?, note), "
                     "source=CASE WHEN ? IN ('signed', 'clone') THEN ? ELSE source END "
                     "WHERE market_id=? AND host=?",
-                    (at, None if verified is None else int(verified), None if phishing is None else int(phishing),
-                     note, source, source, market_id, host))
+                    (
+                        at,
+                        None if verified is None else int(verified),
+                        None if phishing is None else int(phishing),
+                        note,
+                        source,
+                        source,
+                        market_id,
+                        host,
+                    ),
+                )
         return next(m for m in self.mirrors(market_id) if m.host == host)
 
     def mirrors(self, market_id: str | None = None) -> list[Mirror]:
@@ -238,18 +273,25 @@ class LifespanStore:
             if market_id is None:
                 rows = self._db.execute("SELECT * FROM mirrors ORDER BY market_id, host").fetchall()
             else:
-                rows = self._db.execute("SELECT * FROM mirrors WHERE market_id=? ORDER BY host",
-                                        (market_id,)).fetchall()
-        return [Mirror(**{**dict(r), "verified": bool(r["verified"]), "phishing": bool(r["phishing"])})
-                for r in rows]
+                rows = self._db.execute(
+                    "SELECT * FROM mirrors WHERE market_id=? ORDER BY host", (market_id,)
+                ).fetchall()
+        return [Mirror(**{**dict(r), "verified": bool(r["verified"]), "phishing": bool(r["phishing"])}) for r in rows]
 
     # -- probes --------------------------------------------------------------------------------
     def add_probe(self, result: ProbeResult) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO probes (market_id, at, status, down_kind, latency_ms, data) VALUES (?,?,?,?,?,?)",
-                       (result.market_id, result.at, result.status.value,
-                        result.down_kind.value if result.down_kind else None, result.latency_ms,
-                        result.model_dump_json()))
+            db.execute(
+                "INSERT INTO probes (market_id, at, status, down_kind, latency_ms, data) VALUES (?,?,?,?,?,?)",
+                (
+                    result.market_id,
+                    result.at,
+                    result.status.value,
+                    result.down_kind.value if result.down_kind else None,
+                    result.latency_ms,
+                    result.model_dump_json(),
+                ),
+            )
 
     def probes(self, market_id: str, limit: int | None = None) -> list[ProbeResult]:
         sql = "SELECT data FROM probes WHERE market_id=? ORDER BY at, id"
@@ -263,7 +305,9 @@ class LifespanStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT SUM(CASE WHEN status IN ('up','gate','login') THEN 1 ELSE 0 END), COUNT(*) "
-                "FROM probes WHERE market_id=?", (market_id,)).fetchone()
+                "FROM probes WHERE market_id=?",
+                (market_id,),
+            ).fetchone()
         return int(row[0] or 0), int(row[1] or 0)
 
     # -- state changes -------------------------------------------------------------------------
@@ -272,9 +316,18 @@ class LifespanStore:
             cur = db.execute(
                 "INSERT INTO state_changes (market_id, at, from_state, to_state, reason, evidence, suspected, "
                 "confirmed_by, confirmed_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (change.market_id, change.at, change.from_state.value, change.to_state.value, change.reason,
-                 json.dumps(change.evidence, default=str), int(change.suspected), change.confirmed_by,
-                 change.confirmed_at))
+                (
+                    change.market_id,
+                    change.at,
+                    change.from_state.value,
+                    change.to_state.value,
+                    change.reason,
+                    json.dumps(change.evidence, default=str),
+                    int(change.suspected),
+                    change.confirmed_by,
+                    change.confirmed_at,
+                ),
+            )
             return int(cur.lastrowid or 0)
 
     def state_changes(self, market_id: str | None = None) -> list[StateChange]:
@@ -282,8 +335,9 @@ class LifespanStore:
             if market_id is None:
                 rows = self._db.execute("SELECT * FROM state_changes ORDER BY at, id").fetchall()
             else:
-                rows = self._db.execute("SELECT * FROM state_changes WHERE market_id=? ORDER BY at, id",
-                                        (market_id,)).fetchall()
+                rows = self._db.execute(
+                    "SELECT * FROM state_changes WHERE market_id=? ORDER BY at, id", (market_id,)
+                ).fetchall()
         out = []
         for r in rows:
             d = dict(r)
@@ -297,22 +351,34 @@ class LifespanStore:
         """An analyst confirms the market's latest (suspected) transition."""
         at = time.time() if at is None else at
         with self._tx() as db:
-            row = db.execute("SELECT id FROM state_changes WHERE market_id=? ORDER BY at DESC, id DESC LIMIT 1",
-                             (market_id,)).fetchone()
+            row = db.execute(
+                "SELECT id FROM state_changes WHERE market_id=? ORDER BY at DESC, id DESC LIMIT 1", (market_id,)
+            ).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE state_changes SET suspected=0, confirmed_by=?, confirmed_at=? WHERE id=?",
-                       (analyst, at, row["id"]))
+            db.execute(
+                "UPDATE state_changes SET suspected=0, confirmed_by=?, confirmed_at=? WHERE id=?",
+                (analyst, at, row["id"]),
+            )
             db.execute("UPDATE markets SET suspected=0 WHERE market_id=?", (market_id,))
         return self.state_changes(market_id)[-1]
 
     # -- signals (complaints, withdrawals disabled, ...) ------------------------------------------
-    def add_signal(self, market_id: str, kind: str, *, source: str | None = None, detail: str | None = None,
-                   at: float | None = None) -> None:
+    def add_signal(
+        self,
+        market_id: str,
+        kind: str,
+        *,
+        source: str | None = None,
+        detail: str | None = None,
+        at: float | None = None,
+    ) -> None:
         at = time.time() if at is None else at
         with self._tx() as db:
-            db.execute("INSERT INTO signals (market_id, at, kind, source, detail) VALUES (?,?,?,?,?)",
-                       (market_id, at, kind, source, (detail or "")[:2000]))
+            db.execute(
+                "INSERT INTO signals (market_id, at, kind, source, detail) VALUES (?,?,?,?,?)",
+                (market_id, at, kind, source, (detail or "")[:2000]),
+            )
 
     def signals(self, market_id: str, kind: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
         sql = "SELECT at, kind, source, detail FROM signals WHERE market_id=?"
@@ -329,24 +395,35 @@ class LifespanStore:
     # -- mirror checks -------------------------------------------------------------------------
     def add_mirror_check(self, market_id: str, at: float, ok: bool, data: dict[str, Any]) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO mirror_checks (market_id, at, ok, data) VALUES (?,?,?,?)",
-                       (market_id, at, int(ok), json.dumps(data, default=str)))
+            db.execute(
+                "INSERT INTO mirror_checks (market_id, at, ok, data) VALUES (?,?,?,?)",
+                (market_id, at, int(ok), json.dumps(data, default=str)),
+            )
 
     def mirror_checks(self, market_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT at, ok, data FROM mirror_checks WHERE market_id=? ORDER BY at",
-                                    (market_id,)).fetchall()
+            rows = self._db.execute(
+                "SELECT at, ok, data FROM mirror_checks WHERE market_id=? ORDER BY at", (market_id,)
+            ).fetchall()
         return [{"at": r["at"], "ok": bool(r["ok"]), **json.loads(r["data"])} for r in rows]
 
     # -- imported history ----------------------------------------------------------------------
-    def add_history(self, name: str, start: float, end: float | None, closure_type: str | None, source: str,
-                    extra: dict[str, Any] | None = None) -> bool:
+    def add_history(
+        self,
+        name: str,
+        start: float,
+        end: float | None,
+        closure_type: str | None,
+        source: str,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Insert one historical record; ``False`` when that (market, start, source) is already there."""
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO history (name, market_id, start, end, closure_type, source, extra) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (name, market_id_for(name), start, end, closure_type, source, json.dumps(extra or {})))
+                (name, market_id_for(name), start, end, closure_type, source, json.dumps(extra or {})),
+            )
             return cur.rowcount > 0
 
     def history(self) -> list[dict[str, Any]]:

@@ -23,11 +23,12 @@ def register(app: typer.Typer) -> None:
     feeds_app = typer.Typer(help="Takedown notices for platforms.", no_args_is_help=True)
 
     @evidence_app.command("verify")
-    def verify(bundle: Path,
-               public_key: str | None = typer.Option(None, help="Require a signature by this key (base64 DER)."),
-               json_output: bool = typer.Option(False, "--json", help="The report as JSON.")) -> None:
+    def verify(
+        bundle: Path,
+        public_key: str | None = typer.Option(None, help="Require a signature by this key (base64 DER)."),
+        json_output: bool = typer.Option(False, "--json", help="The report as JSON."),
+    ) -> None:
         """Check every digest of an evidence bundle; exit 1 and name each file that fails."""
-
 
         report = verify_bundle(bundle, trusted_public_key=public_key)
         if json_output:
@@ -35,9 +36,15 @@ def register(app: typer.Typer) -> None:
         else:
             for problem in report.problems:
                 typer.echo(f"FAIL {problem.file}: {problem.reason}")
-            signed = "signed, signature valid" if report.signature_ok else ("signed, INVALID" if report.signed else "unsigned")
-            typer.echo(f"{'OK' if report.ok else 'TAMPERED'} {bundle}: {report.files_checked} files, "
-                       f"{report.warc_records_checked} WARC records, {signed}")
+            signed = (
+                "signed, signature valid"
+                if report.signature_ok
+                else ("signed, INVALID" if report.signed else "unsigned")
+            )
+            typer.echo(
+                f"{'OK' if report.ok else 'TAMPERED'} {bundle}: {report.files_checked} files, "
+                f"{report.warc_records_checked} WARC records, {signed}"
+            )
         raise typer.Exit(code=0 if report.ok else 1)
 
     @evidence_app.command("build")
@@ -69,20 +76,27 @@ def register(app: typer.Typer) -> None:
         typer.echo(m.model_dump_json(indent=1) if m else "no platform matches")
 
     @feeds_app.command("ingest")
-    def ingest(min_score: float = typer.Option(0.0, help="Only hits at or above this score."),
-               limit: int = typer.Option(1000, help="At most this many hits.")) -> None:
+    def ingest(
+        min_score: float = typer.Option(0.0, help="Only hits at or above this score."),
+        limit: int = typer.Option(1000, help="At most this many hits."),
+    ) -> None:
         """Build notices from the drug-sale hits in the listing store."""
 
         service = FeedService()
         with open_store() as store:
             outcome = ingest_from_store(service, store, min_score=min_score or None, limit=limit)
-        typer.echo(f"created {len(outcome.created)}, updated {len(outcome.updated)}, duplicates "
-                   f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}")
+        typer.echo(
+            f"created {len(outcome.created)}, updated {len(outcome.updated)}, duplicates "
+            f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}"
+        )
 
     @feeds_app.command("review")
-    def review(notice_id: str, decision: str = typer.Argument(..., help="approve or reject"),
-               by: str = typer.Option(..., help="Who decides (analyst name)."),
-               note: str | None = None) -> None:
+    def review(
+        notice_id: str,
+        decision: str = typer.Argument(..., help="approve or reject"),
+        by: str = typer.Option(..., help="Who decides (analyst name)."),
+        note: str | None = None,
+    ) -> None:
         """Approve or reject a new notice."""
 
         notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
@@ -108,8 +122,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{name}: {n} delivered")
 
     @feeds_app.command("recheck")
-    def recheck(platform: str | None = typer.Argument(None),
-                force: bool = typer.Option(False, help="Ignore feeds.recheck_interval_s.")) -> None:
+    def recheck(
+        platform: str | None = typer.Argument(None),
+        force: bool = typer.Option(False, help="Ignore feeds.recheck_interval_s."),
+    ) -> None:
         """Re-crawl sent notices; posts found gone become removed.  Also expires old notices."""
 
         service = FeedService()
@@ -118,9 +134,11 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"expired {service.expire_due()}")
 
     @feeds_app.command("metrics")
-    def metrics_cmd(year: int | None = None,
-                    plot: Path | None = typer.Option(None, help="Write the plot here (.svg or .png)."),
-                    html: Path | None = typer.Option(None, help="Write the HTML page here.")) -> None:
+    def metrics_cmd(
+        year: int | None = None,
+        plot: Path | None = typer.Option(None, help="Write the plot here (.svg or .png)."),
+        html: Path | None = typer.Option(None, help="Write the HTML page here."),
+    ) -> None:
         """Impact figures (JSON on stdout)."""
 
         m = metrics.compute(open_notice_store(), year=year)

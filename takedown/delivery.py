@@ -38,10 +38,9 @@ import httpx
 
 from dragnet.documents import utcnow
 from dragnet.settings import DragnetSettings, get_settings
-
-from .service import FeedService
-from .store import FeedRow, WebhookSubscription
-from .telemetry import count
+from takedown.service import FeedService
+from takedown.store import FeedRow, WebhookSubscription
+from takedown.telemetry import count
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dragnet-Signature"
@@ -65,8 +64,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={mac}"
 
 
-def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *, window_s: int,
-                     now: float | None = None) -> bool:
+def verify_signature(
+    secret: str, timestamp: str, body: bytes, signature: str, *, window_s: int, now: float | None = None
+) -> bool:
     """For receivers: constant-time HMAC check plus the replay window (the receiver must also
     remember signatures it has accepted within the window)."""
     try:
@@ -93,14 +93,29 @@ def feed_page(service: FeedService, platform: str, since: int, limit: int) -> Fe
                 break
             quota -= 1
             row = FeedRow(seq=row.seq, notice=service.mark_sent(row.notice, f"pull:{platform}", bump=False))
-            service.store.log_delivery(platform, row.notice.id, row.notice.version, "pull",
-                                       f"{row.notice.id}:v{row.notice.version}", 1, 200, True, None)
+            service.store.log_delivery(
+                platform,
+                row.notice.id,
+                row.notice.version,
+                "pull",
+                f"{row.notice.id}:v{row.notice.version}",
+                1,
+                200,
+                True,
+                None,
+            )
             first_time.append(row.notice.id)
             count("deliveries", platform=platform, channel="pull", outcome="ok")
         page.append(row)
     has_more = rate_limited or len(rows) > limit
-    return FeedPage(rows=page, next_cursor=page[-1].seq if page else since, has_more=has_more,
-                    rate_limited=rate_limited, retry_after_s=3600 if rate_limited else None, first_time=first_time)
+    return FeedPage(
+        rows=page,
+        next_cursor=page[-1].seq if page else since,
+        has_more=has_more,
+        rate_limited=rate_limited,
+        retry_after_s=3600 if rate_limited else None,
+        first_time=first_time,
+    )
 
 
 class WebhookURLError(ValueError):
@@ -135,9 +150,14 @@ def subscribe(service: FeedService, platform: str, url: str) -> str:
 
 def _post(client: httpx.Client, sub: WebhookSubscription, body: bytes, key: str, event: str) -> httpx.Response:
     ts = int(time.time())
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts),
-               SIGNATURE_HEADER: sign(sub.secret, ts, body), IDEMPOTENCY_HEADER: key,
-               "X-Dragnet-Event": event, "X-Dragnet-Delivery": str(uuid.uuid4())}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(ts),
+        SIGNATURE_HEADER: sign(sub.secret, ts, body),
+        IDEMPOTENCY_HEADER: key,
+        "X-Dragnet-Event": event,
+        "X-Dragnet-Delivery": str(uuid.uuid4()),
+    }
     return client.post(sub.url, content=body, headers=headers)
 
 
@@ -145,8 +165,7 @@ def _retryable(status: int) -> bool:
     return status in (408, 409, 425, 429) or status >= 500
 
 
-def deliver_pending(platform: str, settings: DragnetSettings | None = None,
-                    service: FeedService | None = None) -> int:
+def deliver_pending(platform: str, settings: DragnetSettings | None = None, service: FeedService | None = None) -> int:
     """Push every released change the platform's webhook has not yet acknowledged, in feed
     order; returns how many were delivered.  Called by the workers' ``deliver_feed`` task."""
     settings = settings or get_settings()
@@ -182,8 +201,9 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
             if first_time and quota <= 0:
                 break
             event = "notice.delete" if notice.should_delete else "notice.upsert"
-            body = json.dumps({"event": event, "seq": row.seq,
-                               "notice": json.loads(notice.model_dump_json())}, sort_keys=True).encode()
+            body = json.dumps(
+                {"event": event, "seq": row.seq, "notice": json.loads(notice.model_dump_json())}, sort_keys=True
+            ).encode()
             key = f"{notice.id}:v{notice.version}"
             ok = False
             for attempt in range(1, f.webhook_max_attempts + 1):
@@ -197,8 +217,9 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
                         error = response.text[:200]
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                service.store.log_delivery(platform, notice.id, notice.version, "webhook", key, attempt,
-                                           status_code, ok, error)
+                service.store.log_delivery(
+                    platform, notice.id, notice.version, "webhook", key, attempt, status_code, ok, error
+                )
                 count("deliveries", platform=platform, channel="webhook", outcome="ok" if ok else "failed")
                 if ok or (status_code is not None and not _retryable(status_code)):
                     break
@@ -206,7 +227,7 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
                     time.sleep(min(f.webhook_backoff_s * 2 ** (attempt - 1), f.webhook_backoff_max_s))
             if not ok:
                 sub.failures += 1
-                wait = min(f.webhook_backoff_s * 2 ** sub.failures, f.webhook_backoff_max_s)
+                wait = min(f.webhook_backoff_s * 2**sub.failures, f.webhook_backoff_max_s)
                 sub.next_attempt_at = utcnow() + timedelta(seconds=wait)
                 service.store.set_webhook(sub)
                 log.warning("webhook delivery to %s failed for %s; next attempt in %.1fs", platform, key, wait)
@@ -227,4 +248,3 @@ def deliver_all(settings: DragnetSettings | None = None) -> dict[str, int]:
     settings = settings or get_settings()
     service = FeedService(settings)
     return {name: deliver_pending(name, settings, service) for name in service.registry.names()}
-

@@ -192,8 +192,7 @@ def _sign(key: Any, data: bytes) -> tuple[str, str, str]:
         algo, sig = "ecdsa-p256-sha256", key.sign(data, ec.ECDSA(hashes.SHA256()))
     else:
         raise ValueError("signing key must be Ed25519 or an EC (P-256) key")
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return algo, base64.b64encode(sig).decode(), base64.b64encode(public).decode()
 
 
@@ -212,44 +211,82 @@ def _check_signature(algo: str, public_b64: str, sig_b64: str, data: bytes) -> b
         return False
 
 
-def _build_warc(listing: Listing, raw: RawCapture | None, text: bytes, screenshot: bytes | None,
-                log: CaptureLog) -> bytes:
+def _build_warc(
+    listing: Listing, raw: RawCapture | None, text: bytes, screenshot: bytes | None, log: CaptureLog
+) -> bytes:
     out = io.BytesIO()
     writer = _Sha256WARCWriter(out, gzip=True, warc_version="1.1")
-    info = writer.create_warcinfo_record("data.warc.gz", {
-        "software": SOFTWARE, "format": "WARC File Format 1.1",
-        "description": "Dragnet evidence bundle", "http-header-user-agent": log.user_agent})
+    info = writer.create_warcinfo_record(
+        "data.warc.gz",
+        {
+            "software": SOFTWARE,
+            "format": "WARC File Format 1.1",
+            "description": "Dragnet evidence bundle",
+            "http-header-user-agent": log.user_agent,
+        },
+    )
     writer.write_record(info)
     when = log.captured_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     if raw is not None:
         reason = "OK" if raw.status == 200 else "Status"
         http = StatusAndHeaders(f"{raw.status} {reason}", raw.headers, protocol="HTTP/1.1")
-        rec = writer.create_warc_record(listing.url, "response", payload=io.BytesIO(raw.body),
-                                        length=len(raw.body), http_headers=http,
-                                        warc_headers_dict={"WARC-Date": when})
+        rec = writer.create_warc_record(
+            listing.url,
+            "response",
+            payload=io.BytesIO(raw.body),
+            length=len(raw.body),
+            http_headers=http,
+            warc_headers_dict={"WARC-Date": when},
+        )
     else:
-        rec = writer.create_warc_record(listing.url, "resource", payload=io.BytesIO(text), length=len(text),
-                                        warc_content_type="text/plain; charset=utf-8",
-                                        warc_headers_dict={"WARC-Date": when})
+        rec = writer.create_warc_record(
+            listing.url,
+            "resource",
+            payload=io.BytesIO(text),
+            length=len(text),
+            warc_content_type="text/plain; charset=utf-8",
+            warc_headers_dict={"WARC-Date": when},
+        )
     writer.write_record(rec)
     main_id = rec.rec_headers.get_header("WARC-Record-ID")
     extra = [(f"urn:dragnet:text:{listing.id}", text, "text/plain; charset=utf-8")]
     if screenshot is not None:
         extra.append((f"urn:dragnet:screenshot:{listing.id}", screenshot, "image/png"))
     for uri, data, ctype in extra:
-        writer.write_record(writer.create_warc_record(
-            uri, "resource", payload=io.BytesIO(data), length=len(data), warc_content_type=ctype,
-            warc_headers_dict={"WARC-Date": when, "WARC-Concurrent-To": main_id}))
+        writer.write_record(
+            writer.create_warc_record(
+                uri,
+                "resource",
+                payload=io.BytesIO(data),
+                length=len(data),
+                warc_content_type=ctype,
+                warc_headers_dict={"WARC-Date": when, "WARC-Concurrent-To": main_id},
+            )
+        )
     meta = log.model_dump_json(indent=1).encode()
-    writer.write_record(writer.create_warc_record(
-        listing.url, "metadata", payload=io.BytesIO(meta), length=len(meta),
-        warc_content_type="application/json", warc_headers_dict={"WARC-Concurrent-To": main_id}))
+    writer.write_record(
+        writer.create_warc_record(
+            listing.url,
+            "metadata",
+            payload=io.BytesIO(meta),
+            length=len(meta),
+            warc_content_type="application/json",
+            warc_headers_dict={"WARC-Concurrent-To": main_id},
+        )
+    )
     return out.getvalue()
 
 
-def build_bundle(listing: Listing, *, raw: RawCapture | None = None, screenshot: bytes | None = None,
-                 out_dir: Path | None = None, settings: DragnetSettings | None = None,
-                 tool: str = "dragnet-crawler", tool_version: str = __version__) -> Path:
+def build_bundle(
+    listing: Listing,
+    *,
+    raw: RawCapture | None = None,
+    screenshot: bytes | None = None,
+    out_dir: Path | None = None,
+    settings: DragnetSettings | None = None,
+    tool: str = "dragnet-crawler",
+    tool_version: str = __version__,
+) -> Path:
     """Write the evidence bundle of one hit and return its path.  ``raw`` defaults to the
     crawler's archived response (``listing.snapshot``)."""
     settings = settings or get_settings()
@@ -265,16 +302,32 @@ def build_bundle(listing: Listing, *, raw: RawCapture | None = None, screenshot:
         if raw is None:
             notes.append("no raw capture kept; the WARC holds the listing text as a resource record")
     text = (listing.title + "\n\n" + listing.text).strip().encode("utf-8")
-    log = CaptureLog(tool=tool, tool_version=tool_version, captured_at=listing.crawled_at,
-                     bundled_at=datetime.now(UTC), user_agent=settings.crawl.user_agent,
-                     vantage_point=_vantage(listing.url, settings), url=listing.url,
-                     raw_capture=raw is not None, notes=notes)
+    log = CaptureLog(
+        tool=tool,
+        tool_version=tool_version,
+        captured_at=listing.crawled_at,
+        bundled_at=datetime.now(UTC),
+        user_agent=settings.crawl.user_agent,
+        vantage_point=_vantage(listing.url, settings),
+        url=listing.url,
+        raw_capture=raw is not None,
+        notes=notes,
+    )
     files: dict[str, bytes] = {
         WARC_PATH: _build_warc(listing, raw, text, screenshot, log),
-        "pages/pages.jsonl": (json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}) + "\n"
-                              + json.dumps({"id": listing.id, "url": listing.url,
-                                            "ts": listing.crawled_at.astimezone(UTC).isoformat(),
-                                            "title": listing.title[:300]}) + "\n").encode(),
+        "pages/pages.jsonl": (
+            json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})
+            + "\n"
+            + json.dumps(
+                {
+                    "id": listing.id,
+                    "url": listing.url,
+                    "ts": listing.crawled_at.astimezone(UTC).isoformat(),
+                    "title": listing.title[:300],
+                }
+            )
+            + "\n"
+        ).encode(),
         "evidence/listing.json": listing.model_dump_json(indent=1).encode(),
         "evidence/text.txt": text,
         "evidence/capture-log.json": log.model_dump_json(indent=1).encode(),
@@ -282,19 +335,31 @@ def build_bundle(listing: Listing, *, raw: RawCapture | None = None, screenshot:
     if screenshot is not None:
         files["evidence/screenshot.png"] = screenshot
     manifest = {
-        "profile": "data-package", "wacz_version": "1.1.1", "title": f"Dragnet evidence {listing.id}",
-        "software": SOFTWARE, "created": log.bundled_at.isoformat(), "mainPageURL": listing.url,
+        "profile": "data-package",
+        "wacz_version": "1.1.1",
+        "title": f"Dragnet evidence {listing.id}",
+        "software": SOFTWARE,
+        "created": log.bundled_at.isoformat(),
+        "mainPageURL": listing.url,
         "mainPageDate": log.captured_at.astimezone(UTC).isoformat(),
-        "resources": [{"name": Path(p).name, "path": p, "hash": f"sha256:{sha256_hex(b)}", "bytes": len(b)}
-                      for p, b in files.items()],
+        "resources": [
+            {"name": Path(p).name, "path": p, "hash": f"sha256:{sha256_hex(b)}", "bytes": len(b)}
+            for p, b in files.items()
+        ],
     }
     manifest_bytes = json.dumps(manifest, indent=1).encode()
     digest: dict[str, Any] = {"path": MANIFEST, "hash": f"sha256:{sha256_hex(manifest_bytes)}"}
     key = _signing_key(settings)
     if key is not None:
         algo, sig, public = _sign(key, digest["hash"].encode())
-        digest["signedData"] = {"hash": digest["hash"], "created": log.bundled_at.isoformat(), "software": SOFTWARE,
-                                "algorithm": algo, "signature": sig, "publicKey": public}
+        digest["signedData"] = {
+            "hash": digest["hash"],
+            "created": log.bundled_at.isoformat(),
+            "software": SOFTWARE,
+            "algorithm": algo,
+            "signature": sig,
+            "publicKey": public,
+        }
     path = out_dir / f"{listing.id}-{listing.content_sha256[:12]}.wacz"
     tmp = path.with_suffix(".wacz.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
@@ -380,9 +445,12 @@ def verify_bundle(bundle: Path, trusted_public_key: str | None = None) -> Verify
             signed = digest.get("signedData") if isinstance(digest, dict) else None
             if signed:
                 report.signed = True
-                report.signature_ok = (signed.get("hash") == digest.get("hash") and _check_signature(
-                    str(signed.get("algorithm")), str(signed.get("publicKey")), str(signed.get("signature")),
-                    str(digest.get("hash")).encode()))
+                report.signature_ok = signed.get("hash") == digest.get("hash") and _check_signature(
+                    str(signed.get("algorithm")),
+                    str(signed.get("publicKey")),
+                    str(signed.get("signature")),
+                    str(digest.get("hash")).encode(),
+                )
                 if not report.signature_ok:
                     report.problems.append(Problem(MANIFEST_DIGEST, "signature does not verify"))
                 elif trusted_public_key and signed.get("publicKey") != trusted_public_key:

@@ -18,18 +18,49 @@ from typing import Any
 
 import stix2
 
-from .notices import Notice
-from .store import FeedRow
+from takedown.notices import Notice
+from takedown.store import FeedRow
 
 NAMESPACE = uuid.UUID("5a0c1d1e-4f3c-4bf0-9d7e-6d7261676e65")
 FORMATS = ("json", "ndjson", "csv", "stix")
-MEDIA_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
-               "stix": "application/stix+json;version=2.1"}
-CSV_COLUMNS = ("seq", "id", "version", "modified", "should_delete", "status", "feedback", "platform", "url",
-               "canonical_url", "content_type", "username", "profile_url", "native_ids", "score", "confidence",
-               "severity", "substances", "explanation", "dsa_category", "dsa_keyword", "legal_ground",
-               "jurisdiction", "trusted_flagger", "tlp", "first_seen", "last_seen", "expires_at", "bundle",
-               "bundle_sha256")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "stix": "application/stix+json;version=2.1",
+}
+CSV_COLUMNS = (
+    "seq",
+    "id",
+    "version",
+    "modified",
+    "should_delete",
+    "status",
+    "feedback",
+    "platform",
+    "url",
+    "canonical_url",
+    "content_type",
+    "username",
+    "profile_url",
+    "native_ids",
+    "score",
+    "confidence",
+    "severity",
+    "substances",
+    "explanation",
+    "dsa_category",
+    "dsa_keyword",
+    "legal_ground",
+    "jurisdiction",
+    "trusted_flagger",
+    "tlp",
+    "first_seen",
+    "last_seen",
+    "expires_at",
+    "bundle",
+    "bundle_sha256",
+)
 
 
 def notice_json(row: FeedRow) -> dict[str, Any]:
@@ -39,8 +70,14 @@ def notice_json(row: FeedRow) -> dict[str, Any]:
 
 
 def to_json(rows: list[FeedRow], next_cursor: int, has_more: bool, extra: dict[str, Any] | None = None) -> str:
-    return json.dumps({"notices": [notice_json(r) for r in rows], "next_cursor": str(next_cursor),
-                       "has_more": has_more, **(extra or {})})
+    return json.dumps(
+        {
+            "notices": [notice_json(r) for r in rows],
+            "next_cursor": str(next_cursor),
+            "has_more": has_more,
+            **(extra or {}),
+        }
+    )
 
 
 def to_ndjson(rows: list[FeedRow]) -> str:
@@ -59,13 +96,43 @@ def to_csv(rows: list[FeedRow]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         n, v, t = row.notice, row.notice.verdict, row.notice.target
-        writer.writerow([_cell(x) for x in (
-            row.seq, n.id, n.version, n.modified.isoformat(), n.should_delete, n.status, n.feedback, n.platform,
-            t.url, t.canonical_url, t.content_type, t.username, t.profile_url, json.dumps(t.native_ids, sort_keys=True),
-            f"{v.score:.4f}", v.confidence, v.severity, ";".join(sorted(v.substances)), v.explanation,
-            n.law.dsa_category, n.law.dsa_keyword, n.law.legal_ground, n.law.jurisdiction, n.law.trusted_flagger,
-            v.tlp, v.first_seen.isoformat(), v.last_seen.isoformat(), v.expires_at.isoformat(), n.proof.bundle,
-            n.proof.bundle_sha256)])
+        writer.writerow(
+            [
+                _cell(x)
+                for x in (
+                    row.seq,
+                    n.id,
+                    n.version,
+                    n.modified.isoformat(),
+                    n.should_delete,
+                    n.status,
+                    n.feedback,
+                    n.platform,
+                    t.url,
+                    t.canonical_url,
+                    t.content_type,
+                    t.username,
+                    t.profile_url,
+                    json.dumps(t.native_ids, sort_keys=True),
+                    f"{v.score:.4f}",
+                    v.confidence,
+                    v.severity,
+                    ";".join(sorted(v.substances)),
+                    v.explanation,
+                    n.law.dsa_category,
+                    n.law.dsa_keyword,
+                    n.law.legal_ground,
+                    n.law.jurisdiction,
+                    n.law.trusted_flagger,
+                    v.tlp,
+                    v.first_seen.isoformat(),
+                    v.last_seen.isoformat(),
+                    v.expires_at.isoformat(),
+                    n.proof.bundle,
+                    n.proof.bundle_sha256,
+                )
+            ]
+        )
     return out.getvalue()
 
 
@@ -85,9 +152,13 @@ def _tlp(label: str) -> Any:
 
 
 def stix_identity(notifier_name: str) -> Any:
-    return stix2.Identity(id=f"identity--{uuid.uuid5(NAMESPACE, 'notifier:' + notifier_name)}", name=notifier_name,
-                          identity_class="organization", created="2026-01-01T00:00:00.000Z",
-                          modified="2026-01-01T00:00:00.000Z")
+    return stix2.Identity(
+        id=f"identity--{uuid.uuid5(NAMESPACE, 'notifier:' + notifier_name)}",
+        name=notifier_name,
+        identity_class="organization",
+        created="2026-01-01T00:00:00.000Z",
+        modified="2026-01-01T00:00:00.000Z",
+    )
 
 
 def stix_indicator(notice: Notice, identity_id: str) -> Any:
@@ -99,18 +170,27 @@ def stix_indicator(notice: Notice, identity_id: str) -> Any:
     modified = max(notice.modified, notice.created)
     return stix2.Indicator(
         id=f"indicator--{uuid.uuid5(NAMESPACE, notice.id)}",
-        created=notice.created, modified=modified, created_by_ref=identity_id,
+        created=notice.created,
+        modified=modified,
+        created_by_ref=identity_id,
         name=f"Drug-sale {t.content_type} on {notice.platform}",
         description=v.explanation,
         indicator_types=["malicious-activity"],
-        pattern=pattern, pattern_type="stix",
-        valid_from=v.first_seen, valid_until=max(v.expires_at, v.first_seen),
+        pattern=pattern,
+        pattern_type="stix",
+        valid_from=v.first_seen,
+        valid_until=max(v.expires_at, v.first_seen),
         confidence=max(0, min(100, round(v.score * 100))),
         labels=sorted(v.substances) or ["drug-sale"],
         revoked=notice.should_delete,
         object_marking_refs=[_tlp(v.tlp)],
-        external_references=[{"source_name": notice.platform, "url": t.url,
-                              **({"external_id": next(iter(t.native_ids.values()))} if t.native_ids else {})}],
+        external_references=[
+            {
+                "source_name": notice.platform,
+                "url": t.url,
+                **({"external_id": next(iter(t.native_ids.values()))} if t.native_ids else {}),
+            }
+        ],
         allow_custom=True,
         x_dragnet_notice_id=notice.id,
         x_dragnet_version=notice.version,

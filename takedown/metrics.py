@@ -14,16 +14,16 @@ import io
 import json
 from collections import Counter, defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from dragnet.documents import utcnow
-
-from .notices import Notice
-from .store import NoticeStore
+from takedown.notices import Notice
+from takedown.store import NoticeStore
 
 
 class PlatformFigures(BaseModel):
@@ -146,48 +146,42 @@ def compute(store: NoticeStore, year: int | None = None, now: datetime | None = 
     return ImpactMetrics(
         generated_at=now,
         removed_per_month=dict(sorted(per_month.items())),
-        time_to_removal_hours={"count": len(durations), "p50": _percentile(durations, 50),
-                               "p90": _percentile(durations, 90),
-                               "max": round(max(durations), 3) if durations else None},
+        time_to_removal_hours={
+            "count": len(durations),
+            "p50": _percentile(durations, 50),
+            "p90": _percentile(durations, 90),
+            "max": round(max(durations), 3) if durations else None,
+        },
         platforms=dict(sorted(figures.items())),
         trusted_flagger_report=TrustedFlaggerReport(
-            year=year, notices=sum(tf_provider.values()), by_provider=dict(tf_provider),
-            by_content_type=dict(tf_type), by_category=dict(tf_category), by_outcome=dict(tf_outcome),
-            median_hours_to_action=_percentile(tf_hours, 50)),
+            year=year,
+            notices=sum(tf_provider.values()),
+            by_provider=dict(tf_provider),
+            by_content_type=dict(tf_type),
+            by_category=dict(tf_category),
+            by_outcome=dict(tf_outcome),
+            median_hours_to_action=_percentile(tf_hours, 50),
+        ),
         durations_h=durations,
     )
 
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-_PAGE = _ENV.from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Dragnet - takedown impact</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}</style>
-</head><body>
-<h1>Takedown impact</h1>
-<p>Generated {{ m.generated_at.isoformat() }}. Time to removal (sent to removed): p50 {{ fmt(m.time_to_removal_hours.p50) }} h,
-p90 {{ fmt(m.time_to_removal_hours.p90) }} h over {{ m.time_to_removal_hours.count }} removals.</p>
-<img src="{{ plot_url }}" alt="Listings removed per month and time to removal" width="800">
-<h2>Per platform</h2>
-<table><tr><th>Platform</th><th>Notices</th><th>Sent</th><th>Removed</th><th>of which re-crawl confirmed</th><th>Removal rate</th><th>False positives</th><th>FP rate</th><th>p50 h</th><th>p90 h</th><th>Awaiting review</th></tr>
-{% for name, f in m.platforms.items() %}<tr><td>{{ name }}</td><td>{{ f.notices }}</td><td>{{ f.sent }}</td><td>{{ f.removed }}</td><td>{{ f.removed_confirmed_by_recrawl }}</td><td>{{ pct(f.removal_rate) }}</td><td>{{ f.false_positive }}</td><td>{{ pct(f.false_positive_rate) }}</td><td>{{ fmt(f.time_to_removal_p50_h) }}</td><td>{{ fmt(f.time_to_removal_p90_h) }}</td><td>{{ f.pending_review }}</td></tr>
-{% endfor %}</table>
-<h2>Listings removed per month</h2>
-<table><tr><th>Month</th><th>Removed</th></tr>{% for month, n in m.removed_per_month.items() %}<tr><td>{{ month }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
-<h2>Trusted-flagger report {{ m.trusted_flagger_report.year }} (DSA Art. 22(3))</h2>
-<p>{{ m.trusted_flagger_report.notices }} notices sent; median time to the provider's action {{ fmt(m.trusted_flagger_report.median_hours_to_action) }} h.</p>
-{% for title, data in [("By provider", m.trusted_flagger_report.by_provider), ("By type of content", m.trusted_flagger_report.by_content_type), ("By category", m.trusted_flagger_report.by_category), ("By action taken", m.trusted_flagger_report.by_outcome)] %}
-<h3>{{ title }}</h3><table>{% for k, v in data.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>
-{% endfor %}
-</body></html>
-""")
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+_PAGE = _ENV.get_template("impact.html")
 
 
 def render_html(metrics: ImpactMetrics, plot_url: str = "metrics.svg") -> str:
     """The metrics page; every value goes through Jinja's autoescape (platform names and outcome
     labels come from configuration and feedback, never trusted as markup)."""
-    return _PAGE.render(m=metrics, plot_url=plot_url,
-                        fmt=lambda v: "-" if v is None else f"{v:.1f}",
-                        pct=lambda v: "-" if v is None else f"{v * 100:.1f}%")
+    return _PAGE.render(
+        m=metrics,
+        plot_url=plot_url,
+        fmt=lambda v: "-" if v is None else f"{v:.1f}",
+        pct=lambda v: "-" if v is None else f"{v * 100:.1f}%",
+    )
 
 
 def render_plot(metrics: ImpactMetrics, fmt: str = "svg") -> bytes:

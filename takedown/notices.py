@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dragnet.documents import Evidence, Listing, TakedownStatus, utcnow
 from dragnet.settings import DragnetSettings
-
-from .registry import PlatformMatch, PlatformSpec
+from takedown.registry import PlatformMatch, PlatformSpec
 
 NoticeStatus = TakedownStatus
 Feedback = Literal["true_positive", "false_positive", "disputed", "removed"]
@@ -40,11 +39,16 @@ MAX_SPANS = 25
 MAX_SPAN_CHARS = 200
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
-_SEVERITY_BY_SUBSTANCE: dict[str, Severity] = {"opioids": "critical", "benzodiazepines": "high", "stimulants": "high",
-                          "other_rx": "high", "dissociatives": "medium", "psychedelics": "medium",
-                          "cannabis": "low"}
+_SEVERITY_BY_SUBSTANCE: dict[str, Severity] = {
+    "opioids": "critical",
+    "benzodiazepines": "high",
+    "stimulants": "high",
+    "other_rx": "high",
+    "dissociatives": "medium",
+    "psychedelics": "medium",
+    "cannabis": "low",
+}
 _SEVERITY_ORDER = ["info", "low", "medium", "high", "critical"]
-
 
 
 class _M(BaseModel):
@@ -185,8 +189,10 @@ def explain(listing: Listing) -> str:
         parts.append(f"price: {listing.price.amount:g} {listing.price.currency}")
     if listing.contacts:
         parts.append("off-platform contact: " + ", ".join(f"{x.kind} {x.handle}" for x in listing.contacts[:3]))
-    head = (f"The post offers controlled drugs for sale (model score {c.score:.2f}, threshold "
-            f"{c.threshold:.2f}, model {c.model_version}).")
+    head = (
+        f"The post offers controlled drugs for sale (model score {c.score:.2f}, threshold "
+        f"{c.threshold:.2f}, model {c.model_version})."
+    )
     if c.explanation:
         head += " " + re.sub(r"\s+", " ", c.explanation).strip()[:400]
     return head + (" Evidence - " + "; ".join(parts) + "." if parts else "")
@@ -211,8 +217,15 @@ def _severity(substances: dict[str, float], threshold: float) -> Severity:
     return level if level != "info" else "medium"  # a drug sale without a named substance
 
 
-def build_notice(listing: Listing, match: PlatformMatch, spec: PlatformSpec, settings: DragnetSettings,
-                 *, bundle: str | None = None, bundle_sha256: str | None = None) -> Notice:
+def build_notice(
+    listing: Listing,
+    match: PlatformMatch,
+    spec: PlatformSpec,
+    settings: DragnetSettings,
+    *,
+    bundle: str | None = None,
+    bundle_sha256: str | None = None,
+) -> Notice:
     """A version-1 notice for one hit.  The caller (the service) merges it with what is stored."""
     c = listing.classification
     if c is None:
@@ -242,33 +255,68 @@ def build_notice(listing: Listing, match: PlatformMatch, spec: PlatformSpec, set
         indicators.append(Indicator(type="pgp_fingerprint", value=fp))
     location = [match.url] + ([match.canonical_url] if match.canonical_url != match.url else [])
     if match.content_type == "profile" and listing.url not in location:
-        explanation = (f"The account {match.username} is advertised as the contact of a drug-sale listing at "
-                       f"{listing.url}. " + explanation)
+        explanation = (
+            f"The account {match.username} is advertised as the contact of a drug-sale listing at "
+            f"{listing.url}. " + explanation
+        )
     target_key = match.target_key
     return Notice(
         id=notice_id(match.platform, target_key),
-        created=now, modified=now, platform=match.platform,
+        created=now,
+        modified=now,
+        platform=match.platform,
         reporting_channel=spec.reporting.model_dump(),
-        target=Target(url=match.url, canonical_url=match.canonical_url, platform=match.platform,
-                      native_ids=match.native_ids, username=match.username, profile_url=match.profile_url,
-                      content_type=match.content_type, source_kind=listing.source_kind, listing_id=listing.id),
+        target=Target(
+            url=match.url,
+            canonical_url=match.canonical_url,
+            platform=match.platform,
+            native_ids=match.native_ids,
+            username=match.username,
+            profile_url=match.profile_url,
+            content_type=match.content_type,
+            source_kind=listing.source_kind,
+            listing_id=listing.id,
+        ),
         indicators=indicators,
-        verdict=Verdict(is_drug_sale=c.is_drug_sale, score=c.score, threshold=c.threshold,
-                        substances=c.substances, explanation=explanation,
-                        evidence=[e.model_copy(update={"text": e.text[:MAX_SPAN_CHARS]}) for e in c.evidence[:MAX_SPANS]],
-                        confidence=_confidence(c.score, c.threshold), severity=_severity(c.substances, c.threshold),
-                        tlp=f.tlp, model_version=c.model_version, first_seen=first, last_seen=last,
-                        expires_at=now + timedelta(days=f.notice_ttl_days)),
-        law=Law(dsa_category=f.dsa_category, dsa_keyword=f.dsa_keyword, legal_ground=f.legal_ground,
-                jurisdiction=f.jurisdiction, trusted_flagger=f.trusted_flagger,
-                art16=Art16Elements(
-                    explanation=explanation, exact_location=location,
-                    notifier_name=f.notifier_name, notifier_email=f.notifier_email,
-                    good_faith_statement=("I have a bona fide belief that the information and allegations "
-                                          "contained in this notice are accurate and complete."))),
-        proof=Proof(content_sha256=listing.content_sha256, bundle=bundle, bundle_sha256=bundle_sha256,
-                    snapshot=f"{listing.snapshot.warc_file}#{listing.snapshot.record_id}" if listing.snapshot else None,
-                    screenshot_sha256=listing.screenshot_sha256),
+        verdict=Verdict(
+            is_drug_sale=c.is_drug_sale,
+            score=c.score,
+            threshold=c.threshold,
+            substances=c.substances,
+            explanation=explanation,
+            evidence=[e.model_copy(update={"text": e.text[:MAX_SPAN_CHARS]}) for e in c.evidence[:MAX_SPANS]],
+            confidence=_confidence(c.score, c.threshold),
+            severity=_severity(c.substances, c.threshold),
+            tlp=f.tlp,
+            model_version=c.model_version,
+            first_seen=first,
+            last_seen=last,
+            expires_at=now + timedelta(days=f.notice_ttl_days),
+        ),
+        law=Law(
+            dsa_category=f.dsa_category,
+            dsa_keyword=f.dsa_keyword,
+            legal_ground=f.legal_ground,
+            jurisdiction=f.jurisdiction,
+            trusted_flagger=f.trusted_flagger,
+            art16=Art16Elements(
+                explanation=explanation,
+                exact_location=location,
+                notifier_name=f.notifier_name,
+                notifier_email=f.notifier_email,
+                good_faith_statement=(
+                    "I have a bona fide belief that the information and allegations "
+                    "contained in this notice are accurate and complete."
+                ),
+            ),
+        ),
+        proof=Proof(
+            content_sha256=listing.content_sha256,
+            bundle=bundle,
+            bundle_sha256=bundle_sha256,
+            snapshot=f"{listing.snapshot.warc_file}#{listing.snapshot.record_id}" if listing.snapshot else None,
+            screenshot_sha256=listing.screenshot_sha256,
+        ),
         history=[HistoryEntry(status="new", at=now, by="dragnet")],
         dedup_key=f"{target_key}|{verdict_key(listing)}",
     )
@@ -287,8 +335,11 @@ def render_letter(notice: Notice) -> str:
         "",
         "1. Exact electronic location of the information (Art. 16(2)(b))",
         *[f"   - {loc}" for loc in law.art16.exact_location],
-        *(["   Native identifiers: " + ", ".join(f"{k}={val}" for k, val in sorted(t.native_ids.items()))]
-          if t.native_ids else []),
+        *(
+            ["   Native identifiers: " + ", ".join(f"{k}={val}" for k, val in sorted(t.native_ids.items()))]
+            if t.native_ids
+            else []
+        ),
         *([f"   Account: {t.username}" + (f" ({t.profile_url})" if t.profile_url else "")] if t.username else []),
         "",
         "2. Why the information is illegal content (Art. 16(2)(a))",

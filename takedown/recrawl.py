@@ -61,8 +61,12 @@ def recrawl(url: str, settings: DragnetSettings | None = None, client: httpx.Cli
     settings = settings or get_settings()
     own = client is None
     if client is None:
-        client = httpx.Client(proxy=_proxy_for(url, settings), timeout=settings.feeds.recrawl_timeout_s,
-                              follow_redirects=True, headers={"User-Agent": settings.crawl.user_agent})
+        client = httpx.Client(
+            proxy=_proxy_for(url, settings),
+            timeout=settings.feeds.recrawl_timeout_s,
+            follow_redirects=True,
+            headers={"User-Agent": settings.crawl.user_agent},
+        )
     try:
         with client.stream("GET", url) as response:
             chunks, size = [], 0

@@ -181,9 +181,15 @@ class PlatformRegistry:
             content_type = "group"
         else:
             content_type = "page"
-        return PlatformMatch(platform=spec.name, url=url, canonical_url=canonicalize_url(url),
-                             native_ids=ids, username=username, profile_url=profile_url,
-                             content_type=content_type)
+        return PlatformMatch(
+            platform=spec.name,
+            url=url,
+            canonical_url=canonicalize_url(url),
+            native_ids=ids,
+            username=username,
+            profile_url=profile_url,
+            content_type=content_type,
+        )
 
     def match_contact(self, contact: Contact) -> PlatformMatch | None:
         """A contact handle found in a listing (``telegram: @plug``) as a profile target on the
@@ -199,9 +205,15 @@ class PlatformRegistry:
             url = spec.profile.format(account=handle, account_id=handle)
         except KeyError:
             return None
-        return PlatformMatch(platform=spec.name, url=url, canonical_url=canonicalize_url(url),
-                             native_ids={"account": handle}, username=handle, profile_url=url,
-                             content_type="profile")
+        return PlatformMatch(
+            platform=spec.name,
+            url=url,
+            canonical_url=canonicalize_url(url),
+            native_ids={"account": handle},
+            username=handle,
+            profile_url=url,
+            content_type="profile",
+        )
 
 
 @lru_cache(maxsize=8)

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 from dragnet.documents import Listing, utcnow
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import SearchQuery
-
-from .evidence import build_bundle, file_sha256
-from .notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, build_notice
-from .recrawl import RecrawlResult, recrawl
-from .registry import PlatformMatch, PlatformRegistry, load_registry
-from .store import ConflictError, NoticeStore, open_notice_store
-from .telemetry import count
+from takedown.evidence import build_bundle, file_sha256
+from takedown.notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, NoticeStatus, build_notice
+from takedown.recrawl import RecrawlResult, recrawl
+from takedown.registry import PlatformMatch, PlatformRegistry, load_registry
+from takedown.store import ConflictError, NoticeStore, open_notice_store
+from takedown.telemetry import count
 
 if TYPE_CHECKING:
     from index.store import ListingStore
@@ -53,8 +52,12 @@ class IngestResult:
 class FeedService:
     """The workflow over a :class:`NoticeStore`; stateless apart from the store."""
 
-    def __init__(self, settings: DragnetSettings | None = None, store: NoticeStore | None = None,
-                 registry: PlatformRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: DragnetSettings | None = None,
+        store: NoticeStore | None = None,
+        registry: PlatformRegistry | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self.store = store or open_notice_store(self.settings)
         self._registry = registry
@@ -104,8 +107,11 @@ class FeedService:
                 # Same target, same verdict: a duplicate - unless the post was removed or the notice
                 # expired, in which case it is back and goes to review again.  A notice an analyst
                 # withdrew or a platform declined stays closed until the verdict itself changes.
-                if existing is not None and existing.dedup_key == notice.dedup_key \
-                        and existing.status not in ("removed", "expired"):
+                if (
+                    existing is not None
+                    and existing.dedup_key == notice.dedup_key
+                    and existing.status not in ("removed", "expired")
+                ):
                     last = listing.last_seen or listing.crawled_at
                     if last > existing.verdict.last_seen:
                         existing.verdict.last_seen = last
@@ -126,9 +132,15 @@ class FeedService:
                 if existing is not None:
                     notice.created = existing.created
                     notice.version = existing.version + 1
-                    notice.history = existing.history + [notice.entry(
-                        "new", by, "verdict changed" if existing.status not in ("removed", "expired")
-                        else f"seen again after {existing.status}")]
+                    notice.history = existing.history + [
+                        notice.entry(
+                            "new",
+                            by,
+                            "verdict changed"
+                            if existing.status not in ("removed", "expired")
+                            else f"seen again after {existing.status}",
+                        )
+                    ]
                     notice.verdict.first_seen = min(existing.verdict.first_seen, notice.verdict.first_seen)
                     result.updated.append(notice.id)
                     count("notices", platform=match.platform, outcome="updated")
@@ -144,8 +156,9 @@ class FeedService:
                     visible = True
                     result.auto_approved.append(notice.id)
                     count("notices", platform=match.platform, outcome="auto_approved")
-                self.store.save(notice, visible=visible,
-                                expect_version=existing.version if existing is not None else None)
+                self.store.save(
+                    notice, visible=visible, expect_version=existing.version if existing is not None else None
+                )
         return result
 
     # -- transitions -----------------------------------------------------------------------
@@ -155,11 +168,12 @@ class FeedService:
             raise NotFound(notice_id)
         return notice
 
-    def _transition(self, notice: Notice, status: str, by: str, note: str | None = None,
-                    at: datetime | None = None) -> None:
+    def _transition(
+        self, notice: Notice, status: NoticeStatus, by: str, note: str | None = None, at: datetime | None = None
+    ) -> None:
         if status not in TRANSITIONS[notice.status]:
             raise WorkflowError(f"notice {notice.id} is {notice.status}; cannot become {status}")
-        notice.status = status  # type: ignore[assignment]
+        notice.status = status
         event = notice.entry(status, by, note, at)
         notice.history.append(event)
         notice.modified = event.at
@@ -172,7 +186,7 @@ class FeedService:
         v0 = notice.version
         if decision not in ("approve", "reject"):
             raise WorkflowError("decision must be approve or reject")
-        status = "approved" if decision == "approve" else "rejected"
+        status: NoticeStatus = "approved" if decision == "approve" else "rejected"
         was_visible = notice.status != "new"
         self._transition(notice, status, by, note)
         notice.verdict.review = "manual"
@@ -206,8 +220,12 @@ class FeedService:
             # the platform answers before our send was recorded (pulled and acted at once)
             self._transition(notice, "sent", f"pull:{platform}")
         notice.feedback = kind
-        target = {"true_positive": "acknowledged", "false_positive": "rejected", "removed": "removed",
-                  "disputed": None}[kind]
+        target: NoticeStatus | None = {
+            "true_positive": "acknowledged",
+            "false_positive": "rejected",
+            "removed": "removed",
+            "disputed": None,
+        }[kind]
         if target is not None and target != notice.status:
             if notice.status in FINAL_STATES:
                 raise WorkflowError(f"notice {notice.id} is already {notice.status}")
@@ -249,8 +267,9 @@ class FeedService:
                 continue  # changed meanwhile; the next run looks again
         return count
 
-    def confirm_removals(self, platform: str | None = None, by: str = "recrawl",
-                         force: bool = False) -> list[tuple[str, RecrawlResult]]:
+    def confirm_removals(
+        self, platform: str | None = None, by: str = "recrawl", force: bool = False
+    ) -> list[tuple[str, RecrawlResult]]:
         """Re-crawl sent or acknowledged notices (each at most every ``feeds.recheck_interval_s``
         unless ``force``); a post found gone becomes ``removed``."""
 
@@ -279,8 +298,11 @@ class FeedService:
     def quota_left(self, platform: str, now: datetime | None = None) -> int:
         """How many first-time notices the platform may still receive this hour."""
         spec = self.registry.get(platform)
-        limit = (spec.max_notices_per_hour if spec and spec.max_notices_per_hour else
-                 self.settings.feeds.max_notices_per_hour)
+        limit = (
+            spec.max_notices_per_hour
+            if spec and spec.max_notices_per_hour
+            else self.settings.feeds.max_notices_per_hour
+        )
         now = now or utcnow()
         return max(0, limit - self.store.count_sent_since(platform, now - timedelta(hours=1)))
 
@@ -291,8 +313,14 @@ def notify_hits(listings: list[Listing], settings: DragnetSettings | None = None
     return FeedService(settings).ingest(listings)
 
 
-def ingest_from_store(service: FeedService, store: ListingStore, *, min_score: float | None = None,
-                      limit: int = 10_000, page_size: int = 500) -> IngestResult:
+def ingest_from_store(
+    service: FeedService,
+    store: ListingStore,
+    *,
+    min_score: float | None = None,
+    limit: int = 10_000,
+    page_size: int = 500,
+) -> IngestResult:
     """Build notices from the drug-sale hits already in the listing store (newest first, paged
     with ``search_after`` so that any number of hits is walked once)."""
 
@@ -300,8 +328,15 @@ def ingest_from_store(service: FeedService, store: ListingStore, *, min_score: f
     after = None
     seen = 0
     while seen < limit:
-        query = SearchQuery(is_drug_sale=True, min_score=min_score, size=min(page_size, limit - seen),
-                            sort="newest", facets=False, highlight=False, search_after=after)
+        query = SearchQuery(
+            is_drug_sale=True,
+            min_score=min_score,
+            size=min(page_size, limit - seen),
+            sort="newest",
+            facets=False,
+            highlight=False,
+            search_after=after,
+        )
         result = store.search(query)
         if not result.hits:
             break

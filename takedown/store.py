@@ -25,8 +25,7 @@ from pydantic import BaseModel
 
 from dragnet import sqlite
 from dragnet.settings import DragnetSettings, get_settings
-
-from .notices import Notice
+from takedown.notices import Notice
 
 
 class ConflictError(RuntimeError):
@@ -77,8 +76,9 @@ class NoticeStore(abc.ABC):
     def get(self, notice_id: str) -> Notice | None: ...
 
     @abc.abstractmethod
-    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None,
-             expect_version: int | None = None) -> int:
+    def save(
+        self, notice: Notice, *, bump: bool = True, visible: bool | None = None, expect_version: int | None = None
+    ) -> int:
         """Write a notice; ``bump`` gives it the next feed sequence (platforms will see the change),
         ``visible`` marks it as released to its platform (set once, on approval),
         ``expect_version`` refuses the write (:class:`ConflictError`) when the stored notice is no
@@ -89,8 +89,9 @@ class NoticeStore(abc.ABC):
         """Released notices of one platform with ``seq > since``, in sequence order."""
 
     @abc.abstractmethod
-    def list(self, platform: str | None = None, status: str | None = None, limit: int = 100,
-             offset: int = 0) -> list[Notice]: ...
+    def list(
+        self, platform: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Notice]: ...
 
     @abc.abstractmethod
     def all(self, platform: str | None = None) -> Iterator[Notice]: ...
@@ -105,8 +106,18 @@ class NoticeStore(abc.ABC):
     def get_webhook(self, platform: str) -> WebhookSubscription | None: ...
 
     @abc.abstractmethod
-    def log_delivery(self, platform: str, notice_id: str, version: int, channel: str, key: str,
-                     attempt: int, status_code: int | None, ok: bool, error: str | None) -> None: ...
+    def log_delivery(
+        self,
+        platform: str,
+        notice_id: str,
+        version: int,
+        channel: str,
+        key: str,
+        attempt: int,
+        status_code: int | None,
+        ok: bool,
+        error: str | None,
+    ) -> None: ...
 
     @abc.abstractmethod
     def deliveries(self, platform: str, limit: int = 100) -> builtins.list[DeliveryRecord]: ...
@@ -227,21 +238,25 @@ class SqliteNoticeStore(NoticeStore):
             row = conn.execute("SELECT doc FROM notices WHERE id = ?", (notice_id,)).fetchone()
         return Notice.model_validate_json(row["doc"]) if row else None
 
-    def save(self, notice: Notice, *, bump: bool = True, visible: bool | None = None,
-             expect_version: int | None = None) -> int:
+    def save(
+        self, notice: Notice, *, bump: bool = True, visible: bool | None = None, expect_version: int | None = None
+    ) -> int:
         doc = notice.model_dump_json()
         sent_at = notice.time_of("sent")
         removed_at = notice.time_of("removed")
         with self._lock, self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                current = conn.execute("SELECT seq, visible, json_extract(doc, '$.version') AS version"
-                                       " FROM notices WHERE id = ?", (notice.id,)).fetchone()
+                current = conn.execute(
+                    "SELECT seq, visible, json_extract(doc, '$.version') AS version FROM notices WHERE id = ?",
+                    (notice.id,),
+                ).fetchone()
                 if expect_version is not None and (current is None or current["version"] != expect_version):
                     raise ConflictError(f"notice {notice.id} changed since it was read")
                 if bump or current is None:
-                    seq = conn.execute("UPDATE sequence SET value = value + 1 WHERE name = 'feed' RETURNING value"
-                                       ).fetchone()[0]
+                    seq = conn.execute(
+                        "UPDATE sequence SET value = value + 1 WHERE name = 'feed' RETURNING value"
+                    ).fetchone()[0]
                 else:
                     seq = current["seq"]
                 vis = int(bool(visible)) if visible is not None else (current["visible"] if current else 0)
@@ -254,8 +269,21 @@ class SqliteNoticeStore(NoticeStore):
                     " visible=excluded.visible, should_delete=excluded.should_delete, sent_at=excluded.sent_at,"
                     " removed_at=excluded.removed_at, feedback=excluded.feedback, modified=excluded.modified,"
                     " doc=excluded.doc",
-                    (notice.id, notice.platform, seq, notice.status, vis, int(notice.should_delete),
-                     _ts(sent_at), _ts(removed_at), notice.feedback, _ts(notice.created), _ts(notice.modified), doc))
+                    (
+                        notice.id,
+                        notice.platform,
+                        seq,
+                        notice.status,
+                        vis,
+                        int(notice.should_delete),
+                        _ts(sent_at),
+                        _ts(removed_at),
+                        notice.feedback,
+                        _ts(notice.created),
+                        _ts(notice.modified),
+                        doc,
+                    ),
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -267,11 +295,13 @@ class SqliteNoticeStore(NoticeStore):
             rows = conn.execute(
                 "SELECT seq, doc FROM notices WHERE platform = ? AND visible = 1 AND status != 'new' AND seq > ?"
                 " ORDER BY seq LIMIT ?",
-                (platform, since, limit)).fetchall()
+                (platform, since, limit),
+            ).fetchall()
         return [FeedRow(seq=r["seq"], notice=Notice.model_validate_json(r["doc"])) for r in rows]
 
-    def list(self, platform: str | None = None, status: str | None = None, limit: int = 100,
-             offset: int = 0) -> list[Notice]:
+    def list(
+        self, platform: str | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Notice]:
         sql, args = "SELECT doc FROM notices WHERE 1=1", list[str | int]()
         if platform:
             sql += " AND platform = ?"
@@ -296,8 +326,11 @@ class SqliteNoticeStore(NoticeStore):
 
     def count_sent_since(self, platform: str, since: datetime) -> int:
         with self._conn() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM notices WHERE platform = ? AND sent_at >= ?",
-                                    (platform, _ts(since))).fetchone()[0])
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM notices WHERE platform = ? AND sent_at >= ?", (platform, _ts(since))
+                ).fetchone()[0]
+            )
 
     def set_webhook(self, sub: WebhookSubscription) -> None:
         with self._lock, self._conn() as conn:
@@ -306,34 +339,74 @@ class SqliteNoticeStore(NoticeStore):
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(platform) DO UPDATE SET url=excluded.url, secret=excluded.secret,"
                 " delivered_seq=excluded.delivered_seq, failures=excluded.failures,"
                 " next_attempt_at=excluded.next_attempt_at",
-                (sub.platform, sub.url, sub.secret, sub.delivered_seq, sub.failures, _ts(sub.next_attempt_at)))
+                (sub.platform, sub.url, sub.secret, sub.delivered_seq, sub.failures, _ts(sub.next_attempt_at)),
+            )
 
     def get_webhook(self, platform: str) -> WebhookSubscription | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM webhooks WHERE platform = ?", (platform,)).fetchone()
         if row is None:
             return None
-        return WebhookSubscription(platform=row["platform"], url=row["url"], secret=row["secret"],
-                                   delivered_seq=row["delivered_seq"], failures=row["failures"],
-                                   next_attempt_at=_dt(row["next_attempt_at"]))
+        return WebhookSubscription(
+            platform=row["platform"],
+            url=row["url"],
+            secret=row["secret"],
+            delivered_seq=row["delivered_seq"],
+            failures=row["failures"],
+            next_attempt_at=_dt(row["next_attempt_at"]),
+        )
 
-    def log_delivery(self, platform: str, notice_id: str, version: int, channel: str, key: str,
-                     attempt: int, status_code: int | None, ok: bool, error: str | None) -> None:
+    def log_delivery(
+        self,
+        platform: str,
+        notice_id: str,
+        version: int,
+        channel: str,
+        key: str,
+        attempt: int,
+        status_code: int | None,
+        ok: bool,
+        error: str | None,
+    ) -> None:
         with self._lock, self._conn() as conn:
             conn.execute(
                 "INSERT INTO deliveries(platform, notice_id, version, channel, idempotency_key, attempt,"
                 " status_code, ok, error, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (platform, notice_id, version, channel, key, attempt, status_code, int(ok),
-                 (error or None) and error[:500], _ts(datetime.now(UTC))))
+                (
+                    platform,
+                    notice_id,
+                    version,
+                    channel,
+                    key,
+                    attempt,
+                    status_code,
+                    int(ok),
+                    (error or None) and error[:500],
+                    _ts(datetime.now(UTC)),
+                ),
+            )
 
     def deliveries(self, platform: str, limit: int = 100) -> builtins.list[DeliveryRecord]:
         with self._conn() as conn:
-            rows = conn.execute("SELECT * FROM deliveries WHERE platform = ? ORDER BY id DESC LIMIT ?",
-                                (platform, limit)).fetchall()
-        return [DeliveryRecord(id=r["id"], platform=r["platform"], notice_id=r["notice_id"], version=r["version"],
-                               channel=r["channel"], idempotency_key=r["idempotency_key"], attempt=r["attempt"],
-                               status_code=r["status_code"], ok=bool(r["ok"]), error=r["error"],
-                               at=_dt(r["at"])) for r in rows]  # type: ignore[arg-type]
+            rows = conn.execute(
+                "SELECT * FROM deliveries WHERE platform = ? ORDER BY id DESC LIMIT ?", (platform, limit)
+            ).fetchall()
+        return [
+            DeliveryRecord(
+                id=r["id"],
+                platform=r["platform"],
+                notice_id=r["notice_id"],
+                version=r["version"],
+                channel=r["channel"],
+                idempotency_key=r["idempotency_key"],
+                attempt=r["attempt"],
+                status_code=r["status_code"],
+                ok=bool(r["ok"]),
+                error=r["error"],
+                at=datetime.fromisoformat(r["at"]),
+            )
+            for r in rows
+        ]
 
     def max_seq(self) -> int:
         with self._conn() as conn:
@@ -341,16 +414,20 @@ class SqliteNoticeStore(NoticeStore):
 
     def cursor_at(self, platform: str, when: datetime) -> int:
         with self._conn() as conn:
-            row = conn.execute("SELECT MIN(seq) FROM notices WHERE platform = ? AND visible = 1 AND modified >= ?",
-                               (platform, _ts(when))).fetchone()
+            row = conn.execute(
+                "SELECT MIN(seq) FROM notices WHERE platform = ? AND visible = 1 AND modified >= ?",
+                (platform, _ts(when)),
+            ).fetchone()
         return max(0, int(row[0]) - 1) if row and row[0] is not None else self.max_seq()
 
     def record_recheck(self, notice_id: str, outcome: str, reason: str) -> None:
         with self._lock, self._conn() as conn:
-            conn.execute("INSERT INTO rechecks(notice_id, checked_at, outcome, reason) VALUES (?,?,?,?)"
-                         " ON CONFLICT(notice_id) DO UPDATE SET checked_at=excluded.checked_at,"
-                         " outcome=excluded.outcome, reason=excluded.reason",
-                         (notice_id, time.time(), outcome, reason[:300]))
+            conn.execute(
+                "INSERT INTO rechecks(notice_id, checked_at, outcome, reason) VALUES (?,?,?,?)"
+                " ON CONFLICT(notice_id) DO UPDATE SET checked_at=excluded.checked_at,"
+                " outcome=excluded.outcome, reason=excluded.reason",
+                (notice_id, time.time(), outcome, reason[:300]),
+            )
 
     def last_rechecks(self) -> dict[str, float]:
         with self._conn() as conn:
@@ -365,8 +442,11 @@ class SqliteNoticeStore(NoticeStore):
                 if row is not None and row["holder"] != holder and row["until"] > now:
                     conn.execute("ROLLBACK")
                     return False
-                conn.execute("INSERT INTO leases(name, holder, until) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE"
-                             " SET holder=excluded.holder, until=excluded.until", (name, holder, now + seconds))
+                conn.execute(
+                    "INSERT INTO leases(name, holder, until) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE"
+                    " SET holder=excluded.holder, until=excluded.until",
+                    (name, holder, now + seconds),
+                )
                 conn.execute("COMMIT")
                 return True
             except BaseException:

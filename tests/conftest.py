@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -64,10 +65,10 @@ def chromium_options() -> dict:
 
 def _cuda_available() -> bool:
     try:
-        import torch
+        import torch  # noqa: PLC0415 - torch takes seconds to import: asked once, at collection
 
         return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a broken CUDA install means "no GPU here"
         return False
 
 
@@ -80,10 +81,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
 
 
-# Imported for type names in fixture annotations only.
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type names in fixture annotations only
     from dragnet.services.opensearch_node import OpenSearchNode
     from dragnet.services.redis_server import RedisServer
     from dragnet.services.socks_proxy import SocksProxy

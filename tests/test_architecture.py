@@ -131,9 +131,11 @@ def test_every_part_is_a_top_level_folder_of_the_layers() -> None:
 
 
 def test_imports_flow_one_way() -> None:
-    against = sorted(f"{i.module}:{i.line} imports {i.target} ({part_of(i.module)} -> {part_of(i.target)})"
-                     for i in all_imports()
-                     if part_of(i.module) != part_of(i.target) and layer_of(i.target) >= layer_of(i.module))
+    against = sorted(
+        f"{i.module}:{i.line} imports {i.target} ({part_of(i.module)} -> {part_of(i.target)})"
+        for i in all_imports()
+        if part_of(i.module) != part_of(i.target) and layer_of(i.target) >= layer_of(i.module)
+    )
     assert against == [], "imports against the flow:\n" + "\n".join(against)
 
 
@@ -201,9 +203,13 @@ def test_lazy_imports_are_heavy_libraries_with_a_reason() -> None:
             if not in_function:
                 continue
             if not all(any(n == h or n.startswith(h + ".") for h in heavy) for n in names):
-                problems.append(f"{module}:{node.lineno}: {', '.join(names)} imported in a function (not a heavy library)")
+                problems.append(
+                    f"{module}:{node.lineno}: {', '.join(names)} imported in a function (not a heavy library)"
+                )
             elif not reason:
-                problems.append(f"{module}:{node.lineno}: lazy import of {', '.join(names)} without a comment saying why")
+                problems.append(
+                    f"{module}:{node.lineno}: lazy import of {', '.join(names)} without a comment saying why"
+                )
     assert problems == [], "\n".join(problems)
 
 

@@ -64,20 +64,26 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
             "probe-due-markets": {
                 "task": "workers.tasks.probe_due_markets",
                 "schedule": w.probe_check_interval_s,
-                "options": {"queue": w.routes.get("workers.tasks.probe_due_markets", "probes"),
-                            "expires": w.probe_check_interval_s},
+                "options": {
+                    "queue": w.routes.get("workers.tasks.probe_due_markets", "probes"),
+                    "expires": w.probe_check_interval_s,
+                },
             },
             "deliver-all-feeds": {
                 "task": "workers.tasks.deliver_all_feeds",
                 "schedule": w.feeds_check_interval_s,
-                "options": {"queue": w.routes.get("workers.tasks.deliver_all_feeds", "feeds"),
-                            "expires": w.feeds_check_interval_s},
+                "options": {
+                    "queue": w.routes.get("workers.tasks.deliver_all_feeds", "feeds"),
+                    "expires": w.feeds_check_interval_s,
+                },
             },
             "recheck-removals": {
                 "task": "workers.tasks.recheck_removals",
                 "schedule": w.feeds_check_interval_s,
-                "options": {"queue": w.routes.get("workers.tasks.recheck_removals", "feeds"),
-                            "expires": w.feeds_check_interval_s},
+                "options": {
+                    "queue": w.routes.get("workers.tasks.recheck_removals", "feeds"),
+                    "expires": w.feeds_check_interval_s,
+                },
             },
         },
         "timezone": "UTC",
@@ -130,8 +136,9 @@ def _start_metrics(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
     port = settings.workers.metrics_port
     if port:
-        start_metrics_server(port, settings.redis.url, list(QUEUES) + list(settings.workers.routes.values()),
-                             settings.workers.dlq_key)
+        start_metrics_server(
+            port, settings.redis.url, list(QUEUES) + list(settings.workers.routes.values()), settings.workers.dlq_key
+        )
 
 
 def _consumes(queue: str) -> bool:
@@ -168,9 +175,14 @@ def _load_model_once(**_: Any) -> None:
             use_engine(engine)
         else:
             engine = get_engine(ensure_default_model())
-        log.info("classifier loaded in worker process %d: %s on %s, model %s, %s thread(s)", os.getpid(),
-                 getattr(engine, "backend", "?"), getattr(engine, "device", "?"), getattr(engine, "version", "?"),
-                 getattr(engine, "threads", "?"))
+        log.info(
+            "classifier loaded in worker process %d: %s on %s, model %s, %s thread(s)",
+            os.getpid(),
+            getattr(engine, "backend", "?"),
+            getattr(engine, "device", "?"),
+            getattr(engine, "version", "?"),
+            getattr(engine, "threads", "?"),
+        )
     except Exception:
         log.exception("could not load the classifier at worker start; tasks will retry")
 

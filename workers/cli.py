@@ -20,12 +20,18 @@ from workers.submit import replay
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker(
-        queues: str = typer.Option("classify,index,feeds,probes", "--queues", "-Q",
-                                   help="Comma-separated queues to consume (classify, index, feeds, probes)."),
-        concurrency: int | None = typer.Option(None, "--concurrency", "-c",
-                                                  help="Worker processes (default: one per CPU)."),
-        autoscale: str | None = typer.Option(None, "--autoscale",
-                                                help="MAX,MIN processes (default: settings.workers.autoscale)."),
+        queues: str = typer.Option(
+            "classify,index,feeds,probes",
+            "--queues",
+            "-Q",
+            help="Comma-separated queues to consume (classify, index, feeds, probes).",
+        ),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", "-c", help="Worker processes (default: one per CPU)."
+        ),
+        autoscale: str | None = typer.Option(
+            None, "--autoscale", help="MAX,MIN processes (default: settings.workers.autoscale)."
+        ),
         pool: str = typer.Option("prefork", "--pool", help="prefork (CPU/GPU work), solo, threads."),
         hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. classify@%h."),
         beat: bool = typer.Option(False, "--beat", help="Also run the beat scheduler (probes) in this worker."),
@@ -35,8 +41,11 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings()
         if not settings.redis.url:
-            typer.echo("dragnet worker: no broker configured; set DRAGNET_REDIS__URL (or run `dragnet demo` "
-                       "for the embedded, single-process mode)", err=True)
+            typer.echo(
+                "dragnet worker: no broker configured; set DRAGNET_REDIS__URL (or run `dragnet demo` "
+                "for the embedded, single-process mode)",
+                err=True,
+            )
             raise typer.Exit(code=2)
         argv = ["worker", "-Q", queues, "--loglevel", loglevel, "--pool", pool, "--without-gossip", "--without-mingle"]
         if concurrency:
@@ -60,8 +69,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List dead-lettered items with their reasons."""
 
-
-
         dlq = open_dlq()
         entries = dlq.list(limit)
         if json_output:
@@ -73,8 +80,9 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, overflow="fold")
         for entry in entries:
             when = datetime.fromtimestamp(entry.failed_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            table.add_row(entry.id, when, entry.task.rsplit(".", 1)[-1], escape(entry.reason),
-                          escape(entry.preview[:80]))  # scraped text: never rich markup
+            table.add_row(
+                entry.id, when, entry.task.rsplit(".", 1)[-1], escape(entry.reason), escape(entry.preview[:80])
+            )  # scraped text: never rich markup
         Console().print(table)
 
     @dlq_app.command("replay")

@@ -75,8 +75,15 @@ class DeadLetterQueue(Protocol):
 
 def _entry(task: str, poison: Poison, raw: str) -> DeadLetter:
     digest = hashlib.sha256(f"{task}\0{raw}".encode("ascii")).hexdigest()[:24]
-    return DeadLetter(id=digest, task=task, reason=poison.reason, failed_at=time.time(), key=poison.key,
-                      size=len(raw), preview=item_preview(poison.item))
+    return DeadLetter(
+        id=digest,
+        task=task,
+        reason=poison.reason,
+        failed_at=time.time(),
+        key=poison.key,
+        size=len(raw),
+        preview=item_preview(poison.item),
+    )
 
 
 class RedisDeadLetterQueue:
@@ -86,9 +93,12 @@ class RedisDeadLetterQueue:
         self.key = key
         # The broker may be restarting when a worker dead-letters an item: retry for ~1 minute.
         self.client = redis.Redis.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5,
+            url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
             retry=Retry(ExponentialBackoff(cap=4.0, base=0.2), 20),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
 
     def put(self, task: str, poison: Poison) -> DeadLetter:
         raw = dumps(poison.item)
@@ -155,23 +165,41 @@ class SqliteDeadLetterQueue:
         raw = dumps(poison.item)
         entry = _entry(task, poison, raw)
         with self._lock:
-            row = self._db.execute("SELECT attempts FROM dead_letters WHERE id=?", (entry.id,)).fetchone() or \
-                self._db.execute("SELECT attempts FROM replayed WHERE id=?", (entry.id,)).fetchone()
+            row = (
+                self._db.execute("SELECT attempts FROM dead_letters WHERE id=?", (entry.id,)).fetchone()
+                or self._db.execute("SELECT attempts FROM replayed WHERE id=?", (entry.id,)).fetchone()
+            )
             if row:
                 entry.attempts = int(row[0]) + 1
             self._db.execute(
                 "INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?,?,?,?,?)",
-                (entry.id, entry.task, entry.reason, entry.failed_at, entry.key, entry.size, entry.preview,
-                 entry.attempts, raw))
+                (
+                    entry.id,
+                    entry.task,
+                    entry.reason,
+                    entry.failed_at,
+                    entry.key,
+                    entry.size,
+                    entry.preview,
+                    entry.attempts,
+                    raw,
+                ),
+            )
         return entry
 
     def list(self, limit: int | None = None) -> list[DeadLetter]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, task, reason, failed_at, key, size, preview, attempts FROM dead_letters"
-                " ORDER BY failed_at LIMIT ?", (limit or -1,)).fetchall()
-        return [DeadLetter(id=r[0], task=r[1], reason=r[2], failed_at=r[3], key=r[4], size=r[5], preview=r[6],
-                           attempts=r[7]) for r in rows]
+                " ORDER BY failed_at LIMIT ?",
+                (limit or -1,),
+            ).fetchall()
+        return [
+            DeadLetter(
+                id=r[0], task=r[1], reason=r[2], failed_at=r[3], key=r[4], size=r[5], preview=r[6], attempts=r[7]
+            )
+            for r in rows
+        ]
 
     def item(self, entry_id: str) -> Any:
         with self._lock:

@@ -38,19 +38,34 @@ class _Metrics:
     """Created on first use, so that :func:`prepare_multiprocess` can run before (fork-safe)."""
 
     def __init__(self) -> None:
-        self.tasks = Counter("dragnet_worker_tasks_total",
-                             "Worker task runs by outcome (success, retry, dead_lettered, requeued).",
-                             ["task", "outcome"])
-        self.items = Counter("dragnet_worker_items_total",
-                             "Items through each stage by outcome (classified, written, unchanged, dead_lettered).",
-                             ["stage", "outcome"])
-        self.batch_size = Histogram("dragnet_worker_batch_size", "Items per task batch.", ["task"],
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
-        self.task_seconds = Histogram("dragnet_worker_task_seconds", "Wall time of one task run.", ["task"],
-                                      buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120))
-        self.crawl_to_indexed = Histogram("dragnet_crawl_to_indexed_seconds",
-                                          "From crawled_at to written in the store.", ["stage"],
-                                          buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600))
+        self.tasks = Counter(
+            "dragnet_worker_tasks_total",
+            "Worker task runs by outcome (success, retry, dead_lettered, requeued).",
+            ["task", "outcome"],
+        )
+        self.items = Counter(
+            "dragnet_worker_items_total",
+            "Items through each stage by outcome (classified, written, unchanged, dead_lettered).",
+            ["stage", "outcome"],
+        )
+        self.batch_size = Histogram(
+            "dragnet_worker_batch_size",
+            "Items per task batch.",
+            ["task"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+        self.task_seconds = Histogram(
+            "dragnet_worker_task_seconds",
+            "Wall time of one task run.",
+            ["task"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        )
+        self.crawl_to_indexed = Histogram(
+            "dragnet_crawl_to_indexed_seconds",
+            "From crawled_at to written in the store.",
+            ["stage"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+        )
         self.dead_letters = Counter("dragnet_dead_letters_total", "Items sent to the dead-letter queue.", ["task"])
 
 

@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class TransientError(RuntimeError):
-    """A failure that may pass (engine or store unavailable); retry the whole batch later."""
+    """A failure that may pass (engine or store unavailable); retry the whole batch later.
+    ``items`` is what the retry should carry when it differs from the task's input (the
+    screened listings instead of raw dicts)."""
+
+    items: list[Any] | None = None
 
 
 @dataclass
@@ -99,16 +103,18 @@ def screen_item(item: Any, settings: DragnetSettings | None = None) -> Listing |
         return Poison(item, f"wrong schema: expected a listing object, got {type(item).__name__}")
     size = _text_bytes(item)
     if size > settings.workers.max_text_bytes:
-        return Poison(item, f"text too large: {size} bytes > max_text_bytes {settings.workers.max_text_bytes}",
-                      _key_of(item))
+        return Poison(
+            item, f"text too large: {size} bytes > max_text_bytes {settings.workers.max_text_bytes}", _key_of(item)
+        )
     bad = _bad_utf8_field(item)
     if bad:
         return Poison(item, f"invalid UTF-8 in field {bad}", _key_of(item))
     try:
         listing = Listing.model_validate(item)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                             for err in exc.errors()[:5])
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5]
+        )
         return Poison(item, f"wrong schema: {problems}", _key_of(item))
     if not (listing.title.strip() or listing.text.strip()):
         return Poison(item, "empty text: neither title nor text has content", listing.doc_id)
@@ -170,11 +176,11 @@ def classify_listings(listings: list[Listing], classify: Classify | None = None)
     if not listings:
         return [], []
     try:
-        classify = classify or default_classifier()
-        verdicts = classify([classification_text(item) for item in listings])
+        engine_call = classify or default_classifier()
+        verdicts = engine_call([classification_text(item) for item in listings])
         if len(verdicts) != len(listings):
             raise RuntimeError(f"engine returned {len(verdicts)} verdicts for {len(listings)} texts")
-        return [item.model_copy(update={"classification": v}) for item, v in zip(listings, verdicts)], []
+        return [item.model_copy(update={"classification": v}) for item, v in zip(listings, verdicts, strict=True)], []
     except Exception as exc:  # noqa: BLE001 - isolate below, then decide
         batch_error = exc
     if len(listings) == 1:
@@ -183,9 +189,9 @@ def classify_listings(listings: list[Listing], classify: Classify | None = None)
     poison: list[Poison] = []
     for item in listings:
         try:
-            verdict = classify([classification_text(item)])[0]  # type: ignore[misc]
+            verdict = engine_call([classification_text(item)])[0]
             done.append(item.model_copy(update={"classification": verdict}))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - one item the engine chokes on is poison
             poison.append(Poison(item.model_dump(mode="json"), f"classifier error: {exc!r}"[:500], item.doc_id))
     if not done:
         raise TransientError(f"classifier failed on every item: {batch_error!r}") from batch_error
@@ -212,8 +218,9 @@ def index_listings(listings: list[Listing], store: Any) -> IndexOutcome:
         if exc.retryable:
             raise TransientError(f"store unavailable: {exc}") from exc
         if len(listings) == 1:
-            return IndexOutcome(poison=[Poison(listings[0].model_dump(mode="json"), f"store refused: {exc}"[:500],
-                                               listings[0].doc_id)])
+            return IndexOutcome(
+                poison=[Poison(listings[0].model_dump(mode="json"), f"store refused: {exc}"[:500], listings[0].doc_id)]
+            )
         # One bad document may spoil a bulk request: write them one by one to find it.
         outcome = IndexOutcome()
         for listing in listings:
@@ -225,8 +232,14 @@ def index_listings(listings: list[Listing], store: Any) -> IndexOutcome:
     except (ConnectionError, TimeoutError, OSError) as exc:
         raise TransientError(f"store unreachable: {exc!r}") from exc
     by_id = {item.id: item for item in listings}
-    poison = [Poison(by_id[i].model_dump(mode="json") if i in by_id else {"id": i}, f"store refused: {reason}"[:500],
-                     by_id[i].doc_id if i in by_id else None) for i, reason in result.failed]
+    poison = [
+        Poison(
+            by_id[i].model_dump(mode="json") if i in by_id else {"id": i},
+            f"store refused: {reason}"[:500],
+            by_id[i].doc_id if i in by_id else None,
+        )
+        for i, reason in result.failed
+    ]
     return IndexOutcome(written=result.written, unchanged=result.unchanged, poison=poison)
 
 

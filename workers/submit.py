@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _payload(item: Listing | Any) -> Any:
@@ -46,6 +46,7 @@ def _payload(item: Listing | Any) -> Any:
 
 
 # --- distributed mode ------------------------------------------------------------------------
+
 
 def _ensure_app(settings: DragnetSettings) -> None:
     if app.conf.broker_url != settings.redis.url:
@@ -68,8 +69,11 @@ def _batcher(settings: DragnetSettings) -> Batcher[Any]:
     with _batchers_lock:
         batcher = _batchers.get(key)
         if batcher is None:
-            batcher = Batcher(lambda batch: _publish("classify", batch, settings),
-                              settings.workers.classify_batch_size, settings.workers.classify_max_wait_s)
+            batcher = Batcher(
+                lambda batch: _publish("classify", batch, settings),
+                settings.workers.classify_batch_size,
+                settings.workers.classify_max_wait_s,
+            )
             _batchers[key] = batcher
         return batcher
 
@@ -83,6 +87,7 @@ def flush() -> None:
 
 
 # --- embedded mode ---------------------------------------------------------------------------
+
 
 @dataclass
 class EmbeddedOutcome:
@@ -109,7 +114,9 @@ _embedded_lock = threading.Lock()
 
 
 def _store_for(settings: DragnetSettings) -> Any:
-    key = f"{settings.search.backend}|{settings.search.url}|{settings.search.index_prefix}|{settings.embedded_store_path}"
+    key = (
+        f"{settings.search.backend}|{settings.search.url}|{settings.search.index_prefix}|{settings.embedded_store_path}"
+    )
     store = _stores.get(key)
     if store is None:
         store = open_store(settings)
@@ -122,13 +129,14 @@ def close_embedded_stores() -> None:
         for store in _stores.values():
             try:
                 store.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing at shutdown: nothing left to save
                 pass
         _stores.clear()
 
 
-def process_in_process(items: list[Any], *, stage: str = "classify", settings: DragnetSettings | None = None,
-                       attempts: int = 3) -> EmbeddedOutcome:
+def process_in_process(
+    items: list[Any], *, stage: str = "classify", settings: DragnetSettings | None = None, attempts: int = 3
+) -> EmbeddedOutcome:
     """Run the task code here, without a broker: the embedded mode of the whole pipeline.
 
     Transient failures (engine, store) are retried a few times with back-off; what still fails
@@ -162,18 +170,30 @@ def process_in_process(items: list[Any], *, stage: str = "classify", settings: D
                     break
                 except TransientError as exc:
                     if attempt + 1 == attempts:
-                        dead_letter(task_name, [Poison(item.model_dump(mode="json"),
-                                                       f"gave up after {attempts} attempts: {exc}"[:500], item.doc_id)
-                                                for item in batch])
+                        dead_letter(
+                            task_name,
+                            [
+                                Poison(
+                                    item.model_dump(mode="json"),
+                                    f"gave up after {attempts} attempts: {exc}"[:500],
+                                    item.doc_id,
+                                )
+                                for item in batch
+                            ],
+                        )
                         outcome.dead_lettered += len(batch)
                     else:
                         log.warning("embedded pipeline: %s; retrying", exc)
-                        time.sleep(min(settings.workers.retry_backoff_max_s,
-                                       settings.workers.retry_backoff_base_s * 2 ** attempt))
+                        time.sleep(
+                            min(
+                                settings.workers.retry_backoff_max_s, settings.workers.retry_backoff_base_s * 2**attempt
+                            )
+                        )
     return outcome
 
 
 # --- the public entry points -----------------------------------------------------------------
+
 
 def _notify_feeds_quietly(listings: list[Listing]) -> None:
     """Embedded mode builds notices right after indexing; a failure here is logged, never lost

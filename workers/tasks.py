@@ -56,7 +56,7 @@ def backoff_s(retries: int) -> float:
     """Exponential back-off with jitter: base * 2^n, capped, then 50-100 % of it, so that workers
     retrying together after an outage do not all hit the store at the same instant."""
     w = get_settings().workers
-    ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * (2 ** retries))
+    ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * (2**retries))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -92,7 +92,7 @@ def _reset_store() -> None:
     if _store is not None:
         try:
             _store.close()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a broken client is replaced either way
             pass
     _store = None
 
@@ -124,7 +124,7 @@ def _run(task: Task, items: list[Any], body: Callable[[list[Any]], None]) -> Non
         body(items)
         metrics().tasks.labels(task.name, "success").inc()
     except TransientError as exc:
-        _retry_or_dead_letter(task, getattr(exc, "items", items), exc)
+        _retry_or_dead_letter(task, exc.items if exc.items is not None else items, exc)
     except (Retry, Reject):
         raise
     except Exception as exc:
@@ -148,7 +148,7 @@ def classify_batch(self: Task, items: list[Any]) -> None:
         try:
             classified, poison = classify_listings(screened.listings)
         except TransientError as exc:
-            exc.items = [item.model_dump(mode="json") for item in screened.listings]  # type: ignore[attr-defined]
+            exc.items = [item.model_dump(mode="json") for item in screened.listings]
             raise
         dead_letter(CLASSIFY, poison)
         metrics().items.labels("classify_batch", "classified").inc(len(classified))
@@ -175,7 +175,7 @@ def index_batch(self: Task, items: list[Any]) -> None:
             outcome = index_listings(listings, _get_store())
         except TransientError as exc:
             _reset_store()
-            exc.items = [item.model_dump(mode="json") for item in listings]  # type: ignore[attr-defined]
+            exc.items = [item.model_dump(mode="json") for item in listings]
             raise
         dead_letter(INDEX, outcome.poison)
         m = metrics()
@@ -190,18 +190,34 @@ def index_batch(self: Task, items: list[Any]) -> None:
     _run(self, items, body)
 
 
-@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          name="workers.tasks.deliver_feed", autoretry_for=(ConnectionError, OSError), retry_backoff=True,
-          retry_backoff_max=600, max_retries=10)
+@app.task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    name="workers.tasks.deliver_feed",
+    autoretry_for=(ConnectionError, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
 def deliver_feed(self: Task, platform: str) -> int:
     """Deliver the pending takedown notices of one platform (the feeds part does the work)."""
 
     return int(deliver_pending(platform))
 
 
-@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          name="workers.tasks.notify_feeds", autoretry_for=(ConnectionError, OSError), retry_backoff=True,
-          retry_backoff_max=600, max_retries=10)
+@app.task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    name="workers.tasks.notify_feeds",
+    autoretry_for=(ConnectionError, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
 def notify_feeds(self: Task, items: list[dict[str, Any]]) -> int:
     """Build takedown notices for indexed hits (idempotent: the feeds part deduplicates)."""
 
@@ -222,8 +238,16 @@ def recheck_removals() -> int:
     return recheck_due()
 
 
-@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          name="workers.tasks.probe_market", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+@app.task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    name="workers.tasks.probe_market",
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def probe_market(self: Task, market_id: str) -> Any:
     """Probe one market's reachability now (the lifespan part records the result)."""
 

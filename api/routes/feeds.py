@@ -54,24 +54,32 @@ def _notice_or_404(service: FeedService, platform: str, notice_id: str) -> Notic
 
 # -- metrics (declared before /{platform} so the names do not collide) ---------------------
 @router.get("/metrics")
-def get_metrics(request: Request, year: int | None = None,
-                principal: Principal = Depends(require_roles("analyst", "operator"))) -> JSONResponse:
+def get_metrics(
+    request: Request, year: int | None = None, principal: Principal = Depends(require_roles("analyst", "operator"))
+) -> JSONResponse:
     """Impact figures as JSON."""
     return JSONResponse(metrics.as_dict(metrics.compute(_service(request).store, year=year)))
 
 
 @router.get("/metrics.html", response_class=HTMLResponse)
-def get_metrics_page(request: Request, year: int | None = None,
-                     principal: Principal = Depends(require_roles("analyst", "operator"))) -> HTMLResponse:
+def get_metrics_page(
+    request: Request, year: int | None = None, principal: Principal = Depends(require_roles("analyst", "operator"))
+) -> HTMLResponse:
     """The impact page (escaped throughout)."""
     m = metrics.compute(_service(request).store, year=year)
-    return HTMLResponse(metrics.render_html(m, plot_url="metrics.svg" + (f"?year={year}" if year else "")),
-                        headers={"Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"})
+    return HTMLResponse(
+        metrics.render_html(m, plot_url="metrics.svg" + (f"?year={year}" if year else "")),
+        headers={"Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"},
+    )
 
 
 @router.get("/metrics.svg")
-def get_metrics_plot(request: Request, year: int | None = None, fmt: Literal["svg", "png"] = "svg",
-                     principal: Principal = Depends(require_roles("analyst", "operator"))) -> Response:
+def get_metrics_plot(
+    request: Request,
+    year: int | None = None,
+    fmt: Literal["svg", "png"] = "svg",
+    principal: Principal = Depends(require_roles("analyst", "operator")),
+) -> Response:
     """Removed per month and the time-to-removal distribution as SVG (or ``fmt=png``)."""
     m = metrics.compute(_service(request).store, year=year)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
@@ -96,27 +104,37 @@ def _parse_since(since: str, platform: str, service: FeedService) -> int:
 
 
 @router.get("/{platform}")
-def pull_feed(platform: str, request: Request,
-              since: str = Query("0", description="cursor: the next_cursor of the previous page (0: from the start)"),
-              limit: int = Query(100, ge=1, le=1000),
-              format: Literal["json", "ndjson", "csv", "stix"] = "json",
-              principal: Principal = Depends(require_roles("platform"))) -> Response:
+def pull_feed(
+    platform: str,
+    request: Request,
+    since: str = Query("0", description="cursor: the next_cursor of the previous page (0: from the start)"),
+    limit: int = Query(100, ge=1, le=1000),
+    format: Literal["json", "ndjson", "csv", "stix"] = "json",
+    principal: Principal = Depends(require_roles("platform")),
+) -> Response:
     """Released notices changed after ``since``, oldest change first, tombstones included."""
     service = _service(request)
     _platform_access(platform, principal, service)
     try:
         cursor = _parse_since(since, platform, service)
     except ValueError:
-        raise HTTPException(422, "since must be a cursor returned by this feed (a non-negative integer) "
-                                 "or an ISO 8601 time with a zone") from None
+        raise HTTPException(
+            422, "since must be a cursor returned by this feed (a non-negative integer) or an ISO 8601 time with a zone"
+        ) from None
     if principal.platform == platform:
         page = delivery.feed_page(service, platform, cursor, limit)
     else:  # an admin looking: read-only, no quota, nothing recorded as sent
         rows = service.store.feed(platform, cursor, limit + 1)
-        page = delivery.FeedPage(rows=rows[:limit], next_cursor=rows[:limit][-1].seq if rows[:limit] else cursor,
-                                 has_more=len(rows) > limit)
-    audit(principal, "feeds.pull", f"platform={platform} since={cursor} format={format}", len(page.rows),
-          settings=service.settings)
+        page = delivery.FeedPage(
+            rows=rows[:limit], next_cursor=rows[:limit][-1].seq if rows[:limit] else cursor, has_more=len(rows) > limit
+        )
+    audit(
+        principal,
+        "feeds.pull",
+        f"platform={platform} since={cursor} format={format}",
+        len(page.rows),
+        settings=service.settings,
+    )
     headers = {"X-Next-Cursor": str(page.next_cursor), "X-Has-More": str(page.has_more).lower()}
     if page.rate_limited:
         headers["Retry-After"] = str(page.retry_after_s)
@@ -133,9 +151,14 @@ def pull_feed(platform: str, request: Request,
 
 
 @router.get("/{platform}/notices")
-def list_notices(platform: str, request: Request, status: str | None = None,
-                 limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-                 principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+def list_notices(
+    platform: str,
+    request: Request,
+    status: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(require_roles("analyst")),
+) -> JSONResponse:
     """The analyst's view of a platform's notices (``status=new`` is the review queue)."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -144,8 +167,12 @@ def list_notices(platform: str, request: Request, status: str | None = None,
 
 
 @router.get("/{platform}/notices/{notice_id}")
-def get_notice(platform: str, notice_id: str, request: Request,
-               principal: Principal = Depends(require_roles("platform", "analyst"))) -> JSONResponse:
+def get_notice(
+    platform: str,
+    notice_id: str,
+    request: Request,
+    principal: Principal = Depends(require_roles("platform", "analyst")),
+) -> JSONResponse:
     service = _service(request)
     _platform_access(platform, principal, service)
     notice = _notice_or_404(service, platform, notice_id)
@@ -155,8 +182,12 @@ def get_notice(platform: str, notice_id: str, request: Request,
 
 
 @router.get("/{platform}/notices/{notice_id}/evidence")
-def get_evidence(platform: str, notice_id: str, request: Request,
-                 principal: Principal = Depends(require_roles("platform", "analyst"))) -> FileResponse:
+def get_evidence(
+    platform: str,
+    notice_id: str,
+    request: Request,
+    principal: Principal = Depends(require_roles("platform", "analyst")),
+) -> FileResponse:
     """The notice's evidence bundle (.wacz); ``dragnet evidence verify`` checks it."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -166,13 +197,21 @@ def get_evidence(platform: str, notice_id: str, request: Request,
     path = service.settings.paths.evidence_dir / notice.proof.bundle
     if path.parent != service.settings.paths.evidence_dir or not path.is_file():
         raise HTTPException(404, "evidence bundle missing")
-    return FileResponse(path, media_type="application/wacz+zip", filename=path.name,
-                        headers={"X-Content-SHA256": notice.proof.bundle_sha256 or ""})
+    return FileResponse(
+        path,
+        media_type="application/wacz+zip",
+        filename=path.name,
+        headers={"X-Content-SHA256": notice.proof.bundle_sha256 or ""},
+    )
 
 
 @router.get("/{platform}/notices/{notice_id}/letter", response_class=PlainTextResponse)
-def get_letter(platform: str, notice_id: str, request: Request,
-               principal: Principal = Depends(require_roles("platform", "analyst"))) -> PlainTextResponse:
+def get_letter(
+    platform: str,
+    notice_id: str,
+    request: Request,
+    principal: Principal = Depends(require_roles("platform", "analyst")),
+) -> PlainTextResponse:
     """The notice as a plain-text DSA Art. 16 notice, for form and e-mail reporting channels."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -188,22 +227,34 @@ class FeedbackBody(BaseModel):
 
 
 @router.post("/{platform}/notices/{notice_id}/feedback")
-def post_feedback(platform: str, notice_id: str, body: FeedbackBody, request: Request,
-                  principal: Principal = Depends(require_roles("platform"))) -> JSONResponse:
+def post_feedback(
+    platform: str,
+    notice_id: str,
+    body: FeedbackBody,
+    request: Request,
+    principal: Principal = Depends(require_roles("platform")),
+) -> JSONResponse:
     """The platform's answer: true_positive, false_positive, disputed or removed."""
     service = _service(request)
     _platform_access(platform, principal, service)
     try:
-        notice = service.feedback(notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}",
-                                  note=body.note)
+        notice = service.feedback(
+            notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}", note=body.note
+        )
     except NotFound:
         raise HTTPException(404, "no such notice on this platform") from None
     except (WorkflowError, ConflictError) as exc:
         raise HTTPException(409, str(exc)) from None
-    audit(principal, "feeds.feedback", f"platform={platform} notice={notice_id} kind={body.kind}", 1,
-          settings=service.settings)
-    return JSONResponse({"id": notice.id, "status": notice.status, "feedback": notice.feedback,
-                         "version": notice.version})
+    audit(
+        principal,
+        "feeds.feedback",
+        f"platform={platform} notice={notice_id} kind={body.kind}",
+        1,
+        settings=service.settings,
+    )
+    return JSONResponse(
+        {"id": notice.id, "status": notice.status, "feedback": notice.feedback, "version": notice.version}
+    )
 
 
 class ReviewBody(BaseModel):
@@ -212,8 +263,13 @@ class ReviewBody(BaseModel):
 
 
 @router.post("/{platform}/notices/{notice_id}/review")
-def post_review(platform: str, notice_id: str, body: ReviewBody, request: Request,
-                principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+def post_review(
+    platform: str,
+    notice_id: str,
+    body: ReviewBody,
+    request: Request,
+    principal: Principal = Depends(require_roles("analyst")),
+) -> JSONResponse:
     """An analyst approves or rejects a new notice."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -222,8 +278,13 @@ def post_review(platform: str, notice_id: str, body: ReviewBody, request: Reques
         notice = service.review(notice_id, body.decision, by=f"{principal.role}:{principal.name}", note=body.note)
     except (WorkflowError, ConflictError) as exc:
         raise HTTPException(409, str(exc)) from None
-    audit(principal, "feeds.review", f"platform={platform} notice={notice_id} decision={body.decision}", 1,
-          settings=service.settings)
+    audit(
+        principal,
+        "feeds.review",
+        f"platform={platform} notice={notice_id} decision={body.decision}",
+        1,
+        settings=service.settings,
+    )
     return JSONResponse({"id": notice.id, "status": notice.status, "version": notice.version})
 
 
@@ -232,8 +293,13 @@ class WithdrawBody(BaseModel):
 
 
 @router.post("/{platform}/notices/{notice_id}/withdraw")
-def post_withdraw(platform: str, notice_id: str, body: WithdrawBody, request: Request,
-                  principal: Principal = Depends(require_roles("analyst"))) -> JSONResponse:
+def post_withdraw(
+    platform: str,
+    notice_id: str,
+    body: WithdrawBody,
+    request: Request,
+    principal: Principal = Depends(require_roles("analyst")),
+) -> JSONResponse:
     """Take a notice back; the feed carries a tombstone (``should_delete``)."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -250,8 +316,9 @@ class WebhookBody(BaseModel):
 
 
 @router.put("/{platform}/webhook")
-def put_webhook(platform: str, body: WebhookBody, request: Request,
-                principal: Principal = Depends(require_roles("platform"))) -> JSONResponse:
+def put_webhook(
+    platform: str, body: WebhookBody, request: Request, principal: Principal = Depends(require_roles("platform"))
+) -> JSONResponse:
     """Register the platform's webhook; the signing secret is returned once."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -259,14 +326,21 @@ def put_webhook(platform: str, body: WebhookBody, request: Request,
         secret = delivery.subscribe(service, platform, body.url)
     except delivery.WebhookURLError as exc:
         raise HTTPException(422, str(exc)) from None
-    return JSONResponse({"platform": platform, "url": body.url, "secret": secret,
-                         "signature": "X-Dragnet-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))",
-                         "replay_window_s": service.settings.feeds.webhook_replay_window_s})
+    return JSONResponse(
+        {
+            "platform": platform,
+            "url": body.url,
+            "secret": secret,
+            "signature": "X-Dragnet-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))",
+            "replay_window_s": service.settings.feeds.webhook_replay_window_s,
+        }
+    )
 
 
 @router.post("/{platform}/deliver")
-def post_deliver(platform: str, request: Request,
-                 principal: Principal = Depends(require_roles("operator"))) -> JSONResponse:
+def post_deliver(
+    platform: str, request: Request, principal: Principal = Depends(require_roles("operator"))
+) -> JSONResponse:
     """Push pending notices to the platform's webhook now (the workers do it on a schedule)."""
     service = _service(request)
     _platform_access(platform, principal, service)
@@ -274,8 +348,12 @@ def post_deliver(platform: str, request: Request,
 
 
 @router.get("/{platform}/deliveries")
-def get_deliveries(platform: str, request: Request, limit: int = Query(100, ge=1, le=1000),
-                   principal: Principal = Depends(require_roles("platform", "operator"))) -> JSONResponse:
+def get_deliveries(
+    platform: str,
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(require_roles("platform", "operator")),
+) -> JSONResponse:
     """The delivery log (every webhook attempt and every first-time pull)."""
     service = _service(request)
     _platform_access(platform, principal, service)

@@ -37,8 +37,9 @@ def _audit(principal: Principal, action: str, query: str, count: int | None, req
 
 
 @router.get("/lifespan/report")
-def lifespan_report(request: Request, confirmed_only: bool = Query(False),
-                    principal: Principal = Depends(_viewer)) -> dict[str, Any]:
+def lifespan_report(
+    request: Request, confirmed_only: bool = Query(False), principal: Principal = Depends(_viewer)
+) -> dict[str, Any]:
     """Per-market lives (first/last seen, uptime) and Kaplan-Meier / Aalen-Johansen summaries."""
     with _store(request) as store:
         rep = report(store, confirmed_only=confirmed_only)
@@ -53,8 +54,9 @@ def lifespan_markets(request: Request, principal: Principal = Depends(_viewer)) 
 
 
 @router.get("/lifespan/markets/{market_id}")
-def lifespan_market(market_id: str, request: Request, probes: int = Query(50, ge=1, le=1000),
-                    principal: Principal = Depends(_viewer)) -> dict[str, Any]:
+def lifespan_market(
+    market_id: str, request: Request, probes: int = Query(50, ge=1, le=1000), principal: Principal = Depends(_viewer)
+) -> dict[str, Any]:
     """One market: state, mirrors (signed / phishing), state changes with evidence, recent probes."""
     with _store(request) as store:
         market = store.get_market(market_id)
@@ -73,16 +75,17 @@ def lifespan_market(market_id: str, request: Request, probes: int = Query(50, ge
 
 
 @router.get("/lifespan/markets/{market_id}/page", response_class=HTMLResponse)
-def lifespan_market_page(market_id: str, request: Request,
-                         principal: Principal = Depends(_viewer)) -> HTMLResponse:
+def lifespan_market_page(market_id: str, request: Request, principal: Principal = Depends(_viewer)) -> HTMLResponse:
     detail = lifespan_market(market_id, request, probes=200, principal=principal)
-    return HTMLResponse(render_market_page(detail), headers={"Content-Security-Policy": CSP,
-                                                             "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        render_market_page(detail), headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+    )
 
 
 @router.post("/lifespan/markets/{market_id}/confirm")
-def confirm_state(market_id: str, request: Request,
-                  principal: Principal = Depends(require_roles("analyst"))) -> dict[str, Any]:
+def confirm_state(
+    market_id: str, request: Request, principal: Principal = Depends(require_roles("analyst"))
+) -> dict[str, Any]:
     """An analyst confirms the market's latest suspected transition (exit scam, retirement)."""
     with _store(request) as store:
         change = store.confirm_last_change(market_id, principal.name)
@@ -93,11 +96,13 @@ def confirm_state(market_id: str, request: Request,
 
 
 @router.get("/lifespan", response_class=HTMLResponse)
-def lifespan_page(request: Request, confirmed_only: bool = Query(False),
-                  principal: Principal = Depends(_viewer)) -> HTMLResponse:
+def lifespan_page(
+    request: Request, confirmed_only: bool = Query(False), principal: Principal = Depends(_viewer)
+) -> HTMLResponse:
     with _store(request) as store:
         rep = report(store, confirmed_only=confirmed_only)
         changes = [c.model_dump(mode="json") for c in store.state_changes()][-50:][::-1]
     _audit(principal, "lifespan.page", f"confirmed_only={confirmed_only}", len(rep["markets"]), request)
-    return HTMLResponse(render_page(rep, changes), headers={"Content-Security-Policy": CSP,
-                                                            "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        render_page(rep, changes), headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+    )

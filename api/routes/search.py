@@ -44,8 +44,9 @@ class ApiSearchResult(BaseModel):
     next_page: str | None = Field(None, description="pass as ?after= for the next page")
 
 
-def run_search(request: Request, principal: Principal, *, size: int, after: str | None,
-               facets: bool = True, action: str = "search") -> tuple[dict[str, list[str]], Any]:
+def run_search(
+    request: Request, principal: Principal, *, size: int, after: str | None, facets: bool = True, action: str = "search"
+) -> tuple[dict[str, list[str]], Any]:
     """Parse, search, audit; 400 for a refused query, 503 when the store is down."""
     params = clean_params(request.query_params)
     try:
@@ -61,18 +62,34 @@ def run_search(request: Request, principal: Principal, *, size: int, after: str 
 
 
 @router.get("/search", response_model=ApiSearchResult)
-def search(request: Request, size: int = Query(20, ge=0, le=200), after: str | None = None,
-           principal: Principal = Depends(analyst),
-           q: str = Query("", description='words, "phrases", -exclude, a OR b, prefix*; never engine DSL'),
-           market: list[str] = Query([]), vendor: list[str] = Query([]), substance: list[str] = Query([]),
-           ships_from: list[str] = Query([]), platform: list[str] = Query([]), source_kind: list[str] = Query([]),
-           is_drug_sale: bool | None = None, min_score: float | None = None, price_min: float | None = None,
-           price_max: float | None = None, seen_from: str | None = None, seen_to: str | None = None,
-           sort: str | None = None) -> ApiSearchResult:
+def search(
+    request: Request,
+    size: int = Query(20, ge=0, le=200),
+    after: str | None = None,
+    principal: Principal = Depends(analyst),
+    q: str = Query("", description='words, "phrases", -exclude, a OR b, prefix*; never engine DSL'),
+    market: list[str] = Query([]),
+    vendor: list[str] = Query([]),
+    substance: list[str] = Query([]),
+    ships_from: list[str] = Query([]),
+    platform: list[str] = Query([]),
+    source_kind: list[str] = Query([]),
+    is_drug_sale: bool | None = None,
+    min_score: float | None = None,
+    price_min: float | None = None,
+    price_max: float | None = None,
+    seen_from: str | None = None,
+    seen_to: str | None = None,
+    sort: str | None = None,
+) -> ApiSearchResult:
     """Full-text search with filters, facets, highlights and ``after`` paging."""
     _, result = run_search(request, principal, size=size, after=after)
-    return ApiSearchResult(total=result.total, facets=result.facets, next_page=encode_after(result.next_search_after),
-                           hits=[ApiHit(listing=h.listing, score=h.score, highlights=h.highlights) for h in result.hits])
+    return ApiSearchResult(
+        total=result.total,
+        facets=result.facets,
+        next_page=encode_after(result.next_search_after),
+        hits=[ApiHit(listing=h.listing, score=h.score, highlights=h.highlights) for h in result.hits],
+    )
 
 
 @router.get("/facets", response_model=dict[str, list[FacetBucket]])
@@ -83,8 +100,9 @@ def facets(request: Request, principal: Principal = Depends(analyst)) -> dict[st
 
 
 @router.get("/histogram", response_model=list[HistogramBucket])
-def histogram(request: Request, interval: Literal["day", "week", "month"] = "day",
-              principal: Principal = Depends(analyst)) -> list[HistogramBucket]:
+def histogram(
+    request: Request, interval: Literal["day", "week", "month"] = "day", principal: Principal = Depends(analyst)
+) -> list[HistogramBucket]:
     """Listings per day/week/month of last sighting (same filters as /api/search)."""
     params = clean_params(request.query_params)
     try:
@@ -117,7 +135,9 @@ def evidence_links(listing: Listing, settings: DragnetSettings) -> EvidenceLinks
         warc_record_id=listing.snapshot.record_id if listing.snapshot else None,
         warc_file=listing.snapshot.warc_file.rsplit("/", 1)[-1] if listing.snapshot else None,
         screenshot=f"/api/listings/{listing.id}/screenshot" if screenshot_path(listing, settings) else None,
-        screenshot_sha256=listing.screenshot_sha256, content_sha256=listing.content_sha256)
+        screenshot_sha256=listing.screenshot_sha256,
+        content_sha256=listing.content_sha256,
+    )
 
 
 def _listing_or_404(request: Request, listing_id: str) -> Listing:
@@ -136,9 +156,15 @@ def listing_detail(request: Request, listing_id: str, principal: Principal = Dep
     audit.record(principal, "view_listing", f"id={listing_id}", 1, settings=settings_of(request))
     vendor_link = None
     if listing.vendor:
-        vendor_link = "/api/vendors?" + urlencode({"name": listing.vendor.name, "market": listing.vendor.market or listing.market or ""})
-    return ListingDetail(listing=listing, history=listing_store(request).history(listing_id),
-                         evidence=evidence_links(listing, settings_of(request)), vendor_link=vendor_link)
+        vendor_link = "/api/vendors?" + urlencode(
+            {"name": listing.vendor.name, "market": listing.vendor.market or listing.market or ""}
+        )
+    return ListingDetail(
+        listing=listing,
+        history=listing_store(request).history(listing_id),
+        evidence=evidence_links(listing, settings_of(request)),
+        vendor_link=vendor_link,
+    )
 
 
 @router.get("/listings/{listing_id}/warc", response_class=Response)
@@ -150,8 +176,11 @@ def listing_warc(request: Request, listing_id: str, principal: Principal = Depen
         raise HTTPException(404, "no archived record for this listing")
     audit.record(principal, "download_warc", f"id={listing_id}", 1, settings=settings_of(request))
     suffix = ".warc.gz" if data[:2] == b"\x1f\x8b" else ".warc"
-    return Response(data, media_type="application/warc",
-                    headers={"Content-Disposition": f'attachment; filename="{listing_id}{suffix}"'})
+    return Response(
+        data,
+        media_type="application/warc",
+        headers={"Content-Disposition": f'attachment; filename="{listing_id}{suffix}"'},
+    )
 
 
 @router.get("/listings/{listing_id}/screenshot", response_class=Response)
@@ -165,20 +194,46 @@ def listing_screenshot(request: Request, listing_id: str, principal: Principal =
 
 
 @router.get("/vendors", response_model=VendorEntity)
-def vendor(request: Request, name: str = Query(..., max_length=256), market: str | None = Query(None, max_length=256),
-           interval: Literal["day", "week", "month"] = "week", principal: Principal = Depends(analyst)) -> VendorEntity:
+def vendor(
+    request: Request,
+    name: str = Query(..., max_length=256),
+    market: str | None = Query(None, max_length=256),
+    interval: Literal["day", "week", "month"] = "week",
+    principal: Principal = Depends(analyst),
+) -> VendorEntity:
     """A vendor entity: aliases linked across markets by PGP key, handle or wallet; listings over time."""
     entity = resolve_vendor(listing_store(request), name, market or None, interval=interval)
     if entity is None:
         raise HTTPException(404, "no listings by this vendor")
-    audit.record(principal, "view_vendor", f"name={name} market={market or ''}", len(entity.listings),
-                 settings=settings_of(request))
+    audit.record(
+        principal,
+        "view_vendor",
+        f"name={name} market={market or ''}",
+        len(entity.listings),
+        settings=settings_of(request),
+    )
     return entity
 
 
 # -- exports -----------------------------------------------------------------------------------
-CSV_COLUMNS = ("id", "title", "url", "market", "platform", "vendor", "price_usd", "currency", "ships_from",
-               "is_drug_sale", "score", "substances", "first_seen", "last_seen", "content_sha256", "warc_record_id")
+CSV_COLUMNS = (
+    "id",
+    "title",
+    "url",
+    "market",
+    "platform",
+    "vendor",
+    "price_usd",
+    "currency",
+    "ships_from",
+    "is_drug_sale",
+    "score",
+    "substances",
+    "first_seen",
+    "last_seen",
+    "content_sha256",
+    "warc_record_id",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -188,20 +243,33 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv_row(l: Listing) -> list[str]:
-    cls = l.classification
-    values = [l.id, l.title, l.url, l.market, l.platform, l.vendor.name if l.vendor else None,
-              l.price.usd if l.price else None, l.price.currency if l.price else None, l.ships_from,
-              None if cls is None else cls.is_drug_sale, None if cls is None else cls.score,
-              ";".join(sorted(cls.substances)) if cls else None,
-              l.first_seen.isoformat() if l.first_seen else None, l.last_seen.isoformat() if l.last_seen else None,
-              l.content_sha256, l.snapshot.record_id if l.snapshot else None]
+def _csv_row(entry: Listing) -> list[str]:
+    cls = entry.classification
+    values = [
+        entry.id,
+        entry.title,
+        entry.url,
+        entry.market,
+        entry.platform,
+        entry.vendor.name if entry.vendor else None,
+        entry.price.usd if entry.price else None,
+        entry.price.currency if entry.price else None,
+        entry.ships_from,
+        None if cls is None else cls.is_drug_sale,
+        None if cls is None else cls.score,
+        ";".join(sorted(cls.substances)) if cls else None,
+        entry.first_seen.isoformat() if entry.first_seen else None,
+        entry.last_seen.isoformat() if entry.last_seen else None,
+        entry.content_sha256,
+        entry.snapshot.record_id if entry.snapshot else None,
+    ]
     return [csv_cell(v) for v in values]
 
 
 @router.get("/export")
-def export(request: Request, format: Literal["csv", "ndjson"] = "ndjson",
-           principal: Principal = Depends(analyst)) -> StreamingResponse:
+def export(
+    request: Request, format: Literal["csv", "ndjson"] = "ndjson", principal: Principal = Depends(analyst)
+) -> StreamingResponse:
     """Every listing matching the search parameters, streamed as CSV or NDJSON."""
     settings = settings_of(request)
     params = clean_params(request.query_params)
@@ -234,8 +302,14 @@ def export(request: Request, format: Literal["csv", "ndjson"] = "ndjson",
         yield from rows()
 
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-    return StreamingResponse(body(), media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="dragnet-export.{format}"', "X-Total-Count": str(min(total, limit))})
+    return StreamingResponse(
+        body(),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="dragnet-export.{format}"',
+            "X-Total-Count": str(min(total, limit)),
+        },
+    )
 
 
 # -- saved searches ------------------------------------------------------------------------------
@@ -248,8 +322,9 @@ class SavedSearchIn(BaseModel):
 @router.post("/saved-searches", response_model=alerts.SavedSearch, status_code=201)
 def create_saved(request: Request, body: SavedSearchIn, principal: Principal = Depends(analyst)) -> alerts.SavedSearch:
     try:
-        return alerts.create_saved_search(settings_of(request), listing_store(request), principal, body.name, body.params,
-                                          body.webhook_url)
+        return alerts.create_saved_search(
+            settings_of(request), listing_store(request), principal, body.name, body.params, body.webhook_url
+        )
     except (QueryError, ValueError) as exc:
         raise HTTPException(400, detail=str(exc)) from exc
 
@@ -304,12 +379,20 @@ def create_key(request: Request, body: KeyIn, principal: Principal = Depends(adm
 
 
 @router.get("/audit", response_model=list[audit.AuditEntry], tags=["admin"])
-def audit_log(request: Request, text: str = "", who: str | None = None, action: str | None = None,
-              since: datetime | None = None, until: datetime | None = None, limit: int = Query(200, ge=1, le=10_000),
-              principal: Principal = Depends(admin)) -> list[audit.AuditEntry]:
+def audit_log(
+    request: Request,
+    text: str = "",
+    who: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(200, ge=1, le=10_000),
+    principal: Principal = Depends(admin),
+) -> list[audit.AuditEntry]:
     """Search the audit log (admins only)."""
-    return audit.search_audit(text=text, who=who, action=action, since=since, until=until, limit=limit,
-                              settings=settings_of(request))
+    return audit.search_audit(
+        text=text, who=who, action=action, since=since, until=until, limit=limit, settings=settings_of(request)
+    )
 
 
 __all__ = ["router", "run_search", "evidence_links", "csv_cell"]

@@ -27,12 +27,29 @@ from index.vendors import resolve_vendor
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True, default_for_string=True),
-                  trim_blocks=True, lstrip_blocks=True)
-FACET_LABELS = {"market": "Market", "platform": "Platform", "vendor": "Vendor", "substance": "Substance",
-                "ships_from": "Ships from", "source_kind": "Source", "is_drug_sale": "Verdict"}
-SORTS = {"relevance": "Relevance", "newest": "Newest", "oldest": "Oldest", "price_asc": "Price ↑",
-         "price_desc": "Price ↓", "score_desc": "Score"}
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+FACET_LABELS = {
+    "market": "Market",
+    "platform": "Platform",
+    "vendor": "Vendor",
+    "substance": "Substance",
+    "ships_from": "Ships from",
+    "source_kind": "Source",
+    "is_drug_sale": "Verdict",
+}
+SORTS = {
+    "relevance": "Relevance",
+    "newest": "Newest",
+    "oldest": "Oldest",
+    "price_asc": "Price ↑",
+    "price_desc": "Price ↓",
+    "score_desc": "Score",
+}
 
 
 def _url(path: str, params: dict[str, list[str]], **changes: Any) -> str:
@@ -70,8 +87,13 @@ def _gate(request: Request, *roles: str) -> Principal | Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
     if not principal.has_role(*roles):
-        return render(request, "error.html", status=403, title="Not allowed",
-                      message=f"Your key's role ({principal.role}) may not open this page.")
+        return render(
+            request,
+            "error.html",
+            status=403,
+            title="Not allowed",
+            message=f"Your key's role ({principal.role}) may not open this page.",
+        )
     return principal
 
 
@@ -100,8 +122,15 @@ async def login(request: Request) -> Response:
     if principal is None:
         return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-    response.set_cookie(COOKIE_NAME, key, httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https", max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE_NAME,
+        key,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
     return response
 
 
@@ -138,17 +167,33 @@ def search_page(request: Request, after: str | None = None) -> Response:
     if result is not None:
         for hit in result.hits:
             # escaped by the store before the <mark> tags were added (index.query.safe_highlight)
-            hits.append({"listing": hit.listing, "score": hit.score,
-                         "title_hl": Markup(hit.highlights["title"][0]) if hit.highlights.get("title") else None,
-                         "text_hl": [Markup(f) for f in hit.highlights.get("text", [])]})
+            hits.append(
+                {
+                    "listing": hit.listing,
+                    "score": hit.score,
+                    "title_hl": Markup(hit.highlights["title"][0]) if hit.highlights.get("title") else None,
+                    "text_hl": [Markup(f) for f in hit.highlights.get("text", [])],
+                }
+            )
     active = [(k, v) for k in LIST_PARAMS for v in params.get(k, [])]
     for key in ("is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to"):
         active.extend((key, v) for v in params.get(key, []))
-    return render(request, "search.html", params=params, q=params.get("q", [""])[0], result=result, hits=hits,
-                  error=error, facet_fields=FACET_FIELDS, active=active,
-                  next_url=_url("/search", params, set={"after": encode_after(result.next_search_after)})
-                  if result is not None and result.next_search_after else None,
-                  query_string=describe(params), sort=params.get("sort", ["relevance"])[0])
+    return render(
+        request,
+        "search.html",
+        params=params,
+        q=params.get("q", [""])[0],
+        result=result,
+        hits=hits,
+        error=error,
+        facet_fields=FACET_FIELDS,
+        active=active,
+        next_url=_url("/search", params, set={"after": encode_after(result.next_search_after)})
+        if result is not None and result.next_search_after
+        else None,
+        query_string=describe(params),
+        sort=params.get("sort", ["relevance"])[0],
+    )
 
 
 @router.get("/listings/{listing_id}")
@@ -163,10 +208,17 @@ def listing_page(request: Request, listing_id: str) -> Response:
     history = get_store(request).history(listing_id)
     vendor_url = None
     if listing.vendor:
-        vendor_url = "/vendor?" + urlencode({"name": listing.vendor.name,
-                                             "market": listing.vendor.market or listing.market or ""})
-    return render(request, "listing.html", listing=listing, history=history, vendor_url=vendor_url,
-                  evidence=evidence_links(listing, settings_of(request)))
+        vendor_url = "/vendor?" + urlencode(
+            {"name": listing.vendor.name, "market": listing.vendor.market or listing.market or ""}
+        )
+    return render(
+        request,
+        "listing.html",
+        listing=listing,
+        history=history,
+        vendor_url=vendor_url,
+        evidence=evidence_links(listing, settings_of(request)),
+    )
 
 
 @router.get("/vendor")
@@ -177,7 +229,9 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
     entity = resolve_vendor(get_store(request), name[:256], market[:256] or None) if name else None
     if entity is None:
         return render(request, "error.html", status=404, title="Not found", message="No listings by this vendor.")
-    audit.record(gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=settings_of(request))
+    audit.record(
+        gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=settings_of(request)
+    )
     peak = max((b.count for b in entity.timeline), default=1) or 1
     return render(request, "vendor.html", entity=entity, peak=peak, listings=entity.listings[:200])
 
@@ -187,8 +241,9 @@ def saved_page(request: Request, checked: str | None = None) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    return render(request, "saved.html", saved=alerts.list_saved_searches(settings_of(request), gate), error=None,
-                  checked=checked)
+    return render(
+        request, "saved.html", saved=alerts.list_saved_searches(settings_of(request), gate), error=None, checked=checked
+    )
 
 
 @router.post("/saved")
@@ -199,11 +254,23 @@ async def saved_create(request: Request) -> Response:
     form = await _form(request)
     params = parse_qs(form.get("query", ""), keep_blank_values=False)
     try:
-        alerts.create_saved_search(settings_of(request), get_store(request), gate, form.get("name", ""), params,
-                                   form.get("webhook_url") or None)
+        alerts.create_saved_search(
+            settings_of(request),
+            get_store(request),
+            gate,
+            form.get("name", ""),
+            params,
+            form.get("webhook_url") or None,
+        )
     except (QueryError, ValueError) as exc:
-        return render(request, "saved.html", status=400, saved=alerts.list_saved_searches(settings_of(request), gate),
-                      error=str(exc), checked=None)
+        return render(
+            request,
+            "saved.html",
+            status=400,
+            saved=alerts.list_saved_searches(settings_of(request), gate),
+            error=str(exc),
+            checked=None,
+        )
     return RedirectResponse("/saved", status_code=303)
 
 
@@ -216,7 +283,11 @@ def saved_check(request: Request, saved_id: str) -> Response:
     if saved is None or (saved.owner_key_id != gate.key_id and gate.role != "admin"):
         return render(request, "error.html", status=404, title="Not found", message="No such saved search.")
     outcome = alerts.check_saved_search(settings_of(request), get_store(request), saved_id)
-    note = f"{outcome.new} new" + (" - delivered" if outcome.delivered else "") + (f" - {outcome.error}" if outcome.error else "")
+    note = (
+        f"{outcome.new} new"
+        + (" - delivered" if outcome.delivered else "")
+        + (f" - {outcome.error}" if outcome.error else "")
+    )
     return RedirectResponse("/saved?" + urlencode({"checked": f"{saved.name}: {note}"}), status_code=303)
 
 
@@ -234,8 +305,9 @@ def audit_page(request: Request, text: str = "", who: str = "", action: str = ""
     gate = _gate(request, "admin")
     if not isinstance(gate, Principal):
         return gate
-    entries = audit.search_audit(text=text[:200], who=who or None, action=action or None, limit=500,
-                                 settings=settings_of(request))
+    entries = audit.search_audit(
+        text=text[:200], who=who or None, action=action or None, limit=500, settings=settings_of(request)
+    )
     return render(request, "audit.html", entries=entries, text=text, who=who, action=action)
 
 

@@ -24,10 +24,31 @@ from pathlib import Path
 import pgpy
 from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgorithm
 
-COUNTRIES = ("Germany", "Netherlands", "United Kingdom", "United States", "Canada", "Spain",
-             "France", "Poland", "Australia", "Belgium", "Czech Republic", "Sweden")
-DESTINATIONS = ("Worldwide", "EU", "United States", "United Kingdom", "Canada", "Australia",
-                "Germany", "Netherlands", "Scandinavia")
+COUNTRIES = (
+    "Germany",
+    "Netherlands",
+    "United Kingdom",
+    "United States",
+    "Canada",
+    "Spain",
+    "France",
+    "Poland",
+    "Australia",
+    "Belgium",
+    "Czech Republic",
+    "Sweden",
+)
+DESTINATIONS = (
+    "Worldwide",
+    "EU",
+    "United States",
+    "United Kingdom",
+    "Canada",
+    "Australia",
+    "Germany",
+    "Netherlands",
+    "Scandinavia",
+)
 UNITS = ("g", "mg", "pills", "tabs", "ml", "kg", "blotters")
 CONTACT_KINDS = ("telegram", "wickr")
 
@@ -89,8 +110,10 @@ class MarketData:
 def _listing_rows(data_dir: Path) -> tuple[dict[str, str], ...]:
     path = data_dir / "darknet_listings.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the simulated sites are generated from the shared data set "
-                                "(set classifier.data_dir / DRAGNET_CLASSIFIER__DATA_DIR)")
+        raise FileNotFoundError(
+            f"{path} is missing: the simulated sites are generated from the shared data set "
+            "(set classifier.data_dir / DRAGNET_CLASSIFIER__DATA_DIR)"
+        )
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         rows = [row for row in csv.DictReader(handle) if _clean(row.get("title", ""))]
     return tuple(rows)
@@ -178,8 +201,17 @@ def _handle(rng: random.Random, vendor: str) -> str:
     return f"{base}{rng.choice(['', '_', '_official', 'shop', rng.randint(10, 99)])}"
 
 
-def generate_market(name: str, count: int, *, data_dir: Path, seed: int, fiat: str, crypto: str,
-                    rates: dict[str, float], make_keys: bool = True) -> MarketData:
+def generate_market(
+    name: str,
+    count: int,
+    *,
+    data_dir: Path,
+    seed: int,
+    fiat: str,
+    crypto: str,
+    rates: dict[str, float],
+    make_keys: bool = True,
+) -> MarketData:
     """``count`` listings for market ``name``: real titles and vendors, generated offer details."""
     rows = _listing_rows(data_dir)
     rng = random.Random(f"{seed}:{name}")
@@ -213,22 +245,45 @@ def generate_market(name: str, count: int, *, data_dir: Path, seed: int, fiat: s
             address = btc_address(rng)
             addresses = (("btc", address),)
             extra.append(f"Direct deal (no escrow) BTC: {address}")
-        description = " ".join([
-            f"{title}.",
-            rng.choice(["Top quality, lab tested.", "Same day dispatch.", "Stealth shipping, vacuum sealed.",
-                        "Reship or refund if lost.", "Please read my terms before ordering.",
-                        "Restocked weekly, finalize early for trusted buyers only."]),
-            f"Category: {_clean(row.get('category', '')) or 'Other'}.",
-            *extra,
-        ])
-        items.append(MarketItem(
-            item_id=1000 + index, title=title, vendor=vendor, category=_clean(row.get("category", "")),
-            is_drug_sale=is_drug, substance=row.get("substance") or None,
-            fiat_amount=fiat_amount, fiat_currency=fiat, crypto_amount=crypto_amount,
-            crypto_currency=crypto, quantity_value=qvalue, quantity_unit=unit,
-            ships_from=ships_from, ships_to=ships_to, description=description,
-            escrow=rng.random() < 0.8, contacts=contacts, crypto_addresses=addresses,
-        ))
+        description = " ".join(
+            [
+                f"{title}.",
+                rng.choice(
+                    [
+                        "Top quality, lab tested.",
+                        "Same day dispatch.",
+                        "Stealth shipping, vacuum sealed.",
+                        "Reship or refund if lost.",
+                        "Please read my terms before ordering.",
+                        "Restocked weekly, finalize early for trusted buyers only.",
+                    ]
+                ),
+                f"Category: {_clean(row.get('category', '')) or 'Other'}.",
+                *extra,
+            ]
+        )
+        items.append(
+            MarketItem(
+                item_id=1000 + index,
+                title=title,
+                vendor=vendor,
+                category=_clean(row.get("category", "")),
+                is_drug_sale=is_drug,
+                substance=row.get("substance") or None,
+                fiat_amount=fiat_amount,
+                fiat_currency=fiat,
+                crypto_amount=crypto_amount,
+                crypto_currency=crypto,
+                quantity_value=qvalue,
+                quantity_unit=unit,
+                ships_from=ships_from,
+                ships_to=ships_to,
+                description=description,
+                escrow=rng.random() < 0.8,
+                contacts=contacts,
+                crypto_addresses=addresses,
+            )
+        )
         vendors.setdefault(vendor, VendorRecord(vendor))
     if make_keys:
         vendors = {name_: make_vendor_key(name_) for name_ in vendors}
@@ -238,8 +293,9 @@ def generate_market(name: str, count: int, *, data_dir: Path, seed: int, fiat: s
 def make_vendor_key(name: str) -> VendorRecord:
     """An Ed25519 OpenPGP key for the vendor page (fast to generate; fingerprint is random)."""
     key = new_pgp_key(name)
-    return VendorRecord(name=name, pgp_public_key=str(key.pubkey),
-                        pgp_fingerprint=str(key.fingerprint).replace(" ", ""))
+    return VendorRecord(
+        name=name, pgp_public_key=str(key.pubkey), pgp_fingerprint=str(key.fingerprint).replace(" ", "")
+    )
 
 
 def new_pgp_key(uid: str) -> pgpy.PGPKey:
@@ -277,21 +333,37 @@ def _post_text(rng: random.Random, sale: bool, titles: list[str], pharma: tuple[
         kind = rng.choice(CONTACT_KINDS)
         handle = _handle(rng, title.split(" ")[0])
         text = rng.choice(SALE_TEMPLATES).format(
-            title=title, qty=f"{rng.choice([1, 3.5, 7, 10, 28])}{rng.choice(['g', ' pills', ' tabs'])}",
-            price=f"${rng.randint(20, 400)}", country=rng.choice(COUNTRIES), dest=rng.choice(DESTINATIONS),
-            kind=kind, handle=handle)
+            title=title,
+            qty=f"{rng.choice([1, 3.5, 7, 10, 28])}{rng.choice(['g', ' pills', ' tabs'])}",
+            price=f"${rng.randint(20, 400)}",
+            country=rng.choice(COUNTRIES),
+            dest=rng.choice(DESTINATIONS),
+            kind=kind,
+            handle=handle,
+        )
         return text, ((kind, handle),)
     text = rng.choice(INNOCENT_TEMPLATES).format(
-        pharma=rng.choice(pharma), n=rng.randint(2, 900), country=rng.choice(COUNTRIES))
+        pharma=rng.choice(pharma), n=rng.randint(2, 900), country=rng.choice(COUNTRIES)
+    )
     return text, ()
 
 
-def generate_posts(name: str, count: int, *, data_dir: Path, seed: int, sale_ratio: float = 0.4,
-                   threads: int | None = None, boards: tuple[str, ...] = ()) -> list[Post]:
+def generate_posts(
+    name: str,
+    count: int,
+    *,
+    data_dir: Path,
+    seed: int,
+    sale_ratio: float = 0.4,
+    threads: int | None = None,
+    boards: tuple[str, ...] = (),
+) -> list[Post]:
     """Forum or social posts: sale ads built on real drug titles, and innocent / hard-negative posts."""
     rows = _listing_rows(data_dir)
     rng = random.Random(f"{seed}:{name}")
-    drug_titles = [_clean(r["title"])[:80] for r in rng.sample(rows, min(2000, len(rows))) if r.get("is_drug_sale") == "1"]
+    drug_titles = [
+        _clean(r["title"])[:80] for r in rng.sample(rows, min(2000, len(rows))) if r.get("is_drug_sale") == "1"
+    ]
     pharma = _pharmacy_names(data_dir)
     posts = []
     thread_count = threads or 1
@@ -301,8 +373,17 @@ def generate_posts(name: str, count: int, *, data_dir: Path, seed: int, sale_rat
         author = rng.choice(["anon", "user", "throwaway", "night", "green", "blue"]) + str(rng.randint(10, 9999))
         thread_id = (index % thread_count) + 1 if threads else None
         board = boards[(thread_id or 0) % len(boards)] if boards else None
-        posts.append(Post(post_id=5000 + index, author=author, text=f"{text} [{index}]", is_sale=sale,
-                          thread_id=thread_id, board=board, contacts=contacts))
+        posts.append(
+            Post(
+                post_id=5000 + index,
+                author=author,
+                text=f"{text} [{index}]",
+                is_sale=sale,
+                thread_id=thread_id,
+                board=board,
+                contacts=contacts,
+            )
+        )
     return posts
 
 

@@ -35,8 +35,9 @@ class HostileSite(OnionAddresses):
     kind = "market"
     name = "hostile"
 
-    def __init__(self, onion_hosts: list[str], *, huge_bytes: int = 50 * 1024 * 1024,
-                 bomb_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, onion_hosts: list[str], *, huge_bytes: int = 50 * 1024 * 1024, bomb_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self.onion_hosts = onion_hosts
         self.huge_bytes = huge_bytes
         self.bomb_bytes = bomb_bytes
@@ -45,31 +46,54 @@ class HostileSite(OnionAddresses):
         self.stats: Counter[str] = Counter()
 
     def ground_truth(self) -> list[dict[str, Any]]:
-        truth = [{"url": f"{self.base_url}/item/ok-{n}", "title": f"Ordinary listing {n}",
-                  "price": {"amount": 10.0 * n, "currency": "USD"}} for n in range(1, OK_ITEMS + 1)]
-        truth.append({"url": f"{self.base_url}/malformed", "title": "Malformed but readable",
-                      "price": {"amount": 42.0, "currency": "USD"}})
+        truth = [
+            {
+                "url": f"{self.base_url}/item/ok-{n}",
+                "title": f"Ordinary listing {n}",
+                "price": {"amount": 10.0 * n, "currency": "USD"},
+            }
+            for n in range(1, OK_ITEMS + 1)
+        ]
+        truth.append(
+            {
+                "url": f"{self.base_url}/malformed",
+                "title": "Malformed but readable",
+                "price": {"amount": 42.0, "currency": "USD"},
+            }
+        )
         return truth
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.add_routes([web.get("/", self._index), web.get("/item/{name}", self._item),
-                        web.get("/bomb", self._bomb_page), web.get("/huge", self._huge),
-                        web.get("/loop/{n}", self._loop), web.get("/calendar/{day}", self._calendar),
-                        web.get("/malformed", self._malformed), web.get("/drip", self._drip)])
+        app.add_routes(
+            [
+                web.get("/", self._index),
+                web.get("/item/{name}", self._item),
+                web.get("/bomb", self._bomb_page),
+                web.get("/huge", self._huge),
+                web.get("/loop/{n}", self._loop),
+                web.get("/calendar/{day}", self._calendar),
+                web.get("/malformed", self._malformed),
+                web.get("/drip", self._drip),
+            ]
+        )
         return app
 
     @staticmethod
     def _html(title: str, body: str) -> web.Response:
-        return web.Response(text=f"<html><head><title>{escape(title)}</title></head><body>{body}</body></html>",
-                            content_type="text/html")
+        return web.Response(
+            text=f"<html><head><title>{escape(title)}</title></head><body>{body}</body></html>",
+            content_type="text/html",
+        )
 
     async def _index(self, request: web.Request) -> web.Response:
         self.stats["index"] += 1
         links = [f"/item/ok-{n}" for n in range(1, OK_ITEMS + 1)] + list(TRAPS)
         rows = "".join(f"<tr><td><a class='item-link' href='{u}'>{u}</a></td></tr>" for u in links)
-        return self._html("Hostile index", f"<table class='listings'>{rows}</table>"
-                                           f"<a class='next' href='/calendar/2026-01-01'>Next</a>")
+        return self._html(
+            "Hostile index",
+            f"<table class='listings'>{rows}</table><a class='next' href='/calendar/2026-01-01'>Next</a>",
+        )
 
     async def _item(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -77,10 +101,12 @@ class HostileSite(OnionAddresses):
             raise web.HTTPNotFound()
         n = int(name[3:])
         self.stats["item"] += 1
-        return self._html(f"Ordinary listing {n}",
-                          f"<div id='listing'><h1 class='title'>Ordinary listing {n}</h1>"
-                          f"<span class='fiat'>USD {10.0 * n:.2f}</span>"
-                          f"<div class='description'>Plain item number {n}.</div></div>")
+        return self._html(
+            f"Ordinary listing {n}",
+            f"<div id='listing'><h1 class='title'>Ordinary listing {n}</h1>"
+            f"<span class='fiat'>USD {10.0 * n:.2f}</span>"
+            f"<div class='description'>Plain item number {n}.</div></div>",
+        )
 
     async def _bomb_page(self, request: web.Request) -> web.Response:
         self.stats["bomb"] += 1
@@ -112,15 +138,20 @@ class HostileSite(OnionAddresses):
         except ValueError:
             raise web.HTTPNotFound() from None
         nxt, prev = day + dt.timedelta(days=1), day - dt.timedelta(days=1)
-        return self._html(f"Events {day}", f"<p>No events on {day}.</p><a class='next' href='/calendar/{nxt}'>Next"
-                                           f"</a> <a href='/calendar/{prev}'>Prev</a>")
+        return self._html(
+            f"Events {day}",
+            f"<p>No events on {day}.</p><a class='next' href='/calendar/{nxt}'>Next"
+            f"</a> <a href='/calendar/{prev}'>Prev</a>",
+        )
 
     async def _malformed(self, request: web.Request) -> web.Response:
         self.stats["malformed"] += 1
-        body = ("<html><head><title>x</title><body><div id='listing'><h1 class='title'>Malformed but readable"
-                "<span class='fiat'>USD 42.00</span><table><tr><td>unclosed <b><i>nest"
-                "<div class='description'>Broken <markup & stray < signs <<<>>> and no closing tags"
-                "<script>while(true){}</script><!-- unterminated comment")
+        body = (
+            "<html><head><title>x</title><body><div id='listing'><h1 class='title'>Malformed but readable"
+            "<span class='fiat'>USD 42.00</span><table><tr><td>unclosed <b><i>nest"
+            "<div class='description'>Broken <markup & stray < signs <<<>>> and no closing tags"
+            "<script>while(true){}</script><!-- unterminated comment"
+        )
         return web.Response(text=body, content_type="text/html")
 
     async def _drip(self, request: web.Request) -> web.StreamResponse:

@@ -50,9 +50,19 @@ class MarketSite(OnionAddresses):
 
     kind = "market"
 
-    def __init__(self, name: str, style: str, data: MarketData, onion_hosts: list[str], *,
-                 title: str, faults: Faults | None = None, page_size: int = 20, gate: bool = True,
-                 login: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        style: str,
+        data: MarketData,
+        onion_hosts: list[str],
+        *,
+        title: str,
+        faults: Faults | None = None,
+        page_size: int = 20,
+        gate: bool = True,
+        login: bool = True,
+    ) -> None:
         if style not in ("table", "cards"):
             raise ValueError(f"unknown market style {style!r}")
         self.name = name
@@ -113,23 +123,25 @@ class MarketSite(OnionAddresses):
         truth = []
         for item in self.data.items:
             vendor = self.data.vendors.get(item.vendor)
-            truth.append({
-                "url": self.base_url + self.item_path(item),
-                "market": self.name,
-                "title": item.title,
-                "text": item.description,
-                "price": {"amount": item.fiat_amount, "currency": item.fiat_currency},
-                "crypto_price": {"amount": item.crypto_amount, "currency": item.crypto_currency},
-                "quantity": {"value": item.quantity_value, "unit": item.quantity_unit},
-                "vendor": {"name": item.vendor, "pgp_fingerprint": vendor.pgp_fingerprint if vendor else None},
-                "ships_from": item.ships_from,
-                "ships_to": list(item.ships_to),
-                "escrow": item.escrow,
-                "contacts": [{"kind": k, "handle": h} for k, h in item.contacts],
-                "crypto": [{"chain": c, "address": a} for c, a in item.crypto_addresses],
-                "is_drug_sale": item.is_drug_sale,
-                "substance": item.substance,
-            })
+            truth.append(
+                {
+                    "url": self.base_url + self.item_path(item),
+                    "market": self.name,
+                    "title": item.title,
+                    "text": item.description,
+                    "price": {"amount": item.fiat_amount, "currency": item.fiat_currency},
+                    "crypto_price": {"amount": item.crypto_amount, "currency": item.crypto_currency},
+                    "quantity": {"value": item.quantity_value, "unit": item.quantity_unit},
+                    "vendor": {"name": item.vendor, "pgp_fingerprint": vendor.pgp_fingerprint if vendor else None},
+                    "ships_from": item.ships_from,
+                    "ships_to": list(item.ships_to),
+                    "escrow": item.escrow,
+                    "contacts": [{"kind": k, "handle": h} for k, h in item.contacts],
+                    "crypto": [{"chain": c, "address": a} for c, a in item.crypto_addresses],
+                    "is_drug_sale": item.is_drug_sale,
+                    "substance": item.substance,
+                }
+            )
         return truth
 
     def issue_session_cookie(self) -> str:
@@ -154,11 +166,17 @@ class MarketSite(OnionAddresses):
             web.post("/gate", self._gate_submit),
         ]
         if self.style == "table":
-            routes += [web.get("/listings", self._index), web.get("/item/{item_id}", self._detail),
-                       web.get("/vendor/{vendor}", self._vendor)]
+            routes += [
+                web.get("/listings", self._index),
+                web.get("/item/{item_id}", self._detail),
+                web.get("/vendor/{vendor}", self._vendor),
+            ]
         else:
-            routes += [web.get("/market/catalog/{page}", self._index), web.get("/p/{slug}", self._detail),
-                       web.get("/u/{vendor}", self._vendor)]
+            routes += [
+                web.get("/market/catalog/{page}", self._index),
+                web.get("/p/{slug}", self._detail),
+                web.get("/u/{vendor}", self._vendor),
+            ]
         app.add_routes(routes)
         return app
 
@@ -172,8 +190,11 @@ class MarketSite(OnionAddresses):
             crc = zlib.crc32(path.encode())
             if self._attempts[path] == 1 and crc % self.faults.rate_limit_every == 0:
                 self.stats["429"] += 1
-                return web.Response(status=429, text="Too many requests, slow down",
-                                    headers={"Retry-After": str(self.faults.retry_after_s)})
+                return web.Response(
+                    status=429,
+                    text="Too many requests, slow down",
+                    headers={"Retry-After": str(self.faults.retry_after_s)},
+                )
             if self._attempts[path] == 1 and crc % self.faults.server_error_every == 1:
                 self.stats["5xx"] += 1
                 return web.Response(status=(500, 502, 503)[crc % 3], text="upstream error")
@@ -196,18 +217,22 @@ class MarketSite(OnionAddresses):
     def _gate_page(self, request: web.Request) -> web.Response:
         if self.style == "table":
             token = self._secret[:24]
-            body = (f"<html><head><title>DDoS protection by {escape(self.title)}</title></head><body>"
-                    f"<h1>Checking your browser before accessing {escape(self.title)}</h1>"
-                    f"<p>This process is automatic. Please allow up to 5 seconds.</p>"
-                    f"<form id='ddos-gate' method='post' action='/gate'>"
-                    f"<input type='hidden' name='token' value='{token}'>"
-                    f"<input type='hidden' name='next' value='{escape(request.path_qs, quote=True)}'>"
-                    f"<button>Continue</button></form></body></html>")
+            body = (
+                f"<html><head><title>DDoS protection by {escape(self.title)}</title></head><body>"
+                f"<h1>Checking your browser before accessing {escape(self.title)}</h1>"
+                f"<p>This process is automatic. Please allow up to 5 seconds.</p>"
+                f"<form id='ddos-gate' method='post' action='/gate'>"
+                f"<input type='hidden' name='token' value='{token}'>"
+                f"<input type='hidden' name='next' value='{escape(request.path_qs, quote=True)}'>"
+                f"<button>Continue</button></form></body></html>"
+            )
             return web.Response(status=503, text=body, content_type="text/html")
-        body = ("<html><head><title>Security check</title></head><body><div class='captcha-wall'>"
-                "<h2>Prove you are human</h2><img src='/captcha.png' alt='captcha'>"
-                "<form method='post' action='/gate'><input name='answer'><button>Enter</button></form>"
-                "</div></body></html>")
+        body = (
+            "<html><head><title>Security check</title></head><body><div class='captcha-wall'>"
+            "<h2>Prove you are human</h2><img src='/captcha.png' alt='captcha'>"
+            "<form method='post' action='/gate'><input name='answer'><button>Enter</button></form>"
+            "</div></body></html>"
+        )
         return web.Response(status=200, text=body, content_type="text/html")
 
     async def _gate_submit(self, request: web.Request) -> web.StreamResponse:
@@ -234,22 +259,29 @@ class MarketSite(OnionAddresses):
     async def _login_form(self, request: web.Request) -> web.Response:
         next_url = request.query.get("next", "/")
         if self.style == "table":
-            form = (f"<form id='login' method='post' action='/login'>"
-                    f"<input name='username'><input name='password' type='password'>"
-                    f"<input type='hidden' name='csrf' value='{secrets.token_hex(8)}'>"
-                    f"<input type='hidden' name='next' value='{escape(next_url, quote=True)}'>"
-                    f"<button>Sign in</button></form>")
+            form = (
+                f"<form id='login' method='post' action='/login'>"
+                f"<input name='username'><input name='password' type='password'>"
+                f"<input type='hidden' name='csrf' value='{secrets.token_hex(8)}'>"
+                f"<input type='hidden' name='next' value='{escape(next_url, quote=True)}'>"
+                f"<button>Sign in</button></form>"
+            )
         else:
-            form = (f"<div class='auth'><form class='signin' method='post' action='/auth/signin'>"
-                    f"<label>User <input name='user'></label><label>Pass <input name='pass' type='password'></label>"
-                    f"<input type='hidden' name='next' value='{escape(next_url, quote=True)}'>"
-                    f"<input type='submit' value='Enter market'></form></div>")
+            form = (
+                f"<div class='auth'><form class='signin' method='post' action='/auth/signin'>"
+                f"<label>User <input name='user'></label><label>Pass <input name='pass' type='password'></label>"
+                f"<input type='hidden' name='next' value='{escape(next_url, quote=True)}'>"
+                f"<input type='submit' value='Enter market'></form></div>"
+            )
         return self._page("Sign in", form)
 
     async def _login_submit(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        user, password = (form.get("username"), form.get("password")) if self.style == "table" else (
-            form.get("user"), form.get("pass"))
+        user, password = (
+            (form.get("username"), form.get("password"))
+            if self.style == "table"
+            else (form.get("user"), form.get("pass"))
+        )
         if user != USERNAME or password != PASSWORD:
             self.stats["login_failed"] += 1
             return self._page("Sign in", "<p class='error'>Invalid credentials</p>", status=403)
@@ -272,13 +304,17 @@ class MarketSite(OnionAddresses):
 
     def _page(self, title: str, body: str, status: int = 200) -> web.Response:
         if self.style == "table":
-            html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)} | {escape(self.title)}"
-                    f"</title></head><body><div id='top'><a href='/'>{escape(self.title)}</a></div>"
-                    f"<div id='main'>{body}</div><div id='foot'>Escrow market since 2024</div></body></html>")
+            html = (
+                f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)} | {escape(self.title)}"
+                f"</title></head><body><div id='top'><a href='/'>{escape(self.title)}</a></div>"
+                f"<div id='main'>{body}</div><div id='foot'>Escrow market since 2024</div></body></html>"
+            )
         else:
-            html = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(self.title)} - "
-                    f"{escape(title)}</title></head><body class='bazaar'><nav class='navbar'><span class='brand'>"
-                    f"{escape(self.title)}</span></nav><main class='container'>{body}</main></body></html>")
+            html = (
+                f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(self.title)} - "
+                f"{escape(title)}</title></head><body class='bazaar'><nav class='navbar'><span class='brand'>"
+                f"{escape(self.title)}</span></nav><main class='container'>{body}</main></body></html>"
+            )
         return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -288,20 +324,30 @@ class MarketSite(OnionAddresses):
             raise web.HTTPNotFound() from None
         if page < 1 or page > self.pages:
             raise web.HTTPNotFound()
-        chunk = self.data.items[(page - 1) * self.page_size: page * self.page_size]
+        chunk = self.data.items[(page - 1) * self.page_size : page * self.page_size]
         if self.style == "table":
             rows = "".join(
                 f"<tr class='row'><td><a class='item-link' href='{self.item_path(i)}'>{escape(i.title)}</a></td>"
-                f"<td class='vendor'>{escape(i.vendor)}</td><td class='price'>{i.fiat_currency} {i.fiat_amount:.2f}</td></tr>"
-                for i in chunk)
+                f"<td class='vendor'>{escape(i.vendor)}</td><td class='price'>{i.fiat_currency} "
+                f"{i.fiat_amount:.2f}</td></tr>"
+                for i in chunk
+            )
             nav = f"<a class='next' href='{self.index_path(page + 1)}'>Next &raquo;</a>" if page < self.pages else ""
             body = f"<table class='listings'>{rows}</table><div class='pager'>Page {page} of {self.pages} {nav}</div>"
         else:
             cards = "".join(
                 f"<div class='card'><h3 class='card-title'><a href='{self.item_path(i)}'>{escape(i.title)}</a></h3>"
-                f"<p class='muted'>by {escape(i.vendor)} &middot; €{i.fiat_amount:.2f}</p></div>" for i in chunk)
-            nav = (f"<ul class='pagination'><li class='pager-next'><a href='{self.index_path(page + 1)}'>Page "
-                   f"{page + 1} &raquo;</a></li></ul>") if page < self.pages else ""
+                f"<p class='muted'>by {escape(i.vendor)} &middot; €{i.fiat_amount:.2f}</p></div>"
+                for i in chunk
+            )
+            nav = (
+                (
+                    f"<ul class='pagination'><li class='pager-next'><a href='{self.index_path(page + 1)}'>Page "
+                    f"{page + 1} &raquo;</a></li></ul>"
+                )
+                if page < self.pages
+                else ""
+            )
             body = f"<section class='grid'>{cards}</section>{nav}"
         return self._page(f"Listings page {page}", body)
 
@@ -324,7 +370,8 @@ class MarketSite(OnionAddresses):
                 f"<dt>Ships from</dt><dd class='from'>{escape(item.ships_from)}</dd>"
                 f"<dt>Ships to</dt><dd class='to'>{escape(', '.join(item.ships_to))}</dd>"
                 f"<dt>Escrow</dt><dd class='escrow'>{'Yes' if item.escrow else 'No'}</dd></dl>"
-                f"<h3>Description</h3><div class='description'>{escape(item.description)}</div></div>")
+                f"<h3>Description</h3><div class='description'>{escape(item.description)}</div></div>"
+            )
         else:
             dests = "".join(f"<li>{escape(d)}</li>" for d in item.ships_to)
             body = (
@@ -336,7 +383,8 @@ class MarketSite(OnionAddresses):
                 f"<tr><th>Origin</th><td class='origin'>{escape(item.ships_from)}</td></tr>"
                 f"<tr><th>Destinations</th><td><ul class='dest'>{dests}</ul></td></tr>"
                 f"<tr><th>Payment</th><td class='payment'>{'Escrow' if item.escrow else 'Direct (FE)'}</td></tr>"
-                f"</table><section class='desc'><p>{escape(item.description)}</p></section></article>")
+                f"</table><section class='desc'><p>{escape(item.description)}</p></section></article>"
+            )
         return self._page(item.title, body)
 
     async def _vendor(self, request: web.Request) -> web.Response:
@@ -347,6 +395,8 @@ class MarketSite(OnionAddresses):
         if self.style == "table":
             body = f"<h1 class='vendor-name'>{escape(record.name)}</h1><h3>PGP key</h3><pre class='pgp'>{key}</pre>"
         else:
-            body = (f"<div class='profile'><h2>{escape(record.name)}</h2><textarea class='pgpkey' readonly>{key}"
-                    f"</textarea></div>")
+            body = (
+                f"<div class='profile'><h2>{escape(record.name)}</h2><textarea class='pgpkey' readonly>{key}"
+                f"</textarea></div>"
+            )
         return self._page(record.name, body)

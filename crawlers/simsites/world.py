@@ -1,4 +1,4 @@
-"""``SimulatedWorld``: two onion markets, a forum and a JavaScript social feed (and, on request,
+"""``SimulatedWorld``: two onion markets, a forum and a JavaScript social timeline (and, on request,
 a hostile site) on loopback, reachable by ``.onion`` names through a SOCKS5 proxy.
 
 One asyncio loop in a background thread serves every site (aiohttp), so the world costs one
@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from aiohttp import web
 
@@ -36,7 +36,7 @@ HOSTS: dict[str, list[str]] = {
     "hostile": [onion_name("hostile-1")],
 }
 
-Site = Union[MarketSite, ForumSite, SocialSite, HostileSite]
+Site = MarketSite | ForumSite | SocialSite | HostileSite
 
 
 class SimulatedWorld:
@@ -47,10 +47,21 @@ class SimulatedWorld:
     trap site.
     """
 
-    def __init__(self, listings_per_market: int = 60, proxy: Any | None = None, *, seed: int = 13,
-                 forum_posts: int = 60, social_posts: int = 40, faults: bool = True, gates: bool = True,
-                 hostile: bool = False, data_dir: Path | None = None, session_views: int = 40,
-                 logins: bool = True) -> None:
+    def __init__(
+        self,
+        listings_per_market: int = 60,
+        proxy: Any | None = None,
+        *,
+        seed: int = 13,
+        forum_posts: int = 60,
+        social_posts: int = 40,
+        faults: bool = True,
+        gates: bool = True,
+        hostile: bool = False,
+        data_dir: Path | None = None,
+        session_views: int = 40,
+        logins: bool = True,
+    ) -> None:
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
         rates = settings.crawl.usd_rates
@@ -58,23 +69,54 @@ class SimulatedWorld:
         self.proxy = proxy
         self.seed = seed
         fault_cfg = Faults(enabled=faults, session_views=session_views if faults else 10**9)
-        nightshade = generate_market("nightshade", listings_per_market, data_dir=data_dir, seed=seed,
-                                     fiat="USD", crypto="BTC", rates=rates)
-        velvet = generate_market("velvet", listings_per_market, data_dir=data_dir, seed=seed,
-                                 fiat="EUR", crypto="XMR", rates=rates)
+        nightshade = generate_market(
+            "nightshade", listings_per_market, data_dir=data_dir, seed=seed, fiat="USD", crypto="BTC", rates=rates
+        )
+        velvet = generate_market(
+            "velvet", listings_per_market, data_dir=data_dir, seed=seed, fiat="EUR", crypto="XMR", rates=rates
+        )
         self.sites: dict[str, Site] = {
-            "nightshade": MarketSite("nightshade", "table", nightshade, HOSTS["nightshade"],
-                                     title="Nightshade Market", faults=fault_cfg, page_size=20, gate=gates,
-                                     login=logins),
-            "velvet": MarketSite("velvet", "cards", velvet, HOSTS["velvet"], title="Velvet Bazaar",
-                                 faults=Faults(enabled=faults, session_views=fault_cfg.session_views),
-                                 page_size=15, gate=gates, login=logins),
-            "tavern": ForumSite("tavern", generate_posts("tavern", forum_posts, data_dir=data_dir, seed=seed,
-                                                         threads=max(1, forum_posts // 12),
-                                                         boards=("market-talk", "harm-reduction", "offtopic")),
-                                HOSTS["tavern"], title="The Tavern"),
-            "chatter": SocialSite("chatter", generate_posts("chatter", social_posts, data_dir=data_dir,
-                                                            seed=seed), HOSTS["chatter"], title="Chatter"),
+            "nightshade": MarketSite(
+                "nightshade",
+                "table",
+                nightshade,
+                HOSTS["nightshade"],
+                title="Nightshade Market",
+                faults=fault_cfg,
+                page_size=20,
+                gate=gates,
+                login=logins,
+            ),
+            "velvet": MarketSite(
+                "velvet",
+                "cards",
+                velvet,
+                HOSTS["velvet"],
+                title="Velvet Bazaar",
+                faults=Faults(enabled=faults, session_views=fault_cfg.session_views),
+                page_size=15,
+                gate=gates,
+                login=logins,
+            ),
+            "tavern": ForumSite(
+                "tavern",
+                generate_posts(
+                    "tavern",
+                    forum_posts,
+                    data_dir=data_dir,
+                    seed=seed,
+                    threads=max(1, forum_posts // 12),
+                    boards=("market-talk", "harm-reduction", "offtopic"),
+                ),
+                HOSTS["tavern"],
+                title="The Tavern",
+            ),
+            "chatter": SocialSite(
+                "chatter",
+                generate_posts("chatter", social_posts, data_dir=data_dir, seed=seed),
+                HOSTS["chatter"],
+                title="Chatter",
+            ),
         }
         if hostile:
             self.sites["hostile"] = HostileSite(HOSTS["hostile"])
@@ -123,7 +165,7 @@ class SimulatedWorld:
             await runner.setup()
             tcp = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
             await tcp.start()
-            site.port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            site.port = int(runner.addresses[0][1])  # the port the OS picked
             self._runners.append(runner)
 
     def stop(self) -> None:

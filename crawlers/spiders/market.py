@@ -35,8 +35,11 @@ def select_all(selector: Any, css: str) -> list[str]:
     """``css`` matches; for ``"X ::text"`` the text under X without scripts and styles (a page's
     script is hostile content: never run, never mistaken for the listing's words)."""
     if css.endswith(" ::text"):
-        return selector.css(css[: -len(" ::text")]).xpath(
-            ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]").getall()
+        return (
+            selector.css(css[: -len(" ::text")])
+            .xpath(".//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]")
+            .getall()
+        )
     return selector.css(css).getall()
 
 
@@ -60,8 +63,9 @@ class ProfileSpider(scrapy.Spider):
 
     kind = "market"
 
-    def __init__(self, profile: SiteProfile | str | None = None, profiles_dir: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, profile: SiteProfile | str | None = None, profiles_dir: str | None = None, **kwargs: Any
+    ) -> None:
         if profile is None:
             raise ValueError(f"the {self.kind} spider needs a site profile (-a profile=NAME)")
         if isinstance(profile, str):
@@ -76,14 +80,13 @@ class ProfileSpider(scrapy.Spider):
         self._warc: WarcStore | None = None
         self._mirror_index = 0
 
-    @property
     def listing_rule(self) -> ListingRule:
-        """The profile's index rule (a market profile cannot validate without one)."""
+        """The profile's index rule (a market profile cannot validate without one).  A method, not
+        a property: Scrapy and scrapy-redis read a spider's attributes by introspection."""
         if self.profile.listing is None:
             raise ValueError(f"profile {self.profile.name} has no 'listing' rule")
         return self.profile.listing
 
-    @property
     def post_rule(self) -> PostRule:
         """The profile's post rule (a forum or social profile cannot validate without one)."""
         if self.profile.posts is None:
@@ -101,8 +104,11 @@ class ProfileSpider(scrapy.Spider):
             self._warc.close()
 
     def snapshot(self, response: Response) -> Any:
-        headers = [(k.decode("latin-1"), b", ".join(v).decode("latin-1")) for k, v in response.headers.items()
-                   if k.lower() not in _SKIP_HEADERS]
+        headers = [
+            (k.decode("latin-1"), b", ".join(v).decode("latin-1"))
+            for k, v in response.headers.items()
+            if k.lower() not in _SKIP_HEADERS
+        ]
         return self.warc.write_response(response.url, response.status, headers, response.body)
 
     def canonical(self, url: str) -> str:
@@ -113,14 +119,19 @@ class ProfileSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         paused = SessionStore().paused(self.profile.name)
         if paused:
-            self.logger.warning("site %s is paused since a gate (%s); saved page %s. Resume with "
-                                "'dragnet session import %s COOKIE'", self.profile.name, paused.get("url"),
-                                paused.get("page"), self.profile.name)
+            self.logger.warning(
+                "site %s is paused since a gate (%s); saved page %s. Resume with 'dragnet session import %s COOKIE'",
+                self.profile.name,
+                paused.get("url"),
+                paused.get("page"),
+                self.profile.name,
+            )
             self.crawler.stats.set_value("dragnet/gate/paused", self.profile.name)
             return
         for url in self.profile.start_urls:
-            yield scrapy.Request(url, callback=self.parse, errback=self.start_failed, dont_filter=False,
-                                 meta={"start_url": True})
+            yield scrapy.Request(
+                url, callback=self.parse, errback=self.start_failed, dont_filter=False, meta={"start_url": True}
+            )
 
     def start_failed(self, failure: Any) -> Any:
         """The primary name is unreachable: try the next mirror (same paths, other onion name)."""
@@ -133,8 +144,9 @@ class ProfileSpider(scrapy.Spider):
         if self._mirror_index < len(self.profile.mirrors):
             mirror = self.profile.mirrors[self._mirror_index]
             self._mirror_index += 1
-            self.logger.warning("%s unreachable (%s); switching to mirror %s", request.url,
-                                failure.getErrorMessage(), mirror)
+            self.logger.warning(
+                "%s unreachable (%s); switching to mirror %s", request.url, failure.getErrorMessage(), mirror
+            )
             self.crawler.stats.inc_value("dragnet/mirror/switched")
             yield scrapy.Request(mirror, callback=self.parse, errback=self.start_failed, dont_filter=True)
         else:
@@ -153,7 +165,7 @@ class MarketSpider(ProfileSpider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.detail_re = re.compile(self.listing_rule.detail_url)
+        self.detail_re = re.compile(self.listing_rule().detail_url)
         self.vendor_fps: dict[str, str | None] = {}
         self.vendor_locks: dict[str, asyncio.Lock] = {}
 
@@ -166,7 +178,7 @@ class MarketSpider(ProfileSpider):
             if item is not None:
                 yield item
             return
-        rule = self.listing_rule
+        rule = self.listing_rule()
         for href in response.css(rule.links).getall():
             yield response.follow(href, callback=self.parse, errback=self.page_failed)
         if rule.next:
@@ -193,7 +205,8 @@ class MarketSpider(ProfileSpider):
                 fingerprint = None
                 try:
                     page = await self.crawler.engine.download_async(
-                        scrapy.Request(urljoin(response.url, href), dont_filter=True))
+                        scrapy.Request(urljoin(response.url, href), dont_filter=True)
+                    )
                     key_text = "\n".join(page.css(rule.pgp.css).getall()) if hasattr(page, "css") else ""
                     fingerprint = fingerprint_of_key(key_text) or next(iter(extract_pgp_fingerprints(key_text)), None)
                     self.crawler.stats.inc_value("dragnet/vendor_pages")
@@ -226,17 +239,31 @@ class MarketSpider(ProfileSpider):
         if isinstance(ships_to, str):
             ships_to = [ships_to]
         fingerprint = await self.vendor_fingerprint(response)
-        vendor = Vendor(name=fields["vendor"], market=self.profile.name, pgp_fingerprint=fingerprint) \
-            if fields.get("vendor") else None
+        vendor = (
+            Vendor(name=fields["vendor"], market=self.profile.name, pgp_fingerprint=fingerprint)
+            if fields.get("vendor")
+            else None
+        )
         body = f"{title}\n{text}"
         fingerprints = extract_pgp_fingerprints(text)
         if fingerprint and fingerprint not in fingerprints:
             fingerprints.insert(0, fingerprint)
         listing = Listing.new(
-            self.canonical(response.url), source_kind="market", title=title, text=text,
-            market=self.profile.name, platform=self.profile.name, mirror=urlsplit(response.url).hostname,
-            price=price, quantity=quantity, ships_from=fields.get("ships_from"), ships_to=list(ships_to),
-            vendor=vendor, contacts=extract_contacts(body), crypto=extract_crypto(body), pgp_fingerprints=fingerprints,
+            self.canonical(response.url),
+            source_kind="market",
+            title=title,
+            text=text,
+            market=self.profile.name,
+            platform=self.profile.name,
+            mirror=urlsplit(response.url).hostname,
+            price=price,
+            quantity=quantity,
+            ships_from=fields.get("ships_from"),
+            ships_to=list(ships_to),
+            vendor=vendor,
+            contacts=extract_contacts(body),
+            crypto=extract_crypto(body),
+            pgp_fingerprints=fingerprints,
             snapshot=self.snapshot(response),
         )
         listing.url = response.url
@@ -253,7 +280,7 @@ class ForumSpider(ProfileSpider):
     async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
         if not hasattr(response, "css"):
             return
-        rule = self.post_rule
+        rule = self.post_rule()
         posts = response.css(rule.container)
         snapshot = self.snapshot(response) if posts else None
         for post in posts:
@@ -263,10 +290,16 @@ class ForumSpider(ProfileSpider):
                 continue
             author = normalize_text(post.css(rule.author).get() or "") or None
             listing = Listing.new(
-                self.canonical(urljoin(response.url, href)), source_kind="forum", title="", text=text,
-                platform=self.profile.name, mirror=urlsplit(response.url).hostname,
+                self.canonical(urljoin(response.url, href)),
+                source_kind="forum",
+                title="",
+                text=text,
+                platform=self.profile.name,
+                mirror=urlsplit(response.url).hostname,
                 vendor=Vendor(name=author, market=self.profile.name) if author else None,
-                contacts=extract_contacts(text), crypto=extract_crypto(text), pgp_fingerprints=extract_pgp_fingerprints(text),
+                contacts=extract_contacts(text),
+                crypto=extract_crypto(text),
+                pgp_fingerprints=extract_pgp_fingerprints(text),
                 snapshot=snapshot,
             )
             self.crawler.stats.inc_value("dragnet/listings")

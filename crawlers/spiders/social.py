@@ -1,8 +1,8 @@
-"""The social spider: renders a JavaScript feed in Chromium (Playwright), scrolls until nothing
-new arrives (or the cap), and emits one Listing per post with a screenshot of the feed.
+"""The social spider: renders a JavaScript timeline in Chromium (Playwright), scrolls until nothing
+new arrives (or the cap), and emits one Listing per post with a screenshot of the timeline.
 
 Playwright runs on the asyncio reactor that Scrapy uses, inside the spider's ``start()``; no
-request goes through Scrapy's downloader, because the feed only exists inside the browser.
+request goes through Scrapy's downloader, because the timeline only exists inside the browser.
 Chromium reaches ``.onion`` names through the same SOCKS5 proxy (Chromium resolves names on the
 proxy for SOCKS5); Chromium cannot send SOCKS credentials, so rendered crawls share a circuit.
 """
@@ -43,28 +43,33 @@ class SocialSpider(ProfileSpider):
         # Playwright: loaded only where a page is rendered
         from playwright.async_api import async_playwright
 
-
         browser_settings = self.settings_obj.browser
         max_scrolls = self.profile.max_scrolls or browser_settings.max_scrolls
-        rule = self.post_rule.model_dump()
+        rule = self.post_rule().model_dump()
         timeout_ms = browser_settings.page_timeout_s * 1000
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(**launch_options(
-                proxy_server=self._chromium_proxy(), headless=browser_settings.headless,
-                configured=browser_settings.chromium_path))
+            browser = await playwright.chromium.launch(
+                **launch_options(
+                    proxy_server=self._chromium_proxy(),
+                    headless=browser_settings.headless,
+                    configured=browser_settings.chromium_path,
+                )
+            )
             try:
-                context = await browser.new_context(user_agent=self.settings_obj.crawl.user_agent,
-                                                    java_script_enabled=True)
+                context = await browser.new_context(
+                    user_agent=self.settings_obj.crawl.user_agent, java_script_enabled=True
+                )
                 page = await context.new_page()
                 for url in self.profile.start_urls:
-                    async for listing in self._crawl_feed(page, url, rule, max_scrolls, timeout_ms):
+                    async for listing in self._crawl_timeline(page, url, rule, max_scrolls, timeout_ms):
                         yield listing
                 await context.close()
             finally:
                 await browser.close()
 
-    async def _crawl_feed(self, page: Any, url: str, rule: dict[str, Any], max_scrolls: int,
-                          timeout_ms: float) -> AsyncIterator[Listing]:
+    async def _crawl_timeline(
+        self, page: Any, url: str, rule: dict[str, Any], max_scrolls: int, timeout_ms: float
+    ) -> AsyncIterator[Listing]:
         stats = self.crawler.stats
         response = await page.goto(url, timeout=timeout_ms, wait_until="load")
         stats.inc_value("response_received_count")
@@ -73,7 +78,9 @@ class SocialSpider(ProfileSpider):
             try:
                 await page.wait_for_function(
                     "([sel, n]) => document.querySelectorAll(sel).length > n || document.body.dataset.end === '1'",
-                    arg=[rule["container"], count], timeout=3000)
+                    arg=[rule["container"], count],
+                    timeout=3000,
+                )
             except Exception:  # noqa: BLE001 - Playwright's TimeoutError: nothing new this round
                 stalls += 1
             now = await page.evaluate("(sel) => document.querySelectorAll(sel).length", rule["container"])
@@ -94,8 +101,9 @@ class SocialSpider(ProfileSpider):
         shots.mkdir(parents=True, exist_ok=True)
         (shots / f"{shot_sha}.png").write_bytes(shot)
         html = (await page.content()).encode("utf-8")
-        snapshot = self.warc.write_response(page.url, response.status if response else 200,
-                                            [("Content-Type", "text/html; charset=utf-8")], html)
+        snapshot = self.warc.write_response(
+            page.url, response.status if response else 200, [("Content-Type", "text/html; charset=utf-8")], html
+        )
         seen: set[str] = set()
         for post in posts:
             text = normalize_text(post.get("text") or "")
@@ -107,9 +115,17 @@ class SocialSpider(ProfileSpider):
             seen.add(post_url)
             author = normalize_text(post.get("author") or "").lstrip("@") or None
             stats.inc_value("dragnet/listings")
-            yield Listing.new(post_url, source_kind="social", title="", text=text, platform=self.profile.name,
-                              mirror=urlsplit(page.url).hostname,
-                              vendor=Vendor(name=author, market=self.profile.name) if author else None,
-                              contacts=extract_contacts(text), crypto=extract_crypto(text),
-                              pgp_fingerprints=extract_pgp_fingerprints(text), snapshot=snapshot,
-                              screenshot_sha256=shot_sha)
+            yield Listing.new(
+                post_url,
+                source_kind="social",
+                title="",
+                text=text,
+                platform=self.profile.name,
+                mirror=urlsplit(page.url).hostname,
+                vendor=Vendor(name=author, market=self.profile.name) if author else None,
+                contacts=extract_contacts(text),
+                crypto=extract_crypto(text),
+                pgp_fingerprints=extract_pgp_fingerprints(text),
+                snapshot=snapshot,
+                screenshot_sha256=shot_sha,
+            )

@@ -39,8 +39,9 @@ def chromium_path(configured: Path | None = None, install: bool = True) -> Path:
     raise ServiceError("Chromium is not installed: run 'apt-get install chromium' (or scripts/setup.sh)")
 
 
-def launch_options(proxy_server: str | None = None, headless: bool = True,
-                   configured: Path | None = None) -> dict[str, Any]:
+def launch_options(
+    proxy_server: str | None = None, headless: bool = True, configured: Path | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``playwright.chromium.launch`` (and scrapy-playwright's
     ``PLAYWRIGHT_LAUNCH_OPTIONS``)."""
     options: dict[str, Any] = {

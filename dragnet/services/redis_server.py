@@ -17,7 +17,7 @@ class RedisServer:
     def __init__(self, port: int | None = None, workdir: Path | None = None, persistent: bool = True) -> None:
         self.port = port or free_port()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="dragnet-redis-")
-        self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.workdir = workdir if workdir is not None else Path(self._tmp.name if self._tmp else ".")
         self.persistent = persistent
         self._process: ManagedProcess | None = None
 
@@ -27,8 +27,21 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         binary = require_binary("redis-server", "redis-server")
-        argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir),
-                "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+        argv = [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.workdir),
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
         if self.persistent:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         else:

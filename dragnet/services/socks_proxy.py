@@ -44,8 +44,9 @@ class ProxyStats:
 class SocksProxy:
     """Run with :meth:`start` (a background thread) or as a context manager."""
 
-    def __init__(self, onion_map: dict[str, tuple[str, int]] | None = None, port: int = 0,
-                 allow_loopback: bool = True) -> None:
+    def __init__(
+        self, onion_map: dict[str, tuple[str, int]] | None = None, port: int = 0, allow_loopback: bool = True
+    ) -> None:
         self._map: dict[str, tuple[str, int]] = {k.lower(): v for k, v in (onion_map or {}).items()}
         self._requested_port = port
         self.allow_loopback = allow_loopback
@@ -83,7 +84,8 @@ class SocksProxy:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, "127.0.0.1", self._requested_port, backlog=1024))
+                    asyncio.start_server(self._handle, "127.0.0.1", self._requested_port, backlog=1024)
+                )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
                 errors.append(exc)

@@ -169,24 +169,39 @@ class EmbeddedStore(ListingStore):
         version = db.execute("SELECT count(*) FROM versions WHERE listing_id = ?", (listing.id,)).fetchone()[0]
         merged = merged.model_copy(update={"version": version})
         flat = flat_fields(merged)
-        values = (merged.doc_id, merged.model_dump_json(), flat["market"], flat["platform"], flat["vendor"],
-                  flat["ships_from"], flat["source_kind"],
-                  None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
-                  flat["score"], flat["price_usd"], _epoch(flat["seen_at"]), _facet_key(flat))
+        values = (
+            merged.doc_id,
+            merged.model_dump_json(),
+            flat["market"],
+            flat["platform"],
+            flat["vendor"],
+            flat["ships_from"],
+            flat["source_kind"],
+            None if flat["is_drug_sale"] is None else int(flat["is_drug_sale"]),
+            flat["score"],
+            flat["price_usd"],
+            _epoch(flat["seen_at"]),
+            _facet_key(flat),
+        )
         if old is None:
             rid = db.execute(
                 "INSERT INTO listings(id, doc_id, body, market, platform, vendor, ships_from, source_kind,"
                 " is_drug_sale, score, price_usd, seen_at, facet_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (merged.id, *values)).lastrowid
+                (merged.id, *values),
+            ).lastrowid
         else:
             rid = row[1]
             db.execute(
                 "UPDATE listings SET doc_id=?, body=?, market=?, platform=?, vendor=?, ships_from=?, source_kind=?,"
-                " is_drug_sale=?, score=?, price_usd=?, seen_at=?, facet_key=? WHERE rid = ?", (*values, rid))
+                " is_drug_sale=?, score=?, price_usd=?, seen_at=?, facet_key=? WHERE rid = ?",
+                (*values, rid),
+            )
             db.execute("DELETE FROM listing_terms WHERE id = ?", (merged.id,))
             db.execute("DELETE FROM listings_fts WHERE rowid = ?", (rid,))
-        db.executemany("INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
-                       [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]])
+        db.executemany(
+            "INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
+            [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]],
+        )
         db.execute("INSERT INTO listings_fts(rowid, title, text) VALUES (?, ?, ?)", (rid, merged.title, merged.text))
 
     # -- reads ----------------------------------------------------------------------------
@@ -196,7 +211,8 @@ class EmbeddedStore(ListingStore):
 
     def history(self, listing_id: str) -> list[Listing]:
         rows = self._db.execute(
-            "SELECT body FROM versions WHERE listing_id = ? ORDER BY stored_at, rowid", (listing_id,)).fetchall()
+            "SELECT body FROM versions WHERE listing_id = ? ORDER BY stored_at, rowid", (listing_id,)
+        ).fetchall()
         out = []
         for number, (body,) in enumerate(rows, start=1):
             out.append(Listing.model_validate_json(body).model_copy(update={"version": number}))
@@ -216,7 +232,10 @@ class EmbeddedStore(ListingStore):
             params.extend(query.ids)
         for field_name, values in (("substance", query.substance), ("identifiers", query.identifiers)):
             if values:
-                conds.append(f"l.id IN (SELECT id FROM listing_terms WHERE field = ? AND value IN ({','.join('?' * len(values))}))")
+                conds.append(
+                    "l.id IN (SELECT id FROM listing_terms WHERE field = ? AND value IN "
+                    f"({','.join('?' * len(values))}))"
+                )
                 params.append(field_name)
                 params.extend(values)
         if query.is_drug_sale is not None:
@@ -274,15 +293,24 @@ class EmbeddedStore(ListingStore):
         key = self._SORT_KEYS[sort] if sort else "0"
         if fts is not None:
             rank = "bm25(listings_fts, 3.0, 1.0)" if sort == "relevance" else "NULL"
-            db.execute(f"CREATE TEMP TABLE t AS SELECT rowid AS rid, {rank} AS rank "
-                       "FROM listings_fts WHERE listings_fts MATCH ?", (fts,))
-            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1, "
-                       f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM t AS m "
-                       f"CROSS JOIN listings l INDEXED BY listings_search ON l.rid = m.rid WHERE {where}", params)
+            db.execute(
+                f"CREATE TEMP TABLE t AS SELECT rowid AS rid, {rank} AS rank "
+                "FROM listings_fts WHERE listings_fts MATCH ?",
+                (fts,),
+            )
+            db.execute(
+                f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, m.rank AS rank, {key} AS k1, "
+                f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM t AS m "
+                f"CROSS JOIN listings l INDEXED BY listings_search ON l.rid = m.rid WHERE {where}",
+                params,
+            )
         else:
             key = key.replace("m.rank", "0")
-            db.execute(f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, NULL AS rank, {key} AS k1, "
-                       f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM listings l WHERE {where}", params)
+            db.execute(
+                f"CREATE TEMP TABLE m AS SELECT l.rid AS rid, l.id AS id, NULL AS rank, {key} AS k1, "
+                f"l.seen_at AS seen_at, l.facet_key AS facet_key FROM listings l WHERE {where}",
+                params,
+            )
         return fts or ""
 
     def _search(self, query: SearchQuery) -> SearchResult:
@@ -306,26 +334,36 @@ class EmbeddedStore(ListingStore):
                     raise QueryError("invalid search_after") from exc
                 sql += " WHERE (k1, id) > (?, ?)"
             sql += " ORDER BY k1, id LIMIT ?"
-            sql = (f"SELECT p.rid, p.id, p.rank, p.k1, l.body FROM ({sql}) AS p CROSS JOIN listings l ON l.rid = p.rid "
-                   "ORDER BY p.k1, p.id")
+            sql = (
+                f"SELECT p.rid, p.id, p.rank, p.k1, l.body FROM ({sql}) AS p CROSS JOIN listings l ON l.rid = p.rid "
+                "ORDER BY p.k1, p.id"
+            )
             rows = db.execute(sql, params + [query.size]).fetchall() if query.size else []
             snippets: dict[int, tuple[str | None, str | None]] = {}
             if fts and query.highlight and rows:
                 rids = [r[0] for r in rows]
                 for rid, title, text in db.execute(
-                        f"SELECT rowid, snippet(listings_fts, 0, '{HL_PRE}', '{HL_POST}', '…', 24), "
-                        f"snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 32) FROM listings_fts "
-                        f"WHERE listings_fts MATCH ? AND rowid IN ({','.join('?' * len(rids))})", [fts, *rids]):
+                    f"SELECT rowid, snippet(listings_fts, 0, '{HL_PRE}', '{HL_POST}', '…', 24), "
+                    f"snippet(listings_fts, 1, '{HL_PRE}', '{HL_POST}', '…', 32) FROM listings_fts "
+                    f"WHERE listings_fts MATCH ? AND rowid IN ({','.join('?' * len(rids))})",
+                    [fts, *rids],
+                ):
                     snippets[rid] = (title, text)
             facets = self._facets(db) if query.facets else {}
         hits = []
         for rid, listing_id, rank, k1, body in rows:
             highlights: dict[str, list[str]] = {}
-            for name, fragment in zip(("title", "text"), snippets.get(rid, (None, None))):
+            for name, fragment in zip(("title", "text"), snippets.get(rid, (None, None)), strict=True):
                 if fragment and HL_PRE in fragment:
                     highlights[name] = [safe_highlight(fragment)]
-            hits.append(SearchHit(listing=Listing.model_validate_json(body), score=(None if rank is None else -rank),
-                                  highlights=highlights, sort_key=[k1, listing_id]))
+            hits.append(
+                SearchHit(
+                    listing=Listing.model_validate_json(body),
+                    score=(None if rank is None else -rank),
+                    highlights=highlights,
+                    sort_key=[k1, listing_id],
+                )
+            )
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
         return SearchResult(total=total, hits=hits, facets=facets, next_search_after=next_after)
 
@@ -347,8 +385,10 @@ class EmbeddedStore(ListingStore):
             sql += f" AND ({key}, l.id) > (?, ?)"
         sql += f" ORDER BY {key}, l.id LIMIT ?"
         rows = db.execute(sql, page_params + [query.size]).fetchall() if query.size else []
-        hits = [SearchHit(listing=Listing.model_validate_json(body), sort_key=[k1, listing_id])
-                for listing_id, k1, body in rows]
+        hits = [
+            SearchHit(listing=Listing.model_validate_json(body), sort_key=[k1, listing_id])
+            for listing_id, k1, body in rows
+        ]
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
         return SearchResult(total=total, hits=hits, next_search_after=next_after)
 
@@ -357,7 +397,7 @@ class EmbeddedStore(ListingStore):
         by sorting, and grouping every matching row by seven columns cost more than the read."""
         counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS}
         for key, number in Counter(key for (key,) in db.execute("SELECT facet_key FROM m")).items():
-            for name, value in zip(_FACET_VALUES, json.loads(key)):
+            for name, value in zip(_FACET_VALUES, json.loads(key), strict=True):
                 if value is None:
                     continue
                 if name == "substance":
@@ -367,8 +407,12 @@ class EmbeddedStore(ListingStore):
                     counts[name]["true" if value else "false"] += number
                 else:
                     counts[name][str(value)] += number
-        return {name: [FacetBucket(value=v, count=c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
-                for name, values in counts.items()}
+        return {
+            name: [
+                FacetBucket(value=v, count=c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
+            ]
+            for name, values in counts.items()
+        }
 
     def count(self, query: SearchQuery | None = None) -> int:
         query = query or SearchQuery()
@@ -380,12 +424,16 @@ class EmbeddedStore(ListingStore):
             self._match(db, query, None)
             return db.execute("SELECT count(*) FROM m").fetchone()[0]
 
-    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+    def date_histogram(
+        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+    ) -> list[HistogramBucket]:
         db = self._db
         fmt = "%Y-%m-%d"
         with db:
             self._match(db, query, None)
-            rows = db.execute(f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, count(*) FROM m GROUP BY d").fetchall()
+            rows = db.execute(
+                f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, count(*) FROM m GROUP BY d"
+            ).fetchall()
         counts: dict[datetime, int] = {}
         for day, number in rows:
             start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=UTC), interval)
@@ -434,9 +482,11 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
     if columns and "facet_key" not in columns:  # a store written before the column existed
         with db:
             db.execute("ALTER TABLE listings ADD COLUMN facet_key TEXT")
-            db.execute("UPDATE listings SET facet_key = json_array(market, platform, vendor, ships_from, "
-                       "source_kind, is_drug_sale, json(coalesce((SELECT json_group_array(value) FROM "
-                       "listing_terms t WHERE t.id = listings.id AND t.field = 'substance'), '[]')))")
+            db.execute(
+                "UPDATE listings SET facet_key = json_array(market, platform, vendor, ships_from, "
+                "source_kind, is_drug_sale, json(coalesce((SELECT json_group_array(value) FROM "
+                "listing_terms t WHERE t.id = listings.id AND t.field = 'substance'), '[]')))"
+            )
     db.executescript(_SCHEMA)
     fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
     if fts is None:
@@ -444,6 +494,8 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
     elif "prefix" not in fts[0]:  # a store from before the prefix indices: rebuilt once
         with db:
             db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
-            db.execute("INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
+            db.execute(
+                "INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts"
+            )
             db.execute("DROP TABLE listings_fts")
             db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")

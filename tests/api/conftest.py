@@ -25,8 +25,14 @@ def api_env(settings: DragnetSettings) -> Iterator[ApiEnv]:
     store = open_store(settings)
     fill(store)
     keys = KeyStore(settings)
-    env = ApiEnv(settings, store, keys.create_key("alice", "analyst"), keys.create_key("chirp", "platform:chirp"),
-                 keys.create_key("root", "admin"), keys.create_key("ops", "operator"))
+    env = ApiEnv(
+        settings,
+        store,
+        keys.create_key("alice", "analyst"),
+        keys.create_key("chirp", "platform:chirp"),
+        keys.create_key("root", "admin"),
+        keys.create_key("ops", "operator"),
+    )
     yield env
     store.close()
 
@@ -60,8 +66,13 @@ def webhook() -> Iterator[WebhookReceiver]:
 def live_server(api_env: ApiEnv) -> Iterator[str]:
     """The real app under uvicorn on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(create_app(api_env.settings, store=api_env.store), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        create_app(api_env.settings, store=api_env.store),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

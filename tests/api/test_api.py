@@ -28,8 +28,11 @@ def test_search_highlights_facets_paging_and_audit(api_env: ApiEnv) -> None:
     everything = api_env.store.count()
     assert 0 < first["total"] < everything
     assert all("oxycodone" in (h["listing"]["title"] + h["listing"]["text"]).lower() for h in first["hits"])
-    xss = [h for h in first["hits"] + client.get("/api/search", params={"q": "oxycodone", "size": 100}).json()["hits"]
-           if h["listing"]["vendor"]["name"] == "xss_vendor" and "script" in h["listing"]["title"]][0]
+    xss = [
+        h
+        for h in first["hits"] + client.get("/api/search", params={"q": "oxycodone", "size": 100}).json()["hits"]
+        if h["listing"]["vendor"]["name"] == "xss_vendor" and "script" in h["listing"]["title"]
+    ][0]
     assert xss["listing"]["title"] == XSS_TITLE  # the document keeps the raw text...
     assert "<script>" not in xss["highlights"]["title"][0] and "&lt;script&gt;" in xss["highlights"]["title"][0]
     assert "<mark>oxycodone</mark>" in xss["highlights"]["title"][0]  # ...highlights are escaped, then marked
@@ -50,8 +53,17 @@ def test_search_highlights_facets_paging_and_audit(api_env: ApiEnv) -> None:
     assert sum(b["count"] for b in hist) == everything
 
 
-@pytest.mark.parametrize("path", ["/api/search?q=x", "/api/facets", "/api/export", "/api/vendors?name=vendor1",
-                                  "/api/saved-searches", "/api/histogram"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/search?q=x",
+        "/api/facets",
+        "/api/export",
+        "/api/vendors?name=vendor1",
+        "/api/saved-searches",
+        "/api/histogram",
+    ],
+)
 def test_keys_and_roles(api_env: ApiEnv, path: str) -> None:
     assert api_env.client().get(path).status_code == 401
     assert api_env.client("dn_0123456789abcdef_" + "x" * 43).get(path).status_code == 401
@@ -97,19 +109,32 @@ def test_listing_with_evidence_links(api_env: ApiEnv) -> None:
     page = b"<html><h1>Evidence page</h1></html>"
     with warc_file.open("wb") as fh:
         writer = WARCWriter(fh, gzip=True)
-        other = writer.create_warc_record("http://x.onion/other", "response", payload=BytesIO(b"other"),
-                                          http_headers=StatusAndHeaders("200 OK", [], protocol="HTTP/1.1"))
+        other = writer.create_warc_record(
+            "http://x.onion/other",
+            "response",
+            payload=BytesIO(b"other"),
+            http_headers=StatusAndHeaders("200 OK", [], protocol="HTTP/1.1"),
+        )
         writer.write_record(other)
-        record = writer.create_warc_record("http://x.onion/listing/500", "response", payload=BytesIO(page),
-                                           http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"))
+        record = writer.create_warc_record(
+            "http://x.onion/listing/500",
+            "response",
+            payload=BytesIO(page),
+            http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
+        )
         writer.write_record(record)
     record_id = record.rec_headers.get_header("WARC-Record-ID")
     png = b"\x89PNG\r\n\x1a\n" + b"synthetic screenshot bytes"
     sha = hashlib.sha256(png).hexdigest()
     (settings.paths.evidence_dir / "screenshots").mkdir(parents=True, exist_ok=True)
     (settings.paths.evidence_dir / "screenshots" / f"{sha}.png").write_bytes(png)
-    listing = make_listing(500, text="edited text: a second version", days=2,
-                           snapshot=Snapshot(warc_file=str(warc_file), record_id=record_id), screenshot_sha256=sha)
+    listing = make_listing(
+        500,
+        text="edited text: a second version",
+        days=2,
+        snapshot=Snapshot(warc_file=str(warc_file), record_id=record_id),
+        screenshot_sha256=sha,
+    )
     api_env.store.upsert([make_listing(500, days=1), listing])
     client = api_env.client(api_env.analyst)
     detail = client.get(f"/api/listings/{listing.id}").json()
@@ -117,8 +142,9 @@ def test_listing_with_evidence_links(api_env: ApiEnv) -> None:
     assert detail["evidence"]["warc_record_id"] == record_id
     assert detail["evidence"]["screenshot_sha256"] == sha
     raw = client.get(detail["evidence"]["warc_record"]).content
-    records = [(r.rec_headers.get_header("WARC-Record-ID"), r.content_stream().read())
-               for r in ArchiveIterator(BytesIO(raw))]
+    records = [
+        (r.rec_headers.get_header("WARC-Record-ID"), r.content_stream().read()) for r in ArchiveIterator(BytesIO(raw))
+    ]
     assert records == [(record_id, page)]  # exactly the archived record, byte for byte
     assert client.get(detail["evidence"]["screenshot"]).content == png
     (settings.paths.evidence_dir / "screenshots" / f"{sha}.png").write_bytes(png + b"tampered")
@@ -132,7 +158,9 @@ def test_listing_with_evidence_links(api_env: ApiEnv) -> None:
 
 
 def test_vendor_entity_api(api_env: ApiEnv) -> None:
-    entity = api_env.client(api_env.analyst).get("/api/vendors", params={"name": "xss_vendor", "market": "alpha"}).json()
+    entity = (
+        api_env.client(api_env.analyst).get("/api/vendors", params={"name": "xss_vendor", "market": "alpha"}).json()
+    )
     assert {(a["name"], a["market"]) for a in entity["aliases"]} == {("xss_vendor", "alpha"), ("other_name", "bravo")}
     assert entity["identifiers"] == ["contact:telegram:tele_dealer"]
     assert len(entity["listings"]) == 3
@@ -155,8 +183,10 @@ def test_exports_csv_and_ndjson(api_env: ApiEnv) -> None:
 
 def test_saved_search_alerts_reach_the_webhook(api_env: ApiEnv, webhook) -> None:
     client = api_env.client(api_env.analyst)
-    created = client.post("/api/saved-searches", json={
-        "name": "alpha oxy", "params": {"q": ["oxycodone"], "market": ["alpha"]}, "webhook_url": webhook.url})
+    created = client.post(
+        "/api/saved-searches",
+        json={"name": "alpha oxy", "params": {"q": ["oxycodone"], "market": ["alpha"]}, "webhook_url": webhook.url},
+    )
     assert created.status_code == 201
     saved_id = created.json()["id"]
     assert client.post(f"/api/saved-searches/{saved_id}/check").json()["new"] == 0  # baseline: nothing new
@@ -172,12 +202,17 @@ def test_saved_search_alerts_reach_the_webhook(api_env: ApiEnv, webhook) -> None
     assert outcome["new"] == 1 and outcome["delivered"]
     payload = webhook.wait_for(1)[0]
     assert payload["saved_search"]["name"] == "alpha oxy"
-    assert [l["id"] for l in payload["listings"]] == [fresh.id]
+    assert [item["id"] for item in payload["listings"]] == [fresh.id]
     assert payload["listings"][0]["link"].endswith(f"/listings/{fresh.id}")
     assert client.post(f"/api/saved-searches/{saved_id}/check").json()["new"] == 0
     other = api_env.client(api_env.admin).get("/api/saved-searches").json()
     assert [s["id"] for s in other] == [saved_id]
-    assert client.post("/api/saved-searches", json={"name": "x", "params": {}, "webhook_url": "file:///etc/passwd"}).status_code == 400
+    assert (
+        client.post(
+            "/api/saved-searches", json={"name": "x", "params": {}, "webhook_url": "file:///etc/passwd"}
+        ).status_code
+        == 400
+    )
     assert client.post("/api/saved-searches", json={"name": "x", "params": {"q": ['{"query": 1}']}}).status_code == 400
 
 
@@ -191,7 +226,7 @@ def test_ui_escapes_scraped_text_and_gates_pages(api_env: ApiEnv) -> None:
     assert "samesite=strict" in login.headers["set-cookie"].lower()
     page = client.get("/search?q=oxycodone")
     assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
-    assert "<script>window.__pwned" not in page.text and "onerror=\"window" not in page.text
+    assert "<script>window.__pwned" not in page.text and 'onerror="window' not in page.text
     assert "&lt;script&gt;window.__pwned" in page.text
     xss = make_listing(200, title=XSS_TITLE, vendor="xss_vendor", market="alpha")
     detail = client.get(f"/listings/{xss.id}")
@@ -204,14 +239,27 @@ def test_ui_escapes_scraped_text_and_gates_pages(api_env: ApiEnv) -> None:
     assert platform.get("/search").status_code == 403
     assert client.get("/audit").status_code == 403
     assert client.post("/login", data={"key": "wrong"}).status_code == 401
-    assert client.post("/login", data={"key": api_env.analyst, "next": "//evil.example/"},
-                       follow_redirects=False).headers["location"] == "/search"
+    assert (
+        client.post("/login", data={"key": api_env.analyst, "next": "//evil.example/"}, follow_redirects=False).headers[
+            "location"
+        ]
+        == "/search"
+    )
 
 
 @pytest.mark.integration
 def test_search_api_on_opensearch(settings, opensearch_node) -> None:
-    engine = settings.model_copy(update={"search": settings.search.model_copy(update={
-        "backend": "opensearch", "url": opensearch_node.url, "index_prefix": f"t{uuid.uuid4().hex[:10]}"})})
+    engine = settings.model_copy(
+        update={
+            "search": settings.search.model_copy(
+                update={
+                    "backend": "opensearch",
+                    "url": opensearch_node.url,
+                    "index_prefix": f"t{uuid.uuid4().hex[:10]}",
+                }
+            )
+        }
+    )
     store = open_store(engine)
     try:
         fill(store)
@@ -219,7 +267,10 @@ def test_search_api_on_opensearch(settings, opensearch_node) -> None:
         result = env.client(env.analyst).get("/api/search", params={"q": "oxycodone", "market": "alpha"}).json()
         assert result["total"] >= 2
         xss = [h for h in result["hits"] if h["listing"]["title"] == XSS_TITLE][0]
-        assert "&lt;script&gt;" in xss["highlights"]["title"][0] and "<mark>oxycodone</mark>" in xss["highlights"]["title"][0]
+        assert (
+            "&lt;script&gt;" in xss["highlights"]["title"][0]
+            and "<mark>oxycodone</mark>" in xss["highlights"]["title"][0]
+        )
         assert env.client(env.analyst).get("/api/search", params={"q": '{"query": 1}'}).status_code == 400
     finally:
         store.drop()

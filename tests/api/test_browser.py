@@ -45,7 +45,9 @@ def _total(page: Page) -> int:
     return int(page.inner_text("#total"))
 
 
-def test_search_facet_listing_vendor_and_saved_search_alert(page: Page, api_env: ApiEnv, webhook: WebhookReceiver) -> None:
+def test_search_facet_listing_vendor_and_saved_search_alert(
+    page: Page, api_env: ApiEnv, webhook: WebhookReceiver
+) -> None:
     page.fill("input[name=q]", "stealth")
     page.click(".searchbox button[type=submit]")
     page.wait_for_selector("li.hit")
@@ -90,7 +92,7 @@ def test_search_facet_listing_vendor_and_saved_search_alert(page: Page, api_env:
     assert "1 new - delivered" in page.inner_text("#check-result")
     payload = webhook.wait_for(1)[0]
     assert payload["saved_search"]["name"] == "alpha oxycodone watch"
-    assert [l["id"] for l in payload["listings"]] == [fresh.id]
+    assert [item["id"] for item in payload["listings"]] == [fresh.id]
 
 
 def test_hostile_titles_render_as_text_and_run_nothing(page: Page) -> None:

@@ -18,18 +18,31 @@ pytestmark = pytest.mark.integration
 
 def test_serve_and_keys(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
-    env.update(DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"), DRAGNET_API__BOOTSTRAP_ADMIN_KEY="bootstrap-admin-key-for-tests")
-    dragnet = [sys.executable, "-m", "dragnet.cli"] if not Path(sys.executable).with_name("dragnet").exists() \
+    env.update(
+        DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"), DRAGNET_API__BOOTSTRAP_ADMIN_KEY="bootstrap-admin-key-for-tests"
+    )
+    dragnet = (
+        [sys.executable, "-m", "dragnet.cli"]
+        if not Path(sys.executable).with_name("dragnet").exists()
         else [str(Path(sys.executable).with_name("dragnet"))]
-    made = subprocess.run([*dragnet, "keys", "alice", "--role", "analyst"], env=env, capture_output=True, text=True, timeout=60)
+    )
+    made = subprocess.run(
+        [*dragnet, "keys", "alice", "--role", "analyst"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("dn_")
-    bad = subprocess.run([*dragnet, "keys", "eve", "--role", "root"], env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*dragnet, "keys", "eve", "--role", "root"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "unknown role" in bad.stderr
     port = free_port()
-    server = subprocess.Popen([*dragnet, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-alerts"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*dragnet, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-alerts"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -35,10 +35,19 @@ class ApiEnv:
 
 def fill(store: ListingStore) -> None:
     listings = corpus(40) + [
-        make_listing(200, title=XSS_TITLE, text='buy <b>now</b> <iframe src="http://evil.example"></iframe> oxycodone pills',
-                     vendor="xss_vendor", market="alpha"),
-        make_listing(201, vendor="xss_vendor", market="alpha", contacts=[Contact(kind="telegram", handle="@tele_dealer")]),
-        make_listing(202, vendor="other_name", market="bravo", contacts=[Contact(kind="telegram", handle="tele_dealer")]),
+        make_listing(
+            200,
+            title=XSS_TITLE,
+            text='buy <b>now</b> <iframe src="http://evil.example"></iframe> oxycodone pills',
+            vendor="xss_vendor",
+            market="alpha",
+        ),
+        make_listing(
+            201, vendor="xss_vendor", market="alpha", contacts=[Contact(kind="telegram", handle="@tele_dealer")]
+        ),
+        make_listing(
+            202, vendor="other_name", market="bravo", contacts=[Contact(kind="telegram", handle="tele_dealer")]
+        ),
     ]
     store.upsert(listings)
     store.refresh()

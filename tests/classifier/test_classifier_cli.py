@@ -55,7 +55,9 @@ def _check(rows: list[dict]) -> None:
 
 def test_classify_files(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(app, ["classify", "--model", str(model_dir), "--input", str(_input(tmp_path)), "--output", str(out)])
+    result = CliRunner().invoke(
+        app, ["classify", "--model", str(model_dir), "--input", str(_input(tmp_path)), "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     _check([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()])
 

@@ -69,8 +69,11 @@ def test_validation_and_test_templates_are_disjoint_from_training_templates() ->
     seen = {p.text for p in SocialPostGenerator(seed=5, split="train").generate(3000)}
     # English posts of four words or more (emoji-only posts and the short non-English lists
     # cannot be held out, as the model card says) are never training posts
-    held = [p.text for p in SocialPostGenerator(seed=5, split="test").generate(1000)
-            if p.lang == "en" and sum(w.isalpha() for w in p.text.split()) >= 4]
+    held = [
+        p.text
+        for p in SocialPostGenerator(seed=5, split="test").generate(1000)
+        if p.lang == "en" and sum(w.isalpha() for w in p.text.split()) >= 4
+    ]
     assert len(held) > 300 and not [text for text in held if text in seen]
 
 
@@ -81,7 +84,9 @@ def test_temperature_scaling_recovers_a_known_temperature() -> None:
     overconfident = true_logits * 3.0
     t = fit_temperature(overconfident, labels)
     assert t == pytest.approx(3.0, rel=0.1)
-    assert expected_calibration_error(labels, sigmoid(overconfident / t)) < expected_calibration_error(labels, sigmoid(overconfident))
+    assert expected_calibration_error(labels, sigmoid(overconfident / t)) < expected_calibration_error(
+        labels, sigmoid(overconfident)
+    )
 
 
 def test_threshold_meets_the_precision_target_with_confidence() -> None:
@@ -99,8 +104,11 @@ def test_threshold_meets_the_precision_target_with_confidence() -> None:
     lower_tp = round(lower["recall"] * lower["positives"])
     assert precision_lower_bound(np.array([lower_tp]), np.array([round(lower_tp / lower["precision"])]), 0.95)[0] < 0.95
     # more validation data, smaller margin: the bound tends to the point estimate
-    assert precision_lower_bound(np.array([950]), np.array([1000]), 0.95)[0] < 0.95 < \
-        precision_lower_bound(np.array([96_000]), np.array([100_000]), 0.95)[0]
+    assert (
+        precision_lower_bound(np.array([950]), np.array([1000]), 0.95)[0]
+        < 0.95
+        < precision_lower_bound(np.array([96_000]), np.array([100_000]), 0.95)[0]
+    )
 
 
 def test_every_sale_gets_at_least_one_substance() -> None:
@@ -110,9 +118,17 @@ def test_every_sale_gets_at_least_one_substance() -> None:
 
 
 def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
-    assert lexical_text("C0CA1NE ❄️") .startswith("cocaine")
-    texts = ["cocaine 1g $80 wickr", "xanax bars for sale", "weed 28g dm", "snow tyres for sale", "news: police seize cocaine",
-             "kush buds 7g", "coca cola 2l", "valium 10mg x100 escrow"] * 5
+    assert lexical_text("C0CA1NE ❄️").startswith("cocaine")
+    texts = [
+        "cocaine 1g $80 wickr",
+        "xanax bars for sale",
+        "weed 28g dm",
+        "snow tyres for sale",
+        "news: police seize cocaine",
+        "kush buds 7g",
+        "coca cola 2l",
+        "valium 10mg x100 escrow",
+    ] * 5
     labels = np.array([1, 1, 1, 0, 0, 1, 0, 1] * 5, dtype=np.float32)
     subs = np.zeros((len(texts), 7), dtype=np.float32)
     for i, t in enumerate(texts):
@@ -135,8 +151,20 @@ def test_ngram_heads_learn_fold_leetspeak_and_round_trip(tmp_path) -> None:
 def test_cached_ngram_features_equal_scikit_learns_hashing_vectorizer() -> None:
     """The engine's fast feature path must give the matrix the n-gram heads were trained on."""
 
-    texts = ["", " ", "a", "ab", "abcd", "C0CA1NE ❄️❄️ dm @plug_uk", "İstanbul ﬁne 𝐜𝐨𝐤𝐞 ÉCRIS-MOI", "ктo продаёт мефедрон 1г",
-             "word word word  word\tword\nword", "x" * 3000, "oxy 30mg " * 80, "señor 🍄 shrooms 3.5g €40 telegram: @shroomy"]
+    texts = [
+        "",
+        " ",
+        "a",
+        "ab",
+        "abcd",
+        "C0CA1NE ❄️❄️ dm @plug_uk",
+        "İstanbul ﬁne 𝐜𝐨𝐤𝐞 ÉCRIS-MOI",
+        "ктo продаёт мефедрон 1г",
+        "word word word  word\tword\nword",
+        "x" * 3000,
+        "oxy 30mg " * 80,
+        "señor 🍄 shrooms 3.5g €40 telegram: @shroomy",
+    ]
     for _ in range(2):  # the second pass reads the per-word caches
         fast, slow = features(texts), sklearn_features(texts)
         assert fast.shape == slow.shape

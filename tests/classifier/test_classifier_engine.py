@@ -48,7 +48,7 @@ NEGATIVES = [
 
 def test_offers_are_found_with_their_substance(engine: ClassifierEngine) -> None:
     verdicts = engine.classify([t for t, _ in OFFERS])
-    for (text, substance), v in zip(OFFERS, verdicts):
+    for (text, substance), v in zip(OFFERS, verdicts, strict=True):
         assert isinstance(v, Classification)
         assert v.is_drug_sale, (text, v.score)
         assert substance in v.substances, (text, v.substances)
@@ -57,7 +57,7 @@ def test_offers_are_found_with_their_substance(engine: ClassifierEngine) -> None
 
 def test_hard_negatives_are_not_offers(engine: ClassifierEngine) -> None:
     verdicts = engine.classify(NEGATIVES)
-    wrong = [(t, v.score) for t, v in zip(NEGATIVES, verdicts) if v.is_drug_sale]
+    wrong = [(t, v.score) for t, v in zip(NEGATIVES, verdicts, strict=True) if v.is_drug_sale]
     assert not wrong
     assert all(v.substances == {} and v.evidence == [] for v in verdicts)
 
@@ -69,7 +69,7 @@ def test_every_positive_has_evidence_and_a_takedown_sentence(engine: ClassifierE
     assert {"price", "quantity", "contact", "model"} <= kinds and kinds & {"substance", "slang"}
     for e in v.evidence:
         if e.start is not None:
-            assert text[e.start:e.end] == e.text
+            assert text[e.start : e.end] == e.text
     assert v.explanation and v.explanation.startswith("The post offers stimulants for sale")
     assert "wickr: snowking" in v.explanation and v.explanation.endswith(".")
     assert v.model_version == engine.version
@@ -81,11 +81,18 @@ def test_every_positive_has_evidence_and_a_takedown_sentence(engine: ClassifierE
         ("leetspeak", "c0c41n3 f0r s4l3, 3.5g $90, w1ckr: fr0sty", True),
         ("emoji_only", "❄️❄️❄️ 🔌 📲", True),
         ("emoji_only_weed", "🍁🍁🔥 💨 📦✈️ 💰", True),
-        pytest.param("mixed_languages", "Vendo coke top quality, envío a toda Europa, tele @madrid_blanca", True,
-                     marks=pytest.mark.xfail(reason="quick model scores it 0.39, under the 0.46 threshold that keeps "
-                                                    "precision >= 0.95 with 95% confidence on generated posts: 'coke' is "
-                                                    "ambiguous and 'vendo ..., envío a toda ...' is also the shape of the "
-                                                    "generator's innocent Spanish sales", strict=False)),
+        pytest.param(
+            "mixed_languages",
+            "Vendo coke top quality, envío a toda Europa, tele @madrid_blanca",
+            True,
+            marks=pytest.mark.xfail(
+                reason="quick model scores it 0.39, under the 0.46 threshold that keeps "
+                "precision >= 0.95 with 95% confidence on generated posts: 'coke' is "
+                "ambiguous and 'vendo ..., envío a toda ...' is also the shape of the "
+                "generator's innocent Spanish sales",
+                strict=False,
+            ),
+        ),
         ("mixed_languages_ru_de", "Продаю weed и гашиш, Berlin Lieferung, schreib mir auf telegram", True),
         ("innocent_mixed", "Molly and I went ice skating, then coke floats at the diner", False),
     ],
@@ -153,7 +160,6 @@ def test_an_older_onnx_export_is_replaced_by_the_fused_one(model_dir: Path, tmp_
     """A model exported before the fused format existed is re-exported on load, the fusion
     really happened (one Attention node per layer) and the answers stay those of PyTorch."""
 
-
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     (copy / "onnx" / "export.json").unlink()
@@ -161,7 +167,9 @@ def test_an_older_onnx_export_is_replaced_by_the_fused_one(model_dir: Path, tmp_
     fp32 = ClassifierEngine(copy, device="cpu", backend="onnx-fp32", cascade=False)
     info = json.loads((copy / "onnx" / "export.json").read_text())
     assert info["format"] == ONNX_FORMAT
-    assert info["fused_operators"].get("Attention") == json.loads((copy / "config.json").read_text())["num_hidden_layers"]
+    assert (
+        info["fused_operators"].get("Attention") == json.loads((copy / "config.json").read_text())["num_hidden_layers"]
+    )
     reference = ClassifierEngine(copy, device="cpu", backend="torch", cascade=False)
     texts = [t for t, _ in OFFERS] + NEGATIVES
     assert np.max(np.abs(fp32.scores(texts).score - reference.scores(texts).score)) < 1e-4
@@ -190,8 +198,11 @@ def test_held_out_listing_figures_meet_the_targets(model_dir: Path) -> None:
     assert metrics["quantization"]["decision_agreement"] >= 0.98
 
 
-@pytest.mark.xfail(reason="quick model: on generated posts from held-out templates binary F1 is ~0.92 (precision 0.94, "
-                          "recall 0.89: innocent, buyer and non-drug vendor shapes it never saw) < 0.95", strict=False)
+@pytest.mark.xfail(
+    reason="quick model: on generated posts from held-out templates binary F1 is ~0.92 (precision 0.94, "
+    "recall 0.89: innocent, buyer and non-drug vendor shapes it never saw) < 0.95",
+    strict=False,
+)
 def test_held_out_generated_figures_meet_the_targets(model_dir: Path) -> None:
     generated = ModelMeta.load(model_dir).metrics["by_group"]["generated"]
     assert generated["substances"]["macro_f1"] >= 0.85
@@ -224,4 +235,6 @@ def test_cascade_reads_fewer_texts_and_keeps_the_verdicts(model_dir: Path) -> No
     assert a.encoder_share < 0.8 and b.encoder_share == 1.0
     agreement = np.mean((a.score >= meta.threshold) == (b.score >= meta.threshold))
     assert agreement >= 0.97
-    assert [v.is_drug_sale for v in with_cascade.classify([t for t, _ in OFFERS] + NEGATIVES)] == [True] * 6 + [False] * 6
+    assert [v.is_drug_sale for v in with_cascade.classify([t for t, _ in OFFERS] + NEGATIVES)] == [True] * 6 + [
+        False
+    ] * 6

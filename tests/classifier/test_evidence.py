@@ -22,7 +22,7 @@ def test_evidence_spans_point_into_the_text() -> None:
     text = "🔥 Fresh ❄️ c0ca1ne 3.5g $80, ships worldwide stealth. DM on wickr: snowking99, escrow ok"
     evidence = find_evidence(text)
     for item in evidence:
-        assert text[item.start:item.end] == item.text
+        assert text[item.start : item.end] == item.text
     kinds_found = {e.kind for e in evidence}
     assert {"emoji", "substance", "quantity", "price", "shipping", "contact", "escrow"} <= kinds_found
     assert ("substance", "leet:stimulants") in _rules(evidence)
@@ -32,9 +32,9 @@ def test_evidence_spans_point_into_the_text() -> None:
 @pytest.mark.parametrize(
     ("text", "substance"),
     [
-        ("fresh xannax bars", "benzodiazepines"),       # misspelt
+        ("fresh xannax bars", "benzodiazepines"),  # misspelt
         ("k.e.t.a.m.i.n.e 5g for sale", "dissociatives"),  # spelled out
-        ("h3r01n best quality", "opioids"),             # leetspeak
+        ("h3r01n best quality", "opioids"),  # leetspeak
         ("0xyc0d0ne 80mg", "opioids"),
         ("fentanil en polvo", "opioids"),
         ("Verkaufe Kokain 1g", "stimulants"),

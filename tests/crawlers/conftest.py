@@ -32,15 +32,22 @@ class CrawlRun:
         return self.stats["sites"].get(name, {})
 
 
-def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str | None, out: Path,
-                         env: dict[str, str] | None = None, shared_frontier: bool = False,
-                         timeout: float = 300) -> CrawlRun:
+def run_crawl_subprocess(
+    targets: list[str],
+    *,
+    data_dir: Path,
+    proxy_url: str | None,
+    out: Path,
+    env: dict[str, str] | None = None,
+    shared_frontier: bool = False,
+    timeout: float = 300,
+) -> CrawlRun:
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
-    child_env.update({"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(data_dir),
-                      "DRAGNET_CRAWL__RETRY_BACKOFF_S": "0.2"})
+    child_env.update(
+        {"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(data_dir), "DRAGNET_CRAWL__RETRY_BACKOFF_S": "0.2"}
+    )
     child_env.update(env or {})
-    argv = [sys.executable, "-m", "crawlers.runner", *targets, "--out", str(out),
-            "--proxy", proxy_url or ""]
+    argv = [sys.executable, "-m", "crawlers.runner", *targets, "--out", str(out), "--proxy", proxy_url or ""]
     if shared_frontier:
         argv.append("--shared-frontier")
     proc = subprocess.run(argv, cwd=REPO, env=child_env, capture_output=True, text=True, timeout=timeout)
@@ -50,7 +57,7 @@ def run_crawl_subprocess(targets: list[str], *, data_dir: Path, proxy_url: str |
     listings = []
     if out.is_file():
         listings = [Listing.model_validate_json(line) for line in out.read_text().splitlines() if line.strip()]
-    return CrawlRun(json.loads(stats_line[len("CRAWLSTATS "):]), listings, proc.stderr, proc.returncode)
+    return CrawlRun(json.loads(stats_line[len("CRAWLSTATS ") :]), listings, proc.stderr, proc.returncode)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_forum_every_post_once(world, settings, tmp_path: Path) -> None:
-    run = run_crawl_subprocess(["tavern"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url,
-                               out=tmp_path / "items.jsonl")
+    run = run_crawl_subprocess(
+        ["tavern"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url, out=tmp_path / "items.jsonl"
+    )
     truth = {t["url"]: t for t in world.ground_truth()["tavern"]}
     urls = [item.canonical_url for item in run.listings]
     assert len(urls) == len(set(urls)), "duplicate posts"
@@ -29,11 +30,12 @@ def test_forum_every_post_once(world, settings, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_social_feed_every_post_through_chromium(world, settings, tmp_path: Path) -> None:
+def test_social_timeline_every_post_through_chromium(world, settings, tmp_path: Path) -> None:
     site = world.sites["chatter"]
     api_calls_before = site.stats["api"]
-    run = run_crawl_subprocess(["chatter"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url,
-                               out=tmp_path / "items.jsonl")
+    run = run_crawl_subprocess(
+        ["chatter"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url, out=tmp_path / "items.jsonl"
+    )
     truth = {t["url"]: t for t in world.ground_truth()["chatter"]}
     urls = [item.canonical_url for item in run.listings]
     assert len(urls) == len(set(urls))

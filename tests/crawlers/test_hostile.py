@@ -25,8 +25,9 @@ def hostile_run(world: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[C
     root = tmp_path_factory.mktemp("hostile")
     site = world.sites["hostile"]
     before = dict(site.stats)
-    run = run_crawl_subprocess(["hostile"], data_dir=root / "data", proxy_url=world.proxy_url,
-                               out=root / "items.jsonl", env=CAPS, timeout=180)
+    run = run_crawl_subprocess(
+        ["hostile"], data_dir=root / "data", proxy_url=world.proxy_url, out=root / "items.jsonl", env=CAPS, timeout=180
+    )
     served = {k: v - before.get(k, 0) for k, v in site.stats.items()}
     return run, served
 

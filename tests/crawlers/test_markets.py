@@ -40,19 +40,29 @@ def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[st
         checks = {
             "title": (got.title, record["title"]),
             "text": (got.text, record["text"]),
-            "price": ((got.price.amount, got.price.currency) if got.price else None,
-                      (price["amount"], price["currency"])),
+            "price": (
+                (got.price.amount, got.price.currency) if got.price else None,
+                (price["amount"], price["currency"]),
+            ),
             "usd": (got.price.usd if got.price else None, round(price["amount"] * rates[price["currency"]], 2)),
-            "quantity": ((got.quantity.value, got.quantity.unit) if got.quantity else None,
-                         (record["quantity"]["value"], record["quantity"]["unit"])),
-            "vendor": ((got.vendor.name, got.vendor.pgp_fingerprint) if got.vendor else None,
-                       (record["vendor"]["name"], record["vendor"]["pgp_fingerprint"])),
+            "quantity": (
+                (got.quantity.value, got.quantity.unit) if got.quantity else None,
+                (record["quantity"]["value"], record["quantity"]["unit"]),
+            ),
+            "vendor": (
+                (got.vendor.name, got.vendor.pgp_fingerprint) if got.vendor else None,
+                (record["vendor"]["name"], record["vendor"]["pgp_fingerprint"]),
+            ),
             "ships_from": (got.ships_from, record["ships_from"]),
             "ships_to": (sorted(got.ships_to), sorted(record["ships_to"])),
-            "contacts": ({(c.kind, c.handle) for c in got.contacts},
-                         {(c["kind"], c["handle"]) for c in record["contacts"]}),
-            "crypto": ({(c.chain, c.address) for c in got.crypto},
-                       {(c["chain"], c["address"]) for c in record["crypto"]}),
+            "contacts": (
+                {(c.kind, c.handle) for c in got.contacts},
+                {(c["kind"], c["handle"]) for c in record["contacts"]},
+            ),
+            "crypto": (
+                {(c.chain, c.address) for c in got.crypto},
+                {(c["chain"], c["address"]) for c in record["crypto"]},
+            ),
         }
         for name, (value, want) in checks.items():
             if value != want:
@@ -69,26 +79,36 @@ def test_both_markets_every_listing_every_field(settings, tmp_path: Path) -> Non
     with SimulatedWorld(60) as world:
         velvet = world.sites["velvet"]
         # 1. Velvet's captcha needs a human: the crawl saves the gate page and pauses the site.
-        first = run_crawl_subprocess(["velvet"], data_dir=data_dir, proxy_url=world.proxy_url,
-                                     out=tmp_path / "first.jsonl")
+        first = run_crawl_subprocess(
+            ["velvet"], data_dir=data_dir, proxy_url=world.proxy_url, out=tmp_path / "first.jsonl"
+        )
         assert first.stats["gated"] == ["velvet"]
         assert first.listings == []
         gate_pages = list((data_dir / "evidence" / "gates").glob("velvet-*.html"))
         assert gate_pages and b"Prove you are human" in gate_pages[0].read_bytes()
-        status = subprocess.run([*DRAGNET, "session", "status", "velvet"], cwd=REPO,
-                                env={"DRAGNET_PATHS__DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-                                capture_output=True, text=True)
+        status = subprocess.run(
+            [*DRAGNET, "session", "status", "velvet"],
+            cwd=REPO,
+            env={"DRAGNET_PATHS__DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+        )
         assert "paused" in status.stdout, status.stderr
 
         # 2. An analyst solves it by hand and imports the cookie; the next crawl resumes.
         cookie = velvet.issue_session_cookie()
-        imported = subprocess.run([*DRAGNET, "session", "import", "velvet", cookie],
-                                  cwd=REPO, env={"DRAGNET_PATHS__DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-                                  capture_output=True, text=True)
+        imported = subprocess.run(
+            [*DRAGNET, "session", "import", "velvet", cookie],
+            cwd=REPO,
+            env={"DRAGNET_PATHS__DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+        )
         assert imported.returncode == 0, imported.stderr
 
-        run = run_crawl_subprocess(["nightshade", "velvet"], data_dir=data_dir, proxy_url=world.proxy_url,
-                                   out=tmp_path / "items.jsonl")
+        run = run_crawl_subprocess(
+            ["nightshade", "velvet"], data_dir=data_dir, proxy_url=world.proxy_url, out=tmp_path / "items.jsonl"
+        )
         truth = world.ground_truth()
         for market in ("nightshade", "velvet"):
             crawled = [item for item in run.listings if item.market == market]
@@ -120,8 +140,9 @@ def test_mirror_fallback_keeps_canonical_urls(settings, tmp_path: Path) -> None:
     with SimulatedWorld(20, faults=False) as world:
         night = world.sites["nightshade"]
         world.take_down(night.onion_hosts[0])
-        run = run_crawl_subprocess(["nightshade"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url,
-                                   out=tmp_path / "items.jsonl")
+        run = run_crawl_subprocess(
+            ["nightshade"], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url, out=tmp_path / "items.jsonl"
+        )
         assert run.site("nightshade").get("dragnet/mirror/switched") == 1
         assert {item.mirror for item in run.listings} == {night.onion_hosts[1]}
         assert {item.canonical_url for item in run.listings} == {t["url"] for t in world.ground_truth()["nightshade"]}

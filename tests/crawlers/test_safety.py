@@ -21,14 +21,19 @@ def test_loopback_target_refused_unless_allowed(world, settings, tmp_path: Path)
     path.write_text(yaml.safe_dump(profile))
     pages_before = forum.stats["pages"]
 
-    refused = run_crawl_subprocess([str(path)], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url,
-                                   out=tmp_path / "refused.jsonl")
+    refused = run_crawl_subprocess(
+        [str(path)], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url, out=tmp_path / "refused.jsonl"
+    )
     assert refused.listings == []
     assert refused.site("tavern")["dragnet/refused/private_target"] >= 1
     assert "refused private/loopback target" in refused.log
     assert forum.stats["pages"] == pages_before  # not a single byte was fetched
 
-    allowed = run_crawl_subprocess([str(path)], data_dir=settings.paths.data_dir, proxy_url=world.proxy_url,
-                                   out=tmp_path / "allowed.jsonl",
-                                   env={"DRAGNET_CRAWL__ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]'})
+    allowed = run_crawl_subprocess(
+        [str(path)],
+        data_dir=settings.paths.data_dir,
+        proxy_url=world.proxy_url,
+        out=tmp_path / "allowed.jsonl",
+        env={"DRAGNET_CRAWL__ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]'},
+    )
     assert len(allowed.listings) == len(world.ground_truth()["tavern"])

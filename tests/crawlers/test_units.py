@@ -31,25 +31,46 @@ def test_bundled_profiles_are_valid() -> None:
         assert all(h.endswith(".onion") for h in profile.hosts)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("name: x\nkind: market\nstart_urls: [http://a.onion/]\n", "needs 'listing'"),
-    ("name: x\nkind: forum\nstart_urls: [http://a.onion/]\n", "needs 'posts'"),
-    ("name: x\nkind: market\nstart_urls: [ftp://a/]\nlisting: {links: a, detail_url: x}\n"
-     "fields: {title: {css: h1}, price: {css: p}}\n", "start_urls"),
-    ("name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: 'a[', detail_url: x}\n"
-     "fields: {title: {css: h1}, price: {css: p}}\n", "invalid CSS selector"),
-    ("name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: a, detail_url: '('}\n"
-     "fields: {title: {css: h1}, price: {css: p}}\n", "invalid regex"),
-    ("name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: a, detail_url: x}\n"
-     "fields: {title: {css: h1}}\n", "needs fields ['price']"),
-    ("name: x\nkind: market\nstart_urls: [http://a.onion/]\ngate: {markers: [x], solve: form}\n"
-     "listing: {links: a, detail_url: x}\nfields: {title: {css: h1}, price: {css: p}}\n", "form_css"),
-    ("name: x\nkind: blog\nstart_urls: [http://a.onion/]\n", "kind"),
-    ("name: x\nkind: social\nstart_urls: [http://a.onion/]\nposts: {container: a, url: a, author: a, text: a}\n"
-     "colour: red\n", "colour"),
-    ("- not a mapping\n", "must be a mapping"),
-    ("name: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("name: x\nkind: market\nstart_urls: [http://a.onion/]\n", "needs 'listing'"),
+        ("name: x\nkind: forum\nstart_urls: [http://a.onion/]\n", "needs 'posts'"),
+        (
+            "name: x\nkind: market\nstart_urls: [ftp://a/]\nlisting: {links: a, detail_url: x}\n"
+            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "start_urls",
+        ),
+        (
+            "name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: 'a[', detail_url: x}\n"
+            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "invalid CSS selector",
+        ),
+        (
+            "name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: a, detail_url: '('}\n"
+            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "invalid regex",
+        ),
+        (
+            "name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: a, detail_url: x}\n"
+            "fields: {title: {css: h1}}\n",
+            "needs fields ['price']",
+        ),
+        (
+            "name: x\nkind: market\nstart_urls: [http://a.onion/]\ngate: {markers: [x], solve: form}\n"
+            "listing: {links: a, detail_url: x}\nfields: {title: {css: h1}, price: {css: p}}\n",
+            "form_css",
+        ),
+        ("name: x\nkind: blog\nstart_urls: [http://a.onion/]\n", "kind"),
+        (
+            "name: x\nkind: social\nstart_urls: [http://a.onion/]\nposts: {container: a, url: a, author: a, text: a}\n"
+            "colour: red\n",
+            "colour",
+        ),
+        ("- not a mapping\n", "must be a mapping"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_invalid_profiles_fail_with_a_clear_message(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(body)
@@ -139,8 +160,6 @@ def test_socks_endpoint_through_the_proxy(socks_proxy) -> None:
     credentials it was given, and an unknown onion fails with the proxy's answer.  (The
     Twisted side runs in a child process: a reactor runs once per process.)"""
 
-
-
     async def hello(request: web.Request) -> web.Response:
         return web.Response(text=f"hello {request.host}")
 
@@ -157,8 +176,13 @@ def test_socks_endpoint_through_the_proxy(socks_proxy) -> None:
     onion, missing = "a" * 56 + ".onion", "b" * 56 + ".onion"
     socks_proxy.add(onion, ("127.0.0.1", port))
     try:
-        proc = subprocess.run([sys.executable, "-c", SOCKS_CLIENT, socks_proxy.url, onion, missing], cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", SOCKS_CLIENT, socks_proxy.url, onion, missing],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         socks_proxy.remove(onion)
         loop.call_soon_threadsafe(loop.stop)

@@ -17,7 +17,9 @@ def test_compose_file_validates() -> None:
         pytest.fail("docker-compose is missing: scripts/setup.sh installs it")
     result = subprocess.run(
         [tool, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True, text=True, env={"DRAGNET_ADMIN_KEY": "test-only", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        env={"DRAGNET_ADMIN_KEY": "test-only", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
 

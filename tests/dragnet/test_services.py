@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
+from playwright.sync_api import sync_playwright
 from python_socks import ProxyError
 from python_socks.sync import Proxy
 
@@ -91,8 +92,6 @@ def test_unknown_onion_and_clearnet_are_refused(socks_proxy) -> None:
 
 
 def test_chromium_renders_through_playwright(chromium_options, loopback_site) -> None:
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**chromium_options)
         try:
@@ -104,9 +103,6 @@ def test_chromium_renders_through_playwright(chromium_options, loopback_site) ->
 
 
 def test_chromium_reaches_onion_through_socks(socks_proxy, loopback_site) -> None:
-    from playwright.sync_api import sync_playwright
-
-
     socks_proxy.add("socialfeed.onion", ("127.0.0.1", loopback_site))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch_options(proxy_server=f"socks5://127.0.0.1:{socks_proxy.port}"))

@@ -35,7 +35,7 @@ def test_toml_file_is_read_and_env_wins(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[api]\nport = 8123\n')
+    config.write_text("[api]\nport = 8123\n")
     monkeypatch.setenv("DRAGNET_CONFIG", str(config))
     assert load_settings().api.port == 8123
 
@@ -45,8 +45,8 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     [
         ('[crawl]\nmax_depth = "deep"\n', "crawl.max_depth"),
         ('[search]\nbackend = "mongodb"\n', "search.backend"),
-        ('unknown_section = 1\n', "unknown_section"),
-        ('[crawl\nmax_depth = 1\n', "cannot read configuration"),
+        ("unknown_section = 1\n", "unknown_section"),
+        ("[crawl\nmax_depth = 1\n", "cannot read configuration"),
     ],
 )
 def test_broken_config_gives_a_clear_error(tmp_path: Path, content: str, fragment: str) -> None:

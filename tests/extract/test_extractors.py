@@ -44,7 +44,10 @@ def kinds(contacts: list[Contact]) -> set[tuple[str, str]]:
         # upper case and other scripts reach every pattern (each is skipped when its trigger is absent)
         ("WICKR ME: SnowKing99 / TELEGRAM: @PlugMaster", {("wickr", "SnowKing99"), ("telegram", "PlugMaster")}),
         ("ТЕЛЕГА @msk_shop", {("telegram", "msk_shop")}),
-        ("WhatsApp +44 7700 900123, SIGNAL: +1 555 123 4567", {("whatsapp", "+447700900123"), ("signal", "+15551234567")}),
+        (
+            "WhatsApp +44 7700 900123, SIGNAL: +1 555 123 4567",
+            {("whatsapp", "+447700900123"), ("signal", "+15551234567")},
+        ),
         ("KIK: frostyplug | SnapChat @weedman420", {("kik", "frostyplug"), ("snapchat", "weedman420")}),
         ("ORDER VIA WA.ME/447700900123", {("whatsapp", "447700900123")}),
     ],
@@ -61,9 +64,7 @@ def test_a_mention_is_not_a_contact() -> None:
 
 def test_crypto_addresses_of_every_chain() -> None:
     found = extract_crypto(f"BTC {GENESIS} or {BECH32}; eth {ETH}; monero {XMR}")
-    assert [(a.chain, a.address) for a in found] == [
-        ("btc", GENESIS), ("btc", BECH32), ("eth", ETH), ("xmr", XMR)
-    ]
+    assert [(a.chain, a.address) for a in found] == [("btc", GENESIS), ("btc", BECH32), ("eth", ETH), ("xmr", XMR)]
     assert all(isinstance(a, CryptoAddress) for a in found)
 
 
@@ -108,7 +109,10 @@ def test_prices(text: str, amount: float, currency: str) -> None:
 def test_price_usd_uses_configured_rates() -> None:
     price = extract_price("40 EUR")
     assert price is not None and price.usd == pytest.approx(40 * 1.08)
-    assert extract_prices("$10 or €20") == [Price(amount=10, currency="USD", usd=10.0), Price(amount=20, currency="EUR", usd=21.6)]
+    assert extract_prices("$10 or €20") == [
+        Price(amount=10, currency="USD", usd=10.0),
+        Price(amount=20, currency="EUR", usd=21.6),
+    ]
     assert extract_price("no money here, version 2.0") is None
 
 

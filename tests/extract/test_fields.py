@@ -10,10 +10,16 @@ from extract.prices import parse_money
 from extract.quantities import parse_quantity
 
 
-@pytest.mark.parametrize("text, amount, currency, usd", [
-    ("USD 12.50", 12.5, "USD", 12.5), ("€45.00", 45.0, "EUR", 48.6), ("0.012917 BTC", 0.012917, "BTC", 839.61),
-    ("£1,250.00", 1250.0, "GBP", 1587.5), ("12,5 EUR", 12.5, "EUR", 13.5),
-])
+@pytest.mark.parametrize(
+    "text, amount, currency, usd",
+    [
+        ("USD 12.50", 12.5, "USD", 12.5),
+        ("€45.00", 45.0, "EUR", 48.6),
+        ("0.012917 BTC", 0.012917, "BTC", 839.61),
+        ("£1,250.00", 1250.0, "GBP", 1587.5),
+        ("12,5 EUR", 12.5, "EUR", 13.5),
+    ],
+)
 def test_parse_money(text: str, amount: float, currency: str, usd: float, settings) -> None:
     price = parse_money(text, settings.crawl.usd_rates)
     assert price is not None and (price.amount, price.currency, price.usd) == (amount, currency, usd)

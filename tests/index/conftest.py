@@ -16,8 +16,11 @@ from index.store import ListingStore
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     try:
-        parser.addoption("--es-url", default=None,
-                         help="a real Elasticsearch 8/9 for the store contract tests (else DRAGNET_TEST_ES_URL)")
+        parser.addoption(
+            "--es-url",
+            default=None,
+            help="a real Elasticsearch 8/9 for the store contract tests (else DRAGNET_TEST_ES_URL)",
+        )
     except ValueError:  # registered by another conftest already
         pass
 
@@ -27,12 +30,19 @@ def es_url(pytestconfig: pytest.Config) -> str | None:
     # Read once at session start, before the per-test settings isolation clears DRAGNET_*.
     # getoption with a default: the option is only registered when this conftest loads at start-up
     # (session fixtures are set up before the per-test isolation clears DRAGNET_* variables)
-    return (pytestconfig.getoption("--es-url", None) or os.environ.get("DRAGNET_TEST_ES_URL")
-            or load_settings().search.test_es_url or None)
+    return (
+        pytestconfig.getoption("--es-url", None)
+        or os.environ.get("DRAGNET_TEST_ES_URL")
+        or load_settings().search.test_es_url
+        or None
+    )
 
 
-BACKENDS = ["embedded", pytest.param("opensearch", marks=pytest.mark.integration),
-            pytest.param("elasticsearch", marks=pytest.mark.integration)]
+BACKENDS = [
+    "embedded",
+    pytest.param("opensearch", marks=pytest.mark.integration),
+    pytest.param("elasticsearch", marks=pytest.mark.integration),
+]
 
 
 def store_settings(settings: DragnetSettings, backend: str, url: str | None) -> DragnetSettings:
@@ -40,9 +50,17 @@ def store_settings(settings: DragnetSettings, backend: str, url: str | None) -> 
     each other's documents on the shared session node."""
     if backend == "embedded":
         return settings
-    return settings.model_copy(update={"search": settings.search.model_copy(update={
-        "backend": backend if backend != "elasticsearch" else "auto", "url": url,
-        "index_prefix": f"t{uuid.uuid4().hex[:10]}"})})
+    return settings.model_copy(
+        update={
+            "search": settings.search.model_copy(
+                update={
+                    "backend": backend if backend != "elasticsearch" else "auto",
+                    "url": url,
+                    "index_prefix": f"t{uuid.uuid4().hex[:10]}",
+                }
+            )
+        }
+    )
 
 
 @pytest.fixture(params=BACKENDS)

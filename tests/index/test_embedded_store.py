@@ -21,7 +21,9 @@ def test_a_store_written_before_the_facet_column_and_prefix_indices_is_upgraded_
     with sqlite3.connect(path) as db:  # the layout of a store from before the column and prefix indices
         db.execute("DROP INDEX listings_search")
         db.execute("ALTER TABLE listings DROP COLUMN facet_key")
-        db.execute("CREATE VIRTUAL TABLE old_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2')")
+        db.execute(
+            "CREATE VIRTUAL TABLE old_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
         db.execute("INSERT INTO old_fts(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
         db.execute("DROP TABLE listings_fts")
         db.execute("ALTER TABLE old_fts RENAME TO listings_fts")
@@ -30,7 +32,9 @@ def test_a_store_written_before_the_facet_column_and_prefix_indices_is_upgraded_
     reopened = EmbeddedStore(path)
     reopened.ensure_schema()
     try:
-        facets = {b.value: b.count for b in reopened.search(SearchQuery(text="batch OR pure OR tested")).facets["substance"]}
+        facets = {
+            b.value: b.count for b in reopened.search(SearchQuery(text="batch OR pure OR tested")).facets["substance"]
+        }
         expected: dict[str, int] = {}
         for listing in reopened.scan(SearchQuery(text="batch OR pure OR tested")):
             for name, score in listing.classification.substances.items():  # type: ignore[union-attr]
@@ -40,8 +44,11 @@ def test_a_store_written_before_the_facet_column_and_prefix_indices_is_upgraded_
         narrowed = reopened.search(SearchQuery(substance=["opioids"], facets=True))
         assert {b.value for b in narrowed.facets["substance"]} == {"opioids"}
         prefixed = reopened.search(SearchQuery(text="pres*"))  # through the rebuilt full-text index
-        assert prefixed.total == sum(1 for i in range(12) if i % 6 == 0) and "prefix" in reopened._db.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()[0]
+        assert (
+            prefixed.total == sum(1 for i in range(12) if i % 6 == 0)
+            and "prefix"
+            in reopened._db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()[0]
+        )
         assert all("<mark>" in hit.highlights["title"][0] for hit in prefixed.hits)
     finally:
         reopened.close()
@@ -51,7 +58,6 @@ def test_two_writers_of_one_listing_merge_one_after_the_other(tmp_path: Path, mo
     """Writer 1 has read the stored listing when writer 2 (another thread, another connection)
     writes a newer crawl of it: writer 2 must wait for writer 1's transaction and merge on top,
     not be overwritten by a merge made from writer 1's stale read."""
-
 
     path = tmp_path / "listings.sqlite"
     first, second = EmbeddedStore(path), EmbeddedStore(path)

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.integration
 
 
 def _engine_settings(settings: DragnetSettings, url: str, backend: str = "auto", **search: object) -> DragnetSettings:
-    return settings.model_copy(update={"search": settings.search.model_copy(update={
-        "backend": backend, "url": url, "index_prefix": f"t{uuid.uuid4().hex[:10]}", **search})})
+    return settings.model_copy(
+        update={
+            "search": settings.search.model_copy(
+                update={"backend": backend, "url": url, "index_prefix": f"t{uuid.uuid4().hex[:10]}", **search}
+            )
+        }
+    )
 
 
 def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearch_node) -> None:
@@ -35,9 +40,13 @@ def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearc
         store.ensure_schema()  # a second call is harmless
         prefix = store.settings.search.index_prefix
         aliases = httpx.get(f"{opensearch_node.url}/_alias/{prefix}-listings").json()
-        (index_name, info), = aliases.items()
-        assert index_name.startswith(f"{prefix}-listings-20") and info["aliases"][f"{prefix}-listings"]["is_write_index"]
-        mapping = httpx.get(f"{opensearch_node.url}/{prefix}-listings/_mapping").json()[index_name]["mappings"]["properties"]
+        ((index_name, info),) = aliases.items()
+        assert (
+            index_name.startswith(f"{prefix}-listings-20") and info["aliases"][f"{prefix}-listings"]["is_write_index"]
+        )
+        mapping = httpx.get(f"{opensearch_node.url}/{prefix}-listings/_mapping").json()[index_name]["mappings"][
+            "properties"
+        ]
         assert mapping["title"]["analyzer"] == "english" and mapping["title"]["fields"]["std"]["analyzer"] == "standard"
         assert mapping["title"]["fields"]["raw"]["type"] == "keyword"
         assert mapping["price"]["properties"]["usd"]["type"] == "scaled_float"
@@ -58,11 +67,15 @@ def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearc
 
 
 def test_a_chunk_over_the_byte_cap_goes_as_several_requests_and_every_listing_is_written(
-        settings: DragnetSettings, opensearch_node) -> None:
+    settings: DragnetSettings, opensearch_node
+) -> None:
     """Long listings: one chunk of 12 listings of ~20 kB each under a 64 kB cap per request is
     sent as several requests, none over the cap, and all are stored (first write and change)."""
-    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch",
-                                        bulk_max_bytes=64 * 1024, bulk_concurrency=1))
+    store = open_store(
+        _engine_settings(
+            settings, opensearch_node.url, backend="opensearch", bulk_max_bytes=64 * 1024, bulk_concurrency=1
+        )
+    )
     sizes: list[int] = []
     send = store.client.bulk
 
@@ -174,8 +187,9 @@ def test_reverted_content_keeps_version_count_equal_to_history(settings: Dragnet
 def test_parallel_parts_keep_arrival_order_per_listing(settings: DragnetSettings, opensearch_node) -> None:
     """Many chunks sent side by side: every version of one listing lands in the same part, in
     arrival order, so the newest crawl wins and every version is counted once."""
-    store = open_store(_engine_settings(settings, opensearch_node.url, backend="opensearch",
-                                        bulk_chunk_size=3, bulk_concurrency=3))
+    store = open_store(
+        _engine_settings(settings, opensearch_node.url, backend="opensearch", bulk_chunk_size=3, bulk_concurrency=3)
+    )
     try:
         batch = []
         for step in range(4):
@@ -243,8 +257,9 @@ def test_content_is_archived_before_it_is_replaced(settings: DragnetSettings, op
         store.close()
 
 
-def test_a_writer_that_expects_new_listings_still_merges_with_stored_ones(settings: DragnetSettings,
-                                                                           opensearch_node) -> None:
+def test_a_writer_that_expects_new_listings_still_merges_with_stored_ones(
+    settings: DragnetSettings, opensearch_node
+) -> None:
     """Create-first: a fresh store assumes new listings and writes them with op_type=create.
     A listing another writer stored already answers 409 and goes through the merge, so its
     content is archived, not overwritten."""
@@ -268,8 +283,9 @@ def test_a_writer_that_expects_new_listings_still_merges_with_stored_ones(settin
 
 
 @pytest.mark.parametrize("create_first", [True, False], ids=["create-first", "mget-first"])
-def test_both_write_paths_give_the_same_documents(settings: DragnetSettings, opensearch_node, create_first: bool,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_write_paths_give_the_same_documents(
+    settings: DragnetSettings, opensearch_node, create_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A chunk mixing stored listings (changed and unchanged), new ones and a listing arriving
     twice ends the same whichever path the store picks."""
 
@@ -277,14 +293,23 @@ def test_both_write_paths_give_the_same_documents(settings: DragnetSettings, ope
     try:
         store.upsert([make_listing(i) for i in range(4)])
         monkeypatch.setattr(engine, "_CREATE_FIRST_SHARE", 0.0 if create_first else 2.0)
-        chunk = [make_listing(0), make_listing(1, title="edited", days=9), make_listing(10),
-                 make_listing(11, title="eleven A", days=1), make_listing(11, title="eleven B", days=2)]
+        chunk = [
+            make_listing(0),
+            make_listing(1, title="edited", days=9),
+            make_listing(10),
+            make_listing(11, title="eleven A", days=1),
+            make_listing(11, title="eleven B", days=2),
+        ]
         result = store.upsert(chunk)
         assert (result.written, result.unchanged, result.failed) == (4, 1, [])
         store.refresh()
         got = {i: store.get(make_listing(i).id) for i in (0, 1, 10, 11)}
         assert {i: (doc.title, doc.version) for i, doc in got.items() if doc} == {
-            0: (make_listing(0).title, 1), 1: ("edited", 2), 10: (make_listing(10).title, 1), 11: ("eleven B", 2)}
+            0: (make_listing(0).title, 1),
+            1: ("edited", 2),
+            10: (make_listing(10).title, 1),
+            11: ("eleven B", 2),
+        }
         assert [v.title for v in store.history(make_listing(11).id)] == ["eleven A", "eleven B"]
         assert store.count() == 6
     finally:
@@ -305,8 +330,9 @@ def _race_on_mget(store: EngineStore, other: EngineStore, changes: list) -> None
     store.client.mget = mget_then_other_writer  # type: ignore[method-assign]
 
 
-def test_a_listing_changed_by_another_writer_during_the_merge_is_merged_again(settings: DragnetSettings,
-                                                                               opensearch_node) -> None:
+def test_a_listing_changed_by_another_writer_during_the_merge_is_merged_again(
+    settings: DragnetSettings, opensearch_node
+) -> None:
     """Two indexers merge the same listing: the one whose read went stale gets a 409 on its
     conditional write and merges again, so neither update is lost and the version count
     includes the content it had archived before the conflict."""
@@ -328,8 +354,9 @@ def test_a_listing_changed_by_another_writer_during_the_merge_is_merged_again(se
         second.close()
 
 
-def test_a_listing_that_keeps_changing_under_the_merge_is_a_retryable_error(settings: DragnetSettings,
-                                                                            opensearch_node) -> None:
+def test_a_listing_that_keeps_changing_under_the_merge_is_a_retryable_error(
+    settings: DragnetSettings, opensearch_node
+) -> None:
     engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
     first, second = open_store(engine_settings), open_store(engine_settings)
     try:

@@ -51,26 +51,35 @@ def test_new_content_version_keeps_history_and_first_seen(store: ListingStore) -
 
 
 def test_full_text_stemming_phrases_exclusion_or_and_prefix(store: ListingStore) -> None:
-    store.upsert([
-        make_listing(1, title="Pressed oxycodone pills", text="thirty milligram pills shipped in stealth"),
-        make_listing(2, title="Colombian cocaine", text="pure flake, tested, stealth shipping"),
-        make_listing(3, title="Kush buds", text="fresh harvest, discreet packaging"),
-    ])
+    store.upsert(
+        [
+            make_listing(1, title="Pressed oxycodone pills", text="thirty milligram pills shipped in stealth"),
+            make_listing(2, title="Colombian cocaine", text="pure flake, tested, stealth shipping"),
+            make_listing(3, title="Kush buds", text="fresh harvest, discreet packaging"),
+        ]
+    )
     store.refresh()
     ids = {i: make_listing(i).id for i in (1, 2, 3)}
-    assert _ids(store.search(SearchQuery(text="pill"))) == [ids[1]]            # stemming
+    assert _ids(store.search(SearchQuery(text="pill"))) == [ids[1]]  # stemming
     assert set(_ids(store.search(SearchQuery(text="stealth")))) == {ids[1], ids[2]}
     assert _ids(store.search(SearchQuery(text='"stealth shipping"'))) == [ids[2]]
     assert _ids(store.search(SearchQuery(text="stealth -cocaine"))) == [ids[1]]
     assert set(_ids(store.search(SearchQuery(text="kush OR cocaine")))) == {ids[2], ids[3]}
     assert _ids(store.search(SearchQuery(text="oxyc*"))) == [ids[1]]
-    assert store.search(SearchQuery(text="stealth kush")).total == 0            # words are ANDed
+    assert store.search(SearchQuery(text="stealth kush")).total == 0  # words are ANDed
     assert store.count(SearchQuery(text="stealth")) == 2
 
 
 def test_highlights_escape_scraped_markup_then_mark(store: ListingStore) -> None:
-    store.upsert([make_listing(1, title='<script>alert("x")</script> xanax <img src=x onerror=alert(1)>',
-                               text="cheap xanax bars <b>bold</b>")])
+    store.upsert(
+        [
+            make_listing(
+                1,
+                title='<script>alert("x")</script> xanax <img src=x onerror=alert(1)>',
+                text="cheap xanax bars <b>bold</b>",
+            )
+        ]
+    )
     store.refresh()
     hit = store.search(SearchQuery(text="xanax")).hits[0]
     title = " ".join(hit.highlights["title"])
@@ -86,24 +95,33 @@ def test_filters(store: ListingStore) -> None:
     store.refresh()
 
     def expect(query: SearchQuery, predicate) -> None:
-        wanted = {l.id for l in listings if predicate(l)}
-        got = {l.id for l in store.scan(query)}
+        wanted = {entry.id for entry in listings if predicate(entry)}
+        got = {entry.id for entry in store.scan(query)}
         assert got == wanted and wanted, query
         assert store.count(query) == len(wanted)
 
-    expect(SearchQuery(market=["alpha"]), lambda l: l.market == "alpha")
-    expect(SearchQuery(market=["alpha", "bravo"]), lambda l: l.market in ("alpha", "bravo"))
-    expect(SearchQuery(vendor=["vendor3"]), lambda l: l.vendor.name == "vendor3")
-    expect(SearchQuery(substance=["cannabis"]), lambda l: l.classification.is_drug_sale and "cannabis" in l.classification.substances)
-    expect(SearchQuery(ships_from=["NL"]), lambda l: l.ships_from == "NL")
-    expect(SearchQuery(is_drug_sale=False), lambda l: not l.classification.is_drug_sale)
-    expect(SearchQuery(min_score=0.9), lambda l: l.classification.score >= 0.9)
-    expect(SearchQuery(price_usd_min=20, price_usd_max=40), lambda l: 20 <= l.price.usd <= 40)
+    expect(SearchQuery(market=["alpha"]), lambda entry: entry.market == "alpha")
+    expect(SearchQuery(market=["alpha", "bravo"]), lambda entry: entry.market in ("alpha", "bravo"))
+    expect(SearchQuery(vendor=["vendor3"]), lambda entry: entry.vendor.name == "vendor3")
+    expect(
+        SearchQuery(substance=["cannabis"]),
+        lambda entry: entry.classification.is_drug_sale and "cannabis" in entry.classification.substances,
+    )
+    expect(SearchQuery(ships_from=["NL"]), lambda entry: entry.ships_from == "NL")
+    expect(SearchQuery(is_drug_sale=False), lambda entry: not entry.classification.is_drug_sale)
+    expect(SearchQuery(min_score=0.9), lambda entry: entry.classification.score >= 0.9)
+    expect(SearchQuery(price_usd_min=20, price_usd_max=40), lambda entry: 20 <= entry.price.usd <= 40)
     start, end = BASE_TIME + timedelta(days=10), BASE_TIME + timedelta(days=20)
-    expect(SearchQuery(seen_from=start, seen_to=end), lambda l: start <= l.last_seen <= end)
-    expect(SearchQuery(market=["bravo"], is_drug_sale=True, text="stealth"),
-           lambda l: l.market == "bravo" and l.classification.is_drug_sale and "stealth" in (l.title + l.text))
-    expect(SearchQuery(ids=[listings[4].id, listings[9].id]), lambda l: l.id in (listings[4].id, listings[9].id))
+    expect(SearchQuery(seen_from=start, seen_to=end), lambda entry: start <= entry.last_seen <= end)
+    expect(
+        SearchQuery(market=["bravo"], is_drug_sale=True, text="stealth"),
+        lambda entry: (
+            entry.market == "bravo" and entry.classification.is_drug_sale and "stealth" in (entry.title + entry.text)
+        ),
+    )
+    expect(
+        SearchQuery(ids=[listings[4].id, listings[9].id]), lambda entry: entry.id in (listings[4].id, listings[9].id)
+    )
 
 
 def test_facets_count_the_filtered_result(store: ListingStore) -> None:
@@ -111,19 +129,19 @@ def test_facets_count_the_filtered_result(store: ListingStore) -> None:
     store.upsert(listings)
     store.refresh()
     result = store.search(SearchQuery(market=["alpha"], size=0))
-    alpha = [l for l in listings if l.market == "alpha"]
+    alpha = [entry for entry in listings if entry.market == "alpha"]
     assert result.total == len(alpha)
     assert {b.value: b.count for b in result.facets["market"]} == {"alpha": len(alpha)}
     vendors: dict[str, int] = {}
-    for l in alpha:
-        vendors[l.vendor.name] = vendors.get(l.vendor.name, 0) + 1
+    for entry in alpha:
+        vendors[entry.vendor.name] = vendors.get(entry.vendor.name, 0) + 1
     assert {b.value: b.count for b in result.facets["vendor"]} == vendors
-    drug = {"true": sum(l.classification.is_drug_sale for l in alpha)}
+    drug = {"true": sum(entry.classification.is_drug_sale for entry in alpha)}
     drug["false"] = len(alpha) - drug["true"]
     assert {b.value: b.count for b in result.facets["is_drug_sale"]} == {k: v for k, v in drug.items() if v}
     substance_counts: dict[str, int] = {}
-    for l in alpha:
-        for name in l.classification.substances:
+    for entry in alpha:
+        for name in entry.classification.substances:
             substance_counts[name] = substance_counts.get(name, 0) + 1
     assert {b.value: b.count for b in result.facets["substance"]} == substance_counts
 
@@ -134,7 +152,7 @@ def test_sorting_and_search_after_paging_cover_everything_once(store: ListingSto
     store.upsert(listings)
     store.refresh()
     text = "quality" if sort == "relevance" else ""
-    wanted = {l.id for l in listings if not text or text in (l.title + " " + l.text)}
+    wanted = {entry.id for entry in listings if not text or text in (entry.title + " " + entry.text)}
     seen: list[str] = []
     values: list = []
     after = None
@@ -146,18 +164,18 @@ def test_sorting_and_search_after_paging_cover_everything_once(store: ListingSto
         if after is None:
             break
     assert len(seen) == len(set(seen)) and set(seen) == wanted
-    by_id = {l.id: l for l in listings}
+    by_id = {entry.id: entry for entry in listings}
     ordered = [by_id[i] for i in seen]
     if sort == "newest":
-        assert [l.last_seen for l in ordered] == sorted((l.last_seen for l in ordered), reverse=True)
+        assert [entry.last_seen for entry in ordered] == sorted((entry.last_seen for entry in ordered), reverse=True)
     elif sort == "oldest":
-        assert [l.last_seen for l in ordered] == sorted(l.last_seen for l in ordered)
+        assert [entry.last_seen for entry in ordered] == sorted(entry.last_seen for entry in ordered)
     elif sort in ("price_asc", "price_desc"):
-        priced = [l.price.usd for l in ordered if l.price]
+        priced = [entry.price.usd for entry in ordered if entry.price]
         assert priced == sorted(priced, reverse=sort == "price_desc")
-        assert all(l.price is None for l in ordered[len(priced):])  # missing prices last
+        assert all(entry.price is None for entry in ordered[len(priced) :])  # missing prices last
     elif sort == "score_desc":
-        scores = [l.classification.score for l in ordered]
+        scores = [entry.classification.score for entry in ordered]
         assert scores == sorted(scores, reverse=True)
     else:
         scores = [hit.score for hit in values]
@@ -176,24 +194,25 @@ def test_date_histogram(store: ListingStore) -> None:
     months = store.date_histogram(SearchQuery(), "month")
     assert [(b.start.month, b.count) for b in months] == [(10, 7), (11, 1)]
     weeks = store.date_histogram(SearchQuery(market=["alpha"]), "week")
-    assert sum(b.count for b in weeks) == sum(l.market == "alpha" for l in listings)
+    assert sum(b.count for b in weeks) == sum(entry.market == "alpha" for entry in listings)
     assert all(b.start.weekday() == 0 for b in weeks)
 
 
 def test_identifier_filter_links_sellers(store: ListingStore) -> None:
-    store.upsert([
-        make_listing(1, pgp="AAAA BBBB CCCC DDDD EEEE FFFF 0000 1111 2222 3333"),
-        make_listing(2, contacts=[Contact(kind="telegram", handle="@Dealer_One")]),
-        make_listing(3, crypto=[CryptoAddress(chain="btc", address="bc1qexampleexampleexample0")]),
-        make_listing(4),
-    ])
+    store.upsert(
+        [
+            make_listing(1, pgp="AAAA BBBB CCCC DDDD EEEE FFFF 0000 1111 2222 3333"),
+            make_listing(2, contacts=[Contact(kind="telegram", handle="@Dealer_One")]),
+            make_listing(3, crypto=[CryptoAddress(chain="btc", address="bc1qexampleexampleexample0")]),
+            make_listing(4),
+        ]
+    )
     store.refresh()
     q = SearchQuery(identifiers=["pgp:AAAABBBBCCCCDDDDEEEEFFFF0000111122223333", "contact:telegram:dealer_one"])
-    assert {l.id for l in store.scan(q)} == {make_listing(1).id, make_listing(2).id}
+    assert {entry.id for entry in store.scan(q)} == {make_listing(1).id, make_listing(2).id}
 
 
-@pytest.mark.parametrize("text", ['{"query": {"match_all": {}}}', '[{"script": "x"}]',
-                                  '{"bool": {"must": [ ]}'])
+@pytest.mark.parametrize("text", ['{"query": {"match_all": {}}}', '[{"script": "x"}]', '{"bool": {"must": [ ]}'])
 def test_engine_dsl_is_refused(store: ListingStore, text: str) -> None:
     store.upsert(corpus(5))
     store.refresh()
@@ -201,8 +220,21 @@ def test_engine_dsl_is_refused(store: ListingStore, text: str) -> None:
         store.search(SearchQuery(text=text))
 
 
-@pytest.mark.parametrize("text", ["*:*", "title:* OR _exists_:text", "/.*/", "cocaine~10^99", "text:[* TO *]",
-                                  'a AND (b OR "c', "NEAR(a b)", "title : cocaine", "\\\\", "'; DROP TABLE listings; --"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "*:*",
+        "title:* OR _exists_:text",
+        "/.*/",
+        "cocaine~10^99",
+        "text:[* TO *]",
+        'a AND (b OR "c',
+        "NEAR(a b)",
+        "title : cocaine",
+        "\\\\",
+        "'; DROP TABLE listings; --",
+    ],
+)
 def test_lucene_and_fts_syntax_abuse_is_searched_as_text(store: ListingStore, text: str) -> None:
     listings = corpus(10)
     store.upsert(listings)

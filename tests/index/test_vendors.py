@@ -16,8 +16,17 @@ def test_aliases_link_across_markets_by_pgp_handle_and_wallet(store: ListingStor
     listings = [
         make_listing(1, vendor="snowking", market="alpha", pgp=PGP, days=1),
         make_listing(2, vendor="snowking", market="alpha", days=2),
-        make_listing(3, vendor="k1ng_of_snow", market="bravo", pgp=PGP.replace(" ", "").lower(), contacts=handle, days=10),
-        make_listing(4, vendor="frosty", market="charlie", contacts=[Contact(kind="wickr", handle="snowking")], crypto=wallet, days=20),
+        make_listing(
+            3, vendor="k1ng_of_snow", market="bravo", pgp=PGP.replace(" ", "").lower(), contacts=handle, days=10
+        ),
+        make_listing(
+            4,
+            vendor="frosty",
+            market="charlie",
+            contacts=[Contact(kind="wickr", handle="snowking")],
+            crypto=wallet,
+            days=20,
+        ),
         make_listing(5, vendor="frosty", market="charlie", days=21),
         make_listing(6, vendor="unrelated", market="alpha", days=3),
         make_listing(7, vendor="snowking", market="bravo", days=4),  # same name elsewhere, nothing shared
@@ -33,10 +42,10 @@ def test_aliases_link_across_markets_by_pgp_handle_and_wallet(store: ListingStor
     assert names[("frosty", "charlie")].listings == 2
     assert "pgp:" + PGP.replace(" ", "") in entity.identifiers
     assert "contact:wickr:snowking" in entity.identifiers
-    links = {(l.a, l.b, l.identifier) for l in entity.links}
+    links = {(item.a, item.b, item.identifier) for item in entity.links}
     assert ("k1ng_of_snow@bravo", "snowking@alpha", "pgp:" + PGP.replace(" ", "")) in links
     assert ("frosty@charlie", "k1ng_of_snow@bravo", "contact:wickr:snowking") in links
-    ids = [l.id for l in entity.listings]
+    ids = [item.id for item in entity.listings]
     assert set(ids) == {listings[i].id for i in (0, 1, 2, 3, 4, 7)}
     assert ids[0] == listings[7].id  # newest first
     assert sum(b.count for b in entity.timeline) == 6

@@ -34,8 +34,9 @@ def clock() -> Clock:
 @pytest.fixture
 def lifespan_settings(settings: DragnetSettings) -> DragnetSettings:
     """Short probe timeout so that the timeout case costs about a second."""
-    ls = settings.lifespan.model_copy(update={"probe_timeout_s": 1.0, "probe_interval_s": 3600.0,
-                                              "backoff_max_s": 86400.0, "down_after_failures": 3})
+    ls = settings.lifespan.model_copy(
+        update={"probe_timeout_s": 1.0, "probe_interval_s": 3600.0, "backoff_max_s": 86400.0, "down_after_failures": 3}
+    )
     return settings.model_copy(update={"lifespan": ls})
 
 

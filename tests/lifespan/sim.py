@@ -26,21 +26,31 @@ def onion_name(seed: str) -> str:
 def listing_page(name: str, n: int = 12, extra: str = "") -> str:
     rows = "".join(
         f"<li><a href='/listing/{i}'>{name} listing {i}: premium product {i * 7 % 13} grams, "
-        f"vendor shop{i % 4}, ships worldwide, escrow accepted, price {10 + i} USD</a></li>" for i in range(n))
-    return (f"<html><head><title>{name} Market</title></head><body><h1>Welcome to {name} market</h1>"
-            f"<p>The most trusted market since 2024. Use escrow. Check the canary and our signed mirrors.</p>"
-            f"{extra}<ul>{rows}</ul><a href='/login'>login</a></body></html>")
+        f"vendor shop{i % 4}, ships worldwide, escrow accepted, price {10 + i} USD</a></li>"
+        for i in range(n)
+    )
+    return (
+        f"<html><head><title>{name} Market</title></head><body><h1>Welcome to {name} market</h1>"
+        f"<p>The most trusted market since 2024. Use escrow. Check the canary and our signed mirrors.</p>"
+        f"{extra}<ul>{rows}</ul><a href='/login'>login</a></body></html>"
+    )
 
 
-SEIZURE_PAGE = ("<html><head><title>Seized</title></head><body><h1>THIS HIDDEN SITE HAS BEEN SEIZED</h1>"
-                "<p>by the Federal Bureau of Investigation and the Bundeskriminalamt as part of a law "
-                "enforcement action coordinated by Europol.</p><img src='/banner.png'></body></html>")
+SEIZURE_PAGE = (
+    "<html><head><title>Seized</title></head><body><h1>THIS HIDDEN SITE HAS BEEN SEIZED</h1>"
+    "<p>by the Federal Bureau of Investigation and the Bundeskriminalamt as part of a law "
+    "enforcement action coordinated by Europol.</p><img src='/banner.png'></body></html>"
+)
 IMAGE_ONLY_PAGE = "<html><head><title>Notice</title></head><body><img src='/banner.png'></body></html>"
-GATE_PAGE = ("<html><head><title>Queue</title></head><body><h2>DDoS protection</h2>"
-             "<p>You are in a queue. Solve the captcha to continue.</p><img src='/captcha.png'></body></html>")
-LOGIN_PAGE = ("<html><head><title>Sign in</title></head><body><form method=post action=/login>"
-              "Username <input name=u> Password <input type=password name=p><button>Login</button>"
-              "</form></body></html>")
+GATE_PAGE = (
+    "<html><head><title>Queue</title></head><body><h2>DDoS protection</h2>"
+    "<p>You are in a queue. Solve the captcha to continue.</p><img src='/captcha.png'></body></html>"
+)
+LOGIN_PAGE = (
+    "<html><head><title>Sign in</title></head><body><form method=post action=/login>"
+    "Username <input name=u> Password <input type=password name=p><button>Login</button>"
+    "</form></body></html>"
+)
 
 
 def banner_png(seed: int = 1) -> bytes:
@@ -91,7 +101,9 @@ class SimMarket:
         self.server.shutdown()
         self.server.server_close()
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "text/html; charset=utf-8") -> None:
+    def _send(
+        self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "text/html; charset=utf-8"
+    ) -> None:
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))
@@ -114,11 +126,18 @@ class SimMarket:
             return self._send(h, 200, banner_png(), "image/png")
         if fail or self.mode == "error":
             return self._send(h, 503, b"<html><body>Service Unavailable</body></html>")
-        page = {"up": self.page, "seized": SEIZURE_PAGE, "image_only": IMAGE_ONLY_PAGE, "gate": GATE_PAGE,
-                "login": LOGIN_PAGE}.get(self.mode, self.page)
+        page = {
+            "up": self.page,
+            "seized": SEIZURE_PAGE,
+            "image_only": IMAGE_ONLY_PAGE,
+            "gate": GATE_PAGE,
+            "login": LOGIN_PAGE,
+        }.get(self.mode, self.page)
         if self.mode == "withdrawals":
-            page = listing_page(self.name, extra="<div class=notice>Withdrawals are temporarily disabled "
-                                                 "due to wallet maintenance.</div>")
+            page = listing_page(
+                self.name,
+                extra="<div class=notice>Withdrawals are temporarily disabled due to wallet maintenance.</div>",
+            )
         return self._send(h, 200, page.encode())
 
 

@@ -22,11 +22,14 @@ HOSTILE = "<script>alert(1)</script>Evil"
 
 
 def table(path: Path) -> Path:
-    path.write_text("name,start,end,closure_type,notes\n"
-                    "AlphaBay,2014-12-22,2017-07-05,seized,Operation Bayonet\n"
-                    "Evolution,2014-01-14,2015-03-14,exit scam,\n"
-                    f"\"{HOSTILE}\",2016-01-01,2016-06-01,retired,\n"
-                    "Open One,2019-01-01,2019-12-01,open,\n", encoding="utf-8")
+    path.write_text(
+        "name,start,end,closure_type,notes\n"
+        "AlphaBay,2014-12-22,2017-07-05,seized,Operation Bayonet\n"
+        "Evolution,2014-01-14,2015-03-14,exit scam,\n"
+        f'"{HOSTILE}",2016-01-01,2016-06-01,retired,\n'
+        "Open One,2019-01-01,2019-12-01,open,\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -34,11 +37,27 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
     with LifespanStore(settings=settings) as store:
         assert import_csv(store, table(tmp_path / "t.csv")).imported == 4
         store.upsert_market("Watched", primary_host="x.onion")
-        store.add_state_change(StateChange(market_id="watched", at=1.7e9, from_state=MarketState.ACTIVE,
-                                           to_state=MarketState.DOWN, reason="3 consecutive failed probes",
-                                           evidence={"url": "http://x.onion/\"><img src=x onerror=alert(2)>"}))
-        store.add_probe(ProbeResult(market_id="watched", url="http://x.onion/", host="x.onion", at=1.69e9,
-                                    status=ProbeStatus.UP, title="<b onmouseover=alert(3)>Shop</b>", latency_ms=900))
+        store.add_state_change(
+            StateChange(
+                market_id="watched",
+                at=1.7e9,
+                from_state=MarketState.ACTIVE,
+                to_state=MarketState.DOWN,
+                reason="3 consecutive failed probes",
+                evidence={"url": 'http://x.onion/"><img src=x onerror=alert(2)>'},
+            )
+        )
+        store.add_probe(
+            ProbeResult(
+                market_id="watched",
+                url="http://x.onion/",
+                host="x.onion",
+                at=1.69e9,
+                status=ProbeStatus.UP,
+                title="<b onmouseover=alert(3)>Shop</b>",
+                latency_ms=900,
+            )
+        )
         store.add_mirror("watched", "y" * 56 + ".onion", "clone", phishing=True, note="<i>clone</i>")
     keys = KeyStore(settings)
     analyst = keys.create_key("ana", "analyst")
@@ -81,9 +100,14 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
 
 @pytest.mark.integration
 def test_cli_import_report_and_probe(settings, tmp_path, sim_market, socks_proxy) -> None:
-    use_settings(settings.model_copy(update={"tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
-                                             "crawl": settings.crawl.model_copy(
-                                                 update={"profiles_dir": tmp_path / "none"})}))
+    use_settings(
+        settings.model_copy(
+            update={
+                "tor": settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
+                "crawl": settings.crawl.model_copy(update={"profiles_dir": tmp_path / "none"}),
+            }
+        )
+    )
     runner = CliRunner()
     result = runner.invoke(cli_app, ["lifespan", "import", str(table(tmp_path / "t.csv"))])
     assert result.exit_code == 0, result.output

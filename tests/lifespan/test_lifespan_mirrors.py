@@ -46,8 +46,10 @@ HOSTS = [onion_name("m1"), onion_name("m2"), onion_name("m3")]
 
 def mirror_files(key: pgpy.PGPKey, now: float, canary_age_days: float = 2) -> tuple[str, str, str]:
     mirrors = "Official mirrors of Market:\n" + "\n".join(f"http://{h}" for h in HOSTS) + "\n"
-    canary = (f"We, the staff of Market, state that as of {day(now - canary_age_days * DAY)} we have not been "
-              "contacted by any law enforcement agency and retain full control of our keys.\n")
+    canary = (
+        f"We, the staff of Market, state that as of {day(now - canary_age_days * DAY)} we have not been "
+        "contacted by any law enforcement agency and retain full control of our keys.\n"
+    )
     return str(key.pubkey), clearsign(key, mirrors), clearsign(key, canary)
 
 
@@ -79,8 +81,13 @@ def test_list_signed_by_another_key_and_key_change_are_flagged(key, clock) -> No
     result = verify_mirror_files(pgp_txt, forged, canary_txt, now=clock())
     assert not result.ok and not result.mirrors.signature_valid
     # the impostor serving its own pgp.txt verifies internally, but not against the pinned key
-    own = verify_mirror_files(str(impostor.pubkey), forged, clearsign(impostor, f"as of {day(clock())}"),
-                              now=clock(), pinned_fingerprint=str(key.fingerprint).replace(" ", ""))
+    own = verify_mirror_files(
+        str(impostor.pubkey),
+        forged,
+        clearsign(impostor, f"as of {day(clock())}"),
+        now=clock(),
+        pinned_fingerprint=str(key.fingerprint).replace(" ", ""),
+    )
     assert own.mirrors.signature_valid and own.key_changed and not own.ok
 
 
@@ -97,8 +104,11 @@ def test_expired_and_unsigned_canary_are_flagged(key, clock) -> None:
 
 def test_clone_similarity_separates_clones_from_other_markets() -> None:
     same, _ = compare_pages(listing_page("Atlas"), listing_page("Atlas", extra="<p>Deposit here!</p>"))
-    other, _ = compare_pages(listing_page("Atlas"), "<html><body><h1>Cat pictures</h1><p>Only cats here, "
-                                                     "every day, all sizes, no markets at all.</p></body></html>")
+    other, _ = compare_pages(
+        listing_page("Atlas"),
+        "<html><body><h1>Cat pictures</h1><p>Only cats here, "
+        "every day, all sizes, no markets at all.</p></body></html>",
+    )
     assert same >= 0.8 > 0.2 > other
 
 
@@ -126,9 +136,11 @@ def test_fetch_verify_and_flag_unlisted_clone(key, store, lifespan_settings, soc
         assert {m.host for m in store.mirrors("atlas") if m.verified} == {site.host, listed_host}
 
         # a forum post announces "new links"; they are recorded as unverified discovered addresses
-        post = (f"Atlas is moving! new links: http://{clone.host}/ and {listed_host} "
-                f"(also try {unrelated.host.upper()})")
-        assert add_discovered_mirrors(store, "atlas", post, source_url="http://forum/t/1") == [clone.host, unrelated.host]
+        post = f"Atlas is moving! new links: http://{clone.host}/ and {listed_host} (also try {unrelated.host.upper()})"
+        assert add_discovered_mirrors(store, "atlas", post, source_url="http://forum/t/1") == [
+            clone.host,
+            unrelated.host,
+        ]
         findings = {f.host: f for f in detect_clones(prober, "atlas")}
         assert set(findings) == {clone.host, unrelated.host}
         findings.update({f.host: f for f in detect_clones(prober, "atlas", [listed_host])})

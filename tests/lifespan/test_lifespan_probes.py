@@ -48,8 +48,9 @@ def test_probe_classifies_what_the_market_serves(prober, store, sim_market, cloc
 
 
 def test_slow_market_is_degraded_then_recovers(store, lifespan_settings, socks_proxy, sim_market, clock) -> None:
-    settings = lifespan_settings.model_copy(update={"lifespan": lifespan_settings.lifespan.model_copy(
-        update={"degraded_latency_s": 0.25})})
+    settings = lifespan_settings.model_copy(
+        update={"lifespan": lifespan_settings.lifespan.model_copy(update={"degraded_latency_s": 0.25})}
+    )
     prober = Prober(store, settings, socks_proxy.url, clock=clock)
     market = sim_market("Sluggish")
     register_market(store, "Sluggish", f"http://{market.host}/")
@@ -138,8 +139,11 @@ def test_backoff_state_changes_and_recovery(prober, store, sim_market, socks_pro
 
     changes = store.state_changes("phoenix")
     assert [(c.from_state, c.to_state) for c in changes] == [
-        (MarketState.NEW, MarketState.ACTIVE), (MarketState.ACTIVE, MarketState.DEGRADED),
-        (MarketState.DEGRADED, MarketState.DOWN), (MarketState.DOWN, MarketState.ACTIVE)]
+        (MarketState.NEW, MarketState.ACTIVE),
+        (MarketState.ACTIVE, MarketState.DEGRADED),
+        (MarketState.DEGRADED, MarketState.DOWN),
+        (MarketState.DOWN, MarketState.ACTIVE),
+    ]
     assert changes[1].evidence["down_kind"] == "descriptor_not_found"
     assert changes[1].evidence["url"] == f"http://{market.host}/"
     assert changes[2].evidence["consecutive_failures"] == 3
@@ -178,14 +182,18 @@ def test_seizure_banner_by_text_then_by_image_hash(prober, store, sim_market, cl
     # a normal market with a different image is not "seized", even when its news box reports
     # another market's seizure in the banner's own words
     c = sim_market("Normal")
-    c.page = listing_page("Normal", extra="<div class=news>News: Hydra has been seized by the BKA and "
-                                          "Europol in a law enforcement action. Stay safe!</div>")
+    c.page = listing_page(
+        "Normal",
+        extra="<div class=news>News: Hydra has been seized by the BKA and "
+        "Europol in a law enforcement action. Stay safe!</div>",
+    )
     register_market(store, "Normal", f"http://{c.host}/")
     assert prober.probe("normal").status == ProbeStatus.UP
 
 
-def test_exit_scam_is_suspected_until_confirmed_and_silence_retires(prober, store, sim_market, socks_proxy,
-                                                                    clock, lifespan_settings) -> None:
+def test_exit_scam_is_suspected_until_confirmed_and_silence_retires(
+    prober, store, sim_market, socks_proxy, clock, lifespan_settings
+) -> None:
     ls = lifespan_settings.lifespan
     # withdrawals disabled, then a long outage: suspected exit scam
     w = sim_market("Wallstreet")
@@ -252,15 +260,21 @@ def test_probe_due_markets_from_site_profiles(tmp_path, lifespan_settings, sim_m
         f"mirrors:\n  - http://{onion_name('profiled-mirror')}/\n"
         "gate:\n  markers: ['wait for the rabbit']\n"
         "listing: {links: 'a.item::attr(href)', detail_url: '/item/'}\n"
-        "fields: {title: {css: 'h1::text'}, price: {css: '.price::text'}}\n", encoding="utf-8")
+        "fields: {title: {css: 'h1::text'}, price: {css: '.price::text'}}\n",
+        encoding="utf-8",
+    )
     (profiles / "social.yaml").write_text(
         "name: feed\nkind: social\nstart_urls: ['http://127.0.0.1:1/feed']\n"
         "posts: {container: article, url: 'a::attr(href)', author: '.a::text', text: '.t::text'}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (profiles / "broken.yaml").write_text("name: [unclosed\n", encoding="utf-8")
-    settings = lifespan_settings.model_copy(update={
-        "tor": lifespan_settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
-        "crawl": lifespan_settings.crawl.model_copy(update={"profiles_dir": profiles})})
+    settings = lifespan_settings.model_copy(
+        update={
+            "tor": lifespan_settings.tor.model_copy(update={"socks_url": socks_proxy.url}),
+            "crawl": lifespan_settings.crawl.model_copy(update={"profiles_dir": profiles}),
+        }
+    )
     use_settings(settings)
     assert probe_due_markets() == 1  # the onion market only; the clearnet feed is no probe target
     assert probe_due_markets() == 0  # nothing due again within the interval
@@ -303,10 +317,12 @@ def test_probes_of_the_crawlers_simulated_world(store, lifespan_settings, socks_
         assert check.problems == ["canary.txt: missing"]  # the simulated market publishes no canary
 
 
-def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(store, lifespan_settings, sim_market,
-                                                                     socks_proxy, clock) -> None:
-    settings = lifespan_settings.model_copy(update={"lifespan": lifespan_settings.lifespan.model_copy(
-        update={"probe_concurrency": 4})})
+def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(
+    store, lifespan_settings, sim_market, socks_proxy, clock
+) -> None:
+    settings = lifespan_settings.model_copy(
+        update={"lifespan": lifespan_settings.lifespan.model_copy(update={"probe_concurrency": 4})}
+    )
     prober = Prober(store, settings, socks_proxy.url, clock=clock)
     sites = {name: sim_market(name) for name in ("P1", "P2", "P3", "P4", "P5")}
     sites["P2"].mode = "seized"
@@ -316,8 +332,13 @@ def test_probe_due_round_runs_markets_in_parallel_without_mixing_them(store, lif
     socks_proxy.remove(sites["P4"].host)
     assert prober.probe_due(seed_profiles=False) == 5
     states = {m.market_id: m.state for m in store.markets()}
-    assert states == {"p1": MarketState.ACTIVE, "p2": MarketState.SEIZED, "p3": MarketState.ACTIVE,
-                      "p4": MarketState.NEW, "p5": MarketState.ACTIVE}  # p4: one failure, not yet down
+    assert states == {
+        "p1": MarketState.ACTIVE,
+        "p2": MarketState.SEIZED,
+        "p3": MarketState.ACTIVE,
+        "p4": MarketState.NEW,
+        "p5": MarketState.ACTIVE,
+    }  # p4: one failure, not yet down
     for market_id in states:
         probes = store.probes(market_id)
         assert len(probes) == 1 and probes[0].market_id == market_id

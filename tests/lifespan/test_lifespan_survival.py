@@ -111,12 +111,15 @@ def test_kaplan_meier_matches_hand_computation(store, tmp_path) -> None:
 
 def test_importer_reports_bad_rows_and_censors_open_markets(store, tmp_path) -> None:
     csv_path = tmp_path / "bad.csv"
-    csv_path.write_text("Name,Start,End,Closure_Type\n"
-                        "Good,2019-03-01,,\n"
-                        ",2019-01-01,2019-02-01,seized\n"
-                        "Backwards,2019-05-01,2019-01-01,seized\n"
-                        "Garbled,yesterday,2019-01-01,seized\n"
-                        "NoReason,2019-01-01,2019-04-11,\n", encoding="utf-8")
+    csv_path.write_text(
+        "Name,Start,End,Closure_Type\n"
+        "Good,2019-03-01,,\n"
+        ",2019-01-01,2019-02-01,seized\n"
+        "Backwards,2019-05-01,2019-01-01,seized\n"
+        "Garbled,yesterday,2019-01-01,seized\n"
+        "NoReason,2019-01-01,2019-04-11,\n",
+        encoding="utf-8",
+    )
     result = import_csv(store, csv_path)
     assert result.imported == 2
     assert [e.split(":")[0] for e in result.errors] == ["line 3", "line 4", "line 5"]
@@ -140,8 +143,14 @@ def test_probed_markets_enter_the_analysis(store, lifespan_settings) -> None:
     statuses = [ProbeStatus.UP, ProbeStatus.UP, ProbeStatus.DOWN, ProbeStatus.UP, ProbeStatus.SEIZED]
     for i, status in enumerate(statuses):
         market = store.get_market("probed")
-        result = ProbeResult(market_id="probed", url="http://x.onion/", host="x.onion", at=t0 + i * 86400.0,
-                             status=status, down_kind="timeout" if status == ProbeStatus.DOWN else None)
+        result = ProbeResult(
+            market_id="probed",
+            url="http://x.onion/",
+            host="x.onion",
+            at=t0 + i * 86400.0,
+            status=status,
+            down_kind="timeout" if status == ProbeStatus.DOWN else None,
+        )
         machine.apply(market, result)
         store.add_probe(result)
     market = store.get_market("probed")

@@ -14,12 +14,18 @@ from takedown.registry import BUNDLED_REGISTRY
 from tests.takedown.helpers import FakePlatform
 
 FAKE_PLATFORMS = {
-    "fakegram": {"display_name": "Fakegram", "hosts": ["fakegram.test"],
-                 "ids": [r"^/p/(?P<post_id>[A-Za-z0-9_-]+)"],
-                 "reporting": {"kind": "api", "url": "http://fakegram.test/hook"}},
-    "otherapp": {"display_name": "Other App", "hosts": ["otherapp.test"],
-                 "ids": [r"^/p/(?P<post_id>[A-Za-z0-9_-]+)"],
-                 "reporting": {"kind": "trusted_flagger", "email": "tf@otherapp.test"}},
+    "fakegram": {
+        "display_name": "Fakegram",
+        "hosts": ["fakegram.test"],
+        "ids": [r"^/p/(?P<post_id>[A-Za-z0-9_-]+)"],
+        "reporting": {"kind": "api", "url": "http://fakegram.test/hook"},
+    },
+    "otherapp": {
+        "display_name": "Other App",
+        "hosts": ["otherapp.test"],
+        "ids": [r"^/p/(?P<post_id>[A-Za-z0-9_-]+)"],
+        "reporting": {"kind": "trusted_flagger", "email": "tf@otherapp.test"},
+    },
 }
 
 
@@ -29,9 +35,16 @@ def feed_settings(settings: DragnetSettings, tmp_path: Path) -> Iterator[Dragnet
     raw["platforms"].update(FAKE_PLATFORMS)
     registry = tmp_path / "platforms.yaml"
     registry.write_text(yaml.safe_dump(raw))
-    feeds = settings.feeds.model_copy(update={
-        "platforms_file": registry, "webhook_allow_private": True, "webhook_backoff_s": 0.01,
-        "webhook_max_attempts": 3, "notifier_name": "Dragnet test notifier", "trusted_flagger": True})
+    feeds = settings.feeds.model_copy(
+        update={
+            "platforms_file": registry,
+            "webhook_allow_private": True,
+            "webhook_backoff_s": 0.01,
+            "webhook_max_attempts": 3,
+            "notifier_name": "Dragnet test notifier",
+            "trusted_flagger": True,
+        }
+    )
     configured = settings.model_copy(update={"feeds": feeds})
     use_settings(configured)
     yield configured

@@ -66,11 +66,16 @@ class FakePlatform:
                 if mode in ("404", "410"):
                     self._send(int(mode), b"<h1>Sorry, this page isn't available.</h1>")
                 elif mode == "page":
-                    self._send(200, b"<html><body><div class=notice>This post has been removed for violating "
-                                    b"our Community Guidelines.</div></body></html>")
+                    self._send(
+                        200,
+                        b"<html><body><div class=notice>This post has been removed for violating "
+                        b"our Community Guidelines.</div></body></html>",
+                    )
                 elif post_id in platform.posts:
-                    self._send(200, f"<html><body><article>{html.escape(platform.posts[post_id])}</article>"
-                                    f"</body></html>".encode())
+                    self._send(
+                        200,
+                        f"<html><body><article>{html.escape(platform.posts[post_id])}</article></body></html>".encode(),
+                    )
                 else:
                     self._send(404, b"<h1>Not found</h1>")
 
@@ -108,8 +113,7 @@ class FakePlatform:
             now = time.time()
             if abs(now - ts) > self.replay_window_s:
                 return 401, "stale timestamp"
-            expected = "v1=" + hmac.new(self.secret.encode(), ts_raw.encode() + b"." + body,
-                                        hashlib.sha256).hexdigest()
+            expected = "v1=" + hmac.new(self.secret.encode(), ts_raw.encode() + b"." + body, hashlib.sha256).hexdigest()
             if not hmac.compare_digest(expected, signature):
                 return 401, "bad signature"
             # forget signatures older than the window, then refuse any we have seen
@@ -138,12 +142,29 @@ class FakePlatform:
         self._thread.join(5)
 
 
-def make_hit(url: str, text: str, *, score: float = 0.95, substances: dict[str, float] | None = None,
-             source_kind: str = "social", title: str = "") -> Listing:
+def make_hit(
+    url: str,
+    text: str,
+    *,
+    score: float = 0.95,
+    substances: dict[str, float] | None = None,
+    source_kind: str = "social",
+    title: str = "",
+) -> Listing:
     """A classified hit whose evidence comes from the real rule extractors."""
     evidence = find_evidence(text)
-    return Listing.new(url, source_kind=source_kind, title=title, text=text, contacts=extract_contacts(text),
-                       classification=Classification(
-                           is_drug_sale=True, score=score, threshold=0.5,
-                           substances=substances if substances is not None else {"benzodiazepines": 0.91},
-                           model_version="test-model-1", evidence=evidence))
+    return Listing.new(
+        url,
+        source_kind=source_kind,
+        title=title,
+        text=text,
+        contacts=extract_contacts(text),
+        classification=Classification(
+            is_drug_sale=True,
+            score=score,
+            threshold=0.5,
+            substances=substances if substances is not None else {"benzodiazepines": 0.91},
+            model_version="test-model-1",
+            evidence=evidence,
+        ),
+    )

@@ -37,13 +37,18 @@ ADMIN = "bootstrap-admin-key-for-tests-only-0123456789"
 def world(feed_settings: DragnetSettings, fake_platform: FakePlatform, socks_proxy) -> Iterator[dict]:
     socks_proxy.add("fakegram.test", ("127.0.0.1", fake_platform.port))
     socks_proxy.add("otherapp.test", ("127.0.0.1", fake_platform.port))
-    settings = feed_settings.model_copy(update={
-        "feeds": feed_settings.feeds.model_copy(update={"recrawl_proxy_url": socks_proxy.url}),
-        "api": feed_settings.api.model_copy(update={"bootstrap_admin_key": SecretStr(ADMIN)})})
+    settings = feed_settings.model_copy(
+        update={
+            "feeds": feed_settings.feeds.model_copy(update={"recrawl_proxy_url": socks_proxy.url}),
+            "api": feed_settings.api.model_copy(update={"bootstrap_admin_key": SecretStr(ADMIN)}),
+        }
+    )
     use_settings(settings)
     keys = KeyStore(settings)
     world = {
-        "settings": settings, "fake": fake_platform, "proxy": socks_proxy,
+        "settings": settings,
+        "fake": fake_platform,
+        "proxy": socks_proxy,
         "client": TestClient(create_app(settings)),
         "fakegram": {"X-API-Key": keys.create_key("Fakegram T&S", "platform:fakegram")},
         "otherapp": {"X-API-Key": keys.create_key("Other App T&S", "platform:otherapp")},
@@ -66,18 +71,23 @@ def _ingest_posts(world: dict, platform: str, posts: dict[str, str]) -> dict[str
     FeedService(world["settings"]).ingest(hits)
     out = {}
     for pid in posts:
-        [notice] = [n for n in FeedService(world["settings"]).store.all(platform) if n.target.native_ids["post_id"] == pid]
+        [notice] = [
+            n for n in FeedService(world["settings"]).store.all(platform) if n.target.native_ids["post_id"] == pid
+        ]
         out[pid] = notice.id
     return out
 
 
 def _approve(world: dict, platform: str, notice_id: str) -> None:
-    r = world["client"].post(f"/feeds/{platform}/notices/{notice_id}/review", headers=world["analyst"],
-                             json={"decision": "approve"})
+    r = world["client"].post(
+        f"/feeds/{platform}/notices/{notice_id}/review", headers=world["analyst"], json={"decision": "approve"}
+    )
     assert r.status_code == 200, r.text
 
 
-def _walk(client: TestClient, platform: str, headers: dict, cursor: str = "0", limit: int = 2) -> tuple[list[dict], str]:
+def _walk(
+    client: TestClient, platform: str, headers: dict, cursor: str = "0", limit: int = 2
+) -> tuple[list[dict], str]:
     """The platform's pull client: follow next_cursor until has_more is false."""
     seen: list[dict] = []
     for _ in range(1000):
@@ -95,8 +105,15 @@ def _walk(client: TestClient, platform: str, headers: dict, cursor: str = "0", l
 @pytest.mark.integration
 def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     client, fake, settings = world["client"], world["fake"], world["settings"]
-    ids = _ingest_posts(world, "fakegram", {
-        "P1": "xanax bars 2mg, 50 pills for $120 🔌", "P2": "selling oxy 80s, dm me", "P3": "mdma pills 200mg shipped"})
+    ids = _ingest_posts(
+        world,
+        "fakegram",
+        {
+            "P1": "xanax bars 2mg, 50 pills for $120 🔌",
+            "P2": "selling oxy 80s, dm me",
+            "P3": "mdma pills 200mg shipped",
+        },
+    )
     # nothing reaches the platform before an analyst approves
     assert _walk(client, "fakegram", world["fakegram"])[0] == []
     queue = client.get("/feeds/fakegram/notices", params={"status": "new"}, headers=world["analyst"]).json()["notices"]
@@ -105,7 +122,9 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
         _approve(world, "fakegram", nid)
 
     # push: the platform registers its webhook and gets the secret once
-    r = client.put("/feeds/fakegram/webhook", headers=world["fakegram"], json={"url": f"http://127.0.0.1:{fake.port}/hook"})
+    r = client.put(
+        "/feeds/fakegram/webhook", headers=world["fakegram"], json={"url": f"http://127.0.0.1:{fake.port}/hook"}
+    )
     assert r.status_code == 200, r.text
     fake.secret = r.json()["secret"]
     fake.fail_next = 1  # the first POST meets a 503: retried with back-off
@@ -120,16 +139,26 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     # the receiver refuses a replayed request, a stale timestamp and a bad signature
     captured = fake.captured[-1]
     hook = f"http://127.0.0.1:{fake.port}/hook"
-    replay = httpx.post(hook, content=captured.body, headers={k: v for k, v in captured.headers.items()
-                                                               if k.startswith(("x-dragnet", "idempotency", "content-type"))})
+    replay = httpx.post(
+        hook,
+        content=captured.body,
+        headers={
+            k: v for k, v in captured.headers.items() if k.startswith(("x-dragnet", "idempotency", "content-type"))
+        },
+    )
     assert replay.status_code == 409 and replay.json()["result"] == "replay"
 
     old = str(int(time.time()) - settings.feeds.webhook_replay_window_s - 60)
     stale_sig = "v1=" + hmac.new(fake.secret.encode(), old.encode() + b"." + captured.body, hashlib.sha256).hexdigest()
-    stale = httpx.post(hook, content=captured.body, headers={"X-Dragnet-Timestamp": old, "X-Dragnet-Signature": stale_sig})
+    stale = httpx.post(
+        hook, content=captured.body, headers={"X-Dragnet-Timestamp": old, "X-Dragnet-Signature": stale_sig}
+    )
     assert stale.status_code == 401 and stale.json()["result"] == "stale timestamp"
-    forged = httpx.post(hook, content=captured.body.replace(b"fakegram", b"fakegrAm"),
-                        headers={k: v for k, v in captured.headers.items() if k.startswith("x-dragnet")})
+    forged = httpx.post(
+        hook,
+        content=captured.body.replace(b"fakegram", b"fakegrAm"),
+        headers={k: v for k, v in captured.headers.items() if k.startswith("x-dragnet")},
+    )
     assert forged.status_code == 401 and forged.json()["result"] == "bad signature"
     assert len(fake.events) == 3
 
@@ -139,10 +168,15 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     assert all(n["status"] == "sent" for n in seen)
 
     # platform feedback: P2 is a false positive, P1 is confirmed
-    r = client.post(f"/feeds/fakegram/notices/{ids['P2']}/feedback", headers=world["fakegram"],
-                    json={"kind": "false_positive", "note": "cooking forum joke"})
+    r = client.post(
+        f"/feeds/fakegram/notices/{ids['P2']}/feedback",
+        headers=world["fakegram"],
+        json={"kind": "false_positive", "note": "cooking forum joke"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["feedback"] == "false_positive"
-    r = client.post(f"/feeds/fakegram/notices/{ids['P1']}/feedback", headers=world["fakegram"], json={"kind": "true_positive"})
+    r = client.post(
+        f"/feeds/fakegram/notices/{ids['P1']}/feedback", headers=world["fakegram"], json={"kind": "true_positive"}
+    )
     assert r.json()["status"] == "acknowledged"
 
     # P1 disappears behind a "post removed" page, P3 stays; the re-crawl goes through the SOCKS5 hop
@@ -155,17 +189,25 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     p1 = client.get(f"/feeds/fakegram/notices/{ids['P1']}", headers=world["fakegram"]).json()
     assert p1["status"] == "removed"
     assert [(h["status"], h["by"].split(":")[0]) for h in p1["history"]] == [
-        ("new", "dragnet"), ("approved", "analyst"), ("sent", "webhook"), ("acknowledged", "platform"),
-        ("removed", "recrawl")]
+        ("new", "dragnet"),
+        ("approved", "analyst"),
+        ("sent", "webhook"),
+        ("acknowledged", "platform"),
+        ("removed", "recrawl"),
+    ]
 
     # an analyst withdraws P3: a tombstone
-    r = client.post(f"/feeds/fakegram/notices/{ids['P3']}/withdraw", headers=world["analyst"], json={"reason": "duplicate report"})
+    r = client.post(
+        f"/feeds/fakegram/notices/{ids['P3']}/withdraw", headers=world["analyst"], json={"reason": "duplicate report"}
+    )
     assert r.json()["should_delete"] is True
 
     # the pull client continues from its cursor: the confirmed removal and the tombstone, nothing else
     more, cursor2 = _walk(client, "fakegram", world["fakegram"], cursor)
     assert [(n["id"], n["status"], n["should_delete"]) for n in more] == [
-        (ids["P1"], "removed", False), (ids["P3"], "rejected", True)]
+        (ids["P1"], "removed", False),
+        (ids["P3"], "rejected", True),
+    ]
     assert _walk(client, "fakegram", world["fakegram"], cursor2)[0] == []
     # and the webhook gets the same changes
     assert deliver_pending("fakegram", settings) == 2
@@ -175,7 +217,9 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     m = client.get("/feeds/metrics", headers=world["analyst"]).json()
     fg = m["platforms"]["fakegram"]
     assert (fg["sent"], fg["removed"], fg["removed_confirmed_by_recrawl"], fg["false_positive"]) == (3, 1, 1, 1)
-    assert fg["removal_rate"] == pytest.approx(1 / 3, abs=1e-3) and fg["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert fg["removal_rate"] == pytest.approx(1 / 3, abs=1e-3) and fg["false_positive_rate"] == pytest.approx(
+        1 / 3, abs=1e-3
+    )
     assert sum(m["removed_per_month"].values()) == 1 and m["time_to_removal_hours"]["count"] == 1
     tf = m["trusted_flagger_report"]
     assert tf["by_provider"] == {"fakegram": 3} and tf["by_content_type"] == {"post": 3}
@@ -196,7 +240,9 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
 
 @pytest.mark.integration
 def test_removal_by_404_and_410(world: dict) -> None:
-    ids = _ingest_posts(world, "fakegram", {"G1": "xanax bars for sale", "G2": "oxy 80s for sale", "G3": "weed 1oz $200"})
+    ids = _ingest_posts(
+        world, "fakegram", {"G1": "xanax bars for sale", "G2": "oxy 80s for sale", "G3": "weed 1oz $200"}
+    )
     service = FeedService(world["settings"])
     for nid in ids.values():
         _approve(world, "fakegram", nid)
@@ -240,7 +286,7 @@ def test_pull_cursor_has_no_gaps_or_repeats_while_notices_keep_coming(world: dic
 @pytest.mark.integration
 def test_feed_formats_and_stix_bundle_validates(world: dict) -> None:
     client = world["client"]
-    ids = _ingest_posts(world, "fakegram", {"S1": "xanax bars 2mg", "S2": "=HYPERLINK(\"http://evil\") oxy 80s"})
+    ids = _ingest_posts(world, "fakegram", {"S1": "xanax bars 2mg", "S2": '=HYPERLINK("http://evil") oxy 80s'})
     for nid in ids.values():
         _approve(world, "fakegram", nid)
     FeedService(world["settings"]).withdraw(ids["S2"], by="analyst:ann", reason="test")
@@ -260,7 +306,6 @@ def test_feed_formats_and_stix_bundle_validates(world: dict) -> None:
     # each object also validates on its own (strict parse: unknown properties are x_ prefixed)
     for obj in json.loads(r.text)["objects"]:
         stix2.parse(obj, allow_custom=True, version="2.1")
-
 
     schema = client.get("/feeds/schema").json()
     for notice in client.get("/feeds/fakegram", headers=world["admin"]).json()["notices"]:
@@ -299,15 +344,25 @@ def test_platform_keys_are_isolated(world: dict) -> None:
     assert client.put("/feeds/otherapp/webhook", headers=a, json={"url": "http://127.0.0.1:9/x"}).status_code == 403
     assert client.get("/feeds/otherapp/deliveries", headers=a).status_code == 403
     # platforms do not review, withdraw or read metrics; no key at all is 401
-    assert client.post(f"/feeds/fakegram/notices/{ids_a['A1']}/review", headers=a, json={"decision": "reject"}).status_code == 403
-    assert client.post(f"/feeds/fakegram/notices/{ids_a['A1']}/withdraw", headers=a, json={"reason": "x"}).status_code == 403
+    assert (
+        client.post(f"/feeds/fakegram/notices/{ids_a['A1']}/review", headers=a, json={"decision": "reject"}).status_code
+        == 403
+    )
+    assert (
+        client.post(f"/feeds/fakegram/notices/{ids_a['A1']}/withdraw", headers=a, json={"reason": "x"}).status_code
+        == 403
+    )
     assert client.get("/feeds/metrics", headers=a).status_code == 403
     assert client.get("/feeds/fakegram").status_code == 401
     assert client.get("/feeds/fakegram", headers={"X-API-Key": "dn_0000000000000000_" + "x" * 40}).status_code == 401
     # analysts review but do not pull feeds or send platform feedback
     assert client.get("/feeds/fakegram", headers=world["analyst"]).status_code == 403
-    assert client.post(f"/feeds/fakegram/notices/{ids_a['A1']}/feedback", headers=world["analyst"],
-                       json={"kind": "removed"}).status_code == 403
+    assert (
+        client.post(
+            f"/feeds/fakegram/notices/{ids_a['A1']}/feedback", headers=world["analyst"], json={"kind": "removed"}
+        ).status_code
+        == 403
+    )
     # B's notice is untouched, and B sees it
     notice = FeedService(world["settings"]).get(nb)
     assert notice.status == "approved" and notice.feedback is None
@@ -316,7 +371,9 @@ def test_platform_keys_are_isolated(world: dict) -> None:
     assert [n["id"] for n in _walk(client, "fakegram", a)[0]] == [ids_a["A1"]]
     # an unknown platform is 404 for an admin, and a new notice is invisible to its platform
     assert client.get("/feeds/nosuch", headers=world["admin"]).status_code == 404
-    [hidden] = FeedService(world["settings"]).ingest([make_hit("http://fakegram.test/p/NEW", "xanax")], bundles=False).created
+    [hidden] = (
+        FeedService(world["settings"]).ingest([make_hit("http://fakegram.test/p/NEW", "xanax")], bundles=False).created
+    )
     assert client.get(f"/feeds/fakegram/notices/{hidden}", headers=a).status_code == 404
 
 
@@ -328,12 +385,21 @@ def test_webhook_urls_to_private_addresses_are_refused_by_default(settings: Drag
 
 def test_metrics_page_escapes_everything() -> None:
     evil = "<script>alert(1)</script>"
-    m = ImpactMetrics(generated_at=datetime.now(UTC), removed_per_month={evil: 1},
-                      time_to_removal_hours={"count": 0, "p50": None, "p90": None, "max": None},
-                      platforms={evil: PlatformFigures(notices=1)},
-                      trusted_flagger_report=TrustedFlaggerReport(year=2026, notices=1, by_provider={evil: 1},
-                                                                  by_content_type={}, by_category={},
-                                                                  by_outcome={evil: 1}, median_hours_to_action=None))
+    m = ImpactMetrics(
+        generated_at=datetime.now(UTC),
+        removed_per_month={evil: 1},
+        time_to_removal_hours={"count": 0, "p50": None, "p90": None, "max": None},
+        platforms={evil: PlatformFigures(notices=1)},
+        trusted_flagger_report=TrustedFlaggerReport(
+            year=2026,
+            notices=1,
+            by_provider={evil: 1},
+            by_content_type={},
+            by_category={},
+            by_outcome={evil: 1},
+            median_hours_to_action=None,
+        ),
+    )
     page = render_html(m, plot_url='x.svg" onerror="alert(1)')
     assert "<script>" not in page and "&lt;script&gt;" in page and 'onerror="' not in page
 
@@ -342,7 +408,9 @@ def test_metrics_page_escapes_everything() -> None:
 def test_first_sync_by_date(world: dict) -> None:
     client = world["client"]
     service = FeedService(world["settings"])
-    ids = service.ingest([make_hit(f"http://fakegram.test/p/T{i}", f"xanax bars {i}") for i in range(4)], bundles=False).created
+    ids = service.ingest(
+        [make_hit(f"http://fakegram.test/p/T{i}", f"xanax bars {i}") for i in range(4)], bundles=False
+    ).created
     for nid in ids[:2]:
         service.review(nid, "approve", by="analyst:ann")
     time.sleep(0.05)

@@ -15,8 +15,9 @@ from tests.takedown.helpers import FakePlatform, make_hit
 
 
 def _approved(service: FeedService, n: int, prefix: str) -> list[str]:
-    ids = service.ingest([make_hit(f"https://fakegram.test/p/{prefix}{i}", f"xanax bars {i}") for i in range(n)],
-                         bundles=False).created
+    ids = service.ingest(
+        [make_hit(f"https://fakegram.test/p/{prefix}{i}", f"xanax bars {i}") for i in range(n)], bundles=False
+    ).created
     for nid in ids:
         service.review(nid, "approve", by="analyst:ann")
     return ids
@@ -76,7 +77,9 @@ def test_impact_figures_by_hand(feed_settings: DragnetSettings) -> None:
         n.history.append(n.entry("sent", "pull:fakegram", at=sent_at))
         n.status = "sent"
         if k < 10:
-            n.history.append(n.entry("removed", "recrawl" if k % 2 else "platform:fakegram", at=sent_at + timedelta(hours=k + 1)))
+            n.history.append(
+                n.entry("removed", "recrawl" if k % 2 else "platform:fakegram", at=sent_at + timedelta(hours=k + 1))
+            )
             n.status = "removed"
         elif k == 10:
             n.history.append(n.entry("rejected", "platform:fakegram", at=sent_at + timedelta(hours=2)))
@@ -87,7 +90,9 @@ def test_impact_figures_by_hand(feed_settings: DragnetSettings) -> None:
     assert m.removed_per_month == {"2026-10": 7, "2026-11": 3}
     f = m.platforms["fakegram"]
     assert (f.sent, f.removed, f.removed_confirmed_by_recrawl, f.false_positive) == (12, 10, 5, 1)
-    assert f.removal_rate == pytest.approx(10 / 12, abs=1e-4) and f.false_positive_rate == pytest.approx(1 / 12, abs=1e-4)
+    assert f.removal_rate == pytest.approx(10 / 12, abs=1e-4) and f.false_positive_rate == pytest.approx(
+        1 / 12, abs=1e-4
+    )
     tf = m.trusted_flagger_report
     assert tf.notices == 12 and tf.by_outcome == {"removed": 10, "declined (false positive)": 1, "no answer yet": 1}
     assert metrics.compute(service.store, year=2025).trusted_flagger_report.notices == 0

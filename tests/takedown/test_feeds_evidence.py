@@ -36,17 +36,26 @@ def _rewrite(bundle: Path, out: Path, change: dict[str, bytes]) -> Path:
 @pytest.fixture
 def bundle(feed_settings: DragnetSettings) -> Path:
     hit = make_hit("https://fakegram.test/p/EV1", "xanax bars 2mg, 50 pills for $120")
-    raw = RawCapture(body=b"<html><body><article>xanax bars 2mg, 50 pills for $120</article></body></html>",
-                     headers=[("Content-Type", "text/html; charset=utf-8"), ("Server", "fake")])
+    raw = RawCapture(
+        body=b"<html><body><article>xanax bars 2mg, 50 pills for $120</article></body></html>",
+        headers=[("Content-Type", "text/html; charset=utf-8"), ("Server", "fake")],
+    )
     return build_bundle(hit, raw=raw, screenshot=PNG, settings=feed_settings)
 
 
 def test_bundle_layout_and_verify(bundle: Path, feed_settings: DragnetSettings) -> None:
     with zipfile.ZipFile(bundle) as zf:
         names = set(zf.namelist())
-        assert {"archive/data.warc.gz", "pages/pages.jsonl", "datapackage.json", "datapackage-digest.json",
-                "evidence/listing.json", "evidence/text.txt", "evidence/screenshot.png",
-                "evidence/capture-log.json"} <= names
+        assert {
+            "archive/data.warc.gz",
+            "pages/pages.jsonl",
+            "datapackage.json",
+            "datapackage-digest.json",
+            "evidence/listing.json",
+            "evidence/text.txt",
+            "evidence/screenshot.png",
+            "evidence/capture-log.json",
+        } <= names
         manifest = json.loads(zf.read("datapackage.json"))
         assert all(r["hash"].startswith("sha256:") for r in manifest["resources"])
         log = json.loads(zf.read("evidence/capture-log.json"))
@@ -83,7 +92,7 @@ def test_tampered_warc_record_is_caught_even_with_a_fixed_manifest(bundle: Path,
         members.append((record.rec_type, iterator.get_record_offset(), iterator.get_record_length()))
     forged_warc = b""
     for rec_type, offset, length in members:
-        member = warc[offset:offset + length]
+        member = warc[offset : offset + length]
         if rec_type == "response":
             plain = gzip.decompress(member)
             assert b"xanax bars 2mg" in plain
@@ -95,9 +104,15 @@ def test_tampered_warc_record_is_caught_even_with_a_fixed_manifest(bundle: Path,
             res["hash"], res["bytes"] = "sha256:" + hashlib.sha256(forged_warc).hexdigest(), len(forged_warc)
     manifest_bytes = json.dumps(manifest).encode()
     digest["hash"] = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
-    bad = _rewrite(bundle, tmp_path / "forged.wacz", {"archive/data.warc.gz": forged_warc,
-                                                      "datapackage.json": manifest_bytes,
-                                                      "datapackage-digest.json": json.dumps(digest).encode()})
+    bad = _rewrite(
+        bundle,
+        tmp_path / "forged.wacz",
+        {
+            "archive/data.warc.gz": forged_warc,
+            "datapackage.json": manifest_bytes,
+            "datapackage-digest.json": json.dumps(digest).encode(),
+        },
+    )
     report = verify_bundle(bad)
     assert not report.ok and report.tampered_files == ["archive/data.warc.gz"]
     assert any("digest" in p.reason for p in report.problems), report.problems
@@ -138,17 +153,26 @@ def test_unpacked_directory_verifies_too(bundle: Path, tmp_path: Path) -> None:
 def test_signed_bundle(feed_settings: DragnetSettings, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     key_file = tmp_path / "signing.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    settings = feed_settings.model_copy(update={"feeds": feed_settings.feeds.model_copy(update={"signing_key_file": key_file})})
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    settings = feed_settings.model_copy(
+        update={"feeds": feed_settings.feeds.model_copy(update={"signing_key_file": key_file})}
+    )
     path = build_bundle(make_hit("https://fakegram.test/p/S1", "xanax bars"), settings=settings)
-    public = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
     report = verify_bundle(path, trusted_public_key=public)
     assert report.ok and report.signed and report.signature_ok
-    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert verify_bundle(path, trusted_public_key=base64.b64encode(other).decode()).tampered_files == ["datapackage-digest.json"]
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert verify_bundle(path, trusted_public_key=base64.b64encode(other).decode()).tampered_files == [
+        "datapackage-digest.json"
+    ]
     with zipfile.ZipFile(path) as zf:
         digest = json.loads(zf.read("datapackage-digest.json"))
     digest["signedData"]["signature"] = base64.b64encode(b"\x30\x06\x02\x01\x01\x02\x01\x01").decode()
@@ -176,8 +200,11 @@ def test_bundle_from_the_crawlers_warc_snapshot(feed_settings: DragnetSettings) 
     with zipfile.ZipFile(path) as zf:
         records = list(ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz"))))
         log = json.loads(zf.read("evidence/capture-log.json"))
-        payloads = [r.content_stream().read() for r in ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz")))
-                    if r.rec_type == "response"]
+        payloads = [
+            r.content_stream().read()
+            for r in ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz")))
+            if r.rec_type == "response"
+        ]
     assert payloads == [body]
     assert len(records) == 4 and log["raw_capture"] is True  # warcinfo, response, text, capture log
     assert verify_bundle(path).ok

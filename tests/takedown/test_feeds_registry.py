@@ -8,21 +8,34 @@ from dragnet.documents import Contact
 from takedown.registry import PlatformRegistry, RegistryError, load_registry
 
 
-@pytest.mark.parametrize("url, platform, ids, kind", [
-    ("https://t.me/plugshop/123", "telegram", {"channel": "plugshop", "message_id": "123"}, "message"),
-    ("https://t.me/s/plugshop/77?before=80", "telegram", {"channel": "plugshop", "message_id": "77"}, "message"),
-    ("https://www.instagram.com/p/Cx1_ab-9/?utm_source=ig", "instagram", {"post_id": "Cx1_ab-9"}, "post"),
-    ("https://twitter.com/dealer/status/1723", "x", {"account": "dealer", "post_id": "1723"}, "post"),
-    ("https://x.com/dealer", "x", {"account": "dealer"}, "profile"),
-    ("https://www.facebook.com/groups/4411/posts/9876", "facebook", {"server": "4411", "post_id": "9876"}, "post"),
-    ("https://m.facebook.com/permalink.php?story_fbid=555&id=42", "facebook", {"post_id": "555", "account_id": "42"}, "post"),
-    ("https://www.tiktok.com/@bob.k/video/7301", "tiktok", {"account": "bob.k", "post_id": "7301"}, "post"),
-    ("https://www.snapchat.com/add/plug.uk", "snapchat", {"account": "plug.uk"}, "profile"),
-    ("https://old.reddit.com/r/foo/comments/abc12/slug/", "reddit", {"server": "foo", "post_id": "abc12"}, "post"),
-    ("https://discord.com/channels/11/22/33", "discord", {"server": "11", "channel": "22", "message_id": "33"}, "message"),
-    ("https://discord.gg/abcd", "discord", {"server": "abcd"}, "group"),
-    ("https://wa.me/447700900123", "whatsapp", {"account_id": "447700900123"}, "profile"),
-])
+@pytest.mark.parametrize(
+    "url, platform, ids, kind",
+    [
+        ("https://t.me/plugshop/123", "telegram", {"channel": "plugshop", "message_id": "123"}, "message"),
+        ("https://t.me/s/plugshop/77?before=80", "telegram", {"channel": "plugshop", "message_id": "77"}, "message"),
+        ("https://www.instagram.com/p/Cx1_ab-9/?utm_source=ig", "instagram", {"post_id": "Cx1_ab-9"}, "post"),
+        ("https://twitter.com/dealer/status/1723", "x", {"account": "dealer", "post_id": "1723"}, "post"),
+        ("https://x.com/dealer", "x", {"account": "dealer"}, "profile"),
+        ("https://www.facebook.com/groups/4411/posts/9876", "facebook", {"server": "4411", "post_id": "9876"}, "post"),
+        (
+            "https://m.facebook.com/permalink.php?story_fbid=555&id=42",
+            "facebook",
+            {"post_id": "555", "account_id": "42"},
+            "post",
+        ),
+        ("https://www.tiktok.com/@bob.k/video/7301", "tiktok", {"account": "bob.k", "post_id": "7301"}, "post"),
+        ("https://www.snapchat.com/add/plug.uk", "snapchat", {"account": "plug.uk"}, "profile"),
+        ("https://old.reddit.com/r/foo/comments/abc12/slug/", "reddit", {"server": "foo", "post_id": "abc12"}, "post"),
+        (
+            "https://discord.com/channels/11/22/33",
+            "discord",
+            {"server": "11", "channel": "22", "message_id": "33"},
+            "message",
+        ),
+        ("https://discord.gg/abcd", "discord", {"server": "abcd"}, "group"),
+        ("https://wa.me/447700900123", "whatsapp", {"account_id": "447700900123"}, "profile"),
+    ],
+)
 def test_urls_map_to_platform_and_native_ids(url: str, platform: str, ids: dict[str, str], kind: str) -> None:
     m = load_registry().match(url)
     assert m is not None and m.platform == platform
@@ -69,9 +82,19 @@ def test_contact_handles_become_profile_targets() -> None:
 
 def test_bad_registry_is_refused_with_the_platform_named() -> None:
     with pytest.raises(RegistryError, match="broken"):
-        PlatformRegistry.from_dict({"platforms": {"broken": {"display_name": "B", "hosts": ["b.test"],
-                                                             "ids": ["(unclosed"],
-                                                             "reporting": {"kind": "email", "email": "x@b.test"}}}})
+        PlatformRegistry.from_dict(
+            {
+                "platforms": {
+                    "broken": {
+                        "display_name": "B",
+                        "hosts": ["b.test"],
+                        "ids": ["(unclosed"],
+                        "reporting": {"kind": "email", "email": "x@b.test"},
+                    }
+                }
+            }
+        )
     with pytest.raises(RegistryError, match="metrics"):
-        PlatformRegistry.from_dict({"platforms": {"metrics": {"display_name": "M", "hosts": ["m.test"],
-                                                              "reporting": {"kind": "email"}}}})
+        PlatformRegistry.from_dict(
+            {"platforms": {"metrics": {"display_name": "M", "hosts": ["m.test"], "reporting": {"kind": "email"}}}}
+        )

@@ -69,7 +69,9 @@ def test_same_target_same_verdict_is_deduplicated(feed_settings: DragnetSettings
     stored = service.get(result.duplicates[0])
     assert stored.version == 1 and stored.verdict.last_seen == again.last_seen
     # a different verdict on the same target is a new version of the same notice
-    changed = make_hit("https://fakegram.test/p/D1", "xanax and oxy 80s", substances={"benzodiazepines": 0.9, "opioids": 0.8})
+    changed = make_hit(
+        "https://fakegram.test/p/D1", "xanax and oxy 80s", substances={"benzodiazepines": 0.9, "opioids": 0.8}
+    )
     result = service.ingest([changed])
     assert result.updated == [stored.id]
     assert service.get(stored.id).version == 2 and service.get(stored.id).verdict.severity == "critical"
@@ -90,7 +92,10 @@ def test_review_workflow_and_transitions_are_recorded(feed_settings: DragnetSett
     notice = service.get(nid)
     assert notice.status == "sent"
     assert [(h.status, h.by) for h in notice.history] == [
-        ("new", "dragnet"), ("approved", "analyst:ann"), ("sent", "pull:fakegram")]
+        ("new", "dragnet"),
+        ("approved", "analyst:ann"),
+        ("sent", "pull:fakegram"),
+    ]
     assert all(h.at.tzinfo is not None for h in notice.history)
     assert notice.verdict.review == "manual" and notice.verdict.review_status == "approved"
     # pulling again returns nothing new: marking as sent did not re-publish it
@@ -99,8 +104,9 @@ def test_review_workflow_and_transitions_are_recorded(feed_settings: DragnetSett
 
 def test_unapproved_and_rejected_notices_never_reach_the_feed(feed_settings: DragnetSettings) -> None:
     service = FeedService(feed_settings)
-    ids = service.ingest([make_hit(f"https://fakegram.test/p/U{i}", "xanax bars") for i in range(3)],
-                         bundles=False).created
+    ids = service.ingest(
+        [make_hit(f"https://fakegram.test/p/U{i}", "xanax bars") for i in range(3)], bundles=False
+    ).created
     service.review(ids[0], "reject", by="analyst:ann", note="satire")
     service.review(ids[1], "approve", by="analyst:ann")
     assert [r.notice.id for r in feed_page(service, "fakegram", 0, 10).rows] == [ids[1]]
@@ -111,10 +117,17 @@ def test_auto_approve_above_platform_score(feed_settings: DragnetSettings, tmp_p
     raw["platforms"]["fakegram"]["auto_approve_score"] = 0.9
     path = tmp_path / "auto.yaml"
     path.write_text(yaml.safe_dump(raw))
-    settings = feed_settings.model_copy(update={"feeds": feed_settings.feeds.model_copy(update={"platforms_file": path})})
+    settings = feed_settings.model_copy(
+        update={"feeds": feed_settings.feeds.model_copy(update={"platforms_file": path})}
+    )
     service = FeedService(settings)
-    result = service.ingest([make_hit("https://fakegram.test/p/H", "xanax bars", score=0.97),
-                             make_hit("https://fakegram.test/p/L", "xanax bars", score=0.8)], bundles=False)
+    result = service.ingest(
+        [
+            make_hit("https://fakegram.test/p/H", "xanax bars", score=0.97),
+            make_hit("https://fakegram.test/p/L", "xanax bars", score=0.8),
+        ],
+        bundles=False,
+    )
     assert len(result.auto_approved) == 1
     high = service.get(result.auto_approved[0])
     assert high.target.native_ids["post_id"] == "H" and high.status == "approved"
@@ -124,9 +137,13 @@ def test_auto_approve_above_platform_score(feed_settings: DragnetSettings, tmp_p
 
 
 def test_rate_limit_holds_back_first_time_notices_without_dropping_them(feed_settings: DragnetSettings) -> None:
-    settings = feed_settings.model_copy(update={"feeds": feed_settings.feeds.model_copy(update={"max_notices_per_hour": 3})})
+    settings = feed_settings.model_copy(
+        update={"feeds": feed_settings.feeds.model_copy(update={"max_notices_per_hour": 3})}
+    )
     service = FeedService(settings)
-    ids = service.ingest([make_hit(f"https://fakegram.test/p/Q{i}", "xanax bars") for i in range(5)], bundles=False).created
+    ids = service.ingest(
+        [make_hit(f"https://fakegram.test/p/Q{i}", "xanax bars") for i in range(5)], bundles=False
+    ).created
     for nid in ids:
         service.review(nid, "approve", by="analyst:ann")
     page = feed_page(service, "fakegram", 0, 100)
@@ -182,12 +199,19 @@ def test_a_removed_post_that_reappears_goes_back_to_review_unseen(feed_settings:
     assert row.notice.id == nid and row.notice.status == "sent"
 
 
-@pytest.mark.parametrize("status, body, outcome", [
-    (404, "", "gone"), (410, "", "gone"), (451, "", "gone"),
-    (200, "<div>This post has been removed</div>", "gone"),
-    (200, "<script>var s='post removed'</script><p>xanax bars</p>", "present"),
-    (200, "<p>xanax bars</p>", "present"), (503, "", "unknown"), (429, "", "unknown"),
-])
+@pytest.mark.parametrize(
+    "status, body, outcome",
+    [
+        (404, "", "gone"),
+        (410, "", "gone"),
+        (451, "", "gone"),
+        (200, "<div>This post has been removed</div>", "gone"),
+        (200, "<script>var s='post removed'</script><p>xanax bars</p>", "present"),
+        (200, "<p>xanax bars</p>", "present"),
+        (503, "", "unknown"),
+        (429, "", "unknown"),
+    ],
+)
 def test_recrawl_outcomes(status: int, body: str, outcome: str, feed_settings: DragnetSettings) -> None:
     assert classify_response(status, body, feed_settings.feeds.removed_markers)[0] == outcome
 
@@ -208,10 +232,21 @@ def test_withdrawn_or_declined_notices_stay_closed_on_recrawl(feed_settings: Dra
 
 def test_letter_has_the_four_art16_elements(feed_settings: DragnetSettings) -> None:
     service = FeedService(feed_settings)
-    [nid, _] = service.ingest([make_hit("https://fakegram.test/p/LT", "xanax bars 2mg, tele @plug_uk\r\nInjected: header")]).created
+    [nid, _] = service.ingest(
+        [make_hit("https://fakegram.test/p/LT", "xanax bars 2mg, tele @plug_uk\r\nInjected: header")]
+    ).created
     letter = render_letter(service.get(nid))
-    for part in ("Art. 16(2)(a)", "Art. 16(2)(b)", "Art. 16(2)(c)", "Art. 16(2)(d)", "https://fakegram.test/p/LT",
-                 "Dragnet test notifier", "trusted flagger", "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS", nid):
+    for part in (
+        "Art. 16(2)(a)",
+        "Art. 16(2)(b)",
+        "Art. 16(2)(c)",
+        "Art. 16(2)(d)",
+        "https://fakegram.test/p/LT",
+        "Dragnet test notifier",
+        "trusted flagger",
+        "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS",
+        nid,
+    ):
         assert part in letter, part
     assert "\r" not in letter
 

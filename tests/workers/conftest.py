@@ -51,19 +51,51 @@ class Pipeline:
     workers: list[ManagedProcess] = field(default_factory=list)
     _store: Any = None
 
-    def start_worker(self, name: str, queues: str = "classify,index", concurrency: int = 1,
-                     extra_env: dict[str, str] | None = None, wait_ready: bool = True,
-                     cli: bool = False) -> ManagedProcess:
+    def start_worker(
+        self,
+        name: str,
+        queues: str = "classify,index",
+        concurrency: int = 1,
+        extra_env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        cli: bool = False,
+    ) -> ManagedProcess:
         """A real Celery worker in its own process group: ``celery -A workers.app worker``, or
         ``dragnet worker`` with ``cli=True``."""
         hostname = f"{name}-{uuid.uuid4().hex[:6]}@%h"
         if cli:
-            argv = [str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", queues,
-                    "--concurrency", str(concurrency), "--hostname", hostname]
+            argv = [
+                str(Path(sys.executable).with_name("dragnet")),
+                "worker",
+                "--queues",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                hostname,
+            ]
         else:
-            argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-                    "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
-                    "--hostname", hostname, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+            argv = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-Q",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
         env = dict(self.env, **(extra_env or {}))
         proc = ManagedProcess(name, argv, self.workdir / f"{name}-{len(self.workers)}.log", env=env, cwd=REPO_ROOT)
         proc.start()
@@ -84,7 +116,7 @@ class Pipeline:
 
         try:
             wait_until(ready, timeout_s, f"{proc.name} ready", interval_s=0.3)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any start failure is reported with the process's log
             raise AssertionError(f"{exc}\n{proc.tail(60)}") from None
 
     def store(self) -> Any:
@@ -143,10 +175,10 @@ def task_ids(log_text: str, event: str) -> set[str]:
 
 
 @pytest.fixture
-def pipeline(settings: DragnetSettings, redis_server: Any, opensearch_node: Any, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+def pipeline(
+    settings: DragnetSettings, redis_server: Any, opensearch_node: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pipeline]:
     """Redis (a database of its own) + OpenSearch (an index prefix of its own) + workers."""
-
 
     ensure_default_model()  # trained once per machine (shared cache), never inside a worker under test
     db = next(_db_numbers)
@@ -186,8 +218,15 @@ def make_listings(count: int, prefix: str = "item", seed: int = 0) -> list[Listi
     out = []
     for n in range(count):
         title, text = texts[(n + seed) % len(texts)]
-        out.append(Listing.new(f"http://{prefix}{n % 4}.onion/listing/{prefix}-{seed}-{n}", source_kind="market",
-                               title=title, text=f"{text} (ref {prefix}-{seed}-{n})", market=f"{prefix}{n % 4}"))
+        out.append(
+            Listing.new(
+                f"http://{prefix}{n % 4}.onion/listing/{prefix}-{seed}-{n}",
+                source_kind="market",
+                title=title,
+                text=f"{text} (ref {prefix}-{seed}-{n})",
+                market=f"{prefix}{n % 4}",
+            )
+        )
     return out
 
 
@@ -198,7 +237,6 @@ def _sample_texts() -> list[tuple[str, str]]:
     """Real listing titles (drug and non-drug) and ordinary product text from the shared data."""
     if _TEXTS:
         return _TEXTS
-
 
     data_dir = get_settings().training_data_dir
     with (data_dir / "darknet_listings.csv").open(encoding="utf-8", newline="") as handle:

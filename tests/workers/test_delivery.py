@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ def test_kill9_of_a_classify_worker_mid_batch_loses_and_duplicates_nothing(pipel
         # and proves nothing, so a worker killed between batches is replaced and the kill repeated.
         first = pipeline.start_worker(f"classify-a{attempt}")
 
-        def mid_batch() -> bool:
+        def mid_batch(first: Any = first) -> bool:
             log = first.log_path.read_text(errors="replace")
             done = task_ids(log, "succeeded")
             return len(done) >= 1 and bool(task_ids(log, "received") - done) and pipeline.count() < len(listings)
@@ -78,15 +79,19 @@ def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline:
     pipeline.start_worker("mixed", extra_env={"DRAGNET_WORKERS__METRICS_PORT": str(metrics_port)}, cli=True)
     good = make_listings(60, "pz")
     template = good[0].model_dump(mode="json")
-    huge = Listing.new("http://pz9.onion/huge", source_kind="market", title="huge",
-                       text="x" * (10 * 1024 * 1024)).model_dump(mode="json")
-    bad_utf8 = Listing.new("http://pz9.onion/utf8", source_kind="market", title="caf\u00e9",
-                           text="menu").model_dump(mode="json") | {
-        "text": b"caf\xe9 \xff\xfe offer".decode("utf-8", "surrogateescape")}
+    huge = Listing.new(
+        "http://pz9.onion/huge", source_kind="market", title="huge", text="x" * (10 * 1024 * 1024)
+    ).model_dump(mode="json")
+    bad_utf8 = Listing.new("http://pz9.onion/utf8", source_kind="market", title="caf\u00e9", text="menu").model_dump(
+        mode="json"
+    ) | {"text": b"caf\xe9 \xff\xfe offer".decode("utf-8", "surrogateescape")}
     empty = Listing.new("http://pz9.onion/empty", source_kind="market", title="", text="   ").model_dump(mode="json")
     wrong = {k: v for k, v in template.items() if k != "canonical_url"} | {"source_kind": "carrier-pigeon"}
-    submit_raw([item.model_dump(mode="json") for item in good[:30]] + [huge, bad_utf8, empty, wrong]
-               + [item.model_dump(mode="json") for item in good[30:]])
+    submit_raw(
+        [item.model_dump(mode="json") for item in good[:30]]
+        + [huge, bad_utf8, empty, wrong]
+        + [item.model_dump(mode="json") for item in good[30:]]
+    )
 
     assert pipeline.wait_count(len(good), timeout_s=120, stable_s=1) == len(good), pipeline.logs()
     _assert_each_once(pipeline, good)
@@ -102,8 +107,14 @@ def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline:
 
     # The operator's view: `dragnet dlq list` and the worker's Prometheus metrics.
     env = dict(pipeline.env)
-    listed = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "dlq", "list", "--json"],
-                            capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120)
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("dragnet")), "dlq", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(r["reason"] for r in rows) == reasons
@@ -116,11 +127,19 @@ def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline:
 
     # Replay: an item that failed for a cause since fixed flows on; a poison one comes back.
     late = make_listings(1, "replayed")[0]
-    fixed = dlq.put("workers.tasks.index_batch", Poison(late.model_dump(mode="json"), "gave up after 11 attempts: "
-                                                        "store unavailable", late.doc_id))
+    fixed = dlq.put(
+        "workers.tasks.index_batch",
+        Poison(late.model_dump(mode="json"), "gave up after 11 attempts: store unavailable", late.doc_id),
+    )
     empty_entry = next(e for e in dlq.list() if e.reason.startswith("empty text"))
-    replayed = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "dlq", "replay", fixed.id,
-                               empty_entry.id], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120)
+    replayed = subprocess.run(
+        [str(Path(sys.executable).with_name("dragnet")), "dlq", "replay", fixed.id, empty_entry.id],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert replayed.returncode == 0 and "replayed 2" in replayed.stdout, replayed.stderr
     assert pipeline.wait_count(len(good) + 1, timeout_s=60) == len(good) + 1
     assert pipeline.store().get(late.id) is not None
@@ -137,10 +156,10 @@ def test_redis_restart_and_a_60s_search_outage_lose_nothing(pipeline: Pipeline, 
     def produce() -> None:  # a crawler handing over batches through both outages
         try:
             for start in range(0, len(listings), 20):
-                submit_batch(listings[start:start + 20])
+                submit_batch(listings[start : start + 20])
                 time.sleep(0.5)
             flush()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - the main thread re-raises what the producer hit
             errors.append(exc)
         finally:
             produced.set()

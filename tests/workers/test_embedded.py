@@ -51,15 +51,27 @@ def test_embedded_submit_classifies_and_indexes_in_process(settings: DragnetSett
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_demo_json_crawls_the_simulated_sites_into_the_embedded_store(settings: DragnetSettings, model: Path,
-                                                                     tmp_path: Path) -> None:
+def test_demo_json_crawls_the_simulated_sites_into_the_embedded_store(
+    settings: DragnetSettings, model: Path, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
-    env.update({"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(tmp_path / "demo"),
-                "DRAGNET_REDIS__URL": "redis://127.0.0.1:9/0",  # ignored: the demo is embedded
-                "DRAGNET_SEARCH__BACKEND": "opensearch", "PYTHONPATH": str(REPO_ROOT)})
-    result = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "demo", "--json",
-                             "--listings-per-market", "12"], capture_output=True, text=True, env=env,
-                            cwd=REPO_ROOT, timeout=600)
+    env.update(
+        {
+            "DRAGNET_ENV": "test",
+            "DRAGNET_PATHS__DATA_DIR": str(tmp_path / "demo"),
+            "DRAGNET_REDIS__URL": "redis://127.0.0.1:9/0",  # ignored: the demo is embedded
+            "DRAGNET_SEARCH__BACKEND": "opensearch",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dragnet")), "demo", "--json", "--listings-per-market", "12"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     truth = summary["ground_truth"]
@@ -70,7 +82,10 @@ def test_demo_json_crawls_the_simulated_sites_into_the_embedded_store(settings: 
     assert 0 < summary["drug_sale_hits"] < served
     assert set(summary["hits_by_market"]) <= {"nightshade", "velvet"} and summary["hits_by_market"]
     assert summary["hits_by_substance"]
-    assert set(summary["hits_by_site"]) <= set(truth) and sum(summary["hits_by_site"].values()) == summary["drug_sale_hits"]
+    assert (
+        set(summary["hits_by_site"]) <= set(truth)
+        and sum(summary["hits_by_site"].values()) == summary["drug_sale_hits"]
+    )
     top = summary["top_hits"]
     assert top and all(hit["evidence"] or hit["explanation"] for hit in top)
     assert top == sorted(top, key=lambda h: -h["score"])

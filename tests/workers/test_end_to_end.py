@@ -27,12 +27,18 @@ SITES = ("nightshade", "velvet", "tavern", "chatter")
 def test_crawl_classify_index_matches_the_sites_ground_truth(pipeline: Pipeline, socks_proxy) -> None:  # type: ignore[no-untyped-def]
 
     pipeline.start_worker("e2e", queues="classify,index", concurrency=1)
-    with SimulatedWorld(listings_per_market=40, proxy=socks_proxy, forum_posts=36, social_posts=24,
-                         gates=False) as world:
+    with SimulatedWorld(
+        listings_per_market=40, proxy=socks_proxy, forum_posts=36, social_posts=24, gates=False
+    ) as world:
         truth = world.ground_truth()
         crawl = subprocess.run(
             [str(Path(sys.executable).with_name("dragnet")), "crawl", *SITES, "--proxy", world.proxy_url, "--json"],
-            capture_output=True, text=True, env=pipeline.env, cwd=REPO_ROOT, timeout=300)
+            capture_output=True,
+            text=True,
+            env=pipeline.env,
+            cwd=REPO_ROOT,
+            timeout=300,
+        )
     assert crawl.returncode == 0, crawl.stderr[-3000:]
     stats = json.loads(crawl.stdout.strip().splitlines()[-1])
     expected_urls = {canonicalize_url(record["url"]) for site in SITES for record in truth[site]}
@@ -54,10 +60,16 @@ def test_crawl_classify_index_matches_the_sites_ground_truth(pipeline: Pipeline,
     found = store.search(SearchQuery(text=sample.title.split()[0], market=["velvet"], size=50))
     assert sample.id in {hit.listing.id for hit in found.hits}
     # The verdicts are the model's: most listings the markets label as drug sales are hits.
-    labelled = {canonicalize_url(r["url"]).split(".onion", 1)[-1]: bool(r["is_drug_sale"])
-                for site in ("nightshade", "velvet") for r in truth[site]}
-    verdicts = [(labelled.get(item.canonical_url.split(".onion", 1)[-1]), item.classification.is_drug_sale)  # type: ignore[union-attr]
-                for item in stored if item.market in ("nightshade", "velvet")]
+    labelled = {
+        canonicalize_url(r["url"]).split(".onion", 1)[-1]: bool(r["is_drug_sale"])
+        for site in ("nightshade", "velvet")
+        for r in truth[site]
+    }
+    verdicts = [
+        (labelled.get(item.canonical_url.split(".onion", 1)[-1]), item.classification.is_drug_sale)  # type: ignore[union-attr]
+        for item in stored
+        if item.market in ("nightshade", "velvet")
+    ]
     agreement = sum(1 for truth_label, verdict in verdicts if truth_label == verdict) / len(verdicts)
     print(f"model agreement with market labels: {agreement:.2f} over {len(verdicts)} listings")
     assert agreement > 0.6

@@ -21,12 +21,16 @@ def model() -> Path:
 
 def test_embedded_hits_on_a_platform_become_notices(settings: DragnetSettings, model: Path) -> None:
     offer = Listing.new(
-        "https://t.me/plugdirect42/1337", source_kind="channel", platform="telegram",
+        "https://t.me/plugdirect42/1337",
+        source_kind="channel",
+        platform="telegram",
         text="Selling pressed M30 fentanyl pills, 100 for $900. Xanax bars and coke too. "
-             "DM on telegram @plugdirect42, discreet shipping worldwide, escrow ok",
+        "DM on telegram @plugdirect42, discreet shipping worldwide, escrow ok",
     )
     news = Listing.new(
-        "https://t.me/citynews/99", source_kind="channel", platform="telegram",
+        "https://t.me/citynews/99",
+        source_kind="channel",
+        platform="telegram",
         text="City council approves new bike lanes downtown; construction starts in March.",
     )
     submit_batch([offer, news])

@@ -25,8 +25,13 @@ from workers.tasks import backoff_s, deliver_feed, probe_due_markets, probe_mark
 
 
 def _listing(n: int, text: str = "2g cocaine 90% pure, ships EU, wickr me") -> Listing:
-    return Listing.new(f"http://market{n % 3}.onion/item/{n}", source_kind="market", title=f"item {n}", text=text,
-                       market=f"market{n % 3}")
+    return Listing.new(
+        f"http://market{n % 3}.onion/item/{n}",
+        source_kind="market",
+        title=f"item {n}",
+        text=text,
+        market=f"market{n % 3}",
+    )
 
 
 def test_screen_sends_each_kind_of_poison_away_with_its_reason(settings: DragnetSettings) -> None:
@@ -114,16 +119,19 @@ def test_redis_dlq(redis_server) -> None:  # type: ignore[no-untyped-def]
 def test_backoff_grows_exponentially_with_jitter_and_a_cap(settings: DragnetSettings) -> None:
     w = settings.workers
     for attempt in range(12):
-        ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * 2 ** attempt)
+        ceiling = min(w.retry_backoff_max_s, w.retry_backoff_base_s * 2**attempt)
         value = backoff_s(attempt)
         assert ceiling / 2 <= value <= ceiling
 
 
 def test_routing_and_delivery_come_from_settings(settings: DragnetSettings) -> None:
     routes = dict(settings.workers.routes, **{"workers.tasks.classify_batch": "gpu-classify"})
-    custom = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": "redis://127.0.0.1:1/3"}),
-                                         "workers": settings.workers.model_copy(update={
-                                             "routes": routes, "visibility_timeout_s": 42.0})})
+    custom = settings.model_copy(
+        update={
+            "redis": settings.redis.model_copy(update={"url": "redis://127.0.0.1:1/3"}),
+            "workers": settings.workers.model_copy(update={"routes": routes, "visibility_timeout_s": 42.0}),
+        }
+    )
     conf = celery_config(custom)
     assert conf["task_routes"]["workers.tasks.classify_batch"] == "gpu-classify"
     assert "gpu-classify" in {q.name for q in conf["task_queues"]}
@@ -187,7 +195,12 @@ def test_replaying_a_still_poison_item_brings_it_back_with_its_attempts_counted(
 
 def test_dragnet_worker_without_a_broker_says_how_to_fix_it() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DRAGNET_REDIS__URL"}
-    result = subprocess.run([str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", "classify"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dragnet")), "worker", "--queues", "classify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "DRAGNET_REDIS__URL" in result.stderr and "dragnet demo" in result.stderr

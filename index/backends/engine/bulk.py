@@ -26,14 +26,18 @@ def dumps(value: Any) -> bytes:
 def action(op: str, index: str, doc_id: str, if_seq_no: int | None = None, if_primary_term: int | None = None) -> bytes:
     """One bulk action line.  ``if_seq_no``/``if_primary_term`` make the write conditional on
     the document not having changed since it was read."""
-    condition = "" if if_seq_no is None else f',"if_seq_no":{int(if_seq_no)},"if_primary_term":{int(if_primary_term or 0)}'
+    condition = (
+        "" if if_seq_no is None else f',"if_seq_no":{int(if_seq_no)},"if_primary_term":{int(if_primary_term or 0)}'
+    )
     return f'{{"{op}":{{"_index":{_quote(index)},"_id":{_quote(doc_id)}{condition}}}}}'.encode()
 
 
 def version_source(listing: Listing, stored_at: str) -> bytes:
     """An archived version: the listing as it was, with when its content was first stored."""
-    head = (f'{{"listing_id":{_quote(listing.id)},"doc_id":{_quote(listing.doc_id)},'
-            f'"stored_at":{_quote(stored_at)},"listing":')
+    head = (
+        f'{{"listing_id":{_quote(listing.id)},"doc_id":{_quote(listing.doc_id)},'
+        f'"stored_at":{_quote(stored_at)},"listing":'
+    )
     return head.encode() + sanitize(listing).model_dump_json().encode() + b"}"
 
 

@@ -29,15 +29,28 @@ class EngineClient:
         if flavour == "opensearch":
             from opensearchpy import OpenSearch  # one engine's client only: the other is never loaded
 
-            self.raw: Any = OpenSearch(hosts=[url], http_auth=auth, verify_certs=s.verify_certs, timeout=s.request_timeout_s,
-                                       max_retries=0, retry_on_timeout=False, http_compress=False,
-                                       pool_maxsize=s.bulk_concurrency + 2)
+            self.raw: Any = OpenSearch(
+                hosts=[url],
+                http_auth=auth,
+                verify_certs=s.verify_certs,
+                timeout=s.request_timeout_s,
+                max_retries=0,
+                retry_on_timeout=False,
+                http_compress=False,
+                pool_maxsize=s.bulk_concurrency + 2,
+            )
         else:
             from elasticsearch import Elasticsearch  # one engine's client only: the other is never loaded
 
-            self.raw = Elasticsearch(url, basic_auth=auth, verify_certs=s.verify_certs, request_timeout=s.request_timeout_s,
-                                     max_retries=0, retry_on_timeout=False,
-                                     connections_per_node=s.bulk_concurrency + 2)
+            self.raw = Elasticsearch(
+                url,
+                basic_auth=auth,
+                verify_certs=s.verify_certs,
+                request_timeout=s.request_timeout_s,
+                max_retries=0,
+                retry_on_timeout=False,
+                connections_per_node=s.bulk_concurrency + 2,
+            )
 
     @staticmethod
     def _body(response: Any) -> Any:
@@ -131,8 +144,10 @@ def check_es_client(server_major: int) -> None:
 
     client_major = int(installed("elasticsearch").split(".")[0])
     if server_major and client_major > server_major:
-        raise StoreError(f"this Elasticsearch server is {server_major}.x but the installed client is "
-                         f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'")
+        raise StoreError(
+            f"this Elasticsearch server is {server_major}.x but the installed client is "
+            f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'"
+        )
 
 
 def status_of(exc: Exception) -> int | None:
@@ -146,8 +161,10 @@ def status_of(exc: Exception) -> int | None:
 
 def is_connection_error(exc: Exception) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"ConnectionError", "ConnectionTimeout", "TransportError", "ConnectionRefusedError"}) \
+    return (
+        bool(names & {"ConnectionError", "ConnectionTimeout", "TransportError", "ConnectionRefusedError"})
         and status_of(exc) is None
+    )
 
 
 def reason_of(exc: Exception) -> str:

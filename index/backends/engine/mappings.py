@@ -13,41 +13,78 @@ from typing import Any
 _KW = {"type": "keyword", "ignore_above": 1024}
 _DISABLED = {"type": "object", "enabled": False}
 LISTING_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "keyword"}, "url": _KW, "canonical_url": _KW, "source_kind": {"type": "keyword"},
-    "platform": _KW, "market": _KW, "mirror": _KW,
-    "crawled_at": {"type": "date"}, "first_seen": {"type": "date"}, "last_seen": {"type": "date"},
+    "id": {"type": "keyword"},
+    "url": _KW,
+    "canonical_url": _KW,
+    "source_kind": {"type": "keyword"},
+    "platform": _KW,
+    "market": _KW,
+    "mirror": _KW,
+    "crawled_at": {"type": "date"},
+    "first_seen": {"type": "date"},
+    "last_seen": {"type": "date"},
     "version": {"type": "integer"},
-    "title": {"type": "text", "analyzer": "english",
-              "fields": {"std": {"type": "text", "analyzer": "standard"}, "raw": {"type": "keyword", "ignore_above": 512}}},
+    "title": {
+        "type": "text",
+        "analyzer": "english",
+        "fields": {"std": {"type": "text", "analyzer": "standard"}, "raw": {"type": "keyword", "ignore_above": 512}},
+    },
     "text": {"type": "text", "analyzer": "english", "fields": {"std": {"type": "text", "analyzer": "standard"}}},
     "lang": {"type": "keyword"},
-    "price": {"properties": {"amount": {"type": "scaled_float", "scaling_factor": 100},
-                             "currency": {"type": "keyword"},
-                             "usd": {"type": "scaled_float", "scaling_factor": 100}}},
+    "price": {
+        "properties": {
+            "amount": {"type": "scaled_float", "scaling_factor": 100},
+            "currency": {"type": "keyword"},
+            "usd": {"type": "scaled_float", "scaling_factor": 100},
+        }
+    },
     "quantity": {"properties": {"value": {"type": "float"}, "unit": {"type": "keyword"}}},
-    "ships_from": {"type": "keyword"}, "ships_to": {"type": "keyword"},
-    "vendor": {"properties": {"name": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
-                              "market": _KW, "pgp_fingerprint": {"type": "keyword"}}},
+    "ships_from": {"type": "keyword"},
+    "ships_to": {"type": "keyword"},
+    "vendor": {
+        "properties": {
+            "name": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
+            "market": _KW,
+            "pgp_fingerprint": {"type": "keyword"},
+        }
+    },
     "contacts": {"properties": {"kind": {"type": "keyword"}, "handle": _KW}},
     "crypto": {"properties": {"chain": {"type": "keyword"}, "address": _KW}},
-    "pgp_fingerprints": {"type": "keyword"}, "images": {"type": "keyword"},
-    "classification": {"properties": {
-        "is_drug_sale": {"type": "boolean"}, "score": {"type": "float"}, "threshold": {"type": "float"},
-        "model_version": {"type": "keyword"}, "substances": _DISABLED, "evidence": _DISABLED,
-        "explanation": {"type": "text", "analyzer": "english"}}},
+    "pgp_fingerprints": {"type": "keyword"},
+    "images": {"type": "keyword"},
+    "classification": {
+        "properties": {
+            "is_drug_sale": {"type": "boolean"},
+            "score": {"type": "float"},
+            "threshold": {"type": "float"},
+            "model_version": {"type": "keyword"},
+            "substances": _DISABLED,
+            "evidence": _DISABLED,
+            "explanation": {"type": "text", "analyzer": "english"},
+        }
+    },
     "content_sha256": {"type": "keyword"},
     "snapshot": {"properties": {"warc_file": _KW, "record_id": _KW}},
     "screenshot_sha256": {"type": "keyword"},
     "takedown": {"properties": {"platform": {"type": "keyword"}, "status": {"type": "keyword"}, "history": _DISABLED}},
-    "dn": {"properties": {
-        "vendor": {"type": "keyword", "ignore_above": 256}, "substance": {"type": "keyword"},
-        "identifiers": _KW, "is_drug_sale": {"type": "boolean"}, "score": {"type": "float"},
-        # double, not scaled_float: OpenSearch 2.19 skips documents when sorting a scaled_float
-        # (its sort optimisation), so the sort/range copy is a plain double; price.* stays scaled.
-        "price_usd": {"type": "double"}, "seen_at": {"type": "date"}}},
+    "dn": {
+        "properties": {
+            "vendor": {"type": "keyword", "ignore_above": 256},
+            "substance": {"type": "keyword"},
+            "identifiers": _KW,
+            "is_drug_sale": {"type": "boolean"},
+            "score": {"type": "float"},
+            # double, not scaled_float: OpenSearch 2.19 skips documents when sorting a scaled_float
+            # (its sort optimisation), so the sort/range copy is a plain double; price.* stays scaled.
+            "price_usd": {"type": "double"},
+            "seen_at": {"type": "date"},
+        }
+    },
 }
 VERSION_PROPERTIES: dict[str, Any] = {
-    "listing_id": {"type": "keyword"}, "doc_id": {"type": "keyword"}, "stored_at": {"type": "date"},
+    "listing_id": {"type": "keyword"},
+    "doc_id": {"type": "keyword"},
+    "stored_at": {"type": "date"},
     "listing": _DISABLED,
 }
 
@@ -61,12 +98,21 @@ def index_settings(shards: int, replicas: int) -> dict[str, Any]:
 
 def listings_template(prefix: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The template of the dated listing indices behind the ``P-listings`` write alias."""
-    return {"index_patterns": [f"{prefix}-listings-*"], "priority": 100,
-            "template": {"settings": settings, "mappings": {"dynamic": False, "properties": LISTING_PROPERTIES}}}
+    return {
+        "index_patterns": [f"{prefix}-listings-*"],
+        "priority": 100,
+        "template": {"settings": settings, "mappings": {"dynamic": False, "properties": LISTING_PROPERTIES}},
+    }
 
 
 def versions_template(prefix: str, settings: dict[str, Any], alias: str) -> dict[str, Any]:
     """The template of the monthly version indices, read through ``alias``."""
-    return {"index_patterns": [f"{prefix}-versions-*"], "priority": 100,
-            "template": {"settings": settings, "mappings": {"dynamic": False, "properties": VERSION_PROPERTIES},
-                         "aliases": {alias: {}}}}
+    return {
+        "index_patterns": [f"{prefix}-versions-*"],
+        "priority": 100,
+        "template": {
+            "settings": settings,
+            "mappings": {"dynamic": False, "properties": VERSION_PROPERTIES},
+            "aliases": {alias: {}},
+        },
+    }

@@ -89,8 +89,9 @@ class MergePlan:
     contents: dict[str, list[str]] = field(default_factory=dict)
 
 
-def plan_merge(listings: Iterable[Listing], stored: Stored, stored_at: str,
-               versions_index: Callable[[Listing], str]) -> MergePlan:
+def plan_merge(
+    listings: Iterable[Listing], stored: Stored, stored_at: str, versions_index: Callable[[Listing], str]
+) -> MergePlan:
     """Merge each arriving listing (in arrival order: the same listing may come twice) into what
     is stored, and decide which contents to archive."""
     plan = MergePlan(since=dict(stored.since), contents={k: list(v) for k, v in stored.contents.items()})
@@ -129,8 +130,9 @@ def plan_merge(listings: Iterable[Listing], stored: Stored, stored_at: str,
     return plan
 
 
-def current_source(listing: Listing, old: Listing | None, contents: list[str], new_contents: int,
-                   stored_at: str) -> bytes:
+def current_source(
+    listing: Listing, old: Listing | None, contents: list[str], new_contents: int, stored_at: str
+) -> bytes:
     """The current document: the listing, its version count (distinct contents), and ``dn``, the
     derived filter/sort fields plus ``content_stored_at`` and ``contents`` (the last
     :data:`MAX_CONTENTS` content hashes, which the version count is checked against), spliced

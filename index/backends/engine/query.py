@@ -12,8 +12,15 @@ from index.store import FACET_FIELDS, SearchQuery
 
 _TEXT_FIELDS = ["title^3", "title.std^2", "text", "text.std"]
 _SQS_FLAGS = "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE"
-_FACET_SOURCE = {"market": "market", "platform": "platform", "vendor": "dn.vendor", "substance": "dn.substance",
-                 "ships_from": "ships_from", "source_kind": "source_kind", "is_drug_sale": "dn.is_drug_sale"}
+_FACET_SOURCE = {
+    "market": "market",
+    "platform": "platform",
+    "vendor": "dn.vendor",
+    "substance": "dn.substance",
+    "ships_from": "ships_from",
+    "source_kind": "source_kind",
+    "is_drug_sale": "dn.is_drug_sale",
+}
 
 
 def _sort_clause(sort: str) -> list[dict[str, Any]]:
@@ -32,9 +39,16 @@ def _sort_clause(sort: str) -> list[dict[str, Any]]:
 def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
     """The ``bool.filter`` clauses for a query's structured filters (no user text here)."""
     filters: list[dict[str, Any]] = []
-    for name, field in (("market", "market"), ("platform", "platform"), ("vendor", "dn.vendor"),
-                        ("substance", "dn.substance"), ("ships_from", "ships_from"),
-                        ("source_kind", "source_kind"), ("identifiers", "dn.identifiers"), ("ids", "id")):
+    for name, field in (
+        ("market", "market"),
+        ("platform", "platform"),
+        ("vendor", "dn.vendor"),
+        ("substance", "dn.substance"),
+        ("ships_from", "ships_from"),
+        ("source_kind", "source_kind"),
+        ("identifiers", "dn.identifiers"),
+        ("ids", "id"),
+    ):
         values = getattr(query, name)
         if values:
             filters.append({"terms": {field: list(values)}})
@@ -66,9 +80,17 @@ def build_query(query: SearchQuery) -> dict[str, Any]:
     if query.text.strip():
         parsed = parse_user_query(query.text)
         if not parsed.empty:
-            must.append({"simple_query_string": {
-                "query": to_simple_query_string(parsed), "fields": _TEXT_FIELDS, "default_operator": "and",
-                "flags": _SQS_FLAGS, "lenient": True}})
+            must.append(
+                {
+                    "simple_query_string": {
+                        "query": to_simple_query_string(parsed),
+                        "fields": _TEXT_FIELDS,
+                        "default_operator": "and",
+                        "flags": _SQS_FLAGS,
+                        "lenient": True,
+                    }
+                }
+            )
     return {"bool": {"must": must or [{"match_all": {}}], "filter": build_filters(query)}}
 
 
@@ -77,16 +99,22 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
     has_text = bool(query.text.strip())
     sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
     body: dict[str, Any] = {
-        "query": build_query(query), "size": query.size, "sort": _sort_clause(sort),
-        "track_total_hits": True, "_source": {"excludes": ["dn"]},
+        "query": build_query(query),
+        "size": query.size,
+        "sort": _sort_clause(sort),
+        "track_total_hits": True,
+        "_source": {"excludes": ["dn"]},
     }
     if query.search_after:
         body["search_after"] = list(query.search_after)
     if query.highlight and has_text:
-        body["highlight"] = {"pre_tags": [HL_PRE], "post_tags": [HL_POST], "require_field_match": False,
-                             "encoder": "default",
-                             "fields": {"title": {"number_of_fragments": 0},
-                                        "text": {"fragment_size": 160, "number_of_fragments": 3}}}
+        body["highlight"] = {
+            "pre_tags": [HL_PRE],
+            "post_tags": [HL_POST],
+            "require_field_match": False,
+            "encoder": "default",
+            "fields": {"title": {"number_of_fragments": 0}, "text": {"fragment_size": 160, "number_of_fragments": 3}},
+        }
     if query.facets:
         body["aggs"] = {name: {"terms": {"field": _FACET_SOURCE[name], "size": 20}} for name in FACET_FIELDS}
     return body
@@ -94,12 +122,27 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
 
 def histogram_body(query: SearchQuery, interval: str) -> dict[str, Any]:
     """Listings per day, week or month of ``dn.seen_at`` (empty buckets kept)."""
-    return {"query": build_query(query), "size": 0, "track_total_hits": False,
-            "aggs": {"seen": {"date_histogram": {"field": "dn.seen_at", "calendar_interval": interval,
-                                                 "min_doc_count": 0, "time_zone": "UTC"}}}}
+    return {
+        "query": build_query(query),
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {
+            "seen": {
+                "date_histogram": {
+                    "field": "dn.seen_at",
+                    "calendar_interval": interval,
+                    "min_doc_count": 0,
+                    "time_zone": "UTC",
+                }
+            }
+        },
+    }
 
 
 def history_body(listing_id: str) -> dict[str, Any]:
     """The archived versions of one listing, oldest first."""
-    return {"query": {"term": {"listing_id": listing_id}}, "size": 1000,
-            "sort": [{"stored_at": "asc"}, {"doc_id": "asc"}]}
+    return {
+        "query": {"term": {"listing_id": listing_id}},
+        "size": 1000,
+        "sort": [{"stored_at": "asc"}, {"doc_id": "asc"}],
+    }

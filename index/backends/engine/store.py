@@ -129,10 +129,18 @@ class EngineStore(ListingStore):
                         raise QueryError(f"the search engine refused the query: {reason_of(exc)}") from exc
                     raise StoreError(f"{what} failed: {reason_of(exc)}") from exc
                 if attempt + 1 >= attempts:
-                    raise StoreError(f"{what} failed after {attempts} tries, search engine unavailable: {reason_of(exc)}",
-                                     retryable=True) from exc
-                log.warning("%s: engine unavailable (%s), retry %d/%d in %.1fs", what, type(exc).__name__,
-                            attempt + 1, attempts - 1, delay)
+                    raise StoreError(
+                        f"{what} failed after {attempts} tries, search engine unavailable: {reason_of(exc)}",
+                        retryable=True,
+                    ) from exc
+                log.warning(
+                    "%s: engine unavailable (%s), retry %d/%d in %.1fs",
+                    what,
+                    type(exc).__name__,
+                    attempt + 1,
+                    attempts - 1,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
@@ -143,10 +151,18 @@ class EngineStore(ListingStore):
 
     def ensure_schema(self) -> None:
         prefix = self.settings.search.index_prefix
-        self._call("put template", lambda: self.client.put_index_template(
-            f"{prefix}-listings", listings_template(prefix, self._index_settings())))
-        self._call("put template", lambda: self.client.put_index_template(
-            f"{prefix}-versions", versions_template(prefix, self._index_settings(), self.versions_alias)))
+        self._call(
+            "put template",
+            lambda: self.client.put_index_template(
+                f"{prefix}-listings", listings_template(prefix, self._index_settings())
+            ),
+        )
+        self._call(
+            "put template",
+            lambda: self.client.put_index_template(
+                f"{prefix}-versions", versions_template(prefix, self._index_settings(), self.versions_alias)
+            ),
+        )
         if not self._call("alias exists", lambda: self.client.alias_exists(self.listings_alias)):
             name = f"{self.listings_alias}-{utcnow():%Y.%m.%d}"
             try:
@@ -154,8 +170,12 @@ class EngineStore(ListingStore):
             except Exception as exc:  # noqa: BLE001 - another writer may have created it first
                 if "resource_already_exists" not in str(exc):
                     # classified (retryable or not) and retried like any other engine call
-                    self._call("create index", lambda: self.client.create_index(
-                        name, {"aliases": {self.listings_alias: {"is_write_index": True}}}))
+                    self._call(
+                        "create index",
+                        lambda: self.client.create_index(
+                            name, {"aliases": {self.listings_alias: {"is_write_index": True}}}
+                        ),
+                    )
 
     def drop(self) -> None:
         """Delete this prefix's indices and templates (tests, benchmarks)."""
@@ -170,7 +190,9 @@ class EngineStore(ListingStore):
         load runs (Elasticsearch's and OpenSearch's own advice for initial loads); the previous
         settings come back, with a flush and a refresh, when the block ends."""
         targets = f"{self.listings_alias},{self.versions_alias}-*"
-        normal = {"index": {"refresh_interval": self._index_settings()["refresh_interval"], "translog.durability": "request"}}
+        normal = {
+            "index": {"refresh_interval": self._index_settings()["refresh_interval"], "translog.durability": "request"}
+        }
         self._call("settings", lambda: self.client.put_settings(targets, LOAD_SETTINGS))
         self._bulk_loading, self._fast_versions = True, set()
         try:
@@ -192,7 +214,7 @@ class EngineStore(ListingStore):
                 except Exception as exc:
                     if "resource_already_exists" not in str(exc):
                         raise StoreError(f"create index {name} failed: {reason_of(exc)}", retryable=True) from exc
-                    self._call("settings", lambda: self.client.put_settings(name, LOAD_SETTINGS))
+                    self._call("settings", partial(self.client.put_settings, name, LOAD_SETTINGS))
                 self._fast_versions.add(name)
 
     def refresh(self) -> None:
@@ -265,7 +287,7 @@ class EngineStore(ListingStore):
         result = result if result is not None else BulkResult()
         chunk = self.settings.search.bulk_chunk_size
         for start in range(0, len(listings), chunk):
-            self._upsert_chunk(listings[start:start + chunk], result)
+            self._upsert_chunk(listings[start : start + chunk], result)
         return result
 
     def _upsert_chunk(self, listings: list[Listing], result: BulkResult) -> None:
@@ -288,8 +310,11 @@ class EngineStore(ListingStore):
             listings = [listing for listing in listings if listing.id in conflicted]
             log.info("upsert: %d listing(s) changed by another writer during the merge, merging again", len(conflicted))
         # the writes are idempotent, so the caller's retry of the whole batch is safe
-        raise StoreError(f"{len({listing.id for listing in listings})} listing(s) kept changing under "
-                         f"{_MERGE_ATTEMPTS} merges: other writers are updating them", retryable=True)
+        raise StoreError(
+            f"{len({listing.id for listing in listings})} listing(s) kept changing under "
+            f"{_MERGE_ATTEMPTS} merges: other writers are updating them",
+            retryable=True,
+        )
 
     def _create_new(self, listings: list[Listing], result: BulkResult) -> list[Listing]:
         """Write each listing's first arrival in the chunk with ``op_type=create``, as the
@@ -304,10 +329,15 @@ class EngineStore(ListingStore):
         for position, listing in enumerate(listings):
             firsts.setdefault(listing.id, position)
         stored_at = utcnow().isoformat()
-        body: list[Action] = [(action("create", self.listings_alias, listing_id),
-                 current_source(merge_with_existing(listings[position], None)[0], None,
-                                [listings[position].doc_id], 0, stored_at))
-                for listing_id, position in firsts.items()]
+        body: list[Action] = [
+            (
+                action("create", self.listings_alias, listing_id),
+                current_source(
+                    merge_with_existing(listings[position], None)[0], None, [listings[position].doc_id], 0, stored_at
+                ),
+            )
+            for listing_id, position in firsts.items()
+        ]
         done: set[int] = set()
         order = list(firsts.values())
         for index, outcome in self._bulk(body):
@@ -362,8 +392,13 @@ class EngineStore(ListingStore):
         order = [listing_id for listing_id in plan.merged if listing_id not in refused]
         body: list[Action] = []
         for listing_id in order:
-            source = current_source(plan.merged[listing_id], stored.current.get(listing_id), plan.contents[listing_id],
-                                    plan.new_contents.get(listing_id, 0), plan.since[listing_id])
+            source = current_source(
+                plan.merged[listing_id],
+                stored.current.get(listing_id),
+                plan.contents[listing_id],
+                plan.new_contents.get(listing_id, 0),
+                plan.since[listing_id],
+            )
             if listing_id in stored.read_at:
                 line = action("index", self.listings_alias, listing_id, *stored.read_at[listing_id])
             else:
@@ -392,39 +427,57 @@ class EngineStore(ListingStore):
         body = history_body(listing_id)
         # the pattern, not the alias: a store whose listings never changed has no versions index
         response = self._call("history", lambda: self.client.search(f"{self.versions_alias}-*", body))
-        versions = [(hit["_source"]["stored_at"], hit["_source"]["doc_id"], Listing.model_validate(hit["_source"]["listing"]))
-                    for hit in response["hits"]["hits"]]
+        versions = [
+            (hit["_source"]["stored_at"], hit["_source"]["doc_id"], Listing.model_validate(hit["_source"]["listing"]))
+            for hit in response["hits"]["hits"]
+        ]
         docs = self._call("get", lambda: self.client.mget(self.listings_alias, [listing_id]))
         if docs and docs[0].get("found"):
             now = listing_from_source(docs[0]["_source"])
             if now.doc_id not in {doc_id for _, doc_id, _ in versions}:
                 versions.append((content_stored_at(docs[0]["_source"]), now.doc_id, now))
         versions.sort(key=lambda item: (as_utc(datetime.fromisoformat(item[0])), item[1]))
-        return [listing.model_copy(update={"version": number}) for number, (_, _, listing) in enumerate(versions, start=1)]
+        return [
+            listing.model_copy(update={"version": number}) for number, (_, _, listing) in enumerate(versions, start=1)
+        ]
 
     def search(self, query: SearchQuery) -> SearchResult:
         body = build_search_body(query)
         response = self._call("search", lambda: self.client.search(self.listings_alias, body))
         hits = []
         for hit in response["hits"]["hits"]:
-            highlights = {name: [safe_highlight(fragment) for fragment in fragments]
-                          for name, fragments in (hit.get("highlight") or {}).items()}
-            hits.append(SearchHit(listing=listing_from_source(hit["_source"]), score=hit.get("_score"),
-                                  highlights=highlights, sort_key=hit.get("sort")))
+            highlights = {
+                name: [safe_highlight(fragment) for fragment in fragments]
+                for name, fragments in (hit.get("highlight") or {}).items()
+            }
+            hits.append(
+                SearchHit(
+                    listing=listing_from_source(hit["_source"]),
+                    score=hit.get("_score"),
+                    highlights=highlights,
+                    sort_key=hit.get("sort"),
+                )
+            )
         facets: dict[str, list[FacetBucket]] = {}
         for name, agg in (response.get("aggregations") or {}).items():
-            facets[name] = [FacetBucket(value=str(b.get("key_as_string", b["key"])), count=b["doc_count"])
-                            for b in agg["buckets"]]
+            facets[name] = [
+                FacetBucket(value=str(b.get("key_as_string", b["key"])), count=b["doc_count"]) for b in agg["buckets"]
+            ]
         next_after = hits[-1].sort_key if hits and len(hits) == query.size else None
-        return SearchResult(total=response["hits"]["total"]["value"], hits=hits, facets=facets,
-                            next_search_after=next_after)
+        return SearchResult(
+            total=response["hits"]["total"]["value"], hits=hits, facets=facets, next_search_after=next_after
+        )
 
     def count(self, query: SearchQuery | None = None) -> int:
         engine_query = build_query(query or SearchQuery())
         return self._call("count", lambda: self.client.count(self.listings_alias, engine_query))
 
-    def date_histogram(self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day") -> list[HistogramBucket]:
+    def date_histogram(
+        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+    ) -> list[HistogramBucket]:
         body = histogram_body(query, interval)
         response = self._call("search", lambda: self.client.search(self.listings_alias, body))
-        return [HistogramBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
-                for b in response["aggregations"]["seen"]["buckets"]]
+        return [
+            HistogramBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
+            for b in response["aggregations"]["seen"]["buckets"]
+        ]
