@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from index.store import QueryError, SearchQuery
 
-LIST_PARAMS = ("market", "platform", "vendor", "substance", "ships_from", "source_kind")
+LIST_PARAMS = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "intent")
 SCALAR_PARAMS = ("q", "is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to", "sort")
 ALL_PARAMS = LIST_PARAMS + SCALAR_PARAMS
 MAX_VALUES = 50

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from classifier.metrics import sigmoid
+from classifier.meta import INTENT, SUB
+from classifier.metrics import sigmoid, softmax
+from dragnet.documents import SUBSTANCES
 
 DEFAULT_TOLERANCE = 0.002
 
@@ -68,10 +70,18 @@ def settled_mask(lexical_logit: np.ndarray, cascade: dict[str, Any]) -> np.ndarr
     return (p <= cascade["low"]) | (p >= cascade["high"])
 
 
-def settle(score: np.ndarray, substances: np.ndarray, lexical: np.ndarray, cascade: dict[str, Any]) -> np.ndarray:
-    """Overwrite, in place, the settled texts' scores and substances with the n-gram heads' own
-    (calibrated) outputs; returns the settled mask."""
+def settle(
+    score: np.ndarray,
+    substances: np.ndarray,
+    lexical: np.ndarray,
+    cascade: dict[str, Any],
+    intents: np.ndarray | None = None,
+) -> np.ndarray:
+    """Overwrite, in place, the settled texts' scores, substances (and intent probabilities)
+    with the n-gram heads' own (calibrated) outputs; returns the settled mask."""
     settled = settled_mask(lexical[:, 0], cascade)
     score[settled] = lexical_probability(lexical[settled, 0], cascade)
-    substances[settled] = sigmoid(lexical[settled, 1:])
+    substances[settled] = sigmoid(lexical[settled, SUB])
+    if intents is not None and lexical.shape[1] > 1 + len(SUBSTANCES):
+        intents[settled] = softmax(lexical[settled, INTENT])
     return settled

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import typer
 
+from classifier.corpus import CorpusPost
 from classifier.engine import load_engine
 from classifier.evaluate import run_evaluation
 from classifier.meta import ModelMeta
@@ -73,6 +74,7 @@ def classify_stream(engine: Any, source: IO[str], sink: IO[str], batch_size: int
             out = {
                 "id": rid,
                 "is_drug_sale": v.is_drug_sale,
+                "intent": v.intent,
                 "score": round(v.score, 6),
                 "substances": sorted(v.substances, key=lambda k: -v.substances[k]),
                 "substance_scores": v.substances,
@@ -100,16 +102,31 @@ def classify_stream(engine: Any, source: IO[str], sink: IO[str], batch_size: int
     return counts
 
 
-def register(app: typer.Typer) -> None:
+FeedbackSource = Callable[[], list[CorpusPost]]
+
+
+def register(app: typer.Typer, feedback: FeedbackSource | None = None) -> None:
+    """Add the classifier's commands; ``feedback`` supplies the labelled posts of the takedown
+    workflow for ``dragnet train --with-feedback`` (the top-level CLI passes it in)."""
+
     @app.command("train")
     def train(
-        quick: bool = typer.Option(False, "--quick", help="Small model in minutes on 2 CPU cores (tests, demo)."),
+        quick: bool = typer.Option(False, "--quick", help="Same as --mode quick."),
+        mode: str = typer.Option(
+            "full",
+            "--mode",
+            help="quick: 2 layers in minutes (experiments); default: the model classify and demo build "
+            "(6 layers, 10-15 min on 2 cores); full: 6 layers, 2 passes over all data (about an hour).",
+        ),
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Model directory (default: the settings' model_dir)."
         ),
         seed: int | None = typer.Option(None, help="Random seed (default: classifier.seed)."),
-        layers: int | None = typer.Option(None, help="Encoder layers to keep (quick 2, full 6)."),
+        layers: int | None = typer.Option(None, help="Encoder layers to keep (quick 2, default and full 6)."),
         epochs: float | None = typer.Option(None, help="Passes over the training data."),
+        with_feedback: bool = typer.Option(
+            False, "--with-feedback", help="Fold analysts' and platforms' decisions on notices into training."
+        ),
     ) -> None:
         """Fine-tune the drug-sale classifier from the base encoder, calibrate it, pick its
         threshold on validation, evaluate it on held-out data and write the model card."""
@@ -123,9 +140,20 @@ def register(app: typer.Typer) -> None:
             kw["layers"] = layers
         if epochs is not None:
             kw["epochs"] = epochs
-        config = TrainConfig.quick(**kw) if quick else TrainConfig.full(**kw)
+        try:
+            config = TrainConfig.of_mode("quick" if quick else mode, **kw)
+        except ValueError as exc:
+            typer.echo(f"dragnet train: {exc}", err=True)
+            raise typer.Exit(code=2) from None
         target = output or settings.model_dir
-        run(target, config, settings.training_data_dir, show_progress=True)
+        posts = None
+        if with_feedback:
+            if feedback is None:
+                typer.echo("dragnet train: no feedback source is wired into this command", err=True)
+                raise typer.Exit(code=2)
+            posts = feedback()
+            typer.echo(f"feedback: {len(posts)} decided notices ({sum(p.sale for p in posts)} sales)", err=True)
+        run(target, config, settings.training_data_dir, show_progress=True, feedback=posts)
 
         meta = ModelMeta.load(target)
         lg = meta.metrics.get("by_group", {}).get("listings", {})
@@ -141,14 +169,23 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         model: Path | None = typer.Option(None, "--model", help="Model directory (default: the settings' model)."),
         report: Path | None = typer.Option(None, "--report", help="Also write the Markdown report here."),
+        news: Path | None = typer.Option(
+            None,
+            "--news",
+            help="JSONL of sentences from real news reports (text per line): report how many are flagged.",
+        ),
     ) -> None:
-        """Evaluate a model on its held-out data (vendor-split listings, generated posts with
-        held-out templates, pharmacy and shop text) and write the figures into its card."""
+        """Evaluate a model on its held-out data (vendor-split listings, written and generated
+        posts, pharmacy and shop text) and, apart, on the frozen out-of-distribution set of posts
+        written by independent authors; write the figures into its card."""
 
         settings = get_settings()
         if model is None:
             model = ensure_default_model(show_progress=True)
-        metrics = run_evaluation(model, settings.training_data_dir)
+        if news is not None and not news.is_file():
+            typer.echo(f"dragnet evaluate: no such file {news}", err=True)
+            raise typer.Exit(code=2)
+        metrics = run_evaluation(model, settings.training_data_dir, news=news)
         text = (model / "evaluation.md").read_text(encoding="utf-8")
         if report is not None:
             report.write_text(text, encoding="utf-8")
@@ -156,6 +193,13 @@ def register(app: typer.Typer) -> None:
         lg = metrics["by_group"].get("listings", {})
         typer.echo(
             f"listings F1 {lg.get('f1')} substance macro-F1 {lg.get('substances', {}).get('macro_f1')}", err=True
+        )
+        ood = metrics["ood"]
+        typer.echo(
+            f"out-of-distribution set: F1 {ood['overall']['f1']} (precision {ood['overall']['precision']}, recall "
+            f"{ood['overall']['recall']}), substance macro-F1 {ood['substances']['macro_f1']}, intent macro-F1 "
+            f"{(ood.get('intent') or {}).get('macro_f1')}",
+            err=True,
         )
 
     @app.command("classify")

@@ -1,5 +1,8 @@
 """Training and evaluation data: the real listings (split by vendor), legitimate pharmacy and
-shop text as negatives, and generated social posts (``classifier.synth``).
+shop text as negatives, posts written by outside authors (``classifier.corpus``, split by
+post), and generated social posts (``classifier.synth``) where they add coverage.  Every example
+carries an intent (sell, buy, discussion, news, harm reduction, legitimate commerce, other
+illicit goods, other): the sale verdict is the sell intent.
 
 Why split by vendor: the same vendor posts near-identical titles many times; a row split would
 let the model memorise vendors and report scores that do not hold on new vendors.  A vendor's
@@ -14,8 +17,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from classifier.corpus import CorpusPost, evaluation_posts, near_duplicates, training_posts
 from classifier.synth import SocialPostGenerator, Split
-from dragnet.documents import SUBSTANCES
+from dragnet.documents import INTENTS, SUBSTANCES
 
 SPLITS = ("train", "validation", "test")
 
@@ -25,9 +29,32 @@ class Example:
     text: str
     label: int
     substances: list[str] = field(default_factory=list)
-    source: str = "listing"  # listing:<market>, pharmacy, ecommerce, generated:<kind>
+    source: str = "listing"  # listing:<market>, pharmacy, ecommerce, written:<author>, generated:<kind>
     lang: str = "en"
     group: str = ""  # the vendor (listings): the unit of the split
+    intent: str = ""  # one of dragnet.documents.INTENTS; "" takes the default of the label
+
+    def __post_init__(self) -> None:
+        if not self.intent:
+            self.intent = "sell" if self.label else "other"
+        if self.intent not in INTENTS or (self.intent == "sell") != bool(self.label):
+            raise ValueError(f"intent {self.intent!r} does not fit label {self.label}")
+
+
+# The generator's kinds as intents (a generated offer is a sale; "innocent" posts are everyday
+# talk that happens to use drug words).
+GENERATED_INTENT = {
+    "offer": "sell",
+    "listing": "sell",
+    "news": "news",
+    "harm_reduction": "harm_reduction",
+    "recovery": "harm_reduction",
+    "buyer": "buy",
+    "rx_talk": "discussion",
+    "pharmacy": "legit_commerce",
+    "innocent": "other",
+    "vendor_other": "other_illicit",
+}
 
 
 def vendor_split(vendor: str, market: str) -> str:
@@ -53,7 +80,10 @@ def load_listings(data_dir: Path) -> dict[str, list[Example]]:
             substance = (row.get("substance") or "").strip()
             subs = [substance] if label and substance in SUBSTANCES else []
             split = vendor_split(row.get("vendor") or "", row["market"])
-            out[split].append(Example(title, label, subs, f"listing:{row['market']}", "en", row.get("vendor") or ""))
+            intent = "sell" if label else "other_illicit"  # a market's other goods: fraud, fakes, weapons
+            out[split].append(
+                Example(title, label, subs, f"listing:{row['market']}", "en", row.get("vendor") or "", intent)
+            )
     return out
 
 
@@ -67,7 +97,9 @@ def load_pharmacy(data_dir: Path) -> dict[str, list[Example]]:
             if i % 2:
                 parts.append(f"Side effects: {row.get('side_effects', '').strip()}")
                 parts.append(f"Manufacturer: {row.get('manufacturer', '').strip()}")
-            out[_bucket("pharmacy" + name)].append(Example(". ".join(parts), 0, [], "pharmacy", "en", name))
+            out[_bucket("pharmacy" + name)].append(
+                Example(". ".join(parts), 0, [], "pharmacy", "en", name, "legit_commerce")
+            )
     return out
 
 
@@ -77,13 +109,29 @@ def load_ecommerce(data_dir: Path) -> dict[str, list[Example]]:
         for row in csv.DictReader(fh):
             text = (row.get("text") or "").strip()
             if text:
-                out[_bucket("shop" + text)].append(Example(text, 0, [], "ecommerce", "en", ""))
+                out[_bucket("shop" + text)].append(Example(text, 0, [], "ecommerce", "en", "", "legit_commerce"))
     return out
 
 
 def generated(n: int, seed: int, split: Split) -> list[Example]:
     gen = SocialPostGenerator(seed=seed, split=split)
-    return [Example(p.text, p.label, p.substances, f"generated:{p.kind}", p.lang, "") for p in gen.generate(n)]
+    return [
+        Example(p.text, p.label, p.substances, f"generated:{p.kind}", p.lang, "", GENERATED_INTENT[p.kind])
+        for p in gen.generate(n)
+    ]
+
+
+def load_written(posts: list[CorpusPost] | None = None) -> dict[str, list[Example]]:
+    """The written training posts (less near-duplicates of the frozen evaluation set), 80/10/10
+    by a hash of the post id: their validation part joins the threshold choice, so the
+    precision target is chosen on posts written the way the world writes them."""
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    for post in training_posts() if posts is None else posts:
+        example = Example(
+            post.text, post.sale, list(post.substances), f"written:{post.author}", post.lang, post.id, post.intent
+        )
+        out[_bucket("written" + post.id)].append(example)
+    return out
 
 
 @dataclass
@@ -95,6 +143,10 @@ class DataPlan:
     generated_train: int = 12000
     generated_validation: int = 1500
     generated_test: int = 2000
+    written: bool = True  # the written training posts (classifier.corpus): all of them when on
+    # passes over the written posts per epoch: they are the few examples written the way the
+    # world writes, against many listing titles and generated posts
+    written_repeat: int = 3
     eval_cap: int | None = None  # per-source cap of validation/test rows (None: all)
 
 
@@ -106,12 +158,37 @@ QUICK_PLAN = DataPlan(
     generated_test=2000,
     eval_cap=None,
 )
+# The default model's data (the model ``dragnet classify`` and ``dragnet demo`` build on first
+# use): the written posts twice over, fewer generated posts (they add coverage of shapes, not
+# of how people write), all the listing titles the quick plan takes.
+DEFAULT_PLAN = DataPlan(
+    listings_train=8000,
+    pharmacy_train=1000,
+    generated_train=4000,
+    generated_validation=1200,
+    generated_test=2000,
+    written_repeat=2,
+)
 FULL_PLAN = DataPlan(
     listings_train=None, pharmacy_train=None, generated_train=30000, generated_validation=3000, generated_test=3000
 )
 
 
-def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[Example]]:
+def feedback_examples(posts: list[CorpusPost]) -> list[Example]:
+    """Analyst and platform decisions (``takedown.feedback``) as training examples, less any
+    near-duplicate of the frozen evaluation set: feedback never reaches the evaluation."""
+    evaluation = evaluation_posts()
+    dropped = near_duplicates([post.text for post in posts], [post.text for post in evaluation])
+    return [
+        Example(post.text, post.sale, list(post.substances), "feedback", post.lang, post.id, post.intent)
+        for position, post in enumerate(posts)
+        if position not in dropped
+    ]
+
+
+def build_datasets(
+    data_dir: Path, plan: DataPlan, seed: int, feedback: list[CorpusPost] | None = None
+) -> dict[str, list[Example]]:
     """train / validation / test: real listings by vendor, negatives, and generated posts whose
     validation and test parts use their own held-out templates (``synth`` docstring) and seeds."""
     rng = random.Random(seed)
@@ -126,18 +203,27 @@ def build_datasets(data_dir: Path, plan: DataPlan, seed: int) -> dict[str, list[
     if plan.pharmacy_train is not None and len(pharm) > plan.pharmacy_train:
         pharm = rng.sample(pharm, plan.pharmacy_train)
     gen_train = generated(plan.generated_train, seed, "train")
-    train += pharm + shop["train"] + gen_train
+    written = load_written() if plan.written else {s: [] for s in SPLITS}
+    written_train = (written["train"] + feedback_examples(feedback or [])) * max(1, plan.written_repeat)
+    train += pharm + shop["train"] + gen_train + written_train
     rng.shuffle(train)
     out["train"] = train
     # the n-gram heads are cheap to fit: they see every training row
-    out["train_lexical"] = listings["train"] + pharmacy["train"] + shop["train"] + gen_train
+    out["train_lexical"] = listings["train"] + pharmacy["train"] + shop["train"] + gen_train + written_train
     out["validation"] = (
         listings["validation"]
         + pharmacy["validation"]
         + shop["validation"]
+        + written["validation"]
         + generated(plan.generated_validation, seed + 1, "validation")
     )
-    out["test"] = listings["test"] + pharmacy["test"] + shop["test"] + generated(plan.generated_test, seed + 2, "test")
+    out["test"] = (
+        listings["test"]
+        + pharmacy["test"]
+        + shop["test"]
+        + written["test"]
+        + generated(plan.generated_test, seed + 2, "test")
+    )
     if plan.eval_cap is not None:
         for split in ("validation", "test"):
             by_source: dict[str, list[Example]] = {}

@@ -20,7 +20,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -28,10 +28,10 @@ from classifier.cascade import settle, settled_mask
 from classifier.evidence import explain, find_evidence
 from classifier.export import ONNX_DIR, ONNX_FORMAT, ONNX_FP32, ONNX_INT8, export_onnx, onnx_export_format
 from classifier.lexical import LexicalModel
-from classifier.meta import ModelMeta
-from classifier.metrics import sigmoid, substance_predictions
+from classifier.meta import INTENT, SUB, ModelMeta
+from classifier.metrics import sigmoid, softmax, substance_predictions
 from classifier.tokens import encode_head_tail
-from dragnet.documents import SUBSTANCES, Classification, Evidence
+from dragnet.documents import SUBSTANCES, Classification, Evidence, Intent
 from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Scores:
     score: np.ndarray  # (n,) probability of "offers drugs for sale"
     substances: np.ndarray  # (n, 7) substance probabilities
     encoder_share: float = 1.0  # share of the texts the transformer read (the rest: the cascade)
+    intents: np.ndarray | None = None  # (n, 8) intent probabilities; None: the model has no intent head
 
 
 class ClassifierEngine:
@@ -85,6 +86,7 @@ class ClassifierEngine:
 
         self.lexical = LexicalModel.load(self.model_dir)
         self.cascade = dict(self.meta.cascade) if cascade and self.lexical is not None and self.meta.cascade else None
+        self.outputs = 1 + len(SUBSTANCES) + len(self.meta.intents)  # the network's logit columns
         self._session: Any = None
         self._torch_model: Any = None
         if self.backend.startswith("onnx"):
@@ -169,9 +171,9 @@ class ClassifierEngine:
         return out
 
     def logits(self, texts: list[str]) -> np.ndarray:
-        """Raw (uncalibrated) logits, (n, 8), in input order."""
+        """Raw (uncalibrated) logits, (n, outputs), in input order."""
         n = len(texts)
-        out = np.zeros((n, 1 + len(SUBSTANCES)), dtype=np.float32)
+        out = np.zeros((n, self.outputs), dtype=np.float32)
         if n == 0:
             return out
         ids = encode_head_tail(self.tokenizer, texts, self.max_length)
@@ -195,11 +197,11 @@ class ClassifierEngine:
         if self.cascade is None or lexical is None or not texts:
             return blend_scores(self.logits(texts), lexical, self.meta)
         unsure = np.where(~settled_mask(lexical[:, 0], self.cascade))[0]
-        raw = np.zeros((len(texts), 1 + len(SUBSTANCES)), dtype=np.float32)
+        raw = np.zeros((len(texts), self.outputs), dtype=np.float32)
         if unsure.size:
             raw[unsure] = self.logits([texts[i] for i in unsure])
         blended = blend_scores(raw, lexical, self.meta)
-        settle(blended.score, blended.substances, lexical, self.cascade)
+        settle(blended.score, blended.substances, lexical, self.cascade, blended.intents)
         blended.encoder_share = unsure.size / len(texts)
         return blended
 
@@ -223,14 +225,23 @@ class ClassifierEngine:
             s = self.scores([texts[i] for i in todo])
             chosen = substance_predictions(s.substances, self.meta.substance_thresholds)
             for k, i in enumerate(todo):
-                results[i] = self._verdict(texts[i], float(s.score[k]), s.substances[k], chosen[k])
+                intent_probs = s.intents[k] if s.intents is not None else None
+                results[i] = self._verdict(texts[i], float(s.score[k]), s.substances[k], chosen[k], intent_probs)
         return [r for r in results if r is not None]
 
-    def _verdict(self, text: str, score: float, sub_probs: np.ndarray, chosen: np.ndarray) -> Classification:
+    def _verdict(
+        self, text: str, score: float, sub_probs: np.ndarray, chosen: np.ndarray, intent_probs: np.ndarray | None
+    ) -> Classification:
         score = float(min(1.0, max(0.0, score)))
         positive = score >= self.threshold
         if not positive:
-            return Classification(is_drug_sale=False, score=score, threshold=self.threshold, model_version=self.version)
+            return Classification(
+                is_drug_sale=False,
+                score=score,
+                threshold=self.threshold,
+                model_version=self.version,
+                intent=intent_of(intent_probs, self.meta.intents, sale=False),
+            )
         substances = {name: round(float(sub_probs[j]), 4) for j, name in enumerate(SUBSTANCES) if chosen[j]}
         evidence = find_evidence(text)
         # A substance named outright (not slang) is reported even when the heads missed it: in a
@@ -254,6 +265,7 @@ class ClassifierEngine:
             model_version=self.version,
             evidence=evidence,
             explanation=explain(evidence, ordered, score),
+            intent=intent_of(intent_probs, self.meta.intents, sale=True),
         )
 
 
@@ -270,13 +282,35 @@ def named_substances(evidence: list[Evidence]) -> set[str]:
 
 
 def blend_scores(raw: np.ndarray, lexical: np.ndarray | None, meta: ModelMeta) -> Scores:
+    """The transformer's and the n-gram heads' logits combined with the weights fitted on
+    validation: the offer logit by the blend's logistic regression, then the temperature;
+    substances and intents by mixing weights."""
     b = meta.blend
+    with_intents = bool(meta.intents) and (lexical is None or lexical.shape[1] > 1 + len(SUBSTANCES))
     if lexical is None:
-        z, sub = raw[:, 0], raw[:, 1:]
+        z, sub = raw[:, 0], raw[:, SUB]
+        intent = raw[:, INTENT] if with_intents else None
     else:
         z = b["a"] * raw[:, 0] + b["b"] * lexical[:, 0] + b["c"]
-        sub = b["w_sub"] * raw[:, 1:] + (1.0 - b["w_sub"]) * lexical[:, 1:]
-    return Scores(score=sigmoid(z / meta.temperature), substances=sigmoid(sub))
+        sub = b["w_sub"] * raw[:, SUB] + (1.0 - b["w_sub"]) * lexical[:, SUB]
+        w = b.get("w_int", 1.0)
+        intent = w * raw[:, INTENT] + (1.0 - w) * lexical[:, INTENT] if with_intents else None
+    return Scores(
+        score=sigmoid(z / meta.temperature),
+        substances=sigmoid(sub),
+        intents=softmax(intent) if intent is not None else None,
+    )
+
+
+def intent_of(probs: np.ndarray | None, intents: list[str], *, sale: bool) -> Intent | None:
+    """The verdict's intent: ``sell`` for a sale (the verdict is the sell intent), otherwise
+    the most likely of the other intents; ``None`` when the model has no intent head."""
+    if probs is None or not intents:
+        return None
+    if sale:
+        return "sell"
+    others = [(p, name) for p, name in zip(probs, intents, strict=True) if name != "sell"]
+    return cast(Intent, max(others)[1])
 
 
 class _nullcontext:

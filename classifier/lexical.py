@@ -20,7 +20,7 @@ import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
 from classifier.tokens import collapse_repeats, prepare_text
-from dragnet.documents import SUBSTANCES
+from dragnet.documents import INTENTS, SUBSTANCES
 from extract.text import deleet, fold
 
 LEXICAL_FILE = "lexical.npz"
@@ -150,7 +150,8 @@ def sklearn_features(texts: list[str]) -> csr_matrix:
 
 
 class LexicalModel:
-    """Linear heads over hashed n-grams: ``logits(texts)`` -> (n, 8) like the transformer."""
+    """Linear heads over hashed n-grams: ``logits(texts)`` -> the same columns as the
+    transformer (offer, 7 substances, and the intents when fitted with them)."""
 
     def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
         self.coef = coef.astype(np.float32)
@@ -158,13 +159,24 @@ class LexicalModel:
         self._weights = np.ascontiguousarray(self.coef.T)  # (features, 8): sparse @ dense wants C order
 
     @classmethod
-    def fit(cls, texts: list[str], labels: np.ndarray, subs: np.ndarray, has: np.ndarray, seed: int) -> LexicalModel:
+    def fit(
+        cls,
+        texts: list[str],
+        labels: np.ndarray,
+        subs: np.ndarray,
+        has: np.ndarray,
+        seed: int,
+        intents: np.ndarray | None = None,
+    ) -> LexicalModel:
+        """Fit the heads; ``intents`` (one index into ``INTENTS`` per text) adds one
+        one-vs-rest head per intent."""
         # scikit-learn takes seconds to import: loaded only where the n-gram heads are fitted or run
         from sklearn.linear_model import SGDClassifier
 
         x = features(texts)
-        coef = np.zeros((1 + len(SUBSTANCES), x.shape[1]), dtype=np.float32)
-        intercept = np.zeros(1 + len(SUBSTANCES), dtype=np.float32)
+        width = 1 + len(SUBSTANCES) + (len(INTENTS) if intents is not None else 0)
+        coef = np.zeros((width, x.shape[1]), dtype=np.float32)
+        intercept = np.zeros(width, dtype=np.float32)
 
         def head(xs: csr_matrix, ys: np.ndarray) -> tuple[np.ndarray, float]:
             clf = SGDClassifier(loss="log_loss", alpha=2e-6, max_iter=25, tol=1e-4, random_state=seed, average=True)
@@ -179,11 +191,18 @@ class LexicalModel:
                 intercept[1 + j] = 5.0 if y.max() else -5.0
                 continue
             coef[1 + j], intercept[1 + j] = head(x[rows], y)
+        for k in range(len(INTENTS)) if intents is not None else ():
+            column = 1 + len(SUBSTANCES) + k
+            y = (np.asarray(intents) == k).astype(int)
+            if y.min() == y.max():
+                intercept[column] = 5.0 if y.max() else -5.0
+                continue
+            coef[column], intercept[column] = head(x, y)
         return cls(coef, intercept)
 
     def logits(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 1 + len(SUBSTANCES)), dtype=np.float32)
+            return np.zeros((0, self.coef.shape[0]), dtype=np.float32)
         x = features(texts)
         return np.asarray(x @ self._weights, dtype=np.float32) + self.intercept
 

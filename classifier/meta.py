@@ -9,10 +9,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dragnet.documents import SUBSTANCES
+from dragnet.documents import INTENTS, SUBSTANCES
 
+# The outputs of the network, in order: the binary offer logit, one per substance class, and,
+# in models with an intent head, one per intent (models trained before it have 1 + 7).
 LABELS: tuple[str, ...] = ("drug_sale", *SUBSTANCES)
+INTENT_LABELS: tuple[str, ...] = tuple(f"intent:{name}" for name in INTENTS)
+SUB = slice(1, 1 + len(SUBSTANCES))  # the substance columns of a logit matrix
+INTENT = slice(1 + len(SUBSTANCES), None)  # the intent columns (empty for older models)
 META_FILE = "dragnet.json"
+# The training recipe (data sources, heads, losses) the default model is built with.  A cached
+# default model of an older recipe is rebuilt on first use, so an upgrade never keeps serving
+# a model the current code would not train.  2: written posts, intent head, public lexicon.
+RECIPE = 2
 
 
 @dataclass
@@ -34,6 +43,9 @@ class ModelMeta:
     blend: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0, "c": 0.0, "w_sub": 1.0})
     # lexical-first cascade (classifier.cascade): Platt a, c and the band [low, high]; empty: off
     cascade: dict[str, Any] = field(default_factory=dict)
+    # the intents of the intent head, in output order; empty: the model predates it
+    intents: list[str] = field(default_factory=list)
+    recipe: int = 1  # the training recipe (RECIPE) the model was built with
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     training_seconds: float | None = None

@@ -15,6 +15,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax (over the last axis), stable for large logits."""
+    z = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / np.sum(e, axis=-1, keepdims=True))
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature scaling of the binary logit: the T minimising validation log-loss.  A grid
     search (0.2-10, log-spaced, then refined) is exact enough and cannot diverge."""

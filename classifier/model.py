@@ -20,7 +20,7 @@ from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging as hf_logging
 
-from classifier.meta import LABELS
+from classifier.meta import INTENT_LABELS, LABELS
 
 
 def base_encoder_path() -> Path:
@@ -33,7 +33,10 @@ def base_encoder_path() -> Path:
 
 
 class DragnetForDrugSale(BertPreTrainedModel):
-    """Encoder + mean pooling + a (1 + 7)-logit head.  Logit 0 is the binary offer decision."""
+    """Encoder + mean pooling + one linear head: logit 0 is the binary offer decision, then one
+    logit per substance class and (in models with an intent head) one per intent.  The head's
+    width is the config's label count, so models saved before the intent head load as they
+    were."""
 
     config_class = BertConfig
 
@@ -41,7 +44,7 @@ class DragnetForDrugSale(BertPreTrainedModel):
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, len(LABELS))
+        self.classifier = nn.Linear(config.hidden_size, int(config.num_labels or len(LABELS)))
         self.post_init()
 
     def forward(
@@ -66,8 +69,9 @@ def new_model(layers: int) -> DragnetForDrugSale:
     path = base_encoder_path()
     config = BertConfig.from_pretrained(str(path), local_files_only=True)
     config.num_hidden_layers = layers
-    config.id2label = dict(enumerate(LABELS))
-    config.label2id = {name: i for i, name in enumerate(LABELS)}
+    outputs = (*LABELS, *INTENT_LABELS)
+    config.id2label = dict(enumerate(outputs))
+    config.label2id = {name: i for i, name in enumerate(outputs)}
     config.problem_type = "multi_label_classification"
     config.architectures = ["DragnetForDrugSale"]
     model = DragnetForDrugSale(config)

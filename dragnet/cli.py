@@ -28,6 +28,7 @@ from dragnet.services.harness import KNOWN_SERVICES, prepare, serve_forever
 from dragnet.settings import ConfigError, get_settings, load_settings, use_settings
 from lifespan import cli as lifespan_cli
 from takedown import cli as takedown_cli
+from takedown.feedback import feedback_posts
 from workers import cli as workers_cli
 from workers.submit import submit_batch
 
@@ -139,7 +140,7 @@ def services_prepare() -> None:
 
 
 crawlers_cli.register(app, handoff=submit_batch)
-classifier_cli.register(app)
+classifier_cli.register(app, feedback=feedback_posts)
 workers_cli.register(app)
 api_cli.register(app)
 takedown_cli.register(app)

@@ -20,7 +20,8 @@ from rich.table import Table
 
 from api.app import create_app
 from api.auth import KeyStore
-from classifier.model_store import ensure_default_model
+from classifier.meta import RECIPE
+from classifier.model_store import ensure_default_model, model_ready
 from crawlers.runner import run_crawl
 from crawlers.simsites import SimulatedWorld
 from dragnet.settings import DragnetSettings, get_settings, use_settings
@@ -44,10 +45,12 @@ def demo_settings(base: DragnetSettings | None = None) -> DragnetSettings:
 
 def _ensure_model(progress: bool) -> str:
     settings = get_settings()
-    if progress and not (settings.model_dir / "config.json").exists():
-        with Console(stderr=True).status("building the default model (first run only) ..."):
-            return str(ensure_default_model(quick=True))
-    return str(ensure_default_model(quick=True))
+    if progress and not model_ready(settings.model_dir, RECIPE):
+        with Console(stderr=True).status(
+            "building the default model (first run only, about 10-15 minutes on 2 cores) ..."
+        ):
+            return str(ensure_default_model())
+    return str(ensure_default_model())
 
 
 def _stat(stats: Any, *names: str) -> Any:

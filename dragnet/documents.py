@@ -24,6 +24,19 @@ SUBSTANCES: tuple[str, ...] = (
     "benzodiazepines",
     "other_rx",
 )
+# What a post is for.  A drug-sale verdict is the ``sell`` intent; the others say what a post
+# that is not a sale is instead (a buyer, news, harm reduction, a legal shop, other illicit goods).
+Intent = Literal["sell", "buy", "discussion", "news", "harm_reduction", "legit_commerce", "other_illicit", "other"]
+INTENTS: tuple[Intent, ...] = (
+    "sell",
+    "buy",
+    "discussion",
+    "news",
+    "harm_reduction",
+    "legit_commerce",
+    "other_illicit",
+    "other",
+)
 
 
 def utcnow() -> datetime:
@@ -102,6 +115,7 @@ class Classification(_Model):
     model_version: str
     evidence: list[Evidence] = Field(default_factory=list)
     explanation: str | None = None
+    intent: Intent | None = None  # "sell" exactly when is_drug_sale; None from models without an intent head
 
 
 class Snapshot(_Model):

@@ -1,6 +1,14 @@
 """The vocabulary behind the rule-based extractors: drug names and street slang per substance
 class (several languages), emoji codes, and the words that turn a mention into an offer.
 
+Two sources, each entry with its provenance: the lists below, curated by the Dragnet developers
+(from market listings, pharmacy names and common street names; provenance ``CURATED``), and
+``public_slang.jsonl`` / ``public_dealer_signals.jsonl``, collected from published glossaries
+and code charts of drug-enforcement and public-health agencies and harm-reduction services
+(every line names its source; ``PUBLIC_SLANG_SOURCES.md`` lists them).  :data:`SUBSTANCE_TERMS`,
+:data:`AMBIGUOUS` and :data:`EMOJI_CODES` are the two merged; :func:`lexicon_entries` lists
+every entry with where it comes from.
+
 Kept apart from the matching code so that an analyst can extend a list without reading a
 regular expression.  Terms are lower-case; the matcher folds case, leetspeak and small
 misspellings itself.  ``AMBIGUOUS`` terms have innocent everyday meanings (snow tyres, ice,
@@ -10,7 +18,11 @@ evidence next to an offer signal.
 
 from __future__ import annotations
 
-SUBSTANCE_TERMS: dict[str, tuple[str, ...]] = {
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CURATED_SUBSTANCE_TERMS: dict[str, tuple[str, ...]] = {
     "opioids": (
         "fentanyl",
         "fentanil",
@@ -376,7 +388,7 @@ SUBSTANCE_TERMS: dict[str, tuple[str, ...]] = {
 }
 
 # Terms with a common innocent meaning: evidence only beside an offer, price, quantity or contact.
-AMBIGUOUS: frozenset[str] = frozenset(
+CURATED_AMBIGUOUS: frozenset[str] = frozenset(
     {
         "héroïne",
         "coke",
@@ -464,7 +476,7 @@ AMBIGUOUS: frozenset[str] = frozenset(
 
 # Emoji codes used in drug-sale posts, with the substance class they usually stand for (None: a
 # sale signal without a specific substance).
-EMOJI_CODES: dict[str, tuple[str | None, str]] = {
+CURATED_EMOJI_CODES: dict[str, tuple[str | None, str]] = {
     "❄": ("stimulants", "snowflake = cocaine"),
     "⛄": ("stimulants", "snowman = cocaine"),
     "☃": ("stimulants", "snowman = cocaine"),
@@ -682,3 +694,93 @@ CONTACT_CUES: tuple[str, ...] = (
     "телега",
     "телеграм",
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# The merged lexicon, each entry with its provenance
+# ---------------------------------------------------------------------------------------------
+CURATED = "curated by the Dragnet developers"
+PUBLIC_SLANG = Path(__file__).with_name("public_slang.jsonl")
+PUBLIC_DEALER_SIGNALS = Path(__file__).with_name("public_dealer_signals.jsonl")
+_VARIATION = dict.fromkeys(map(ord, "\ufe0f\u200d"))  # emoji presentation selectors and joiners
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """One term, emoji or phrase: what it stands for and where that comes from."""
+
+    term: str
+    substance: str | None  # None: a sale signal without a substance (a dealer emoji)
+    kind: str  # name, slang, emoji, brand, imprint, abbreviation
+    lang: str | None
+    ambiguous: bool
+    source: str  # CURATED, or the title of the public source
+    source_url: str | None = None
+    meaning: str = ""
+
+
+def _public(path: Path) -> list[LexiconEntry]:
+    entries = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                raw = json.loads(line)
+                entries.append(
+                    LexiconEntry(
+                        term=str(raw["term"]).translate(_VARIATION).strip(),
+                        substance=raw.get("substance"),
+                        kind=str(raw["kind"]),
+                        lang=raw.get("lang"),
+                        ambiguous=bool(raw["ambiguous"]),
+                        source=str(raw["source_title"]),
+                        source_url=str(raw["source_url"]),
+                        meaning=str(raw.get("meaning") or ""),
+                    )
+                )
+    return entries
+
+
+def lexicon_entries() -> list[LexiconEntry]:
+    """Every entry of the lexicon, curated first, each with its provenance."""
+    curated = [
+        LexiconEntry(term, substance, "name", None, term in CURATED_AMBIGUOUS, CURATED)
+        for substance, terms in CURATED_SUBSTANCE_TERMS.items()
+        for term in terms
+    ]
+    curated += [
+        LexiconEntry(emoji, substance, "emoji", None, True, CURATED)
+        for emoji, (substance, _) in CURATED_EMOJI_CODES.items()
+    ]
+    return curated + _public(PUBLIC_SLANG) + _public(PUBLIC_DEALER_SIGNALS)
+
+
+def _merged() -> tuple[dict[str, tuple[str, ...]], frozenset[str], dict[str, tuple[str | None, str]]]:
+    """The curated lists with the public entries added.  An emoji the public charts give more
+    than one class (🔥: cannabis in one chart, oxycodone in another) is a sale signal, not a
+    class; terms without a letter ("80", "246") or shorter than three characters are left to
+    the price and quantity rules they would collide with."""
+    terms = {substance: list(words) for substance, words in CURATED_SUBSTANCE_TERMS.items()}
+    ambiguous = set(CURATED_AMBIGUOUS)
+    emoji = dict(CURATED_EMOJI_CODES)
+    public = _public(PUBLIC_SLANG) + _public(PUBLIC_DEALER_SIGNALS)
+    emoji_classes: dict[str, set[str | None]] = {}
+    for entry in public:
+        if entry.kind == "emoji":
+            emoji_classes.setdefault(entry.term, set()).add(entry.substance)
+    for entry in public:
+        if entry.kind == "emoji":
+            if len(entry.term) == 1 and entry.term not in emoji:  # the curated reading wins
+                classes = emoji_classes[entry.term]
+                emoji[entry.term] = (entry.substance if len(classes) == 1 else None, entry.meaning[:80])
+            continue
+        term = entry.term.lower()
+        if entry.substance is None or len(term) < 3 or not any(ch.isalpha() for ch in term):
+            continue
+        if term not in terms[entry.substance]:
+            terms[entry.substance].append(term)
+        if entry.ambiguous:
+            ambiguous.add(term)
+    return {k: tuple(v) for k, v in terms.items()}, frozenset(ambiguous), emoji
+
+
+SUBSTANCE_TERMS, AMBIGUOUS, EMOJI_CODES = _merged()

@@ -73,6 +73,7 @@ def flat_fields(listing: Listing) -> dict[str, Any]:
         "price_usd": listing.price.usd if listing.price else None,
         "seen_at": seen_at(listing),
         "substance": substances(listing),
+        "intent": [cls.intent] if cls is not None and cls.intent else [],
         "identifiers": identifiers(listing),
     }
 

@@ -23,6 +23,7 @@ FACET_FIELDS: tuple[str, ...] = (
     "ships_from",
     "source_kind",
     "is_drug_sale",
+    "intent",
 )
 SUBSTANCE_MIN_SCORE = 0.5  # a substance counts for filters and facets from this score up
 MAX_QUERY_CHARS = 500
@@ -52,6 +53,7 @@ class SearchQuery(BaseModel):
     substance: list[str] = Field(default_factory=list)
     ships_from: list[str] = Field(default_factory=list)
     source_kind: list[str] = Field(default_factory=list)
+    intent: list[str] = Field(default_factory=list)  # the verdict's intent (sell, buy, news, ...)
     identifiers: list[str] = Field(
         default_factory=list
     )  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"

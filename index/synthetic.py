@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from dragnet.documents import Classification, Contact, CryptoAddress, Listing, Price, SourceKind, Vendor
+from dragnet.documents import INTENTS, Classification, Contact, CryptoAddress, Listing, Price, SourceKind, Vendor
 
 BASE_TIME = datetime(2026, 10, 1, tzinfo=UTC)
 MARKETS = ("alpha", "bravo", "charlie")
@@ -80,9 +80,13 @@ def make_listing(
             threshold=0.5,
             substances={substance: 0.9} if drug else {},
             model_version="test-1",
+            intent="sell" if drug else OTHER_INTENTS[i % len(OTHER_INTENTS)],
         ),
         **extra,
     )
+
+
+OTHER_INTENTS = tuple(name for name in INTENTS if name != "sell")
 
 
 def corpus(n: int) -> list[Listing]:

@@ -90,6 +90,19 @@ def register(app: typer.Typer) -> None:
             f"{len(outcome.duplicates)}, auto-approved {len(outcome.auto_approved)}, skipped {outcome.skipped}"
         )
 
+    @feeds_app.command("queue")
+    def queue(
+        platform: str | None = typer.Argument(None, help="One platform (default: all)."),
+        limit: int = typer.Option(20, help="At most this many."),
+    ) -> None:
+        """New notices awaiting review, the least certain first (score nearest the threshold)."""
+        for notice in FeedService().review_queue(platform, limit=limit):
+            v = notice.verdict
+            typer.echo(
+                f"{notice.id}\t{notice.platform}\tscore {v.score:.3f} (threshold {v.threshold:.3f})\t"
+                f"{notice.target.url}"
+            )
+
     @feeds_app.command("review")
     def review(
         notice_id: str,

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dragnet.documents import Evidence, Listing, TakedownStatus, utcnow
+from dragnet.documents import Evidence, Intent, Listing, TakedownStatus, utcnow
 from dragnet.settings import DragnetSettings
 from takedown.registry import PlatformMatch, PlatformSpec
 
@@ -77,6 +77,7 @@ class Verdict(_M):
     score: float
     threshold: float
     substances: dict[str, float] = Field(default_factory=dict)
+    intent: Intent | None = None  # "sell" for a sale; None from models without an intent head
     evidence: list[Evidence] = Field(default_factory=list)
     explanation: str
     confidence: Literal["high", "medium", "low"]
@@ -283,6 +284,7 @@ def build_notice(
             score=c.score,
             threshold=c.threshold,
             substances=c.substances,
+            intent=c.intent,
             explanation=explanation,
             evidence=[e.model_copy(update={"text": e.text[:MAX_SPAN_CHARS]}) for e in c.evidence[:MAX_SPANS]],
             confidence=_confidence(c.score, c.threshold),

@@ -180,6 +180,15 @@ class FeedService:
         notice.version += 1
         count("transitions", platform=notice.platform, status=status)
 
+    def review_queue(self, platform: str | None = None, limit: int = 100, offset: int = 0) -> list[Notice]:
+        """New notices awaiting an analyst, the least certain first: the closer a verdict's
+        score to its threshold, the more an analyst's decision teaches the model (uncertainty
+        sampling; the decisions come back as training examples through
+        :mod:`takedown.feedback`).  Ties: the oldest first."""
+        pending = [notice for notice in self.store.all(platform) if notice.status == "new"]
+        pending.sort(key=lambda n: (abs(n.verdict.score - n.verdict.threshold), n.created))
+        return pending[offset : offset + limit]
+
     def review(self, notice_id: str, decision: str, by: str, note: str | None = None) -> Notice:
         """An analyst approves or rejects a new notice."""
         notice = self.get(notice_id)

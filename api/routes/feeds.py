@@ -159,10 +159,14 @@ def list_notices(
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(require_roles("analyst")),
 ) -> JSONResponse:
-    """The analyst's view of a platform's notices (``status=new`` is the review queue)."""
+    """The analyst's view of a platform's notices.  ``status=new`` is the review queue, the least
+    certain verdicts first (those nearest their threshold teach the model most)."""
     service = _service(request)
     _platform_access(platform, principal, service)
-    notices = service.store.list(platform=platform, status=status, limit=limit, offset=offset)
+    if status == "new":
+        notices = service.review_queue(platform, limit=limit, offset=offset)
+    else:
+        notices = service.store.list(platform=platform, status=status, limit=limit, offset=offset)
     return JSONResponse({"notices": [formats.notice_json(formats.FeedRow(seq=0, notice=n)) for n in notices]})
 
 

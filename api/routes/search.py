@@ -74,6 +74,7 @@ def search(
     ships_from: list[str] = Query([]),
     platform: list[str] = Query([]),
     source_kind: list[str] = Query([]),
+    intent: list[str] = Query([], description="the verdict's intent: sell, buy, discussion, news, ..."),
     is_drug_sale: bool | None = None,
     min_score: float | None = None,
     price_min: float | None = None,

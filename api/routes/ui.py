@@ -41,6 +41,7 @@ FACET_LABELS = {
     "ships_from": "Ships from",
     "source_kind": "Source",
     "is_drug_sale": "Verdict",
+    "intent": "Intent",
 }
 SORTS = {
     "relevance": "Relevance",

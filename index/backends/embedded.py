@@ -66,9 +66,9 @@ CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
 # doclists of every matching term again for each highlight, 150 ms at 100k listings instead of 1
 _FTS_COLUMNS = "title, text, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'"
 
-_TERM_FIELDS = ("substance", "identifiers")
+_TERM_FIELDS = ("substance", "identifiers", "intent")
 # the facets in the order ``facet_key`` holds their values (substance: a list)
-_FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substance")
+_FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substance", "intent")
 
 
 def _facet_key(flat: dict[str, Any]) -> str:
@@ -113,7 +113,7 @@ class EmbeddedStore(ListingStore):
 
     def ensure_schema(self) -> None:
         try:
-            sqlite.migrate(self._db, [_create_or_upgrade])
+            sqlite.migrate(self._db, [_create_or_upgrade, _facet_key_with_intent])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 
@@ -230,7 +230,11 @@ class EmbeddedStore(ListingStore):
         if query.ids:
             conds.append(f"l.id IN ({','.join('?' * len(query.ids))})")
             params.extend(query.ids)
-        for field_name, values in (("substance", query.substance), ("identifiers", query.identifiers)):
+        for field_name, values in (
+            ("substance", query.substance),
+            ("identifiers", query.identifiers),
+            ("intent", query.intent),
+        ):
             if values:
                 conds.append(
                     "l.id IN (SELECT id FROM listing_terms WHERE field = ? AND value IN "
@@ -400,9 +404,9 @@ class EmbeddedStore(ListingStore):
             for name, value in zip(_FACET_VALUES, json.loads(key), strict=True):
                 if value is None:
                     continue
-                if name == "substance":
-                    for substance in value:
-                        counts[name][substance] += number
+                if name in ("substance", "intent"):  # lists
+                    for item in value:
+                        counts[name][item] += number
                 elif name == "is_drug_sale":
                     counts[name]["true" if value else "false"] += number
                 else:
@@ -499,3 +503,10 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
             )
             db.execute("DROP TABLE listings_fts")
             db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")
+
+
+def _facet_key_with_intent(db: sqlite3.Connection) -> None:
+    """Schema step 2: ``facet_key`` holds the verdict's intent as its last value (listings
+    stored before the intent head have none)."""
+    with db:
+        db.execute("UPDATE listings SET facet_key = json_insert(facet_key, '$[#]', json('[]'))")

@@ -3,6 +3,7 @@ indices), the handshake, partial bulk failures and an engine that is down."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from importlib.metadata import version
 
@@ -15,6 +16,7 @@ from dragnet.services.process import free_port
 from dragnet.settings import DragnetSettings
 from index.backends.engine import EngineStore
 from index.backends.engine.client import check_es_client
+from index.backends.engine.mappings import LISTING_PROPERTIES
 from index.backends.engine.query import build_search_body
 from index.factory import open_store
 from index.store import SearchQuery, StoreError
@@ -96,6 +98,34 @@ def test_a_chunk_over_the_byte_cap_goes_as_several_requests_and_every_listing_is
         store.refresh()
         assert store.count() == 12
         assert [len(store.history(listing.id)) for listing in listings] == [2] * 12
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_an_index_made_before_the_intent_field_gets_it_on_open(settings: DragnetSettings, opensearch_node) -> None:
+    """Indices are created once and live on; a field added to the mapping later (``dn.intent``)
+    is put on them when a store opens, so the new facet and filter work on old indices too."""
+    older = json.loads(json.dumps(LISTING_PROPERTIES))
+    del older["dn"]["properties"]["intent"]
+    engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
+    prefix = engine_settings.search.index_prefix
+    created = httpx.put(
+        f"{opensearch_node.url}/{prefix}-listings-2025.01.01",
+        json={
+            "aliases": {f"{prefix}-listings": {"is_write_index": True}},
+            "mappings": {"dynamic": False, "properties": older},
+        },
+    )
+    assert created.status_code == 200, created.text
+    store = open_store(engine_settings)
+    try:
+        store.upsert([make_listing(i) for i in range(10)])
+        store.refresh()
+        mapping = httpx.get(f"{opensearch_node.url}/{prefix}-listings-2025.01.01/_mapping").json()
+        assert mapping[f"{prefix}-listings-2025.01.01"]["mappings"]["properties"]["dn"]["properties"]["intent"]
+        facet = {b.value: b.count for b in store.search(SearchQuery(size=0)).facets["intent"]}
+        assert facet.get("sell") == 8 and sum(facet.values()) == 10
     finally:
         store.drop()
         store.close()

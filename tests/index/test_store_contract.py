@@ -182,6 +182,22 @@ def test_sorting_and_search_after_paging_cover_everything_once(store: ListingSto
         assert scores == sorted(scores, reverse=True)
 
 
+def test_intent_filter_and_facet(store: ListingStore) -> None:
+    listings = [make_listing(i) for i in range(30)]
+    store.upsert(listings)
+    store.refresh()
+    intents = {listing.id: listing.classification.intent for listing in listings}  # type: ignore[union-attr]
+    buyers = {lid for lid, intent in intents.items() if intent == "buy"}
+    assert buyers and {entry.id for entry in store.scan(SearchQuery(intent=["buy"]))} == buyers
+    both = {lid for lid, intent in intents.items() if intent in ("buy", "sell")}
+    assert len(both) > len(buyers) and {entry.id for entry in store.scan(SearchQuery(intent=["buy", "sell"]))} == both
+    facet = {b.value: b.count for b in store.search(SearchQuery(size=0)).facets["intent"]}
+    expected: dict[str, int] = {}
+    for intent in intents.values():
+        expected[str(intent)] = expected.get(str(intent), 0) + 1
+    assert facet == expected
+
+
 def test_date_histogram(store: ListingStore) -> None:
     listings = [make_listing(i, days=d) for i, d in enumerate([0, 0, 1, 3, 3, 3, 10, 40])]
     store.upsert(listings)

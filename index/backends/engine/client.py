@@ -83,6 +83,13 @@ class EngineClient:
         else:
             self.raw.indices.put_index_template(name=name, **body)
 
+    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        """Add fields to the mappings of existing indices (fields only ever get added)."""
+        if self.flavour == "opensearch":
+            self.raw.indices.put_mapping(index=index, body={"properties": properties})
+        else:
+            self.raw.indices.put_mapping(index=index, properties=properties)
+
     def alias_exists(self, name: str) -> bool:
         return bool(self.raw.indices.exists_alias(name=name))
 

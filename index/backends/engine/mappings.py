@@ -71,6 +71,7 @@ LISTING_PROPERTIES: dict[str, Any] = {
         "properties": {
             "vendor": {"type": "keyword", "ignore_above": 256},
             "substance": {"type": "keyword"},
+            "intent": {"type": "keyword"},
             "identifiers": _KW,
             "is_drug_sale": {"type": "boolean"},
             "score": {"type": "float"},
@@ -81,6 +82,9 @@ LISTING_PROPERTIES: dict[str, Any] = {
         }
     },
 }
+# fields added to the listing mapping after indices were first created with it: put on existing
+# indices at every start (only new fields: changing a field's type would be refused)
+ADDED_PROPERTIES: dict[str, Any] = {"dn": {"properties": {"intent": {"type": "keyword"}}}}
 VERSION_PROPERTIES: dict[str, Any] = {
     "listing_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},

@@ -20,6 +20,7 @@ _FACET_SOURCE = {
     "ships_from": "ships_from",
     "source_kind": "source_kind",
     "is_drug_sale": "dn.is_drug_sale",
+    "intent": "dn.intent",
 }
 
 
@@ -46,6 +47,7 @@ def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
         ("substance", "dn.substance"),
         ("ships_from", "ships_from"),
         ("source_kind", "source_kind"),
+        ("intent", "dn.intent"),
         ("identifiers", "dn.identifiers"),
         ("ids", "id"),
     ):

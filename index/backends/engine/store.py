@@ -52,7 +52,13 @@ from index.backends.engine.client import (
     reason_of,
     status_of,
 )
-from index.backends.engine.mappings import LOAD_SETTINGS, index_settings, listings_template, versions_template
+from index.backends.engine.mappings import (
+    ADDED_PROPERTIES,
+    LOAD_SETTINGS,
+    index_settings,
+    listings_template,
+    versions_template,
+)
 from index.backends.engine.merge import (
     MergePlan,
     Stored,
@@ -176,6 +182,8 @@ class EngineStore(ListingStore):
                             name, {"aliases": {self.listings_alias: {"is_write_index": True}}}
                         ),
                     )
+        else:  # indices made by an older mapping get the fields added since (dn.intent, ...)
+            self._call("put mapping", lambda: self.client.put_mapping(self.listings_alias, ADDED_PROPERTIES))
 
     def drop(self) -> None:
         """Delete this prefix's indices and templates (tests, benchmarks)."""
