@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from classifier.model_store import ensure_default_model
 from dragnet.cli import app
-from dragnet.documents import SUBSTANCES
+from dragnet.documents import INTENTS, SUBSTANCES
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def _check(rows: list[dict]) -> None:
     assert len(rows) == len(LINES) + 1
     for rid in ("a1", "a2", "a6"):
         row = by_id[rid]
-        assert set(row) >= {"id", "is_drug_sale", "score", "substances", "evidence"}
+        assert set(row) >= {"id", "is_drug_sale", "intent", "score", "substances", "evidence"}
+        assert row["intent"] in INTENTS and (row["intent"] == "sell") == row["is_drug_sale"]
         assert isinstance(row["is_drug_sale"], bool) and 0.0 <= row["score"] <= 1.0
         assert all(s in SUBSTANCES for s in row["substances"]) and isinstance(row["evidence"], list)
     assert by_id["a1"]["is_drug_sale"] and "stimulants" in by_id["a1"]["substances"] and by_id["a1"]["evidence"]

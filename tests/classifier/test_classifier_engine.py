@@ -15,7 +15,7 @@ from classifier.engine import ONNX_FORMAT, ClassifierEngine, get_engine, onnx_ex
 from classifier.meta import ModelMeta
 from classifier.model_store import ensure_default_model
 from classifier.tokens import collapse_repeats, encode_head_tail
-from dragnet.documents import SUBSTANCES, Classification
+from dragnet.documents import INTENTS, SUBSTANCES, Classification
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +85,6 @@ def test_every_positive_has_evidence_and_a_takedown_sentence(engine: ClassifierE
             "mixed_languages",
             "Vendo coke top quality, envío a toda Europa, tele @madrid_blanca",
             True,
-            marks=pytest.mark.xfail(
-                reason="quick model scores it 0.39, under the 0.46 threshold that keeps "
-                "precision >= 0.95 with 95% confidence on generated posts: 'coke' is "
-                "ambiguous and 'vendo ..., envío a toda ...' is also the shape of the "
-                "generator's innocent Spanish sales",
-                strict=False,
-            ),
         ),
         ("mixed_languages_ru_de", "Продаю weed и гашиш, Berlin Lieferung, schreib mir auf telegram", True),
         ("innocent_mixed", "Molly and I went ice skating, then coke floats at the diner", False),
@@ -180,7 +173,8 @@ def test_model_directory_and_card(model_dir: Path) -> None:
     assert (model_dir / "config.json").is_file() and (model_dir / "model.safetensors").is_file()
     assert (model_dir / "onnx" / "model.int8.onnx").is_file()
     card = (model_dir / "README.md").read_text(encoding="utf-8")
-    assert meta.version in card and "Generated" in card and "by vendor" in card
+    assert meta.version in card and "Generated" in card and "Written" in card and "by vendor" in card
+    assert "Out-of-distribution evaluation" in card and meta.metrics["ood"]["n"] >= 1500
     assert 0 < meta.threshold < 1 and meta.temperature > 0
     assert set(meta.substance_thresholds) == set(SUBSTANCES)
     config = json.loads((model_dir / "config.json").read_text())
@@ -198,15 +192,24 @@ def test_held_out_listing_figures_meet_the_targets(model_dir: Path) -> None:
     assert metrics["quantization"]["decision_agreement"] >= 0.98
 
 
-@pytest.mark.xfail(
-    reason="quick model: on generated posts from held-out templates binary F1 is ~0.92 (precision 0.94, "
-    "recall 0.89: innocent, buyer and non-drug vendor shapes it never saw) < 0.95",
-    strict=False,
-)
 def test_held_out_generated_figures_meet_the_targets(model_dir: Path) -> None:
     generated = ModelMeta.load(model_dir).metrics["by_group"]["generated"]
     assert generated["substances"]["macro_f1"] >= 0.85
     assert generated["f1"] >= 0.95
+
+
+def test_the_intent_head_says_what_a_post_is_for(engine: ClassifierEngine) -> None:
+    """The verdict is the sell intent: every sale says ``sell``, every other post one of the
+    other intents, from the intent head (the card names them)."""
+    assert engine.meta.intents == list(INTENTS) and engine.outputs == 1 + len(SUBSTANCES) + len(INTENTS)
+    texts = [text for text, _ in OFFERS] + NEGATIVES
+    verdicts = engine.classify(texts)
+    assert all((v.intent == "sell") == v.is_drug_sale for v in verdicts)
+    assert all(v.intent in INTENTS for v in verdicts)
+    scores = engine.scores(texts)
+    assert scores.intents is not None and np.allclose(scores.intents.sum(axis=1), 1.0, atol=1e-4)
+    [news] = engine.classify(["Police seized 200 kilograms of cocaine at the port on Tuesday, officials said"])
+    assert not news.is_drug_sale and news.intent != "sell"
 
 
 def test_get_engine_is_one_per_process() -> None:
