@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +41,7 @@ from dragnet.settings import get_settings, load_settings, use_settings
 from index.factory import open_store
 from index.store import SearchQuery
 from workers.app import configure
+from workers.launch import worker_argv
 from workers.submit import flush, submit_batch
 
 BURST = 400
@@ -156,27 +156,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
     env["PYTHONPATH"] = str(REPO_ROOT)
 
     def start_worker(queues: str, tag: str) -> ManagedProcess:
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            queues,
-            "--concurrency",
-            str(processes),
-            "--pool",
-            "prefork",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"bench{processes}{tag}-{uuid.uuid4().hex[:6]}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        argv = worker_argv(queues, processes, f"bench{processes}{tag}-{uuid.uuid4().hex[:6]}@%h")
         proc = ManagedProcess(
             f"bench-worker-{processes}{tag}", argv, workdir / f"worker-{processes}{tag}.log", env=env, cwd=REPO_ROOT
         )

@@ -27,6 +27,7 @@ from dragnet.settings import DragnetSettings, get_settings, load_settings, use_s
 from index.factory import open_store
 from index.store import SearchQuery
 from workers.app import configure
+from workers.launch import worker_argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _db_numbers = itertools.cycle(range(1, 16))
@@ -75,27 +76,7 @@ class Pipeline:
                 hostname,
             ]
         else:
-            argv = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-Q",
-                queues,
-                "--concurrency",
-                str(concurrency),
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                hostname,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ]
+            argv = worker_argv(queues, concurrency, hostname)
         env = dict(self.env, **(extra_env or {}))
         proc = ManagedProcess(name, argv, self.workdir / f"{name}-{len(self.workers)}.log", env=env, cwd=REPO_ROOT)
         proc.start()
