@@ -167,6 +167,7 @@ class WorkerSettings(BaseModel):
     threads_per_process: int | None = Field(default=None, ge=1)  # torch threads per worker process
     probe_check_interval_s: float = Field(default=60.0, gt=0)  # beat: how often due markets are probed
     dlq_key: str = "dragnet:dlq"
+    inflight_key: str = "dragnet:inflight"  # the ledger of listings handed on but not yet indexed
     feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals
 
 

@@ -22,6 +22,7 @@ from index.factory import open_store
 from workers.app import app, configure
 from workers.batching import Batcher
 from workers.dlq import dead_letter, iter_items, open_dlq
+from workers.ledger import InflightLedger
 from workers.pipeline import (
     Poison,
     TransientError,
@@ -58,6 +59,20 @@ def _publish(stage: str, payload: list[Any], settings: DragnetSettings) -> None:
 
     task = classify_batch if stage == "classify" else index_batch
     task.apply_async(args=[payload], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+
+
+_ledgers: dict[str, InflightLedger] = {}
+
+
+def _record(payload: list[Any], settings: DragnetSettings) -> None:
+    """File the items in the in-flight ledger before they are buffered or published, so that
+    even a batch lost with this process or inside the broker is published again."""
+    key = str(settings.redis.url)
+    with _batchers_lock:
+        ledger = _ledgers.get(key)
+        if ledger is None:
+            ledger = _ledgers[key] = InflightLedger(settings)
+    ledger.record(payload)
 
 
 _batchers: dict[tuple[str, int, float], Batcher[Any]] = {}
@@ -215,7 +230,9 @@ def submit_batch(listings: list[Listing]) -> None:
     if not listings:
         return
     if settings.redis.url:
-        _batcher(settings).add([_payload(item) for item in listings])
+        payload = [_payload(item) for item in listings]
+        _record(payload, settings)
+        _batcher(settings).add(payload)
     else:
         process_in_process(list(listings), settings=settings)
 
@@ -228,6 +245,7 @@ def submit_raw(items: list[Any], *, stage: str = "classify", settings: DragnetSe
         raise ValueError(f"unknown stage {stage!r}")
     payload = [_payload(item) for item in items]
     if settings.redis.url:
+        _record(payload, settings)
         for chunk in _chunks(payload, settings.workers.classify_batch_size):
             _publish(stage, chunk, settings)
     else:

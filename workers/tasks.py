@@ -30,6 +30,7 @@ from takedown.delivery import deliver_all, deliver_pending
 from takedown.service import recheck_due
 from workers.app import app
 from workers.dlq import dead_letter
+from workers.ledger import InflightLedger
 from workers.metrics import metrics
 from workers.pipeline import (
     Poison,
@@ -97,14 +98,40 @@ def _reset_store() -> None:
     _store = None
 
 
+_ledger: InflightLedger | None = None
+
+
+def _note(action: str, items: list[Any]) -> None:
+    """Tell the in-flight ledger (:mod:`workers.ledger`) that items were touched or settled.
+    Never fails the task: a missed touch or settle only means a harmless republish later."""
+    global _ledger
+    settings = get_settings()
+    if not settings.redis.url or not items:
+        return
+    try:
+        if _ledger is None:
+            _ledger = InflightLedger(settings)
+        _ledger.touch(items) if action == "touch" else _ledger.settle(items)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.warning("in-flight ledger %s of %d item(s) failed: %s", action, len(items), exc)
+
+
+def _dead_letter_settled(task_name: str, poison: list[Poison]) -> None:
+    dead_letter(task_name, poison)
+    _note("settle", [item.item for item in poison])
+
+
 def _retry_or_dead_letter(task: Task, items: list[Any], exc: Exception) -> None:
     limit = get_settings().workers.max_retries
     attempt = task.request.retries
     if attempt >= limit:
         log.error("%s gave up after %d attempts: %s", task.name, attempt + 1, exc)
-        dead_letter(task.name, [Poison(item, f"gave up after {attempt + 1} attempts: {exc}"[:500]) for item in items])
+        _dead_letter_settled(
+            task.name, [Poison(item, f"gave up after {attempt + 1} attempts: {exc}"[:500]) for item in items]
+        )
         metrics().tasks.labels(task.name, "dead_lettered").inc()
         return
+    _note("touch", items)
     countdown = backoff_s(attempt)
     log.warning("%s attempt %d failed (%s); retrying in %.1fs", task.name, attempt + 1, exc, countdown)
     metrics().tasks.labels(task.name, "retry").inc()
@@ -120,6 +147,7 @@ def _run(task: Task, items: list[Any], body: Callable[[list[Any]], None]) -> Non
     """Common frame: metrics, retries for transient failures, requeue when even that fails."""
     started = time.perf_counter()
     metrics().batch_size.labels(task.name).observe(len(items))
+    _note("touch", items)
     try:
         body(items)
         metrics().tasks.labels(task.name, "success").inc()
@@ -144,13 +172,13 @@ def classify_batch(self: Task, items: list[Any]) -> None:
 
     def body(batch: list[Any]) -> None:
         screened = screen(batch)
-        dead_letter(CLASSIFY, screened.poison)
+        _dead_letter_settled(CLASSIFY, screened.poison)
         try:
             classified, poison = classify_listings(screened.listings)
         except TransientError as exc:
             exc.items = [item.model_dump(mode="json") for item in screened.listings]
             raise
-        dead_letter(CLASSIFY, poison)
+        _dead_letter_settled(CLASSIFY, poison)
         metrics().items.labels("classify_batch", "classified").inc(len(classified))
         if classified:
             _publish(index_batch, [item.model_dump(mode="json") for item in classified])
@@ -164,12 +192,12 @@ def index_batch(self: Task, items: list[Any]) -> None:
 
     def body(batch: list[Any]) -> None:
         screened = screen(batch)
-        dead_letter(INDEX, screened.poison)
+        _dead_letter_settled(INDEX, screened.poison)
         listings = [item for item in screened.listings if item.classification is not None]
         unclassified = [item for item in screened.listings if item.classification is None]
         if unclassified:  # a producer skipped the classify queue: classify here rather than store unknowns
             done, poison = classify_listings(unclassified)
-            dead_letter(INDEX, poison)
+            _dead_letter_settled(INDEX, poison)
             listings += done
         try:
             outcome = index_listings(listings, _get_store())
@@ -177,7 +205,8 @@ def index_batch(self: Task, items: list[Any]) -> None:
             _reset_store()
             exc.items = [item.model_dump(mode="json") for item in listings]
             raise
-        dead_letter(INDEX, outcome.poison)
+        _dead_letter_settled(INDEX, outcome.poison)
+        _note("settle", batch)  # written, unchanged or dead-lettered: every item is accounted for
         m = metrics()
         m.items.labels("index_batch", "written").inc(outcome.written)
         m.items.labels("index_batch", "unchanged").inc(outcome.unchanged)

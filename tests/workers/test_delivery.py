@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from dragnet.documents import Listing
 from dragnet.services.process import free_port, wait_until
 from tests.workers.conftest import REPO_ROOT, Pipeline, make_listings, task_ids
 from workers.dlq import open_dlq
+from workers.ledger import InflightLedger
 from workers.pipeline import Poison
 from workers.submit import flush, submit_batch, submit_raw
 
@@ -71,6 +73,23 @@ def test_kill9_of_a_classify_worker_mid_batch_loses_and_duplicates_nothing(pipel
     redone = task_ids(second.log_path.read_text(errors="replace"), "succeeded")
     assert in_flight <= redone, (in_flight - redone, pipeline.logs())
     assert open_dlq(pipeline.settings).size() == 0
+
+
+def test_a_batch_the_broker_lost_is_published_again_from_the_in_flight_ledger(pipeline: Pipeline) -> None:
+    listings = make_listings(60, "lost")
+    submit_batch(listings)
+    flush()
+    client = redis.Redis.from_url(str(pipeline.settings.redis.url))
+    # Lose one published batch the way a broker killed between a worker's BRPOP and its
+    # unacknowledged-filing loses it: gone from the queue, filed nowhere.
+    assert client.llen("classify") == 3
+    assert client.rpop("classify") is not None
+    worker = pipeline.start_worker("ledger")
+    final = pipeline.wait_count(len(listings), timeout_s=180, stable_s=2)
+    assert final == len(listings), pipeline.logs()
+    _assert_each_once(pipeline, listings)
+    assert "publishing them again" in worker.log_path.read_text(errors="replace")
+    wait_until(lambda: InflightLedger(pipeline.settings).size() == 0, 30, "the ledger to be settled")
 
 
 def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -186,4 +205,5 @@ def test_redis_restart_and_a_60s_search_outage_lose_nothing(pipeline: Pipeline, 
     assert open_dlq(pipeline.settings).size() == 0
     log = worker.log_path.read_text(errors="replace")
     assert "retrying in" in log  # the index tasks backed off while the engine was away
+    wait_until(lambda: InflightLedger(pipeline.settings).size() == 0, 30, "the ledger to be settled")
     assert worker.running
