@@ -66,17 +66,25 @@ def content_sha256(data: bytes | str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # No inf or NaN anywhere: JSON cannot carry them (they are written as null, and the stored
+    # document no longer validates when read back), so a hostile "price" of 400 digits must be
+    # refused where the document is built, never stored.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+
+# Larger than any real price or quantity in any currency, far below what a float or the engine's
+# double loses precision on: a number above it is a parsing accident or an attack.
+MAX_AMOUNT = 1e12
 
 
 class Price(_Model):
-    amount: float
+    amount: float = Field(ge=0.0, le=MAX_AMOUNT)
     currency: str
-    usd: float | None = None
+    usd: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
 
 
 class Quantity(_Model):
-    value: float
+    value: float = Field(ge=0.0, le=MAX_AMOUNT)
     unit: str
 
 

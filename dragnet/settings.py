@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,7 +32,14 @@ def _default_cache() -> Path:
     return Path.home() / ".cache" / "dragnet"
 
 
-class PathSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: a key it does not know is a typo, refused with the key's name rather
+    than silently ignored (``[search] urll = ...`` would otherwise leave the default in force)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PathSettings(_Section):
     """Where Dragnet keeps state: data (store, WARCs, evidence) and caches (jars, models)."""
 
     data_dir: Path = Field(default_factory=_default_home)
@@ -47,13 +54,13 @@ class PathSettings(BaseModel):
         return self.data_dir / "evidence"
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(_Section):
     """Celery broker and shared crawl frontier.  ``None`` means embedded (in-process) mode."""
 
     url: str | None = None
 
 
-class SearchSettings(BaseModel):
+class SearchSettings(_Section):
     """The listing store: embedded SQLite FTS5, or an OpenSearch / Elasticsearch cluster."""
 
     backend: Literal["embedded", "opensearch", "elasticsearch", "auto"] = "embedded"
@@ -81,14 +88,14 @@ class SearchSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0)
 
 
-class TorSettings(BaseModel):
+class TorSettings(_Section):
     """Tor's SOCKS5 proxy; ``socks5h`` so that .onion names resolve inside Tor."""
 
     socks_url: str = "socks5h://127.0.0.1:9050"
     isolate_per_market: bool = True  # distinct SOCKS credentials = distinct Tor circuits
 
 
-class CrawlSettings(BaseModel):
+class CrawlSettings(_Section):
     """Crawler politeness, safety caps and output."""
 
     profiles_dir: Path | None = None  # default: the profiles bundled with crawlers/
@@ -114,7 +121,7 @@ class CrawlSettings(BaseModel):
     )
 
 
-class BrowserSettings(BaseModel):
+class BrowserSettings(_Section):
     """Chromium for Playwright-rendered pages (Debian's package; never a downloaded build)."""
 
     chromium_path: Path | None = None  # default: found on PATH (/usr/bin/chromium)
@@ -123,7 +130,7 @@ class BrowserSettings(BaseModel):
     max_scrolls: int = Field(default=200, ge=1)
 
 
-class ClassifierSettings(BaseModel):
+class ClassifierSettings(_Section):
     """The drug-sale classifier: where the model lives and how it runs."""
 
     model_dir: Path | None = None  # default: <cache_dir>/models/default
@@ -137,7 +144,7 @@ class ClassifierSettings(BaseModel):
     seed: int = 13
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Section):
     """Celery queues, batching and delivery guarantees."""
 
     classify_batch_size: int = Field(default=64, ge=1)
@@ -171,7 +178,7 @@ class WorkerSettings(BaseModel):
     feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     """The analyst / platform / operator HTTP API."""
 
     host: str = "127.0.0.1"
@@ -184,7 +191,7 @@ class ApiSettings(BaseModel):
     export_max_rows: int = Field(default=100_000, ge=1)
 
 
-class FeedSettings(BaseModel):
+class FeedSettings(_Section):
     """Takedown notices: who we are to the platforms, and how we deliver."""
 
     platforms_file: Path | None = None  # default: the registry bundled with the feeds module
@@ -226,7 +233,7 @@ class FeedSettings(BaseModel):
     )
 
 
-class LifespanSettings(BaseModel):
+class LifespanSettings(_Section):
     """Marketplace probes and lifespan analytics."""
 
     probe_interval_s: float = Field(default=3600.0, gt=0)
@@ -321,7 +328,12 @@ def _config_file_from_env() -> Path | None:
     if _config_override is not None:
         return _config_override
     raw = os.environ.get(CONFIG_ENV_VAR)
-    return Path(raw) if raw else None
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():  # a pointer to nothing is a mistake, not "use the defaults"
+        raise ConfigError(f"{CONFIG_ENV_VAR}={raw} names no readable file")
+    return path
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> DragnetSettings:
@@ -341,6 +353,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DragnetS
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
+    except ConfigError:
+        raise
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise ConfigError(f"cannot read configuration: {exc}") from None
     finally:

@@ -3,9 +3,10 @@ profile points at, with a USD value where the currency has a configured rate."""
 
 from __future__ import annotations
 
+import math
 import re
 
-from dragnet.documents import Price
+from dragnet.documents import MAX_AMOUNT, Price
 from dragnet.settings import get_settings
 from extract.text import cap
 
@@ -62,7 +63,17 @@ PRICE_PATTERNS = (
 
 def parse_number(raw: str, decimal_point: bool = False) -> float | None:
     """Parse "1,500", "1.500", "12,50", "0.004"; ``decimal_point`` reads "." as a decimal point
-    (crypto amounts are never written with thousands dots)."""
+    (crypto amounts are never written with thousands dots).  A number no price can be (beyond
+    :data:`MAX_AMOUNT`, or one that overflows to infinity) is None: not a price."""
+    value = _parse_number(raw, decimal_point)
+    return value if value is not None and _plausible(value) else None
+
+
+def _plausible(value: float) -> bool:
+    return math.isfinite(value) and 0 <= value <= MAX_AMOUNT
+
+
+def _parse_number(raw: str, decimal_point: bool) -> float | None:
     s = raw.replace("\u00a0", " ").replace("'", "").strip()
     if decimal_point or s.startswith(("0.", "0,")):
         if re.fullmatch(r"\d+[.,]\d+", s):
@@ -105,7 +116,10 @@ def price_spans(text: str) -> list[tuple[Price, int, int]]:
 
 def _to_usd(amount: float, currency: str) -> float | None:
     rate = get_settings().crawl.usd_rates.get(currency)
-    return round(amount * rate, 2) if rate is not None else None
+    if rate is None:
+        return None
+    usd = round(amount * rate, 2)
+    return usd if _plausible(usd) else None
 
 
 def extract_prices(text: str) -> list[Price]:
@@ -126,12 +140,17 @@ _FIELD_NUMBER = re.compile(r"(\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)")
 _FIELD_CODE = re.compile(r"[A-Za-z]{3,4}")
 
 
-def field_number(raw: str) -> float:
-    """A number as a profile's price or quantity field writes it ("1,500", "12,50", "0.0129")."""
+def field_number(raw: str) -> float | None:
+    """A number as a profile's price or quantity field writes it ("1,500", "12,50", "0.0129");
+    None when it is no plausible amount (see :func:`parse_number`)."""
     raw = raw.replace(" ", "")
     if "," in raw and "." not in raw and len(raw.rsplit(",", 1)[1]) != 3:
         raw = raw.replace(",", ".")  # European decimal comma
-    return float(raw.replace(",", ""))
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        return None
+    return value if _plausible(value) else None
 
 
 def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price | None:
@@ -160,5 +179,7 @@ def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price 
     if currency is None:
         return None
     amount = field_number(match.group(1))
+    if amount is None:
+        return None
     usd = round(amount * usd_rates[currency], 2) if usd_rates and currency in usd_rates else None
     return Price(amount=amount, currency=currency, usd=usd)

@@ -103,7 +103,9 @@ def quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
     found: list[tuple[Quantity, int, int]] = []
     digits = _ANY_DIGIT.search(text) is not None  # only the slang amounts ("an eighth") need none
     for m in _COUNT_RE.finditer(text) if digits else ():
-        found.append((Quantity(value=float(m.group(1)), unit=_COUNT_UNITS[m.group(2).lower()]), m.start(), m.end()))
+        count = parse_number(m.group(1))
+        if count is not None:
+            found.append((Quantity(value=count, unit=_COUNT_UNITS[m.group(2).lower()]), m.start(), m.end()))
     for m in _MASS_RE.finditer(text) if digits else ():
         value = parse_number(m.group(1))
         if value is not None and value > 0:
@@ -122,8 +124,9 @@ def quantity_spans(text: str) -> list[tuple[Quantity, int, int]]:
                 found.append((Quantity(value=value * count, unit=unit), m.start(), m.end()))
                 break
     for m in _TIMES_RE.finditer(text) if digits else ():
-        times = m.group(1) or m.group(2)
-        found.append((Quantity(value=float(times), unit="units"), m.start(), m.end()))
+        times = parse_number(m.group(1) or m.group(2))
+        if times is not None:
+            found.append((Quantity(value=times, unit="units"), m.start(), m.end()))
     for m in _DOSE_RE.finditer(text) if digits else ():
         value = parse_number(m.group(1))
         if value is not None and value > 0:
@@ -154,4 +157,5 @@ def parse_quantity(text: str) -> Quantity | None:
     match = _FIELD_QUANTITY.search(squashed)
     if match is None:
         return extract_quantity(text) if squashed else None
-    return Quantity(value=field_number(match.group(1)), unit=match.group(2).lower())
+    value = field_number(match.group(1))
+    return Quantity(value=value, unit=match.group(2).lower()) if value is not None else None

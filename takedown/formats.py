@@ -10,7 +10,6 @@ custom properties, which STIX allows and consumers may ignore.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 import stix2
 
+from dragnet.csvsafe import csv_line
 from takedown.notices import Notice
 from takedown.store import FeedRow
 
@@ -84,22 +84,14 @@ def to_ndjson(rows: list[FeedRow]) -> str:
     return "".join(json.dumps(notice_json(r)) + "\n" for r in rows)
 
 
-def _cell(value: Any) -> str:
-    """Spreadsheet-safe cell: scraped text starting with = + - @ would run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def to_csv(rows: list[FeedRow]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    out.write(csv_line(CSV_COLUMNS))
     for row in rows:
         n, v, t = row.notice, row.notice.verdict, row.notice.target
-        writer.writerow(
-            [
-                _cell(x)
-                for x in (
+        out.write(
+            csv_line(
+                (
                     row.seq,
                     n.id,
                     n.version,
@@ -131,7 +123,7 @@ def to_csv(rows: list[FeedRow]) -> str:
                     n.proof.bundle,
                     n.proof.bundle_sha256,
                 )
-            ]
+            )
         )
     return out.getvalue()
 

@@ -5,8 +5,6 @@ Every search and export is written to the audit log (who, when, query, result co
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -21,6 +19,7 @@ from api.auth import KeyStore, Principal, validate_role
 from api.deps import listing_store, require_roles, settings_of
 from api.evidence import screenshot_path, warc_path, warc_record_bytes
 from api.params import clean_params, describe, encode_after, query_error, to_query
+from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
 from index.store import FacetBucket, HistogramBucket, QueryError, StoreError
@@ -235,16 +234,9 @@ CSV_COLUMNS = (
     "content_sha256",
     "warc_record_id",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_cell(value: Any) -> str:
-    """Scraped text must not become a spreadsheet formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _csv_row(entry: Listing) -> list[str]:
+def _csv_row(entry: Listing) -> list[Any]:
     cls = entry.classification
     values = [
         entry.id,
@@ -264,7 +256,7 @@ def _csv_row(entry: Listing) -> list[str]:
         entry.content_sha256,
         entry.snapshot.record_id if entry.snapshot else None,
     ]
-    return [csv_cell(v) for v in values]
+    return values
 
 
 @router.get("/export")
@@ -291,15 +283,11 @@ def export(
             if format == "ndjson":
                 yield listing.model_dump_json() + "\n"
             else:
-                buffer = io.StringIO()
-                csv.writer(buffer).writerow(_csv_row(listing))
-                yield buffer.getvalue()
+                yield csv_line(_csv_row(listing))
 
     def body() -> Iterator[str]:
         if format == "csv":
-            buffer = io.StringIO()
-            csv.writer(buffer).writerow(CSV_COLUMNS)
-            yield buffer.getvalue()
+            yield csv_line(CSV_COLUMNS)
         yield from rows()
 
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
@@ -396,4 +384,4 @@ def audit_log(
     )
 
 
-__all__ = ["router", "run_search", "evidence_links", "csv_cell"]
+__all__ = ["router", "run_search", "evidence_links"]

@@ -60,3 +60,28 @@ def test_broken_config_gives_a_clear_error(tmp_path: Path, content: str, fragmen
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "fragment"),
+    [
+        ('[search]\nurll = "http://127.0.0.1:9200"\n', {}, "search.urll"),
+        ("[workers]\nmax_retry = 3\n", {}, "workers.max_retry"),
+        ("", {"DRAGNET_CRAWL__MAX_DEPTHH": "3"}, "crawl.max_depthh"),
+    ],
+)
+def test_a_typo_inside_a_section_is_refused_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, env: dict[str, str], fragment: str
+) -> None:
+    config = tmp_path / "dragnet.toml"
+    config.write_text(content)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_settings(config)
+
+
+def test_dragnet_config_naming_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRAGNET_CONFIG", str(tmp_path / "nowhere.toml"))
+    with pytest.raises(ConfigError, match="nowhere.toml"):
+        load_settings()
