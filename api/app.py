@@ -7,13 +7,19 @@ as a second wall behind the escaping of scraped text."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import COOKIE_NAME
+from api.bodyguard import BodyGuard
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.lifespan import router as lifespan_router
@@ -28,6 +34,24 @@ STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value[:200]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth < 3 and isinstance(value, list | tuple):
+        return [_json_safe(item, depth + 1) for item in value[:20]]
+    if depth < 3 and isinstance(value, dict):
+        return {str(key)[:100]: _json_safe(item, depth + 1) for key, item in list(value.items())[:20]}
+    return repr(value)[:200]
+
+
+def _safe_error(error: Any) -> dict[str, Any]:
+    return {key: _json_safe(error.get(key)) for key in ("type", "loc", "msg", "input") if key in error}
 
 
 def create_app(settings: DragnetSettings | None = None, store: ListingStore | None = None) -> FastAPI:
@@ -59,6 +83,13 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with the reasons, echoing at most a short, JSON-safe piece of the input (a NaN
+        in a body would otherwise make the error response itself fail with a 500)."""
+        return JSONResponse(status_code=422, content={"detail": [_safe_error(error) for error in exc.errors()]})
+
+    app.add_middleware(BodyGuard, max_body_bytes=settings.api.max_body_bytes, cookie_name=COOKIE_NAME)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import HTTPException
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from index.store import QueryError, SearchQuery
 
@@ -31,17 +32,29 @@ def decode_after(token: str | None) -> list[Any] | None:
     if not token:
         return None
     try:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         values = json.loads(raw)
-    except (ValueError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise QueryError("invalid page token") from exc
-    if (
-        not isinstance(values, list)
-        or not 1 <= len(values) <= 4
-        or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)
-    ):
+    if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(map(_sort_value, values)):
         raise QueryError("invalid page token")
     return values
+
+
+MAX_TOKEN_CHARS = 4096
+
+
+def _sort_value(value: Any) -> bool:
+    """A value a sort key can hold: text, a 64-bit integer or a finite number."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and len(value) <= 1024
 
 
 def _date(value: str) -> datetime:
@@ -112,3 +125,10 @@ def describe(params: dict[str, list[str]]) -> str:
 
 def query_error(exc: QueryError) -> HTTPException:
     return HTTPException(400, detail=str(exc))
+
+
+class RequestBody(BaseModel):
+    """Base of every JSON body the API accepts: an unknown field is refused (a typo must not
+    silently do nothing), and so are NaN and infinities (``1e999`` parses to one)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

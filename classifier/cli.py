@@ -23,7 +23,8 @@ MAX_LINE_BYTES = 4 * 1024 * 1024  # a hostile input line larger than this is ref
 
 
 def _open_in(path: str) -> IO[str]:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")
+    # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark
+    return sys.stdin if path == "-" else open(path, encoding="utf-8-sig", errors="replace")
 
 
 def _open_out(path: str) -> IO[str]:
@@ -39,14 +40,20 @@ def _records(stream: IO[str]) -> Iterator[tuple[int, Any, str | None, str | None
             yield number, None, None, f"line {number}: longer than {MAX_LINE_BYTES} characters"
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
             yield number, None, None, f"line {number}: not valid JSON ({exc.msg})"
+            continue
+        except (RecursionError, ValueError) as exc:  # nested beyond the parser's depth, huge numbers
+            yield number, None, None, f"line {number}: unreadable JSON ({type(exc).__name__})"
             continue
         if not isinstance(record, dict):
             yield number, None, None, f"line {number}: expected a JSON object with id and text"
             continue
         rid = record.get("id", number)
+        if isinstance(rid, bool) or not isinstance(rid, str | int):
+            yield number, None, None, f"line {number}: id must be a string or an integer"
+            continue
         text = record.get("text")
         if text is None:
             yield number, rid, None, f"line {number}: no text field"
@@ -66,11 +73,28 @@ def classify_stream(engine: Any, source: IO[str], sink: IO[str], batch_size: int
     counts = {"lines": 0, "positives": 0, "errors": 0}
     pending: list[tuple[Any, str]] = []
 
+    def verdicts_of(batch: list[tuple[Any, str]]) -> list[Any]:
+        """One engine call per batch; if the batch fails, one call per line, so a text the
+        engine chokes on costs only its own line (an Exception object stands for its verdict)."""
+        try:
+            return list(engine.classify([t for _, t in batch]))
+        except Exception:  # noqa: BLE001 - narrowed down line by line below
+            out: list[Any] = []
+            for _, text in batch:
+                try:
+                    out.extend(engine.classify([text]))
+                except Exception as exc:  # noqa: BLE001 - reported on the line's own error record
+                    out.append(exc)
+            return out
+
     def flush() -> None:
         if not pending:
             return
-        verdicts = engine.classify([t for _, t in pending])
-        for (rid, _), v in zip(pending, verdicts, strict=True):
+        for (rid, _), v in zip(pending, verdicts_of(pending), strict=True):
+            if isinstance(v, Exception):
+                sink.write(json.dumps({"id": rid, "error": f"classifier error: {v!r}"[:500]}) + "\n")
+                counts["errors"] += 1
+                continue
             out = {
                 "id": rid,
                 "is_drug_sale": v.is_drug_sale,
@@ -238,3 +262,7 @@ def register(app: typer.Typer, feedback: FeedbackSource | None = None) -> None:
             f"{counts['errors']} errors",
             err=True,
         )
+        if counts["lines"] == counts["errors"]:  # nothing classified: a script must not read this as success
+            reason = "no input lines" if counts["lines"] == 0 else "no valid line in the input"
+            typer.echo(f"dragnet classify: {reason}", err=True)
+            raise typer.Exit(code=1)

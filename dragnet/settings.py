@@ -186,6 +186,7 @@ class ApiSettings(_Section):
     bootstrap_admin_key: SecretStr | None = None
     public_url: str | None = None
     db_path: Path | None = None  # keys, audit log, saved searches; default: <data_dir>/api.sqlite3
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger request bodies are refused unread (413)
     alert_interval_s: float = Field(default=300.0, gt=0)  # how often `dragnet serve` checks saved searches
     alert_timeout_s: float = Field(default=10.0, gt=0)
     export_max_rows: int = Field(default=100_000, ge=1)

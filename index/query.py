@@ -69,6 +69,8 @@ def _looks_like_dsl(text: str) -> bool:
         return False
     try:
         value = json.loads(stripped)
+    except RecursionError:  # nested deeper than the parser goes: no analyst writes that
+        return True
     except ValueError:
         return stripped.startswith("{") and ('":' in stripped or "':" in stripped)
     return isinstance(value, (dict, list))

@@ -42,32 +42,58 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
+# Dark-web markets exist since 2011; a date outside these bounds is a typo or an attack, and one
+# such date would break every later report (plots and survival tables span all of history).
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+
+
 def parse_date(value: str) -> float:
-    """``YYYY-MM-DD``, ``YYYY-MM`` or an ISO datetime, as epoch seconds UTC."""
-    v = value.strip()
+    """``YYYY-MM-DD``, ``YYYY-MM`` or an ISO datetime, as epoch seconds UTC; ValueError for
+    anything else, and for a date before 1990 or after 2099."""
+    v = value.strip()[:64]
+    stamp: float | None = None
     for fmt in ("%Y-%m-%d", "%Y-%m", "%Y/%m/%d", "%d.%m.%Y"):
         try:
-            return datetime.strptime(v, fmt).replace(tzinfo=UTC).timestamp()
+            stamp = datetime.strptime(v, fmt).replace(tzinfo=UTC).timestamp()
+            break
         except ValueError:
             continue
-    dt = datetime.fromisoformat(v)
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    if stamp is None:
+        dt = datetime.fromisoformat(v)
+        try:
+            stamp = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        except (OverflowError, OSError) as exc:
+            raise ValueError(f"date out of range: {v!r}") from exc
+    if not EARLIEST <= stamp < LATEST:
+        raise ValueError(f"date out of range (1990-2099): {v!r}")
+    return stamp
 
 
 def import_csv(store: LifespanStore, path: Path, source: str | None = None) -> ImportResult:
     """Load ``path`` into the store's history table."""
     result = ImportResult()
     source = source or path.name
+    try:
+        _read_rows(store, path, source, result)
+    except UnicodeDecodeError as exc:
+        result.errors.append(f"not UTF-8 text (byte {exc.start}): save the table as UTF-8 CSV")
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte, a broken quote
+        result.errors.append(f"unreadable CSV: {exc}")
+    return result
+
+
+def _read_rows(store: LifespanStore, path: Path, source: str, result: ImportResult) -> None:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None:
             result.errors.append("empty file")
-            return result
+            return
         columns = {c.strip().lower(): c for c in reader.fieldnames if c}
         missing = [c for c in REQUIRED if c not in columns]
         if missing:
             result.errors.append(f"missing column(s): {', '.join(missing)}")
-            return result
+            return
         for line_no, row in enumerate(reader, start=2):
             if line_no - 1 > MAX_ROWS:
                 result.errors.append(f"stopped after {MAX_ROWS} rows")
@@ -101,4 +127,3 @@ def import_csv(store: LifespanStore, path: Path, source: str | None = None) -> I
                 result.imported += 1
             else:
                 result.duplicates += 1
-    return result

@@ -15,11 +15,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.audit import record as audit
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.params import RequestBody
 from takedown import delivery, formats, metrics
 from takedown.notices import Feedback, Notice, render_letter
 from takedown.service import FeedService, NotFound, WorkflowError
@@ -225,7 +226,7 @@ def get_letter(
     return PlainTextResponse(render_letter(notice), headers={"X-Content-Type-Options": "nosniff"})
 
 
-class FeedbackBody(BaseModel):
+class FeedbackBody(RequestBody):
     kind: Feedback
     note: str | None = Field(default=None, max_length=2000)
 
@@ -261,7 +262,7 @@ def post_feedback(
     )
 
 
-class ReviewBody(BaseModel):
+class ReviewBody(RequestBody):
     decision: Literal["approve", "reject"]
     note: str | None = Field(default=None, max_length=2000)
 
@@ -292,7 +293,7 @@ def post_review(
     return JSONResponse({"id": notice.id, "status": notice.status, "version": notice.version})
 
 
-class WithdrawBody(BaseModel):
+class WithdrawBody(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -315,7 +316,7 @@ def post_withdraw(
     return JSONResponse({"id": notice.id, "status": notice.status, "should_delete": notice.should_delete})
 
 
-class WebhookBody(BaseModel):
+class WebhookBody(RequestBody):
     url: str = Field(max_length=2000)
 
 

@@ -18,7 +18,7 @@ from api import alerts, audit
 from api.auth import KeyStore, Principal, validate_role
 from api.deps import listing_store, require_roles, settings_of
 from api.evidence import screenshot_path, warc_path, warc_record_bytes
-from api.params import clean_params, describe, encode_after, query_error, to_query
+from api.params import RequestBody, clean_params, describe, encode_after, query_error, to_query
 from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
@@ -302,7 +302,7 @@ def export(
 
 
 # -- saved searches ------------------------------------------------------------------------------
-class SavedSearchIn(BaseModel):
+class SavedSearchIn(RequestBody):
     name: str = Field(..., max_length=200)
     params: dict[str, list[str]] = Field(default_factory=dict, description="search parameters, as on /api/search")
     webhook_url: str | None = Field(None, max_length=2000)
@@ -345,7 +345,7 @@ def delete_saved(request: Request, saved_id: str, principal: Principal = Depends
 
 
 # -- admin: keys and audit ---------------------------------------------------------------------------
-class KeyIn(BaseModel):
+class KeyIn(RequestBody):
     name: str = Field(..., max_length=200)
     role: str
 

@@ -75,3 +75,34 @@ def test_classify_refuses_a_directory_that_is_not_a_model(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["classify", "--model", str(tmp_path), "--input", "-"], input="")
     assert result.exit_code == 2
     assert "not a Dragnet model directory" in result.output
+
+
+def test_hostile_lines_cost_only_themselves_and_a_bom_is_read(model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "hostile.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = [
+        '\ufeff{"id": "b1", "text": "molly caps 120mg, 10 for $100, ships tracked"}',  # BOM from a Windows editor
+        '{"id": "b2", "text": "nice weather for a picnic"}',
+        '{"id": "b3", "text": ' + deep + "}",
+        deep,
+        '{"id": {"nested": 1}, "text": "ok"}',
+        '{"id": "b4", "text": "fresh coke 3.5g $80"}',
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["classify", "--model", str(model_dir), "--input", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(lines)
+    assert [r.get("id") for r in rows if "error" not in r] == ["b1", "b2", "b4"]
+    assert rows[0]["is_drug_sale"] and rows[5]["is_drug_sale"]
+    assert [("error" in r) for r in rows] == [False, False, True, True, True, False]
+
+
+@pytest.mark.parametrize("body", ["not json\n{broken\n", "", "\n\n"])
+def test_input_with_no_valid_line_exits_non_zero_with_a_reason(model_dir: Path, tmp_path: Path, body: str) -> None:
+    source = tmp_path / "garbage.jsonl"
+    source.write_text(body, encoding="utf-8")
+    result = CliRunner().invoke(app, ["classify", "--model", str(model_dir), "--input", str(source), "-o", "-"])
+    assert result.exit_code == 1
+    assert "no valid line" in result.output or "no input lines" in result.output
