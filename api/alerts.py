@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from api import db
+from api import audit, db
 from api.auth import Principal
 from api.params import clean_params, describe, to_query
 from dragnet.documents import Listing
+from dragnet.outbound import Target, WebhookURLError, check_url, pinned_client, signed_headers
 from dragnet.settings import DragnetSettings
 from index.store import ListingStore
 
@@ -41,6 +42,9 @@ class SavedSearch(BaseModel):
     last_checked_at: datetime | None = None
     last_error: str | None = None
     alerts_sent: int = 0
+    webhook_secret: str | None = Field(
+        None, description="HMAC key of the alert signatures; returned once, when the search is saved"
+    )
 
     @property
     def query_string(self) -> str:
@@ -54,13 +58,16 @@ class CheckOutcome(BaseModel):
     error: str | None = None
 
 
-def validate_webhook(url: str | None) -> str | None:
+def validate_webhook(url: str | None, settings: DragnetSettings) -> str | None:
+    """The platform webhooks' policy: http(s), and public addresses only unless
+    ``feeds.webhook_allow_private`` (an analyst must not make Dragnet probe the internal network)."""
     if not url:
         return None
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("the webhook must be an http(s) URL")
-    return url.strip()
+    return _target(url, settings).url
+
+
+def _target(url: str, settings: DragnetSettings) -> Target:
+    return check_url(url, allow_private=settings.feeds.webhook_allow_private, https_only=settings.env == "prod")
 
 
 def _row(row: Any) -> SavedSearch:
@@ -75,6 +82,7 @@ def _row(row: Any) -> SavedSearch:
         last_checked_at=row["last_checked_at"],
         last_error=row["last_error"],
         alerts_sent=row["alerts_sent"],
+        webhook_secret=None,  # never read back: it was shown once, at creation
     )
 
 
@@ -94,14 +102,15 @@ def create_saved_search(
     """Save a search; what it matches now is the baseline, so only later listings alert."""
     cleaned = clean_params(params)
     to_query(cleaned)  # refuse a bad query now rather than at every check
-    webhook = validate_webhook(webhook_url)
+    webhook = validate_webhook(webhook_url, settings)
+    secret = secrets.token_urlsafe(32) if webhook else None
     seen = _matching_ids(store, cleaned)
     saved_id = secrets.token_hex(8)
     now = datetime.now(UTC).isoformat()
     with db.connect(settings) as conn:
         conn.execute(
             "INSERT INTO saved_searches(id, owner_key_id, owner, name, query_json, webhook_url, created_at, "
-            "last_checked_at, seen_ids) VALUES (?,?,?,?,?,?,?,?,?)",
+            "last_checked_at, seen_ids, webhook_secret) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 saved_id,
                 principal.key_id,
@@ -112,11 +121,14 @@ def create_saved_search(
                 now,
                 now,
                 json.dumps(seen),
+                secret,
             ),
         )
     got = get_saved_search(settings, saved_id)
     assert got is not None
-    return got
+    target = f" webhook={urlsplit(webhook).hostname}" if webhook else ""
+    audit.record(principal, "saved_search.create", f"{saved_id} {describe(cleaned)}{target}", len(seen), settings)
+    return got.model_copy(update={"webhook_secret": secret})
 
 
 def get_saved_search(settings: DragnetSettings, saved_id: str) -> SavedSearch | None:
@@ -140,12 +152,15 @@ def list_saved_searches(settings: DragnetSettings, principal: Principal | None =
 def delete_saved_search(settings: DragnetSettings, principal: Principal, saved_id: str) -> bool:
     with db.connect(settings) as conn:
         if principal.role == "admin":
-            return bool(conn.execute("DELETE FROM saved_searches WHERE id = ?", (saved_id,)).rowcount)
-        return bool(
-            conn.execute(
-                "DELETE FROM saved_searches WHERE id = ? AND owner_key_id = ?", (saved_id, principal.key_id)
-            ).rowcount
-        )
+            deleted = bool(conn.execute("DELETE FROM saved_searches WHERE id = ?", (saved_id,)).rowcount)
+        else:
+            deleted = bool(
+                conn.execute(
+                    "DELETE FROM saved_searches WHERE id = ? AND owner_key_id = ?", (saved_id, principal.key_id)
+                ).rowcount
+            )
+    audit.record(principal, "saved_search.delete", saved_id, int(deleted), settings)
+    return deleted
 
 
 def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSettings) -> dict[str, Any]:
@@ -172,8 +187,11 @@ def _payload(saved: SavedSearch, listings: list[Listing], settings: DragnetSetti
     }
 
 
-def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id: str) -> CheckOutcome:
-    """Run one saved search; deliver what is new to its webhook."""
+def check_saved_search(
+    settings: DragnetSettings, store: ListingStore, saved_id: str, by: Principal | None = None
+) -> CheckOutcome:
+    """Run one saved search; deliver what is new to its webhook.  Audited: ``by`` is the analyst
+    who asked (None for the scheduled checks of ``dragnet serve``)."""
     with db.connect(settings) as conn:
         row = conn.execute("SELECT * FROM saved_searches WHERE id = ?", (saved_id,)).fetchone()
     if row is None:
@@ -188,20 +206,19 @@ def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id:
     delivered = False
     if new_ids and saved.webhook_url:
         listings = store.get_many(new_ids)
-        try:
-            response = httpx.post(
-                saved.webhook_url,
-                json=_payload(saved, listings, settings),
-                headers={"X-Dragnet-Saved-Search": saved.id},
-                timeout=settings.api.alert_timeout_s,
-                follow_redirects=False,
-            )
-            if response.status_code >= 300:
-                error = f"webhook answered HTTP {response.status_code}"
-            else:
-                delivered = True
-        except httpx.HTTPError as exc:
-            error = f"webhook unreachable: {type(exc).__name__}"
+        body = json.dumps(_payload(saved, listings, settings), sort_keys=True).encode()
+        headers = {"Content-Type": "application/json", "X-Dragnet-Saved-Search": saved.id}
+        headers.update(signed_headers(row["webhook_secret"] or "", body))
+        try:  # the policy is checked again now, and the connection goes to the address checked
+            with pinned_client(_target(saved.webhook_url, settings), settings.api.alert_timeout_s) as client:
+                response = client.post(saved.webhook_url, content=body, headers=headers)
+            # whether it worked, not what the target said: an alert is no probe of other servers
+            delivered = 200 <= response.status_code < 300
+            error = None if delivered else "the webhook refused the alert"
+        except WebhookURLError as exc:
+            error = f"webhook refused: {exc}"
+        except httpx.HTTPError:
+            error = "webhook unreachable"
     elif new_ids:
         delivered = True  # no webhook: the saved-search page shows them; nothing to deliver
     with db.connect(settings) as conn:
@@ -218,6 +235,8 @@ def check_saved_search(settings: DragnetSettings, store: ListingStore, saved_id:
             )
     if error:
         log.warning("saved search %s: %s", saved.id, error)
+    outcome = "delivered" if delivered and saved.webhook_url else ("failed" if error else "nothing to deliver")
+    audit.record(by, "saved_search.check", f"{saved.id} {outcome}", len(new_ids), settings)
     return CheckOutcome(saved_search_id=saved.id, new=len(new_ids), delivered=delivered, error=error)
 
 

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS saved_searches (
 );
 """
 
+# step 2: saved-search alerts are signed like the platform webhooks (rows saved before have none)
+_ADD_WEBHOOK_SECRET = "ALTER TABLE saved_searches ADD COLUMN webhook_secret TEXT;"
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -41,6 +44,6 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            sqlite.migrate(conn, [_SCHEMA])
+            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET])
             _initialised.add(path)
     return conn

@@ -20,9 +20,6 @@ subscription waits ``next_attempt_at``; every attempt lands in the delivery log.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -32,20 +29,42 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 
 from dragnet.documents import utcnow
+from dragnet.outbound import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookURLError,
+    check_url,
+    pinned_client,
+    sign,
+    signed_headers,
+    verify_signature,
+)
 from dragnet.settings import DragnetSettings, get_settings
 from takedown.service import FeedService
 from takedown.store import FeedRow, WebhookSubscription
 from takedown.telemetry import count
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "X-Dragnet-Signature"
-TIMESTAMP_HEADER = "X-Dragnet-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "WebhookURLError",
+    "check_webhook_url",
+    "deliver_all",
+    "deliver_pending",
+    "feed_page",
+    "sign",
+    "subscribe",
+    "verify_signature",
+]
 
 
 @dataclass
@@ -56,27 +75,6 @@ class FeedPage:
     rate_limited: bool = False
     retry_after_s: int | None = None
     first_time: list[str] = field(default_factory=list)
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value for one request."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"v1={mac}"
-
-
-def verify_signature(
-    secret: str, timestamp: str, body: bytes, signature: str, *, window_s: int, now: float | None = None
-) -> bool:
-    """For receivers: constant-time HMAC check plus the replay window (the receiver must also
-    remember signatures it has accepted within the window)."""
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        return False
-    now = time.time() if now is None else now
-    if abs(now - ts) > window_s:
-        return False
-    return hmac.compare_digest(sign(secret, ts, body), signature)
 
 
 def feed_page(service: FeedService, platform: str, since: int, limit: int) -> FeedPage:
@@ -118,25 +116,9 @@ def feed_page(service: FeedService, platform: str, since: int, limit: int) -> Fe
     )
 
 
-class WebhookURLError(ValueError):
-    """A webhook URL we refuse to call (bad scheme, or a private address without permission)."""
-
-
 def check_webhook_url(url: str, settings: DragnetSettings) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise WebhookURLError("webhook URL must be http(s)://host/...")
-    if settings.env == "prod" and parts.scheme != "https":
-        raise WebhookURLError("webhook URL must use https")
-    if not settings.feeds.webhook_allow_private:
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            raise WebhookURLError(f"cannot resolve {parts.hostname}: {exc}") from None
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise WebhookURLError(f"{parts.hostname} resolves to a non-public address")
+    """Refuse a URL Dragnet must not call (see :func:`dragnet.outbound.check_url`)."""
+    check_url(url, allow_private=settings.feeds.webhook_allow_private, https_only=settings.env == "prod")
     return url
 
 
@@ -149,11 +131,9 @@ def subscribe(service: FeedService, platform: str, url: str) -> str:
 
 
 def _post(client: httpx.Client, sub: WebhookSubscription, body: bytes, key: str, event: str) -> httpx.Response:
-    ts = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        TIMESTAMP_HEADER: str(ts),
-        SIGNATURE_HEADER: sign(sub.secret, ts, body),
+        **signed_headers(sub.secret, body),
         IDEMPOTENCY_HEADER: key,
         "X-Dragnet-Event": event,
         "X-Dragnet-Delivery": str(uuid.uuid4()),
@@ -192,7 +172,16 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
     f = service.settings.feeds
     quota = service.quota_left(platform)
     delivered = 0
-    with httpx.Client(timeout=f.webhook_timeout_s, follow_redirects=False) as client:
+    try:  # checked again at every delivery, and the connection goes to the address checked now
+        target = check_url(sub.url, allow_private=f.webhook_allow_private, https_only=service.settings.env == "prod")
+    except WebhookURLError as exc:
+        sub.failures += 1
+        sub.next_attempt_at = utcnow() + timedelta(seconds=f.webhook_backoff_max_s)
+        service.store.set_webhook(sub)
+        service.store.log_delivery(platform, "-", 0, "webhook", "-", 1, None, False, f"refused: {exc}"[:200])
+        log.warning("webhook of %s refused at delivery: %s", platform, exc)
+        return 0
+    with pinned_client(target, f.webhook_timeout_s) as client:
         for row in service.store.feed(platform, sub.delivered_seq, f.webhook_batch):
             if not renew():
                 return delivered
@@ -213,8 +202,8 @@ def _deliver_locked(service: FeedService, platform: str, sub: WebhookSubscriptio
                     response = _post(client, sub, body, key, event)
                     status_code = response.status_code
                     ok = 200 <= status_code < 300
-                    if not ok:
-                        error = response.text[:200]
+                    if not ok:  # the status only: the target's answer is not the platform's to read
+                        error = f"HTTP {status_code}"
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 service.store.log_delivery(

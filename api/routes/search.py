@@ -334,7 +334,7 @@ def _own_saved(request: Request, principal: Principal, saved_id: str) -> alerts.
 def check_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> alerts.CheckOutcome:
     """Run the saved search now and deliver new listings to its webhook."""
     _own_saved(request, principal, saved_id)
-    return alerts.check_saved_search(settings_of(request), listing_store(request), saved_id)
+    return alerts.check_saved_search(settings_of(request), listing_store(request), saved_id, by=principal)
 
 
 @router.delete("/saved-searches/{saved_id}", status_code=204)

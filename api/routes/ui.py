@@ -283,7 +283,7 @@ def saved_check(request: Request, saved_id: str) -> Response:
     saved = alerts.get_saved_search(settings_of(request), saved_id)
     if saved is None or (saved.owner_key_id != gate.key_id and gate.role != "admin"):
         return render(request, "error.html", status=404, title="Not found", message="No such saved search.")
-    outcome = alerts.check_saved_search(settings_of(request), get_store(request), saved_id)
+    outcome = alerts.check_saved_search(settings_of(request), get_store(request), saved_id, by=gate)
     note = (
         f"{outcome.new} new"
         + (" - delivered" if outcome.delivered else "")

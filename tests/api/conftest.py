@@ -48,6 +48,7 @@ def webhook() -> Iterator[WebhookReceiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if receiver.status < 300:
                 receiver.received.append(json.loads(body))
+                receiver.raw.append((dict(self.headers.items()), body))
             self.send_response(receiver.status)
             self.end_headers()
 

@@ -17,6 +17,7 @@ from warcio.warcwriter import WARCWriter
 from api import audit
 from api.auth import KeyStore
 from dragnet.documents import Snapshot
+from dragnet.outbound import verify_signature
 from index.factory import open_store
 from index.synthetic import make_listing
 from tests.api.testkit import XSS_TITLE, ApiEnv, fill
@@ -183,12 +184,15 @@ def test_exports_csv_and_ndjson(api_env: ApiEnv) -> None:
 
 def test_saved_search_alerts_reach_the_webhook(api_env: ApiEnv, webhook) -> None:
     client = api_env.client(api_env.analyst)
-    created = client.post(
-        "/api/saved-searches",
-        json={"name": "alpha oxy", "params": {"q": ["oxycodone"], "market": ["alpha"]}, "webhook_url": webhook.url},
-    )
+    body = {"name": "alpha oxy", "params": {"q": ["oxycodone"], "market": ["alpha"]}, "webhook_url": webhook.url}
+    refused = client.post("/api/saved-searches", json=body)
+    assert refused.status_code == 400 and "non-public" in refused.text  # loopback is private by default
+    api_env.settings.feeds.webhook_allow_private = True  # the receiver is on loopback: the operator allows it
+    created = client.post("/api/saved-searches", json=body)
     assert created.status_code == 201
     saved_id = created.json()["id"]
+    secret = created.json()["webhook_secret"]
+    assert secret and client.get("/api/saved-searches").json()[0]["webhook_secret"] is None  # shown once
     assert client.post(f"/api/saved-searches/{saved_id}/check").json()["new"] == 0  # baseline: nothing new
     fresh = make_listing(600, title="new oxycodone 80mg batch", market="alpha")
     elsewhere = make_listing(601, title="oxycodone on another market", market="bravo")
@@ -196,11 +200,14 @@ def test_saved_search_alerts_reach_the_webhook(api_env: ApiEnv, webhook) -> None
     api_env.store.refresh()
     webhook.status = 500  # the receiver is down: the alert stays pending
     outcome = client.post(f"/api/saved-searches/{saved_id}/check").json()
-    assert outcome == {"saved_search_id": saved_id, "new": 1, "delivered": False, "error": "webhook answered HTTP 500"}
+    expected = {"saved_search_id": saved_id, "new": 1, "delivered": False, "error": "the webhook refused the alert"}
+    assert outcome == expected
     webhook.status = 200
     outcome = client.post(f"/api/saved-searches/{saved_id}/check").json()
     assert outcome["new"] == 1 and outcome["delivered"]
     payload = webhook.wait_for(1)[0]
+    headers, raw = webhook.raw[0]
+    assert verify_signature(secret, headers["X-Dragnet-Timestamp"], raw, headers["X-Dragnet-Signature"], window_s=60)
     assert payload["saved_search"]["name"] == "alpha oxy"
     assert [item["id"] for item in payload["listings"]] == [fresh.id]
     assert payload["listings"][0]["link"].endswith(f"/listings/{fresh.id}")

@@ -57,6 +57,7 @@ def fill(store: ListingStore) -> None:
 class WebhookReceiver:
     url: str
     received: list[dict] = field(default_factory=list)
+    raw: list[tuple[dict[str, str], bytes]] = field(default_factory=list)  # headers and body as received
     status: int = 200
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> list[dict]:
