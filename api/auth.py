@@ -4,8 +4,12 @@ Roles: ``analyst`` (search, listings, vendors, exports, saved searches), ``platf
 (that platform's takedown feed only), ``operator`` (operator views), ``admin`` (everything,
 including keys and the audit log).  Keys look like ``dn_<key id>_<secret>``; only a SHA-256 of
 the whole key is stored (keys are 256-bit random, so a slow hash adds nothing), and the
-plaintext is returned once, at creation.  ``settings.api.bootstrap_admin_key`` is an admin key
-that needs no database row, so a fresh deployment can create the first real keys.
+plaintext is returned once, at creation.  Keys expire (``api.key_ttl_days``, per key at
+creation) and can be listed, revoked and rotated (``dragnet keys``, ``/api/keys``).
+
+``settings.api.bootstrap_admin_key`` is an admin key that needs no database row, so a fresh
+deployment can create the first real keys.  It must be at least :data:`MIN_BOOTSTRAP_CHARS`
+long, and it retires itself: once a live admin key exists in the database, it is refused.
 
 A key arrives in ``X-API-Key``, ``Authorization: Bearer`` or, for the browser UI, the
 ``dragnet_key`` cookie (HttpOnly, SameSite=Strict).  Missing or unknown key: 401; known key
@@ -19,7 +23,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 
@@ -30,6 +34,7 @@ COOKIE_NAME = "dragnet_key"
 BASE_ROLES = ("analyst", "operator", "admin")
 _ROLE = re.compile(r"^(analyst|operator|admin|platform:[a-z0-9][a-z0-9_.-]{0,62})$")
 _KEY = re.compile(r"^dn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+MIN_BOOTSTRAP_CHARS = 32  # `openssl rand -hex 24` gives 48
 
 
 @dataclass(frozen=True)
@@ -71,15 +76,22 @@ class KeyStore:
     def __init__(self, settings: DragnetSettings | None = None) -> None:
         self.settings = settings or get_settings()
 
-    def create_key(self, name: str, role: str) -> str:
-        """Create a key; the plaintext is returned here and never again."""
+    def create_key(self, name: str, role: str, ttl_days: float | None = -1.0) -> str:
+        """Create a key; the plaintext is returned here and never again.  ``ttl_days``: days
+        until it expires (None: never; the default: ``api.key_ttl_days``)."""
         validate_role(role)
+        if ttl_days is not None and ttl_days < 0:
+            ttl_days = self.settings.api.key_ttl_days
+        if ttl_days is not None and ttl_days <= 0:
+            raise ValueError("a key must live a positive number of days")
         key_id = secrets.token_hex(8)
         key = f"dn_{key_id}_{secrets.token_urlsafe(32)}"
+        now = datetime.now(UTC)
+        expires = (now + timedelta(days=ttl_days)).isoformat() if ttl_days is not None else None
         with db.connect(self.settings) as conn:
             conn.execute(
-                "INSERT INTO api_keys(key_id, name, role, key_hash, created_at) VALUES (?,?,?,?,?)",
-                (key_id, name[:200], role, _hash(key), datetime.now(UTC).isoformat()),
+                "INSERT INTO api_keys(key_id, name, role, key_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)",
+                (key_id, name[:200], role, _hash(key), now.isoformat(), expires),
             )
         return key
 
@@ -91,12 +103,44 @@ class KeyStore:
             ).rowcount
         return bool(changed)
 
+    def rotate(self, key_id: str) -> str:
+        """A new key for the same holder, role and lifetime; the old one is revoked.  KeyError
+        for a key that is unknown, revoked or expired (those are replaced with a new key)."""
+        with db.connect(self.settings) as conn:
+            row = conn.execute(
+                "SELECT name, role, created_at, expires_at FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+                (key_id,),
+            ).fetchone()
+        if row is None or _expired(row["expires_at"]):
+            raise KeyError(key_id)
+        ttl: float | None = None
+        if row["expires_at"]:
+            lived = datetime.fromisoformat(row["expires_at"]) - datetime.fromisoformat(row["created_at"])
+            ttl = max(lived.total_seconds() / 86400, 1 / 24)
+        new_key = self.create_key(row["name"], row["role"], ttl_days=ttl)
+        self.revoke(key_id)
+        return new_key
+
     def list_keys(self) -> list[dict[str, str | None]]:
+        """Every key's id, holder, role, dates and state (active, expired or revoked)."""
         with db.connect(self.settings) as conn:
             rows = conn.execute(
-                "SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at"
+                "SELECT key_id, name, role, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at"
             ).fetchall()
-        return [dict(row) for row in rows]
+        out = []
+        for row in rows:
+            entry = dict(row)
+            expired = _expired(row["expires_at"])
+            entry["state"] = "revoked" if row["revoked_at"] else ("expired" if expired else "active")
+            out.append(entry)
+        return out
+
+    def has_live_admin(self) -> bool:
+        with db.connect(self.settings) as conn:
+            rows = conn.execute(
+                "SELECT expires_at FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL"
+            ).fetchall()
+        return any(not _expired(row["expires_at"]) for row in rows)
 
     def authenticate(self, key: str | None) -> Principal | None:
         """The principal for a key, or None (unknown, malformed or revoked)."""
@@ -105,20 +149,28 @@ class KeyStore:
         bootstrap = self.settings.api.bootstrap_admin_key
         if (
             bootstrap is not None
-            and bootstrap.get_secret_value()
+            and len(bootstrap.get_secret_value()) >= MIN_BOOTSTRAP_CHARS
             and hmac.compare_digest(_hash(key), _hash(bootstrap.get_secret_value()))
         ):
-            return Principal(key_id="bootstrap", name="bootstrap admin", role="admin")
+            # retired once a real admin key exists: the bootstrap key lives in config files
+            return None if self.has_live_admin() else Principal("bootstrap", "bootstrap admin", "admin")
         match = _KEY.match(key)
         if not match:
             return None
         with db.connect(self.settings) as conn:
             row = conn.execute(
-                "SELECT key_id, name, role, key_hash, revoked_at FROM api_keys WHERE key_id = ?", (match.group(1),)
+                "SELECT key_id, name, role, key_hash, revoked_at, expires_at FROM api_keys WHERE key_id = ?",
+                (match.group(1),),
             ).fetchone()
         if row is None or row["revoked_at"] is not None or not hmac.compare_digest(row["key_hash"], _hash(key)):
             return None
+        if _expired(row["expires_at"]):
+            return None
         return Principal(key_id=row["key_id"], name=row["name"], role=row["role"])
+
+
+def _expired(expires_at: str | None) -> bool:
+    return expires_at is not None and datetime.fromisoformat(expires_at) <= datetime.now(UTC)
 
 
 def key_from_request(request: Request) -> str | None:

@@ -52,15 +52,51 @@ def register(app: typer.Typer) -> None:
         finally:
             stop.set()
 
-    @app.command("keys")
-    def keys(
+    keys_app = typer.Typer(help="API keys: create, list, revoke, rotate (plaintext shown once).", no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+
+    @keys_app.command("create")
+    def keys_create(
         name: str = typer.Argument(..., help="Who the key is for."),
         role: str = typer.Option("analyst", help="analyst, operator, admin or platform:<name>."),
+        expires_days: float | None = typer.Option(
+            None, "--expires-days", help="Lifetime in days (default: api.key_ttl_days)."
+        ),
+        never_expires: bool = typer.Option(False, "--never-expires", help="A key without an expiry date."),
     ) -> None:
         """Create an API key (printed once; only its hash is stored)."""
-
+        ttl = None if never_expires else (expires_days if expires_days is not None else -1.0)
         try:
-            typer.echo(KeyStore().create_key(name, role))
+            typer.echo(KeyStore().create_key(name, role, ttl_days=ttl))
         except ValueError as exc:
-            typer.echo(f"dragnet keys: {exc}", err=True)
+            typer.echo(f"dragnet keys create: {exc}", err=True)
             raise typer.Exit(code=2) from None
+
+    @keys_app.command("list")
+    def keys_list() -> None:
+        """Every key: id, state, role, holder, created, expires (never the key itself)."""
+        entries = KeyStore().list_keys()
+        for entry in entries:
+            typer.echo(
+                f"{entry['key_id']}  {entry['state']:<8} {entry['role']:<20} {entry['name']}  "
+                f"created {entry['created_at']}  expires {entry['expires_at'] or 'never'}"
+            )
+        if not entries:
+            typer.echo("no keys", err=True)
+
+    @keys_app.command("revoke")
+    def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (see `dragnet keys list`).")) -> None:
+        """Revoke a key at once."""
+        if not KeyStore().revoke(key_id):
+            typer.echo(f"dragnet keys revoke: no active key {key_id}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo(f"revoked {key_id}")
+
+    @keys_app.command("rotate")
+    def keys_rotate(key_id: str = typer.Argument(..., help="The key's id (see `dragnet keys list`).")) -> None:
+        """Replace a key: a new one (printed once) for the same holder and role; the old is revoked."""
+        try:
+            typer.echo(KeyStore().rotate(key_id))
+        except KeyError:
+            typer.echo(f"dragnet keys rotate: no active key {key_id}", err=True)
+            raise typer.Exit(code=1) from None

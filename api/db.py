@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS saved_searches (
 # step 2: saved-search alerts are signed like the platform webhooks (rows saved before have none)
 _ADD_WEBHOOK_SECRET = "ALTER TABLE saved_searches ADD COLUMN webhook_secret TEXT;"
 
+# step 3: keys expire (NULL: a key made before expiry existed, or made to never expire)
+_ADD_KEY_EXPIRY = "ALTER TABLE api_keys ADD COLUMN expires_at TEXT;"
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -44,6 +47,6 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET])
+            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY])
             _initialised.add(path)
     return conn

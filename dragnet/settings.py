@@ -181,9 +181,17 @@ class WorkerSettings(_Section):
 class ApiSettings(_Section):
     """The analyst / platform / operator HTTP API."""
 
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _strong_bootstrap(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("the bootstrap admin key must be at least 32 characters (openssl rand -hex 24)")
+        return value
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    bootstrap_admin_key: SecretStr | None = None
+    bootstrap_admin_key: SecretStr | None = None  # at least 32 characters; retired once an admin key exists
+    key_ttl_days: float | None = Field(default=365.0, gt=0)  # lifetime of a new API key; None: never expires
     public_url: str | None = None
     db_path: Path | None = None  # keys, audit log, saved searches; default: <data_dir>/api.sqlite3
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger request bodies are refused unread (413)

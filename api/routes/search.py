@@ -367,6 +367,45 @@ def create_key(request: Request, body: KeyIn, principal: Principal = Depends(adm
     return KeyOut(key=key, name=body.name, role=body.role)
 
 
+class KeyInfo(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    state: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@router.get("/keys", response_model=list[KeyInfo], tags=["admin"])
+def list_keys(request: Request, principal: Principal = Depends(admin)) -> list[KeyInfo]:
+    keys = [KeyInfo.model_validate(entry) for entry in KeyStore(settings_of(request)).list_keys()]
+    audit.record(principal, "keys.list", "", len(keys), settings=settings_of(request))
+    return keys
+
+
+@router.delete("/keys/{key_id}", status_code=204, tags=["admin"])
+def revoke_key(request: Request, key_id: str, principal: Principal = Depends(admin)) -> Response:
+    revoked = KeyStore(settings_of(request)).revoke(key_id[:64])
+    audit.record(principal, "keys.revoke", key_id[:64], int(revoked), settings=settings_of(request))
+    if not revoked:
+        raise HTTPException(404, "no active key with that id")
+    return Response(status_code=204)
+
+
+@router.post("/keys/{key_id}/rotate", response_model=KeyOut, status_code=201, tags=["admin"])
+def rotate_key(request: Request, key_id: str, principal: Principal = Depends(admin)) -> KeyOut:
+    store = KeyStore(settings_of(request))
+    try:
+        key = store.rotate(key_id[:64])
+    except KeyError:
+        audit.record(principal, "keys.rotate", key_id[:64], 0, settings=settings_of(request))
+        raise HTTPException(404, "no active key with that id") from None
+    entry = next(e for e in store.list_keys() if key.startswith(f"dn_{e['key_id']}_"))
+    audit.record(principal, "keys.rotate", f"{key_id[:64]} -> {entry['key_id']}", 1, settings=settings_of(request))
+    return KeyOut(key=key, name=str(entry["name"]), role=str(entry["role"]))
+
+
 @router.get("/audit", response_model=list[audit.AuditEntry], tags=["admin"])
 def audit_log(
     request: Request,

@@ -61,10 +61,12 @@ def test_roles_401_403(app: FastAPI, settings: DragnetSettings) -> None:
 
 
 def test_bootstrap_admin(app: FastAPI, settings: DragnetSettings) -> None:
-    boot = load_settings(paths=settings.paths, api={"bootstrap_admin_key": "let-me-in-0123456789"})
+    boot = load_settings(paths=settings.paths, api={"bootstrap_admin_key": "let-me-in-0123456789-0123456789-0123"})
     app.state.settings = boot
     client = TestClient(app)
-    assert client.get("/analyst", headers={"X-API-Key": "let-me-in-0123456789"}).json()["role"] == "admin"
+    assert (
+        client.get("/analyst", headers={"X-API-Key": "let-me-in-0123456789-0123456789-0123"}).json()["role"] == "admin"
+    )
     assert client.get("/analyst", headers={"X-API-Key": "let-me-in"}).status_code == 401
 
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 def test_serve_and_keys(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
     env.update(
-        DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"), DRAGNET_API__BOOTSTRAP_ADMIN_KEY="bootstrap-admin-key-for-tests"
+        DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"),
+        DRAGNET_API__BOOTSTRAP_ADMIN_KEY="bootstrap-admin-key-for-tests-0123456789",
     )
     dragnet = (
         [sys.executable, "-m", "dragnet.cli"]
@@ -27,13 +28,13 @@ def test_serve_and_keys(tmp_path: Path) -> None:
         else [str(Path(sys.executable).with_name("dragnet"))]
     )
     made = subprocess.run(
-        [*dragnet, "keys", "alice", "--role", "analyst"], env=env, capture_output=True, text=True, timeout=60
+        [*dragnet, "keys", "create", "alice", "--role", "analyst"], env=env, capture_output=True, text=True, timeout=60
     )
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("dn_")
     bad = subprocess.run(
-        [*dragnet, "keys", "eve", "--role", "root"], env=env, capture_output=True, text=True, timeout=60
+        [*dragnet, "keys", "create", "eve", "--role", "root"], env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "unknown role" in bad.stderr
     port = free_port()
@@ -56,7 +57,7 @@ def test_serve_and_keys(tmp_path: Path) -> None:
             pytest.fail("dragnet serve did not answer")
         assert httpx.get(f"{base}/api/search").status_code == 401
         assert httpx.get(f"{base}/api/search", headers={"X-API-Key": key}).json()["total"] == 0
-        admin = {"X-API-Key": "bootstrap-admin-key-for-tests"}
+        admin = {"X-API-Key": "bootstrap-admin-key-for-tests-0123456789"}
         assert [e["who"] for e in httpx.get(f"{base}/api/audit", headers=admin).json()] == ["alice"]
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Dragnet"
     finally:
