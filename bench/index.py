@@ -1,12 +1,13 @@
-"""``dragnet bench index``: bulk indexing throughput and search latency, both backends.
+"""``dragnet bench index``: bulk indexing throughput and search latency, every backend.
 
-For each backend (embedded SQLite FTS5, and a real OpenSearch node started here) it writes N
+For each backend (embedded SQLite FTS5, then a real OpenSearch node and a real Elasticsearch
+node started here, one after the other, each with the same heap and GC) it writes N
 synthetic listings through ``ListingStore.upsert`` (the full path: merge with the current
 document, version history, derived fields) and then runs a fixed mix of analyst searches
 (full text with highlights and facets, filters, sorts, a deep ``search_after`` page) and
-reports p50/p95 latency.  The named baseline, measured in the same run, is a raw ``_bulk`` of
-the same documents into one plain index (no history, no merge): the engine's own ceiling on
-this machine, so the ratio shows what the store's guarantees cost.
+reports p50/p95 latency.  The named baseline, measured in the same run on each engine, is a raw
+``_bulk`` of the same documents into one plain index (no history, no merge): the engine's own
+ceiling on this machine, so the ratio shows what the store's guarantees cost.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from dragnet.services.elasticsearch_node import ElasticsearchNode
 from dragnet.services.opensearch_node import OpenSearchNode
 from dragnet.settings import get_settings, load_settings
+from index.backends.engine.client import detect_engine, es_client_class
 from index.factory import open_store
 from index.store import SearchQuery
 from index.synthetic import BASE_TIME, make_listing
@@ -143,32 +146,36 @@ def _warm_up(store: Any, docs: int) -> float:
     return round(time.perf_counter() - start, 2)
 
 
-def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
+def _raw_bulk_baseline(engine: str, url: str, listings: list[Any]) -> dict[str, Any]:
     """Plain ``_bulk`` index ops of the same documents into one index with default mappings and
-    the same bulk-load settings (no refresh, async translog)."""
-    # an engine's client: loaded only for that engine
-    from opensearchpy import OpenSearch
-
-    client = OpenSearch(hosts=[url], timeout=120)
+    the same bulk-load settings (no refresh, async translog), through the engine's own client."""
     index = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    client.indices.create(
-        index=index,
-        body={
-            "settings": {
-                "number_of_shards": 1,
-                "number_of_replicas": 0,
-                "refresh_interval": "-1",
-                "translog.durability": "async",
-            }
-        },
-    )
+    settings = {
+        "number_of_shards": 1,
+        "number_of_replicas": 0,
+        "refresh_interval": "-1",
+        "translog.durability": "async",
+    }
+    client: Any
+    if engine == "opensearch":
+        # an engine's client: loaded only for that engine
+        from opensearchpy import OpenSearch
+
+        client = OpenSearch(hosts=[url], timeout=120)
+        client.indices.create(index=index, body={"settings": settings})
+    else:
+        client = es_client_class(detect_engine(url, get_settings())[1])(url, request_timeout=120)
+        client.indices.create(index=index, settings=settings)
     start = time.perf_counter()
     for offset in range(0, len(listings), BATCH):
         ops: list[dict[str, Any]] = []
         for listing in listings[offset : offset + BATCH]:
             ops.append({"index": {"_index": index, "_id": listing.id}})
             ops.append(listing.model_dump(mode="json"))
-        client.bulk(body=ops)
+        if engine == "opensearch":
+            client.bulk(body=ops)
+        else:
+            client.bulk(operations=ops)
     client.indices.refresh(index=index)
     elapsed = time.perf_counter() - start
     client.indices.delete(index=index)
@@ -176,7 +183,34 @@ def _raw_bulk_baseline(url: str, listings: list[Any]) -> dict[str, Any]:
     return {"bulk_seconds": round(elapsed, 2), "bulk_docs_per_s": round(len(listings) / elapsed)}
 
 
-def run(docs: int = DOCS) -> dict[str, Any]:
+ENGINES = ("opensearch", "elasticsearch")
+# the engines' JVMs for a bulk-loading benchmark on 2 cores: parallel GC (see OpenSearchNode)
+ENGINE_JVM = {"heap": "2g", "gc": "parallel"}
+
+
+def _measure_engine(engine: str, tmp: Path, listings: list[Any], steady: int, warmup: int) -> dict[str, Any]:
+    """One engine's figures: its own node, a warm-up, the raw baseline, then the store."""
+    base = get_settings()
+    node_class = OpenSearchNode if engine == "opensearch" else ElasticsearchNode
+    figures: dict[str, Any] = {f"{engine}_node": dict(ENGINE_JVM)}
+    with node_class(heap=ENGINE_JVM["heap"], gc=ENGINE_JVM["gc"]) as node:
+        engine_settings = load_settings(
+            paths={"data_dir": tmp, "cache_dir": base.paths.cache_dir},
+            search={"backend": "auto", "url": node.url, "index_prefix": "bench"},
+        )
+        warm_settings = engine_settings.model_copy(
+            update={"search": engine_settings.search.model_copy(update={"index_prefix": "bench-warmup"})}
+        )
+        with open_store(warm_settings) as store:
+            figures[f"{engine}_warmup"] = {"docs": warmup, "seconds": _warm_up(store, warmup)}
+        figures[f"baseline_raw_bulk_{engine}"] = _raw_bulk_baseline(engine, node.url, listings)
+        with open_store(engine_settings) as store:
+            figures[engine] = _measure_store(store, listings, steady, node.url)
+            figures[engine]["engine"] = store.backend_name
+    return figures
+
+
+def run(docs: int = DOCS, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
     base = get_settings()
     listings = _listings(docs)
     steady = min(STEADY_DOCS, docs // 5)
@@ -188,38 +222,36 @@ def run(docs: int = DOCS) -> dict[str, Any]:
         )
         with open_store(embedded_settings) as store:
             figures["embedded"] = _measure_store(store, listings, steady)
-        # the engine's JVM for a bulk-loading benchmark on 2 cores: parallel GC (see OpenSearchNode)
-        figures["opensearch_node"] = {"heap": "2g", "gc": "parallel"}
-        with OpenSearchNode(heap="2g", gc="parallel") as node:
-            engine_settings = load_settings(
-                paths={"data_dir": Path(tmp), "cache_dir": base.paths.cache_dir},
-                search={"backend": "auto", "url": node.url, "index_prefix": "bench"},
-            )
-            warm_settings = engine_settings.model_copy(
-                update={"search": engine_settings.search.model_copy(update={"index_prefix": "bench-warmup"})}
-            )
-            with open_store(warm_settings) as store:
-                figures["opensearch_warmup"] = {"docs": warmup, "seconds": _warm_up(store, warmup)}
-            figures["baseline_raw_bulk_opensearch"] = _raw_bulk_baseline(node.url, listings)
-            with open_store(engine_settings) as store:
-                figures["opensearch"] = _measure_store(store, listings, steady, node.url)
-                figures["opensearch"]["engine"] = store.backend_name
-    raw = figures["baseline_raw_bulk_opensearch"]["bulk_docs_per_s"]
-    figures["ratios"] = {
-        "opensearch_store_vs_raw_bulk": round(figures["opensearch"]["bulk_docs_per_s"] / raw, 3),
-        "embedded_vs_opensearch_bulk": round(
-            figures["embedded"]["bulk_docs_per_s"] / figures["opensearch"]["bulk_docs_per_s"], 3
-        ),
-        "embedded_vs_opensearch_search_p50": round(
-            figures["embedded"]["search_ms_p50"] / figures["opensearch"]["search_ms_p50"], 3
-        ),
-    }
+        for engine in engines:  # one node at a time: the engines never share the 2 cores
+            figures.update(_measure_engine(engine, Path(tmp) / engine, listings, steady, warmup))
+    figures["engines"] = list(engines)
+    figures["ratios"] = {}
+    for engine in engines:
+        raw = figures[f"baseline_raw_bulk_{engine}"]["bulk_docs_per_s"]
+        figures["ratios"].update(
+            {
+                f"{engine}_store_vs_raw_bulk": round(figures[engine]["bulk_docs_per_s"] / raw, 3),
+                f"embedded_vs_{engine}_bulk": round(
+                    figures["embedded"]["bulk_docs_per_s"] / figures[engine]["bulk_docs_per_s"], 3
+                ),
+                f"embedded_vs_{engine}_search_p50": round(
+                    figures["embedded"]["search_ms_p50"] / figures[engine]["search_ms_p50"], 3
+                ),
+            }
+        )
+    if set(ENGINES) <= set(engines):
+        figures["ratios"]["elasticsearch_vs_opensearch_bulk"] = round(
+            figures["elasticsearch"]["bulk_docs_per_s"] / figures["opensearch"]["bulk_docs_per_s"], 3
+        )
+        figures["ratios"]["elasticsearch_vs_opensearch_search_p50"] = round(
+            figures["elasticsearch"]["search_ms_p50"] / figures["opensearch"]["search_ms_p50"], 3
+        )
     figures["target_bulk_docs_per_s"] = 5000
     return figures
 
 
-def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
-    figures = run(docs)
+def main(json_output: bool = False, docs: int = DOCS, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
+    figures = run(docs, engines)
     if json_output:
         print(json.dumps(figures))
     else:
@@ -234,7 +266,7 @@ def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
             "search_after page ms",
         ):
             table.add_column(column)
-        for name in ("embedded", "opensearch"):
+        for name in ("embedded", *figures["engines"]):
             f = figures[name]
             table.add_row(
                 name,
@@ -245,10 +277,17 @@ def main(json_output: bool = False, docs: int = DOCS) -> dict[str, Any]:
                 str(f["search_ms_p95"]),
                 str(f["search_after_page_ms"]),
             )
-        raw = figures["baseline_raw_bulk_opensearch"]
-        table.add_row(
-            "baseline: raw _bulk", "-", f"{raw['bulk_docs_per_s']:,}", str(raw["bulk_seconds"]), "-", "-", "-"
-        )
+        for engine in figures["engines"]:
+            raw = figures[f"baseline_raw_bulk_{engine}"]
+            table.add_row(
+                f"baseline: raw _bulk, {engine}",
+                "-",
+                f"{raw['bulk_docs_per_s']:,}",
+                str(raw["bulk_seconds"]),
+                "-",
+                "-",
+                "-",
+            )
         Console().print(table)
         Console().print(f"ratios: {figures['ratios']}")
     return figures

@@ -24,7 +24,7 @@ from classifier import cli as classifier_cli
 from crawlers import cli as crawlers_cli
 from dragnet.demo import print_summary, run_demo, serve_ui
 from dragnet.logs import configure_logging
-from dragnet.services.harness import KNOWN_SERVICES, prepare, serve_forever
+from dragnet.services.harness import DEFAULT_SERVICES, prepare, serve_forever
 from dragnet.settings import ConfigError, get_settings, load_settings, use_settings
 from lifespan import cli as lifespan_cli
 from takedown import cli as takedown_cli
@@ -43,7 +43,7 @@ bench_app = typer.Typer(
     help="Benchmarks: print figures beside a baseline measured in the same run.", no_args_is_help=True
 )
 services_app = typer.Typer(
-    help="Start the real services (Redis, OpenSearch, SOCKS5) on loopback.", no_args_is_help=True
+    help="Start the real services (Redis, OpenSearch, Elasticsearch, SOCKS5) on loopback.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
 app.add_typer(services_app, name="services")
@@ -126,15 +126,17 @@ def bench_lifespan_command(
 
 @services_app.command("up")
 def services_up(
-    names: list[str] = typer.Argument(None, help="redis, opensearch, socks (default: all)."),
+    names: list[str] = typer.Argument(
+        None, help="redis, opensearch, elasticsearch, socks (default: redis, opensearch, socks)."
+    ),
 ) -> None:
     """Start services on free loopback ports and print their DRAGNET_* variables."""
-    serve_forever(names or list(KNOWN_SERVICES))
+    serve_forever(names or list(DEFAULT_SERVICES))
 
 
 @services_app.command("prepare")
 def services_prepare() -> None:
-    """Install and download what the services need (Debian packages, OpenSearch jars), once."""
+    """Install and download what the services need (Debian packages, search engine jars), once."""
     prepare()
     typer.echo("services ready")
 

@@ -1,5 +1,5 @@
-"""Fixtures that start the real parts (Redis, OpenSearch, Chromium, the SOCKS5 proxy) on free
-loopback ports, once per test session, and stop them afterwards."""
+"""Fixtures that start the real parts (Redis, OpenSearch, Elasticsearch, Chromium, the SOCKS5
+proxy) on free loopback ports, once per test session, and stop them afterwards."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dragnet.services.chromium import launch_options
+from dragnet.services.elasticsearch_node import ElasticsearchNode
 from dragnet.services.opensearch_node import OpenSearchNode
 from dragnet.services.redis_server import RedisServer
 from dragnet.services.socks_proxy import SocksProxy
@@ -51,6 +52,12 @@ def opensearch_node() -> Iterator[OpenSearchNode]:
 
 
 @pytest.fixture(scope="session")
+def elasticsearch_node() -> Iterator[ElasticsearchNode]:
+    with ElasticsearchNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
 def socks_proxy() -> Iterator[SocksProxy]:
     with SocksProxy() as proxy:
         yield proxy
@@ -82,6 +89,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 if TYPE_CHECKING:  # type names in fixture annotations only
+    from dragnet.services.elasticsearch_node import ElasticsearchNode
     from dragnet.services.opensearch_node import OpenSearchNode
     from dragnet.services.redis_server import RedisServer
     from dragnet.services.socks_proxy import SocksProxy

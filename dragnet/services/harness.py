@@ -5,21 +5,28 @@ through pytest fixtures (tests/conftest.py)."""
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 import time
 from collections.abc import Iterable, Iterator
 
 from dragnet.services.chromium import chromium_path
+from dragnet.services.elasticsearch_node import ElasticsearchNode, ensure_elasticsearch_jars
 from dragnet.services.opensearch_node import OpenSearchNode, ensure_opensearch_jars
 from dragnet.services.process import require_binary
 from dragnet.services.redis_server import RedisServer
 from dragnet.services.socks_proxy import SocksProxy
 
-KNOWN_SERVICES = ("redis", "opensearch", "socks")
+KNOWN_SERVICES = ("redis", "opensearch", "elasticsearch", "socks")
+# started when none are named: one search engine (the stores' DRAGNET_SEARCH__URL)
+DEFAULT_SERVICES = ("redis", "opensearch", "socks")
 
 
 @contextlib.contextmanager
 def running_services(names: Iterable[str]) -> Iterator[dict[str, str]]:
-    """Start the named services, yield their environment variables, stop them on exit."""
+    """Start the named services, yield their environment variables, stop them on exit.  With
+    both engines, the first named is the store's; Elasticsearch is also the contract tests' one
+    (``DRAGNET_TEST_ES_URL``)."""
     env: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         for name in names:
@@ -28,8 +35,13 @@ def running_services(names: Iterable[str]) -> Iterator[dict[str, str]]:
                 env["DRAGNET_REDIS__URL"] = redis.url
             elif name == "opensearch":
                 node = stack.enter_context(OpenSearchNode())
-                env["DRAGNET_SEARCH__BACKEND"] = "opensearch"
-                env["DRAGNET_SEARCH__URL"] = node.url
+                env.setdefault("DRAGNET_SEARCH__BACKEND", "opensearch")
+                env.setdefault("DRAGNET_SEARCH__URL", node.url)
+            elif name == "elasticsearch":
+                es = stack.enter_context(ElasticsearchNode())
+                env.setdefault("DRAGNET_SEARCH__BACKEND", "elasticsearch")
+                env.setdefault("DRAGNET_SEARCH__URL", es.url)
+                env["DRAGNET_TEST_ES_URL"] = es.url
             elif name == "socks":
                 proxy = stack.enter_context(SocksProxy())
                 env["DRAGNET_TOR__SOCKS_URL"] = proxy.url
@@ -45,9 +57,12 @@ def prepare() -> None:
     require_binary("redis-server", "redis-server")
     chromium_path()
     ensure_opensearch_jars()
+    ensure_elasticsearch_jars()
 
 
 def serve_forever(names: Iterable[str]) -> None:
+    # SIGTERM (kill, a supervisor) stops the services like Ctrl-C does, instead of orphaning them
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with running_services(names) as env:
         for key, value in env.items():
             print(f"export {key}={value}", flush=True)

@@ -1,5 +1,6 @@
 """The ``store`` fixture: the same contract tests run on the embedded backend, the real
-OpenSearch node, and a real Elasticsearch when ``--es-url`` (or ``DRAGNET_TEST_ES_URL``) names one."""
+OpenSearch node and the real Elasticsearch node (both started once per session), or the
+Elasticsearch that ``--es-url`` (or ``DRAGNET_TEST_ES_URL``) names instead of the node."""
 
 from __future__ import annotations
 
@@ -19,23 +20,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addoption(
             "--es-url",
             default=None,
-            help="a real Elasticsearch 8/9 for the store contract tests (else DRAGNET_TEST_ES_URL)",
+            help="an Elasticsearch 8/9 for the store contract tests instead of the session's own node "
+            "(else DRAGNET_TEST_ES_URL)",
         )
     except ValueError:  # registered by another conftest already
         pass
 
 
 @pytest.fixture(scope="session")
-def es_url(pytestconfig: pytest.Config) -> str | None:
+def es_url(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> str:
+    """The Elasticsearch the ES variants run on: the one named by ``--es-url`` /
+    ``DRAGNET_TEST_ES_URL`` / ``search.test_es_url``, else the session's own node (started
+    only when an ES test asks for it)."""
     # Read once at session start, before the per-test settings isolation clears DRAGNET_*.
     # getoption with a default: the option is only registered when this conftest loads at start-up
-    # (session fixtures are set up before the per-test isolation clears DRAGNET_* variables)
-    return (
+    override = (
         pytestconfig.getoption("--es-url", None)
         or os.environ.get("DRAGNET_TEST_ES_URL")
         or load_settings().search.test_es_url
-        or None
     )
+    if override:
+        return str(override)
+    return str(request.getfixturevalue("elasticsearch_node").url)
 
 
 BACKENDS = [
@@ -64,16 +70,14 @@ def store_settings(settings: DragnetSettings, backend: str, url: str | None) -> 
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, settings: DragnetSettings, es_url: str | None) -> Iterator[ListingStore]:
+def store(request: pytest.FixtureRequest, settings: DragnetSettings) -> Iterator[ListingStore]:
     backend = request.param
     if backend == "embedded":
         url = None
     elif backend == "opensearch":
         url = request.getfixturevalue("opensearch_node").url
     else:
-        if not es_url:
-            pytest.skip("no Elasticsearch here: pass --es-url or set DRAGNET_TEST_ES_URL to run these against one")
-        url = es_url
+        url = request.getfixturevalue("es_url")
     store = open_store(store_settings(settings, backend, url))
     try:
         yield store

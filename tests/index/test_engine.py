@@ -15,7 +15,7 @@ from dragnet.documents import Quantity
 from dragnet.services.process import free_port
 from dragnet.settings import DragnetSettings
 from index.backends.engine import EngineStore
-from index.backends.engine.client import check_es_client
+from index.backends.engine.client import check_es_client, compat_headers, detect_engine, es_client_class
 from index.backends.engine.mappings import LISTING_PROPERTIES
 from index.backends.engine.query import build_search_body
 from index.factory import open_store
@@ -51,7 +51,7 @@ def test_auto_handshake_layout_and_mappings(settings: DragnetSettings, opensearc
         ]
         assert mapping["title"]["analyzer"] == "english" and mapping["title"]["fields"]["std"]["analyzer"] == "standard"
         assert mapping["title"]["fields"]["raw"]["type"] == "keyword"
-        assert mapping["price"]["properties"]["usd"]["type"] == "scaled_float"
+        assert mapping["price"]["properties"]["usd"]["type"] == "double"
         assert mapping["classification"]["properties"]["is_drug_sale"]["type"] == "boolean"
         assert mapping["last_seen"]["type"] == "date"
         listing = make_listing(1)
@@ -188,11 +188,43 @@ def test_bulk_load_restores_near_real_time_settings(settings: DragnetSettings, o
         store.close()
 
 
-def test_elasticsearch_client_must_not_be_newer_than_the_server() -> None:
+def test_elasticsearch_client_asks_an_older_server_for_its_own_rest_version() -> None:
     client_major = int(version("elasticsearch").split(".")[0])
-    check_es_client(client_major)  # same major: fine
+    assert check_es_client(client_major) is None  # same major: the client's own headers
+    assert check_es_client(client_major + 1) is None  # a newer server accepts an older client's
+    assert check_es_client(client_major - 1) == client_major - 1  # one older: its own version
+    assert es_client_class(client_major - 1) is not es_client_class(client_major)
     with pytest.raises(StoreError, match="install 'elasticsearch"):
-        check_es_client(client_major - 1)
+        check_es_client(client_major - 2)  # wider gaps are refused plainly
+
+
+def test_compat_headers_name_the_server_version_only_on_json_mimetypes() -> None:
+    headers = {"accept": "application/json", "content-type": "application/x-ndjson", "x-opaque-id": "application/json"}
+    assert compat_headers(headers, 8) == {
+        "accept": "application/vnd.elasticsearch+json; compatible-with=8",
+        "content-type": "application/vnd.elasticsearch+x-ndjson; compatible-with=8",
+        "x-opaque-id": "application/json",
+    }
+    assert compat_headers(None, 8) == {}
+
+
+def test_store_on_the_elasticsearch_node_speaks_its_rest_version(settings: DragnetSettings, es_url: str) -> None:
+    """The handshake on a real Elasticsearch: flavour, major, and requests it accepts (an
+    elasticsearch-py newer than the server asks for the server's own REST version)."""
+    info = httpx.get(es_url).json()
+    assert httpx.get(es_url).headers["x-elastic-product"] == "Elasticsearch"
+    major = int(info["version"]["number"].split(".")[0])
+    assert detect_engine(es_url, settings) == ("elasticsearch", major)
+    for backend in ("auto", "elasticsearch"):  # detected, or named in the settings
+        store = open_store(_engine_settings(settings, es_url, backend=backend))
+        try:
+            assert isinstance(store, EngineStore) and store.backend_name == "elasticsearch"
+            store.upsert([make_listing(1)])
+            store.refresh()
+            assert store.count() == 1
+        finally:
+            store.drop()
+            store.close()
 
 
 def test_reverted_content_keeps_version_count_equal_to_history(settings: DragnetSettings, opensearch_node) -> None:

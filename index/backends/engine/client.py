@@ -4,6 +4,7 @@ opensearch-py).  Also: which engine answers at a URL, and how its errors are cla
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version as installed
 from typing import Any, Literal
 
@@ -22,7 +23,9 @@ class EngineClient:
     """The few calls the store makes, for either client; request bodies are identical, only
     the calling convention differs (``**body`` for elasticsearch-py, ``body=`` for opensearch-py)."""
 
-    def __init__(self, flavour: Flavour, url: str, settings: DragnetSettings) -> None:
+    def __init__(self, flavour: Flavour, url: str, settings: DragnetSettings, server_major: int | None = None) -> None:
+        """``server_major``: the Elasticsearch major answering at ``url`` when already known
+        (else asked here; an engine that cannot be reached yet is taken to match the client)."""
         self.flavour = flavour
         s = settings.search
         auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
@@ -40,9 +43,13 @@ class EngineClient:
                 pool_maxsize=s.bulk_concurrency + 2,
             )
         else:
-            from elasticsearch import Elasticsearch  # one engine's client only: the other is never loaded
-
-            self.raw = Elasticsearch(
+            if server_major is None:
+                try:
+                    server_major = detect_engine(url, settings)[1]
+                except StoreError as exc:
+                    if exc.retryable is not True:
+                        raise
+            self.raw = es_client_class(server_major or 0)(
                 url,
                 basic_auth=auth,
                 verify_certs=s.verify_certs,
@@ -112,7 +119,14 @@ class EngineClient:
             self.raw.indices.put_settings(index=index, settings=body, allow_no_indices=True, ignore_unavailable=True)
 
     def delete_indices(self, pattern: str) -> None:
-        self.raw.indices.delete(index=pattern, expand_wildcards="all", ignore_unavailable=True)
+        """Delete the indices matching ``pattern`` by their names: Elasticsearch 8+ refuses a
+        wildcard delete by default (``action.destructive_requires_name``)."""
+        found = self.raw.indices.get(
+            index=pattern, expand_wildcards="all", allow_no_indices=True, ignore_unavailable=True
+        )
+        names = sorted(self._body(found))
+        for start in range(0, len(names), 50):
+            self.raw.indices.delete(index=",".join(names[start : start + 50]), ignore_unavailable=True)
 
     def delete_template(self, name: str) -> None:
         try:
@@ -127,6 +141,11 @@ class EngineClient:
 
 def detect_flavour(url: str, settings: DragnetSettings) -> Flavour:
     """Ask the server who it is (``GET /``): OpenSearch says ``version.distribution: opensearch``."""
+    return detect_engine(url, settings)[0]
+
+
+def detect_engine(url: str, settings: DragnetSettings) -> tuple[Flavour, int]:
+    """The engine at ``url`` and its major version (``GET /``)."""
     s = settings.search
     auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
     try:
@@ -136,25 +155,61 @@ def detect_flavour(url: str, settings: DragnetSettings) -> Flavour:
     except (httpx.HTTPError, ValueError) as exc:
         raise StoreError(f"cannot reach the search engine at {url}: {exc}", retryable=True) from exc
     version = info.get("version", {})
-    if version.get("distribution") == "opensearch":
-        return "opensearch"
     major = int(str(version.get("number", "0")).split(".")[0] or 0)
+    if version.get("distribution") == "opensearch":
+        return "opensearch", major
     if major and major < 8:
         raise StoreError(f"Elasticsearch {version.get('number')} is too old: Dragnet needs 8 or 9")
     check_es_client(major)
-    return "elasticsearch"
+    return "elasticsearch", major
 
 
-def check_es_client(server_major: int) -> None:
-    """elasticsearch-py N asks the server for API compatibility with N, which an N-1 server
-    refuses; say so plainly instead of failing on the first request."""
+def check_es_client(server_major: int) -> int | None:
+    """The REST compatibility version to ask an Elasticsearch ``server_major`` for, or None for
+    the client's own.  elasticsearch-py N asks for compatibility with N, which an N-1 server
+    refuses; the N-1 server's own version works (the bodies Dragnet sends are the same on 8 and 9:
+    the contract tests run them on an 8 server with the 9 client).  A wider gap is refused plainly
+    instead of failing on the first request."""
 
     client_major = int(installed("elasticsearch").split(".")[0])
-    if server_major and client_major > server_major:
-        raise StoreError(
-            f"this Elasticsearch server is {server_major}.x but the installed client is "
-            f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'"
-        )
+    if not server_major or client_major <= server_major:
+        return None
+    if client_major - server_major == 1:
+        return server_major
+    raise StoreError(
+        f"this Elasticsearch server is {server_major}.x but the installed client is "
+        f"elasticsearch-py {client_major}.x: install 'elasticsearch>={server_major}.13,<{server_major + 1}'"
+    )
+
+
+_JSON_MIMETYPE = re.compile(r"application/(json|x-ndjson)")
+
+
+def compat_headers(headers: Any, major: int) -> dict[str, str]:
+    """``Accept``/``Content-Type`` of one request asking for REST compatibility with ``major``
+    (the form elasticsearch-py leaves as it is: it only rewrites plain ``application/json``)."""
+    compat = rf"application/vnd.elasticsearch+\1; compatible-with={major}"
+    return {
+        key: _JSON_MIMETYPE.sub(compat, value) if key.lower() in {"accept", "content-type"} else value
+        for key, value in dict(headers or {}).items()
+    }
+
+
+def es_client_class(server_major: int) -> Any:
+    """``Elasticsearch``, or for a server one major older, a subclass whose every request asks for
+    that server's own REST version (``perform_request`` is where all API methods meet)."""
+    from elasticsearch import Elasticsearch  # one engine's client only: the other is never loaded
+
+    compat = check_es_client(server_major)
+    if compat is None:
+        return Elasticsearch
+    major: int = compat
+
+    class CompatElasticsearch(Elasticsearch):
+        def perform_request(self, method: str, path: str, *args: Any, headers: Any = None, **kwargs: Any) -> Any:
+            return super().perform_request(method, path, *args, headers=compat_headers(headers, major), **kwargs)
+
+    return CompatElasticsearch
 
 
 def status_of(exc: Exception) -> int | None:

@@ -2,7 +2,7 @@
 Elasticsearch 8/9 and OpenSearch 2/3.
 
 ``title``/``text`` use the English analyzer with a ``.std`` standard-analyzer sub-field, keyword
-fields (``.raw`` on title), ``price`` as ``scaled_float``, dates, the classification object, and
+fields (``.raw`` on title), ``price`` as ``double``, dates, the classification object, and
 ``dn.*``: the derived filter/sort fields shared with the embedded backend
 (:func:`index.docs.flat_fields`)."""
 
@@ -33,9 +33,11 @@ LISTING_PROPERTIES: dict[str, Any] = {
     "lang": {"type": "keyword"},
     "price": {
         "properties": {
-            "amount": {"type": "scaled_float", "scaling_factor": 100},
+            # double, not scaled_float: scaled_float lives in the mapper-extras module, which
+            # Elasticsearch does not publish as a jar (the test node is assembled from jars)
+            "amount": {"type": "double"},
             "currency": {"type": "keyword"},
-            "usd": {"type": "scaled_float", "scaling_factor": 100},
+            "usd": {"type": "double"},
         }
     },
     "quantity": {"properties": {"value": {"type": "float"}, "unit": {"type": "keyword"}}},

@@ -14,7 +14,7 @@ Layout (``P`` = ``settings.search.index_prefix``):
   document keeps when its content was first stored, so the archived copy sorts where it belongs.
 * index templates ``P-listings`` and ``P-versions`` carry the mappings: ``title``/``text`` with
   the English analyzer and a ``.std`` standard-analyzer sub-field, keyword fields (``.raw`` on
-  title), ``price`` as ``scaled_float``, dates, the classification object, and ``dn.*``: the
+  title), ``price`` as ``double``, dates, the classification object, and ``dn.*``: the
   derived filter/sort fields shared with the embedded backend (:func:`index.docs.flat_fields`).
 
 Writes are create-first while most arriving listings are new (``op_type=create`` of the new
@@ -47,7 +47,7 @@ from index.backends.engine.bulk import Action, action, item_reason, ndjson, spli
 from index.backends.engine.client import (
     RETRYABLE_STATUS,
     EngineClient,
-    detect_flavour,
+    detect_engine,
     is_connection_error,
     reason_of,
     status_of,
@@ -114,9 +114,10 @@ class EngineStore(ListingStore):
         url = settings.search.url
         assert url is not None
         flavour = settings.search.backend
+        major = None
         if flavour not in ("opensearch", "elasticsearch"):
-            flavour = detect_flavour(url, settings)
-        return cls(EngineClient(flavour, url, settings), settings)
+            flavour, major = detect_engine(url, settings)
+        return cls(EngineClient(flavour, url, settings, server_major=major), settings)
 
     # -- error handling ---------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
