@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request, status
 
+from api import audit
 from api.auth import KeyStore, Principal, key_from_request, validate_role
 from dragnet.settings import DragnetSettings, get_settings
 from index.factory import open_store
@@ -53,6 +54,16 @@ def current_principal(request: Request) -> Principal | None:
     return principal
 
 
+def _audit_failed_login(request: Request) -> None:
+    """A request that showed a key we do not accept (not one that showed none: a browser's first
+    visit is no attack).  The key itself is never written, only its id part if it has one."""
+    key = key_from_request(request)
+    if key:
+        shown = key.split("_")[1][:16] if key.startswith("dn_") and key.count("_") >= 2 else "(not a Dragnet key)"
+        where = f"{request.method} {request.url.path}"
+        audit.record(None, "auth.failed", f"{where} key_id={shown}", None, settings_of(request))
+
+
 def require_roles(*roles: str) -> Callable[[Request], Principal]:
     """FastAPI dependency: 401 without a valid key, 403 when its role is not among ``roles``."""
     for role in roles:
@@ -62,6 +73,7 @@ def require_roles(*roles: str) -> Callable[[Request], Principal]:
     def dependency(request: Request) -> Principal:
         principal = current_principal(request)
         if principal is None:
+            _audit_failed_login(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "a valid API key is required (X-API-Key header)",

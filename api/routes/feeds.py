@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
@@ -168,6 +169,7 @@ def list_notices(
         notices = service.review_queue(platform, limit=limit, offset=offset)
     else:
         notices = service.store.list(platform=platform, status=status, limit=limit, offset=offset)
+    audit(principal, "feeds.notices", f"platform={platform} status={status}", len(notices), settings=service.settings)
     return JSONResponse({"notices": [formats.notice_json(formats.FeedRow(seq=0, notice=n)) for n in notices]})
 
 
@@ -183,6 +185,7 @@ def get_notice(
     notice = _notice_or_404(service, platform, notice_id)
     if principal.platform is not None and notice.time_of("approved") is None:
         raise HTTPException(404, "no such notice on this platform")
+    audit(principal, "feeds.notice", f"platform={platform} notice={notice_id}", 1, settings=service.settings)
     return JSONResponse(formats.notice_json(formats.FeedRow(seq=0, notice=notice)))
 
 
@@ -202,6 +205,7 @@ def get_evidence(
     path = service.settings.paths.evidence_dir / notice.proof.bundle
     if path.parent != service.settings.paths.evidence_dir or not path.is_file():
         raise HTTPException(404, "evidence bundle missing")
+    audit(principal, "feeds.evidence", f"platform={platform} notice={notice_id}", 1, settings=service.settings)
     return FileResponse(
         path,
         media_type="application/wacz+zip",
@@ -223,6 +227,7 @@ def get_letter(
     notice = _notice_or_404(service, platform, notice_id)
     if principal.platform is not None and notice.time_of("approved") is None:
         raise HTTPException(404, "no such notice on this platform")
+    audit(principal, "feeds.letter", f"platform={platform} notice={notice_id}", 1, settings=service.settings)
     return PlainTextResponse(render_letter(notice), headers={"X-Content-Type-Options": "nosniff"})
 
 
@@ -313,6 +318,7 @@ def post_withdraw(
         notice = service.withdraw(notice_id, by=f"{principal.role}:{principal.name}", reason=body.reason)
     except ConflictError as exc:
         raise HTTPException(409, str(exc)) from None
+    audit(principal, "feeds.withdraw", f"platform={platform} notice={notice_id}", 1, settings=service.settings)
     return JSONResponse({"id": notice.id, "status": notice.status, "should_delete": notice.should_delete})
 
 
@@ -327,10 +333,13 @@ def put_webhook(
     """Register the platform's webhook; the signing secret is returned once."""
     service = _service(request)
     _platform_access(platform, principal, service)
+    host = urlsplit(body.url).hostname or "?"
     try:
         secret = delivery.subscribe(service, platform, body.url)
     except delivery.WebhookURLError as exc:
+        audit(principal, "feeds.webhook", f"platform={platform} host={host} [refused]", 0, settings=service.settings)
         raise HTTPException(422, str(exc)) from None
+    audit(principal, "feeds.webhook", f"platform={platform} host={host}", 1, settings=service.settings)
     return JSONResponse(
         {
             "platform": platform,
@@ -349,7 +358,9 @@ def post_deliver(
     """Push pending notices to the platform's webhook now (the workers do it on a schedule)."""
     service = _service(request)
     _platform_access(platform, principal, service)
-    return JSONResponse({"delivered": delivery.deliver_pending(platform, service.settings, service)})
+    delivered = delivery.deliver_pending(platform, service.settings, service)
+    audit(principal, "feeds.deliver", f"platform={platform}", delivered, settings=service.settings)
+    return JSONResponse({"delivered": delivered})
 
 
 @router.get("/{platform}/deliveries")

@@ -55,6 +55,7 @@ def run_search(
         audit.record(principal, action, describe(params) + " [refused]", None, settings=settings_of(request))
         raise query_error(exc) from exc
     except StoreError as exc:
+        audit.record(principal, action, describe(params) + " [store unavailable]", None, settings=settings_of(request))
         raise HTTPException(503, detail=f"search unavailable: {exc}") from exc
     audit.record(principal, action, describe(params), result.total, settings=settings_of(request))
     return params, result
@@ -190,6 +191,7 @@ def listing_screenshot(request: Request, listing_id: str, principal: Principal =
     path = screenshot_path(listing, settings_of(request))
     if path is None:
         raise HTTPException(404, "no screenshot for this listing")
+    audit.record(principal, "download_screenshot", f"id={listing_id}", 1, settings=settings_of(request))
     return Response(path.read_bytes(), media_type="image/png")
 
 

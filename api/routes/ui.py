@@ -121,6 +121,7 @@ async def login(request: Request) -> Response:
     key = form.get("key", "").strip()
     principal = KeyStore(settings_of(request)).authenticate(key)
     if principal is None:
+        audit.record(None, "auth.failed", "POST /login", None, settings_of(request))
         return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(

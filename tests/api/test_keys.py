@@ -84,3 +84,19 @@ def test_admins_manage_keys_through_the_api_and_every_step_is_audited(api_env: A
     assert admin.delete(f"/api/keys/{fresh_id}").status_code == 404
     actions = [entry["action"] for entry in admin.get("/api/audit", params={"limit": 50}).json()]
     assert {"keys.list", "keys.rotate", "keys.revoke"} <= set(actions)
+
+
+def test_reads_of_evidence_and_notices_outbound_actions_and_failed_logins_are_audited(api_env: ApiEnv) -> None:
+    analyst = api_env.client(api_env.analyst)
+    listing_id = analyst.get("/api/search", params={"size": 1}).json()["hits"][0]["listing"]["id"]
+    analyst.get(f"/api/listings/{listing_id}/screenshot")
+    analyst.get("/feeds/telegram/notices")
+    api_env.client("dn_0123456789abcdef_" + "x" * 43).get("/api/search")
+    api_env.client().post("/login", data={"key": "guess"})
+    api_env.client(api_env.operator).post("/feeds/telegram/deliver")
+    entries = api_env.client(api_env.admin).get("/api/audit", params={"limit": 100}).json()
+    actions = {entry["action"] for entry in entries}
+    assert {"feeds.notices", "auth.failed", "feeds.deliver"} <= actions
+    failed = [entry["query"] for entry in entries if entry["action"] == "auth.failed"]
+    assert any("key_id=0123456789abcdef" in query for query in failed) and any("/login" in q for q in failed)
+    assert all("x" * 20 not in entry["query"] for entry in entries)  # never the key itself
