@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 
+from dragnet.settings import get_settings
 from index.factory import open_store
 from takedown import metrics
 from takedown.delivery import deliver_all, deliver_pending
-from takedown.evidence import build_bundle, verify_bundle
+from takedown.evidence import build_bundle, public_key_b64, signing_key_path, verify_bundle
 from takedown.notices import render_letter
 from takedown.registry import load_registry
 from takedown.service import FeedService, NotFound, ingest_from_store
@@ -25,12 +26,31 @@ def register(app: typer.Typer) -> None:
     @evidence_app.command("verify")
     def verify(
         bundle: Path,
-        public_key: str | None = typer.Option(None, help="Require a signature by this key (base64 DER)."),
+        public_key: str | None = typer.Option(
+            None,
+            help="Require a signature by this key (base64 DER; GET /feeds/signing-key). Default: this "
+            "deployment's own key, when it has one.",
+        ),
+        allow_unsigned: bool = typer.Option(
+            False, "--allow-unsigned", help="Check digests only (an unsigned bundle proves nothing about its origin)."
+        ),
         json_output: bool = typer.Option(False, "--json", help="The report as JSON."),
     ) -> None:
-        """Check every digest of an evidence bundle; exit 1 and name each file that fails."""
+        """Check every digest and the signature of an evidence bundle; exit 1 and name each file
+        that fails.  A signature is required, by ``--public-key`` or this deployment's key."""
 
-        report = verify_bundle(bundle, trusted_public_key=public_key)
+        settings = get_settings()
+        trusted = public_key
+        if trusted is None and not allow_unsigned and signing_key_path(settings).is_file():
+            trusted = public_key_b64(settings)
+        report = verify_bundle(bundle, trusted_public_key=trusted, require_signature=not allow_unsigned)
+        if report.ok and report.signed and trusted is None and not allow_unsigned:
+            typer.echo(
+                f"UNTRUSTED {bundle}: the signature is valid, but no key to trust was given: pass --public-key "
+                "(the signer's GET /feeds/signing-key)",
+                err=True,
+            )
+            raise typer.Exit(code=1)
         if json_output:
             typer.echo(json.dumps(asdict(report) | {"tampered_files": report.tampered_files}))
         else:
@@ -46,6 +66,11 @@ def register(app: typer.Typer) -> None:
                 f"{report.warc_records_checked} WARC records, {signed}"
             )
         raise typer.Exit(code=0 if report.ok else 1)
+
+    @evidence_app.command("public-key")
+    def public_key_command() -> None:
+        """This deployment's evidence signing key (base64 DER), for receivers' ``--public-key``."""
+        typer.echo(public_key_b64(get_settings()))
 
     @evidence_app.command("build")
     def build(listing_id: str, out: Path | None = typer.Option(None, help="Directory for the bundle.")) -> None:

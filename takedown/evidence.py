@@ -26,6 +26,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -177,12 +178,42 @@ def load_screenshot(listing: Listing, settings: DragnetSettings) -> bytes | None
     return data if sha256_hex(data) == sha else None
 
 
-def _signing_key(settings: DragnetSettings) -> Any | None:
-    key_file = settings.feeds.signing_key_file
-    if key_file is None:
-        return None
+def signing_key_path(settings: DragnetSettings) -> Path:
+    """The configured key (``feeds.signing_key_file``), else this deployment's own key."""
+    return settings.feeds.signing_key_file or settings.paths.data_dir / "keys" / "evidence-signing.pem"
 
+
+def _signing_key(settings: DragnetSettings) -> Any:
+    """Bundles are signed by default: a bundle whose digests anyone can recompute proves nothing
+    about who made it.  Without a configured key, an Ed25519 key is created on first use
+    (readable by its owner only) and its public half is served at ``/feeds/signing-key``."""
+    key_file = signing_key_path(settings)
+    if not key_file.is_file():
+        if settings.feeds.signing_key_file is not None:
+            raise FileNotFoundError(f"feeds.signing_key_file {key_file} does not exist")
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        partial = key_file.with_suffix(f".tmp{os.getpid()}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        try:
+            os.link(partial, key_file)  # first writer wins; a concurrent one uses the winner's key
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return load_pem_private_key(key_file.read_bytes(), password=None)
+
+
+def public_key_b64(settings: DragnetSettings) -> str:
+    """This deployment's signing public key (base64 DER), as ``verify --public-key`` takes it."""
+    public = _signing_key(settings).public_key()
+    return base64.b64encode(
+        public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
 
 
 def _sign(key: Any, data: bytes) -> tuple[str, str, str]:
@@ -417,9 +448,10 @@ def _check_warc(data: bytes, report: VerifyReport) -> None:
         report.problems.append(Problem(WARC_PATH, f"unreadable WARC: {exc}"))
 
 
-def verify_bundle(bundle: Path, trusted_public_key: str | None = None) -> VerifyReport:
+def verify_bundle(bundle: Path, trusted_public_key: str | None = None, require_signature: bool = False) -> VerifyReport:
     """Recompute every digest of a bundle; ``report.problems`` names each file that fails.
-    ``trusted_public_key`` (base64 DER) additionally requires a signature by that key."""
+    ``trusted_public_key`` (base64 DER) additionally requires a signature by that key;
+    ``require_signature`` refuses an unsigned bundle (its digests prove only that it is whole)."""
     report = VerifyReport(bundle=str(bundle), ok=False)
     try:
         reader = _Reader(bundle)
@@ -456,7 +488,7 @@ def verify_bundle(bundle: Path, trusted_public_key: str | None = None) -> Verify
                 elif trusted_public_key and signed.get("publicKey") != trusted_public_key:
                     report.signature_ok = False
                     report.problems.append(Problem(MANIFEST_DIGEST, "signed by an untrusted key"))
-            elif trusted_public_key:
+            elif trusted_public_key or require_signature:
                 report.problems.append(Problem(MANIFEST_DIGEST, "not signed, but a signature was required"))
         try:
             manifest = json.loads(manifest_bytes)

@@ -23,6 +23,7 @@ from api.auth import Principal
 from api.deps import require_roles, settings_of
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
+from takedown.evidence import public_key_b64
 from takedown.notices import Feedback, Notice, render_letter
 from takedown.service import FeedService, NotFound, WorkflowError
 from takedown.store import ConflictError
@@ -86,6 +87,13 @@ def get_metrics_plot(
     m = metrics.compute(_service(request).store, year=year)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
     return Response(metrics.render_plot(m, fmt), media_type=media)
+
+
+@router.get("/signing-key", response_class=PlainTextResponse)
+def signing_key(request: Request) -> PlainTextResponse:
+    """The public key evidence bundles are signed with (base64 DER): public, so a receiver can
+    check a bundle's origin with ``dragnet evidence verify --public-key``."""
+    return PlainTextResponse(public_key_b64(settings_of(request)))
 
 
 @router.get("/schema")

@@ -236,6 +236,10 @@ def test_whole_lifecycle_with_a_fake_platform(world: dict) -> None:
     bundle = settings.paths.data_dir / "downloaded.wacz"
     bundle.write_bytes(ev.content)
     assert verify_bundle(bundle).ok
+    # ... and it is signed by the key the deployment publishes (no key of the platform needed to fetch it)
+    public = client.get("/feeds/signing-key")
+    assert public.status_code == 200
+    assert verify_bundle(bundle, trusted_public_key=public.text.strip(), require_signature=True).ok
 
 
 @pytest.mark.integration

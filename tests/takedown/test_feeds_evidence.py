@@ -114,7 +114,8 @@ def test_tampered_warc_record_is_caught_even_with_a_fixed_manifest(bundle: Path,
         },
     )
     report = verify_bundle(bad)
-    assert not report.ok and report.tampered_files == ["archive/data.warc.gz"]
+    # the WARC record digest names the forged file; the signature over the old manifest fails too
+    assert not report.ok and report.tampered_files == ["archive/data.warc.gz", "datapackage-digest.json"]
     assert any("digest" in p.reason for p in report.problems), report.problems
 
 
@@ -181,7 +182,33 @@ def test_signed_bundle(feed_settings: DragnetSettings, tmp_path: Path) -> None:
     assert not report.ok and report.signature_ok is False
 
 
-def test_unsigned_bundle_fails_when_a_signature_is_required(bundle: Path) -> None:
+def test_a_forgery_with_recomputed_digests_and_no_signature_is_refused(bundle: Path, tmp_path: Path) -> None:
+    """Bundles are signed by default, so a forger who edits the page and recomputes every digest
+    must drop the signature; that no longer verifies as "OK, unsigned"."""
+    with zipfile.ZipFile(bundle) as zf:
+        manifest = json.loads(zf.read("datapackage.json"))
+        digest = json.loads(zf.read("datapackage-digest.json"))
+        pages = zf.read("pages/pages.jsonl").replace(b"xanax", b"vitamins")
+    assert "signedData" in digest  # signed without any configuration
+    for res in manifest["resources"]:
+        if res["path"] == "pages/pages.jsonl":
+            res["hash"], res["bytes"] = "sha256:" + hashlib.sha256(pages).hexdigest(), len(pages)
+    manifest_bytes = json.dumps(manifest).encode()
+    forged_digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()}
+    forged = _rewrite(
+        bundle,
+        tmp_path / "unsigned.wacz",
+        {
+            "pages/pages.jsonl": pages,
+            "datapackage.json": manifest_bytes,
+            "datapackage-digest.json": json.dumps(forged_digest).encode(),
+        },
+    )
+    assert verify_bundle(forged).ok  # every digest is consistent: only a signature can tell
+    assert verify_bundle(forged, require_signature=True).tampered_files == ["datapackage-digest.json"]
+    result = CliRunner().invoke(app, ["evidence", "verify", str(forged)])
+    assert result.exit_code == 1 and "signature was required" in result.output
+    assert CliRunner().invoke(app, ["evidence", "verify", "--allow-unsigned", str(forged)]).exit_code == 0
     assert verify_bundle(bundle, trusted_public_key="AAAA").tampered_files == ["datapackage-digest.json"]
 
 
