@@ -11,8 +11,10 @@ creation) and can be listed, revoked and rotated (``dragnet keys``, ``/api/keys`
 deployment can create the first real keys.  It must be at least :data:`MIN_BOOTSTRAP_CHARS`
 long, and it retires itself: once a live admin key exists in the database, it is refused.
 
-A key arrives in ``X-API-Key``, ``Authorization: Bearer`` or, for the browser UI, the
-``dragnet_key`` cookie (HttpOnly, SameSite=Strict).  Missing or unknown key: 401; known key
+A key arrives in ``X-API-Key`` or ``Authorization: Bearer``.  The browser UI exchanges the key
+for a server-side session at login: its ``dragnet_key`` cookie (HttpOnly, SameSite=Strict)
+holds a random session token, never the key, and only the token's SHA-256 is stored; logging
+out, revoking the key or its expiry ends the session.  Missing or unknown key: 401; known key
 with the wrong role: 403.
 """
 
@@ -35,6 +37,7 @@ BASE_ROLES = ("analyst", "operator", "admin")
 _ROLE = re.compile(r"^(analyst|operator|admin|platform:[a-z0-9][a-z0-9_.-]{0,62})$")
 _KEY = re.compile(r"^dn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 MIN_BOOTSTRAP_CHARS = 32  # `openssl rand -hex 24` gives 48
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,46 @@ class KeyStore:
             out.append(entry)
         return out
 
+    def open_session(self, key: str) -> str | None:
+        """Log a browser in: a session token for a valid key (None otherwise)."""
+        principal = self.authenticate(key)
+        if principal is None:
+            return None
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        with db.connect(self.settings) as conn:
+            conn.execute("DELETE FROM ui_sessions WHERE expires_at <= ?", (now.isoformat(),))
+            conn.execute(
+                "INSERT INTO ui_sessions(token_hash, key_id, created_at, expires_at) VALUES (?,?,?,?)",
+                (_hash(token), principal.key_id, now.isoformat(), (now + SESSION_LIFETIME).isoformat()),
+            )
+        return token
+
+    def session_principal(self, token: str | None) -> Principal | None:
+        """Who a session belongs to, while the session and its key are both alive."""
+        if not token or len(token) > 200:
+            return None
+        with db.connect(self.settings) as conn:
+            row = conn.execute(
+                "SELECT key_id, expires_at FROM ui_sessions WHERE token_hash = ?", (_hash(token),)
+            ).fetchone()
+            if row is None or _expired(row["expires_at"]):
+                return None
+            if row["key_id"] == "bootstrap":
+                live = self.settings.api.bootstrap_admin_key is not None and not self.has_live_admin()
+                return Principal("bootstrap", "bootstrap admin", "admin") if live else None
+            key = conn.execute(
+                "SELECT key_id, name, role, revoked_at, expires_at FROM api_keys WHERE key_id = ?", (row["key_id"],)
+            ).fetchone()
+        if key is None or key["revoked_at"] is not None or _expired(key["expires_at"]):
+            return None
+        return Principal(key_id=key["key_id"], name=key["name"], role=key["role"])
+
+    def close_session(self, token: str | None) -> None:
+        if token:
+            with db.connect(self.settings) as conn:
+                conn.execute("DELETE FROM ui_sessions WHERE token_hash = ?", (_hash(token),))
+
     def has_live_admin(self) -> bool:
         with db.connect(self.settings) as conn:
             rows = conn.execute(
@@ -174,7 +217,8 @@ def _expired(expires_at: str | None) -> bool:
 
 
 def key_from_request(request: Request) -> str | None:
-    """The key a request carries (header first, then bearer token, then the UI cookie)."""
+    """The key a request carries (header first, then bearer token); the UI cookie carries a
+    session token instead (:meth:`KeyStore.session_principal`)."""
     key = request.headers.get("x-api-key")
     if key:
         return key.strip()
@@ -182,4 +226,8 @@ def key_from_request(request: Request) -> str | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    return None
+
+
+def session_from_request(request: Request) -> str | None:
     return request.cookies.get(COOKIE_NAME) or None

@@ -33,6 +33,13 @@ _ADD_WEBHOOK_SECRET = "ALTER TABLE saved_searches ADD COLUMN webhook_secret TEXT
 # step 3: keys expire (NULL: a key made before expiry existed, or made to never expire)
 _ADD_KEY_EXPIRY = "ALTER TABLE api_keys ADD COLUMN expires_at TEXT;"
 
+# step 4: the browser UI holds a session token, not the API key (only the token's hash is kept)
+_ADD_UI_SESSIONS = """
+CREATE TABLE IF NOT EXISTS ui_sessions (
+    token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL
+);
+"""
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -47,6 +54,6 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY])
+            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS])
             _initialised.add(path)
     return conn

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from fastapi import HTTPException, Request, status
 
 from api import audit
-from api.auth import KeyStore, Principal, key_from_request, validate_role
+from api.auth import KeyStore, Principal, key_from_request, session_from_request, validate_role
 from dragnet.settings import DragnetSettings, get_settings
 from index.factory import open_store
 from index.store import ListingStore, StoreError
@@ -49,7 +49,9 @@ def current_principal(request: Request) -> Principal | None:
     """The authenticated principal, or None; cached on the request."""
     if hasattr(request.state, "principal"):
         return request.state.principal
-    principal = KeyStore(settings_of(request)).authenticate(key_from_request(request))
+    keys = KeyStore(settings_of(request))
+    key = key_from_request(request)
+    principal = keys.authenticate(key) if key else keys.session_principal(session_from_request(request))
     request.state.principal = principal
     return principal
 

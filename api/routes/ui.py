@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from api import alerts, audit
-from api.auth import COOKIE_NAME, KeyStore, Principal
+from api.auth import COOKIE_NAME, KeyStore, Principal, session_from_request
 from api.deps import current_principal, get_store, settings_of
 from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
 from api.routes.search import evidence_links
@@ -119,14 +119,14 @@ def login_page(request: Request, next: str = "/search") -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await _form(request)
     key = form.get("key", "").strip()
-    principal = KeyStore(settings_of(request)).authenticate(key)
-    if principal is None:
+    token = KeyStore(settings_of(request)).open_session(key)
+    if token is None:
         audit.record(None, "auth.failed", "POST /login", None, settings_of(request))
         return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        key,
+        token,  # a session token: the key itself never sits in the browser
         httponly=True,
         samesite="strict",
         path="/",
@@ -137,7 +137,8 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    KeyStore(settings_of(request)).close_session(session_from_request(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

@@ -242,8 +242,11 @@ def test_ui_escapes_scraped_text_and_gates_pages(api_env: ApiEnv) -> None:
     bad = client.get("/search", params={"q": '{"query": {"match_all": {}}}'})
     assert bad.status_code == 200 and "plain text" in bad.text
     platform = api_env.client()
-    platform.cookies.set("dragnet_key", api_env.platform)
+    platform.post("/login", data={"key": api_env.platform}, follow_redirects=False)
     assert platform.get("/search").status_code == 403
+    raw_key_cookie = api_env.client()
+    raw_key_cookie.cookies.set("dragnet_key", api_env.analyst)  # a key is no session
+    assert raw_key_cookie.get("/search", follow_redirects=False).status_code == 303
     assert client.get("/audit").status_code == 403
     assert client.post("/login", data={"key": "wrong"}).status_code == 401
     assert (

@@ -3,11 +3,13 @@ bootstrap admin key that must be strong and retires once a real admin key exists
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
 from typer.testing import CliRunner
 
+from api import db
 from api.auth import KeyStore
 from dragnet.cli import app as cli
 from dragnet.settings import ConfigError, DragnetSettings, load_settings, use_settings
@@ -100,3 +102,23 @@ def test_reads_of_evidence_and_notices_outbound_actions_and_failed_logins_are_au
     failed = [entry["query"] for entry in entries if entry["action"] == "auth.failed"]
     assert any("key_id=0123456789abcdef" in query for query in failed) and any("/login" in q for q in failed)
     assert all("x" * 20 not in entry["query"] for entry in entries)  # never the key itself
+
+
+def test_the_browser_holds_a_session_token_never_the_key_and_it_dies_with_the_key(api_env: ApiEnv) -> None:
+    browser = api_env.client()
+    login = browser.post("/login", data={"key": api_env.analyst, "next": "/search"}, follow_redirects=False)
+    assert login.status_code == 303
+    token = browser.cookies.get("dragnet_key")
+    assert token and token != api_env.analyst and api_env.analyst.split("_")[2] not in token
+    assert browser.get("/api/search").status_code == 200  # the session authenticates the API too
+    stored = sqlite3.connect(db.db_path(api_env.settings)).execute("SELECT * FROM ui_sessions").fetchall()
+    assert token not in repr(stored)  # only its hash is kept
+    browser.post("/logout", follow_redirects=False)
+    browser.cookies.set("dragnet_key", token)
+    assert browser.get("/api/search").status_code == 401  # logged out on the server, not just in the browser
+    again = api_env.client()
+    again.post("/login", data={"key": api_env.analyst}, follow_redirects=False)
+    assert again.get("/api/search").status_code == 200
+    alice = KeyStore(api_env.settings).authenticate(api_env.analyst)
+    assert alice is not None and KeyStore(api_env.settings).revoke(alice.key_id)
+    assert again.get("/api/search").status_code == 401  # revoking the key ends its sessions
