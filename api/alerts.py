@@ -23,6 +23,7 @@ from api.auth import Principal
 from api.params import clean_params, describe, to_query
 from dragnet.documents import Listing
 from dragnet.outbound import Target, WebhookURLError, check_url, pinned_client, signed_headers
+from dragnet.secretbox import seal, unseal
 from dragnet.settings import DragnetSettings
 from index.store import ListingStore
 
@@ -121,7 +122,7 @@ def create_saved_search(
                 now,
                 now,
                 json.dumps(seen),
-                secret,
+                seal(secret, settings) if secret else None,
             ),
         )
     got = get_saved_search(settings, saved_id)
@@ -208,7 +209,7 @@ def check_saved_search(
         listings = store.get_many(new_ids)
         body = json.dumps(_payload(saved, listings, settings), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "X-Dragnet-Saved-Search": saved.id}
-        headers.update(signed_headers(row["webhook_secret"] or "", body))
+        headers.update(signed_headers(unseal(row["webhook_secret"] or "", settings), body))
         try:  # the policy is checked again now, and the connection goes to the address checked
             with pinned_client(_target(saved.webhook_url, settings), settings.api.alert_timeout_s) as client:
                 response = client.post(saved.webhook_url, content=body, headers=headers)

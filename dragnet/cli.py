@@ -8,6 +8,7 @@ command silently absent.  Parts never import each other's CLIs; what one part ha
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -150,6 +151,9 @@ lifespan_cli.register(app)
 
 
 def main() -> None:
+    # Everything Dragnet writes (scraped pages, WARC evidence, keys, notices, exports) is for its
+    # operator only: files 0600 and folders 0700, whatever the shell's umask says.
+    os.umask(0o077)
     try:
         app()
     except ConfigError as exc:

@@ -275,6 +275,7 @@ class DragnetSettings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     log_level: str = "INFO"
     log_json: bool = False
+    secrets_key: SecretStr | None = None  # Fernet key sealing stored secrets; default: <data_dir>/keys/secrets.key
     paths: PathSettings = Field(default_factory=PathSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)

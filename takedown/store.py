@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from dragnet import sqlite
+from dragnet.secretbox import seal, unseal
 from dragnet.settings import DragnetSettings, get_settings
 from takedown.notices import Notice
 
@@ -339,7 +340,7 @@ class SqliteNoticeStore(NoticeStore):
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(platform) DO UPDATE SET url=excluded.url, secret=excluded.secret,"
                 " delivered_seq=excluded.delivered_seq, failures=excluded.failures,"
                 " next_attempt_at=excluded.next_attempt_at",
-                (sub.platform, sub.url, sub.secret, sub.delivered_seq, sub.failures, _ts(sub.next_attempt_at)),
+                (sub.platform, sub.url, seal(sub.secret), sub.delivered_seq, sub.failures, _ts(sub.next_attempt_at)),
             )
 
     def get_webhook(self, platform: str) -> WebhookSubscription | None:
@@ -350,7 +351,7 @@ class SqliteNoticeStore(NoticeStore):
         return WebhookSubscription(
             platform=row["platform"],
             url=row["url"],
-            secret=row["secret"],
+            secret=unseal(row["secret"]),
             delivered_seq=row["delivered_seq"],
             failures=row["failures"],
             next_attempt_at=_dt(row["next_attempt_at"]),

@@ -114,6 +114,7 @@ def _remember_options(sender: Any = None, conf: Any = None, options: dict[str, A
     """Runs in the parent before the pool forks: note queues and concurrency for the children,
     and set up multi-process metrics when a metrics port is configured."""
     _worker_options.update(options or {})
+    os.umask(0o077)  # as `dragnet` itself: what a worker writes is for the operator only
     settings = get_settings()
     if settings.workers.metrics_port:
         prepare_multiprocess(settings.paths.data_dir / "metrics" / f"{os.getpid()}")
