@@ -102,6 +102,9 @@ class SiteProfile(_Strict):
     title: str | None = None
     start_urls: list[str] = Field(min_length=1)
     mirrors: list[str] = Field(default_factory=list)
+    # Hosts besides the start URLs' and mirrors' that links may lead to (default: none; every
+    # other link is counted as offsite and not followed).
+    follow_hosts: list[str] = Field(default_factory=list)
     signed_mirrors_path: str | None = None
     login: LoginRule | None = None
     gate: GateRule | None = None
@@ -122,6 +125,14 @@ class SiteProfile(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"not an http(s) URL: {url!r}")
         return urls
+
+    @field_validator("follow_hosts")
+    @classmethod
+    def _hostnames(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not re.match(r"^[A-Za-z0-9._-]{1,253}$", host):
+                raise ValueError(f"not a host name: {host!r} (a name, without scheme, port or path)")
+        return [h.lower() for h in hosts]
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SiteProfile:
