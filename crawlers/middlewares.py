@@ -23,15 +23,32 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares import cookies as scrapy_cookies
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DownloadTimeoutError, IgnoreRequest, ScrapyDeprecationWarning
 from scrapy.http import FormRequest, Response, TextResponse
+from tldextract import TLDExtract
 
 from crawlers.addresses import AddressGuard, is_local_name, literal_address, refusal
 from crawlers.sessions import SessionStore
 from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+
+def offline_public_suffixes() -> None:
+    """Scrapy's cookie jar asks tldextract whether a cookie's domain is a public suffix; by
+    default tldextract then downloads the list from publicsuffix.org (a clearnet DNS lookup and
+    connection, outside Tor, the first time a cookie with a Domain arrives).  The bundled
+    snapshot is enough to judge cookie domains: never fetch, never touch a disk cache."""
+    if not isinstance(getattr(scrapy_cookies, "_split_domain", None), TLDExtract):
+        raise RuntimeError("scrapy's cookies._split_domain moved: the offline public-suffix list is not wired")
+    scrapy_cookies._split_domain = TLDExtract(
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
+    )
+
+
+offline_public_suffixes()  # before any crawler builds its cookie middleware
 
 
 def _profile(spider: Any, crawler: Any = None) -> Any:
