@@ -5,15 +5,19 @@ Chromium social spider sends nothing around the proxy (WebRTC/STUN, fetch(), <im
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 
+from crawlers.spiders.social import hardened_args, sandbox_support
+from dragnet.services.socks_proxy import SocksProxy
 from tests.crawlers.conftest import REPO, run_crawl_subprocess
-from tests.crawlers.sites import LoopbackSite
+from tests.crawlers.sites import LoopbackSite, PortWatch
 from tests.crawlers.test_address_guard import market_profile
 
 pytestmark = pytest.mark.integration
@@ -85,3 +89,56 @@ def test_crawl_with_cookies_connects_to_nothing_but_the_proxy(socks_proxy, setti
     assert strays == [], f"the crawl reached past the proxy: {strays[:10]}"
     assert sorted(shop.hits) == ["/", "/item/1", "/item/2"]
     assert socks_proxy.stats.by_host[COOKIE_SHOP] >= 1  # ...reached through the proxy
+
+
+LEAKY_PAGE = """<html><body>
+<article class="post"><a class="permalink" href="/p/1">@someone</a><div class="text">only post</div></article>
+<img src="http://127.0.0.1:{port}/img.png">
+<script>
+  fetch("http://127.0.0.1:{port}/fetch").catch(() => {{}});
+  try {{
+    const pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:127.0.0.1:{port}"}}]}});
+    pc.createDataChannel("probe");
+    pc.createOffer().then((offer) => pc.setLocalDescription(offer));
+  }} catch (e) {{}}
+  setTimeout(() => {{ document.body.dataset.end = "1"; }}, 4000);
+</script>
+</body></html>"""
+
+
+@pytest.mark.slow
+def test_chromium_sends_nothing_around_the_proxy(settings, tmp_path: Path) -> None:
+    """A page served through the proxy tries WebRTC with a STUN server, fetch() and an <img>, all
+    aimed at another loopback port; that port is watched (TCP and UDP) and nothing may arrive.
+    The proxy here refuses loopback targets, so even the proxied attempts end at the proxy."""
+    onion = "w" * 56 + ".onion"
+    with PortWatch() as watch, SocksProxy(allow_loopback=False) as proxy:
+
+        async def page(request: web.Request) -> web.StreamResponse:
+            return web.Response(text=LEAKY_PAGE.format(port=watch.port), content_type="text/html")
+
+        with LoopbackSite({"/": page}) as site:
+            proxy.add(onion, ("127.0.0.1", site.port))
+            profile = tmp_path / "profiles" / "leaky.yaml"
+            profile.parent.mkdir()
+            posts = {"container": "article.post", "url": "a.permalink", "author": "a.permalink", "text": "div.text"}
+            leaky = {"name": "leaky", "kind": "social", "start_urls": [f"http://{onion}/"], "posts": posts}
+            profile.write_text(yaml.safe_dump({**leaky, "max_scrolls": 2}))
+            run = run_crawl_subprocess(
+                [str(profile)], data_dir=settings.paths.data_dir, proxy_url=proxy.url, out=tmp_path / "items.jsonl"
+            )
+    assert [item.text for item in run.listings] == ["only post"], run.log[-3000:]
+    assert "/" in site.hits
+    assert watch.arrivals == [], f"reached the watched port around the proxy: {watch.arrivals}"
+    # fetch() and <img> were sent to the proxy (which refused them): they did not go direct.
+    assert proxy.stats.by_host["127.0.0.1"] >= 2, dict(proxy.stats.by_host)
+
+
+def test_chromium_sandbox_state_is_detected_and_logged(settings) -> None:
+    sandbox, why = sandbox_support("/usr/bin/chromium")
+    if os.geteuid() == 0:
+        assert not sandbox and "root" in why
+    args = hardened_args(["--no-sandbox", "--disable-gpu"], "socks5://127.0.0.1:9050", sandbox)
+    assert ("--no-sandbox" in args) is (not sandbox)
+    assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args
+    assert "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1" in args
