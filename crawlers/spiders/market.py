@@ -175,6 +175,9 @@ class ProfileSpider(scrapy.Spider):
             self.logger.info("start page %s not crawled: %s", request.url, failure.getErrorMessage())
             return
         self.crawler.stats.inc_value("dragnet/mirror/start_failed")
+        self.crawler.stats.set_value(
+            "dragnet/start/error", f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
+        )
         if self._mirror_index < len(self.profile.mirrors):
             mirror = self.profile.mirrors[self._mirror_index]
             self._mirror_index += 1
