@@ -47,6 +47,12 @@ def register(app: typer.Typer, handoff: Sink) -> None:
         except (ProfileError, ValueError) as exc:
             typer.echo(f"dragnet crawl: {exc}", err=True)
             raise typer.Exit(code=2) from None
+        if not stats.items:
+            # A crawl that yields nothing is a failure, never a quiet success.
+            if json_output:
+                typer.echo(stats.to_json())
+            typer.echo(f"dragnet crawl: {stats.failure_line()}", err=True)
+            raise typer.Exit(code=1)
         if json_output:
             typer.echo(stats.to_json())
         else:
@@ -56,6 +62,9 @@ def register(app: typer.Typer, handoff: Sink) -> None:
             )
         for site in stats.gated:
             typer.echo(f"{site}: paused behind a gate; resume with 'dragnet session import {site} COOKIE'", err=True)
+        for site, why in stats.failures.items():
+            if site not in stats.gated:
+                typer.echo(f"{site}: no listings: {why}", err=True)
 
     session_app = typer.Typer(help="Analyst-supplied sessions for gated sites.", no_args_is_help=True)
 

@@ -13,7 +13,6 @@ spiders.  In order of ``process_request``:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
@@ -24,14 +23,32 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares import cookies as scrapy_cookies
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import DownloadTimeoutError, IgnoreRequest, ScrapyDeprecationWarning
 from scrapy.http import FormRequest, Response, TextResponse
+from tldextract import TLDExtract
 
+from crawlers.addresses import AddressGuard, is_local_name, literal_address, refusal
 from crawlers.sessions import SessionStore
 from dragnet.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+
+def offline_public_suffixes() -> None:
+    """Scrapy's cookie jar asks tldextract whether a cookie's domain is a public suffix; by
+    default tldextract then downloads the list from publicsuffix.org (a clearnet DNS lookup and
+    connection, outside Tor, the first time a cookie with a Domain arrives).  The bundled
+    snapshot is enough to judge cookie domains: never fetch, never touch a disk cache."""
+    if not isinstance(getattr(scrapy_cookies, "_split_domain", None), TLDExtract):
+        raise RuntimeError("scrapy's cookies._split_domain moved: the offline public-suffix list is not wired")
+    scrapy_cookies._split_domain = TLDExtract(
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
+    )
+
+
+offline_public_suffixes()  # before any crawler builds its cookie middleware
 
 
 def _profile(spider: Any, crawler: Any = None) -> Any:
@@ -42,21 +59,13 @@ def _profile(spider: Any, crawler: Any = None) -> Any:
 
 
 def is_private_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+    """A local name, or a literal address in any notation (``127.1``, ``0x7f000001``,
+    ``[::ffff:127.0.0.1]``) that is not public.  Spelling only, no lookup: the crawl itself
+    decides on what a host resolves to (:class:`crawlers.addresses.AddressGuard`)."""
+    if is_local_name(host):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_unspecified
-        or address.is_multicast
-    )
+    address = literal_address(host)
+    return address is not None and refusal(address) is not None
 
 
 _DIGITS = re.compile(r"\d+")
@@ -74,8 +83,8 @@ class SafetyMiddleware:
         settings = get_settings().crawl
         self.crawler = crawler
         self.stats = crawler.stats
-        self.allow_private = settings.allow_private_targets
-        self.allowed_hosts = {h.lower() for h in settings.allowed_private_hosts}
+        self.guard = AddressGuard(settings.allow_private_targets, settings.allowed_private_hosts)
+        self.proxied = bool(crawler.settings.get("DRAGNET_SOCKS_URL"))
         self.max_pages_per_host = settings.max_pages_per_host
         self.max_pattern_pages = settings.max_pattern_pages
         self.per_host: Counter[str] = Counter()
@@ -86,12 +95,36 @@ class SafetyMiddleware:
     def from_crawler(cls, crawler: Any) -> SafetyMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request, spider: Any = None) -> None:
-        host = (urlsplit(request.url).hostname or "").lower()
-        if is_private_host(host) and not (self.allow_private or host in self.allowed_hosts):
+    async def _check_target(self, request: Request) -> None:
+        """Refuse a target that is (or resolves to) a non-public address unless allowed; pin a
+        direct connection to the address that was checked (``meta["dragnet_pin"]``).  Runs for
+        every request, redirects included (a redirect is a new request through this chain)."""
+        request.meta.pop("dragnet_pin", None)  # a redirect copies the meta of another host
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").lower()
+        if self.proxied:
+            verdict = self.guard.judge_literal(host)  # names are resolved by the proxy, never here
+            if verdict is None:
+                return
+        else:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            verdict = await self.guard.resolve(host, port)
+        if verdict.reason is not None:
             self.stats.inc_value("dragnet/refused/private_target")
-            log.warning("refused private/loopback target %s (allow it in crawl.allowed_private_hosts)", request.url)
-            raise IgnoreRequest(f"private target refused: {host}")
+            log.warning(
+                "refused private/loopback target %s: %s %s (allow it in crawl.allowed_private_hosts)",
+                request.url,
+                host,
+                verdict.reason,
+            )
+            raise IgnoreRequest(f"private target refused: {host} {verdict.reason}")
+        if not self.proxied or is_private_host(host):
+            # Direct: always.  Through Tor: only an allowed private literal is reached directly.
+            request.meta["dragnet_pin"] = (host, verdict.address)
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        await self._check_target(request)
+        host = (urlsplit(request.url).hostname or "").lower()
         if request.meta.get("dragnet_auth"):
             return None
         profile = _profile(spider, self.crawler)
@@ -142,8 +175,8 @@ class TorProxyMiddleware:
         if not self.proxy_url or "socks_proxy" in request.meta:
             return None
         host = (urlsplit(request.url).hostname or "").lower()
-        if is_private_host(host):
-            return None  # an allowed loopback target (tests, benchmarks) is reached directly
+        if request.meta.get("dragnet_pin"):
+            return None  # an allowed private literal (tests, benchmarks), pinned and reached directly
         request.meta["socks_proxy"] = self.proxy_url
         profile = _profile(spider, self.crawler)
         if self.isolate:

@@ -5,9 +5,10 @@ naming the file and the field, never half-way through a crawl.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -19,6 +20,52 @@ BUNDLED_PROFILES = Path(__file__).resolve().parent / "profiles"
 
 class ProfileError(ValueError):
     """A site profile is missing or invalid; the message says which file and which field."""
+
+
+# The fields a market spider reads from a detail page (``fields:``); any other name would be
+# read and then silently dropped, so it is refused.
+MARKET_FIELDS = ("title", "price", "crypto_price", "quantity", "vendor", "ships_from", "ships_to", "escrow", "text")
+# Words sites (and analysts) use for them, for the "did you mean" hint.
+_SYNONYMS = {
+    "seller": "vendor",
+    "vendors": "vendor",
+    "shop": "vendor",
+    "store": "vendor",
+    "author": "vendor",
+    "name": "title",
+    "heading": "title",
+    "cost": "price",
+    "fiat": "price",
+    "usd": "price",
+    "crypto": "crypto_price",
+    "btc": "crypto_price",
+    "qty": "quantity",
+    "amount": "quantity",
+    "origin": "ships_from",
+    "from": "ships_from",
+    "destination": "ships_to",
+    "to": "ships_to",
+    "description": "text",
+    "desc": "text",
+    "body": "text",
+    "payment": "escrow",
+    "mirror": "mirrors",
+    "start_url": "start_urls",
+    "url": "start_urls",
+    "depth": "max_depth",
+    "delay": "delay_s",
+    "allowed_hosts": "follow_hosts",
+}
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'vendor'?)`` for a misspelled or synonymous name; empty without a guess."""
+    key = name.lower().replace("-", "_")
+    guess = _SYNONYMS.get(key) if _SYNONYMS.get(key) in choices else None
+    if guess is None:
+        close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+        guess = close[0] if close else None
+    return f"; did you mean {guess!r}?" if guess else ""
 
 
 class _Strict(BaseModel):
@@ -102,6 +149,9 @@ class SiteProfile(_Strict):
     title: str | None = None
     start_urls: list[str] = Field(min_length=1)
     mirrors: list[str] = Field(default_factory=list)
+    # Hosts besides the start URLs' and mirrors' that links may lead to (default: none; every
+    # other link is counted as offsite and not followed).
+    follow_hosts: list[str] = Field(default_factory=list)
     signed_mirrors_path: str | None = None
     login: LoginRule | None = None
     gate: GateRule | None = None
@@ -122,6 +172,24 @@ class SiteProfile(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"not an http(s) URL: {url!r}")
         return urls
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        for name in fields:
+            if name not in MARKET_FIELDS:
+                raise ValueError(
+                    f"unknown field {name!r}{did_you_mean(name, MARKET_FIELDS)} (known: {', '.join(MARKET_FIELDS)})"
+                )
+        return fields
+
+    @field_validator("follow_hosts")
+    @classmethod
+    def _hostnames(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not re.match(r"^[A-Za-z0-9._-]{1,253}$", host):
+                raise ValueError(f"not a host name: {host!r} (a name, without scheme, port or path)")
+        return [h.lower() for h in hosts]
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SiteProfile:
@@ -153,8 +221,35 @@ def load_profile(path: Path) -> SiteProfile:
     try:
         return SiteProfile(**raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(profile)'}: {e['msg']}" for e in exc.errors())
+        problems = " | ".join(_problem(e) for e in exc.errors())
         raise ProfileError(f"profile {path} is invalid: {problems}") from None
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {}  # filled below, once the models exist
+
+
+def _problem(error: Any) -> str:
+    """One validation error as ``where: what``, with a hint for a misspelled key."""
+    loc = [str(p) for p in error["loc"]]
+    where = ".".join(loc) or "(profile)"
+    if error["type"] != "extra_forbidden" or not loc:
+        return f"{where}: {error['msg']}"
+    model: type[BaseModel] = SiteProfile
+    if len(loc) >= 3 and loc[0] in ("fields", "vendor_page"):
+        model = FieldRule
+    elif len(loc) >= 2 and loc[0] in _SECTIONS:
+        model = _SECTIONS[loc[0]]
+    hint = did_you_mean(loc[-1], list(model.model_fields))
+    if not hint and model is SiteProfile:
+        field_hint = did_you_mean(loc[-1], MARKET_FIELDS)
+        if field_hint:
+            hint = field_hint[:-1] + " (a field, under 'fields:')?"
+    return f"{where}: unknown key{hint}"
+
+
+_SECTIONS.update(
+    {"login": LoginRule, "gate": GateRule, "listing": ListingRule, "vendor_page": VendorPageRule, "posts": PostRule}
+)
 
 
 def profiles_dir(configured: Path | None = None) -> Path:

@@ -44,6 +44,14 @@ class CrawlStats:
     gated: list[str] = field(default_factory=list)
     out: str | None = None
     peak_rss_bytes: int | None = None  # this process's high-water mark (VmHWM; not inherited over exec)
+    failures: dict[str, str] = field(default_factory=dict)  # site -> why it yielded no listings
+
+    def failure_line(self) -> str:
+        """One line saying why the crawl yielded nothing (empty when it yielded listings)."""
+        if self.items:
+            return ""
+        reasons = "; ".join(f"{site}: {why}" for site, why in self.failures.items()) or "no site crawled"
+        return f"no listings: {reasons}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -133,9 +141,39 @@ def run_crawl(
         stats.sites[profile.name] = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in values.items()}
         if values.get("dragnet/gate/paused"):
             stats.gated.append(profile.name)
+        if not items:
+            stats.failures[profile.name] = no_listings_reason(values, profile, proxy or None)
     stats.pages_per_s = round(stats.pages / elapsed, 1) if elapsed else 0.0
     stats.peak_rss_bytes = _peak_rss_bytes()
     return stats
+
+
+def no_listings_reason(values: dict[str, Any], profile: Any, proxy_url: str | None) -> str:
+    """Why a site yielded no listings, from its crawl figures, in a few words an operator can act on."""
+    pages = int(values.get("response_received_count", 0))
+    if values.get("dragnet/gate/paused") or values.get("dragnet/skipped/paused"):
+        return f"paused behind a gate that needs a human; resume with 'dragnet session import {profile.name} COOKIE'"
+    if values.get("dragnet/gate/seen") and not values.get("dragnet/gate/solved"):
+        return f"the gate was never passed ({values['dragnet/gate/seen']} gate pages)"
+    if values.get("dragnet/refused/private_target") and not pages:
+        return "every target refused as a private/loopback address (crawl.allowed_private_hosts)"
+    error = str(values.get("dragnet/start/error") or "")
+    if not pages and error:
+        if proxy_url and any(
+            kind in error.split(":", 1)[0] for kind in ("ConnectionRefused", "TCPTimedOut", "NoRoute")
+        ):
+            return f"the SOCKS proxy {proxy_url} is down or refused the connection (is Tor running?): {error}"
+        if "SOCKS5" in error or error.startswith("SocksError"):
+            return f"the onion is unreachable through the proxy: {error}"
+        return f"the site is unreachable: {error}"
+    if not pages:
+        return "no page was fetched"
+    no_title = int(values.get("dragnet/skipped/no_title", 0))
+    if no_title and profile.kind == "market":
+        return f"the title selector {profile.fields['title'].css!r} matched nothing on {no_title} detail pages"
+    if profile.kind == "market":
+        return f"no detail page among {pages} pages (check listing.links and listing.detail_url)"
+    return f"no post among {pages} pages (check the posts selectors)"
 
 
 def _peak_rss_bytes() -> int | None:

@@ -11,6 +11,11 @@ Scrapy's pool, keyed by target *and* credentials, so circuits are never shared b
 A request goes through the proxy when ``request.meta["socks_proxy"]`` holds a ``socks5h://``
 URL (set by :class:`crawlers.middlewares.TorProxyMiddleware`); credentials come from
 ``request.meta["socks_auth"]`` as ``(user, password)``.
+
+Any other request must carry ``request.meta["dragnet_pin"] = (host, address)``, set by
+:class:`crawlers.middlewares.SafetyMiddleware` after it checked the address: the connection goes
+to that address and the name is never resolved again (no DNS rebinding between check and
+connect).  A direct request without a pin for its own host is refused (fail closed).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler, _ScrapyAgent
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils._download_handlers import wrap_twisted_exceptions
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.web.client import Agent
@@ -224,11 +231,49 @@ class SocksAgent(Agent):
         )
 
 
+class _PinnedEndpointFactory:
+    """Endpoints to one checked address, whatever the URI's host says (TLS still names the host)."""
+
+    def __init__(self, reactor: Any, address: str, timeout: float, context_factory: Any) -> None:
+        self.reactor, self.address, self.timeout = reactor, address, timeout
+        self.context_factory = context_factory
+
+    def endpointForURI(self, uri: Any) -> Any:
+        kind = TCP6ClientEndpoint if ":" in self.address else TCP4ClientEndpoint
+        endpoint = kind(self.reactor, self.address, uri.port, timeout=self.timeout)
+        if uri.scheme == b"https":
+            return wrapClientTLS(self.context_factory.creatorForNetloc(uri.host, uri.port), endpoint)  # type: ignore[arg-type]  # zope
+        return endpoint
+
+
+class PinnedAgent(Agent):
+    """A Twisted agent that connects to a pinned address; pooled per target *and* address."""
+
+    _pin: str = ""
+
+    @classmethod
+    def to(cls, reactor: Any, address: str, timeout: float, context_factory: Any, pool: Any) -> PinnedAgent:
+        agent = cls.usingEndpointFactory(
+            reactor, _PinnedEndpointFactory(reactor, address, timeout, context_factory), pool
+        )
+        agent._pin = address
+        return agent
+
+    def _requestWithEndpoint(self, key, endpoint, method, parsedURI, headers, bodyProducer, requestPath):
+        return super()._requestWithEndpoint(
+            key + ("pinned", self._pin), endpoint, method, parsedURI, headers, bodyProducer, requestPath
+        )
+
+
 class _SocksScrapyAgent(_ScrapyAgent):
     def _get_agent(self, request: Request, timeout: float) -> Agent:
         proxy_url = request.meta.get("socks_proxy")
         if not proxy_url:
-            return super()._get_agent(request, timeout)
+            pin = request.meta.get("dragnet_pin")
+            host = (urlparse_cached(request).hostname or "").lower()
+            if not pin or pin[0] != host or not pin[1]:
+                raise IgnoreRequest(f"direct connection to {host!r} without a checked address refused")
+            return PinnedAgent.to(reactor, pin[1], timeout, self._contextFactory, self._pool)
 
         auth = request.meta.get("socks_auth")
         return SocksAgent.through(

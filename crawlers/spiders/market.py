@@ -79,6 +79,12 @@ class ProfileSpider(scrapy.Spider):
         self.primary = urlsplit(profile.start_urls[0]).netloc
         self._warc: WarcStore | None = None
         self._mirror_index = 0
+        # Offsite policy: links are followed only to the site's own onion names (start URLs,
+        # mirrors) and the hosts its profile names in ``follow_hosts``.  Scrapy's offsite
+        # middleware holds redirects to the same list (``offsite/filtered``).
+        self.own_hosts = {h.lower() for h in profile.hosts + profile.follow_hosts if h}
+        self.allowed_domains = sorted(self.own_hosts)
+        self.offsite_refused: dict[str, int] = {}
 
     def listing_rule(self) -> ListingRule:
         """The profile's index rule (a market profile cannot validate without one).  A method, not
@@ -99,7 +105,35 @@ class ProfileSpider(scrapy.Spider):
             self._warc = WarcStore(self.settings_obj.paths.warc_dir, self.profile.name)
         return self._warc
 
+    def on_site(self, url: str) -> bool:
+        """Whether ``url`` may be followed; an offsite link is counted (``dragnet/offsite/refused``)."""
+        host = (urlsplit(url).hostname or "").lower()
+        if host in self.own_hosts:
+            return True
+        if host not in self.offsite_refused:
+            self.logger.info("offsite link to %s not followed (%s)", host or "?", url[:200])
+        self.offsite_refused[host] = self.offsite_refused.get(host, 0) + 1
+        self.crawler.stats.inc_value("dragnet/offsite/refused")
+        return False
+
+    def follow(self, response: Response, href: str) -> Any:
+        """``response.follow`` for an on-site link; ``None`` for an offsite one."""
+        url = response.urljoin(href)
+        if not self.on_site(url):
+            return None
+        return response.follow(url, callback=self.parse, errback=self.page_failed)
+
     def closed(self, reason: str) -> None:
+        if self.offsite_refused:
+            hosts = sorted(self.offsite_refused, key=lambda h: -self.offsite_refused[h])
+            self.crawler.stats.set_value("dragnet/offsite/hosts", len(hosts))
+            self.logger.warning(
+                "%s: refused %d offsite links to %d hosts (%s); allow a host with the profile's follow_hosts",
+                self.profile.name,
+                sum(self.offsite_refused.values()),
+                len(hosts),
+                ", ".join(hosts[:5]) + (", ..." if len(hosts) > 5 else ""),
+            )
         if self._warc is not None:
             self._warc.close()
 
@@ -141,6 +175,9 @@ class ProfileSpider(scrapy.Spider):
             self.logger.info("start page %s not crawled: %s", request.url, failure.getErrorMessage())
             return
         self.crawler.stats.inc_value("dragnet/mirror/start_failed")
+        self.crawler.stats.set_value(
+            "dragnet/start/error", f"{failure.type.__name__}: {failure.getErrorMessage()}"[:300]
+        )
         if self._mirror_index < len(self.profile.mirrors):
             mirror = self.profile.mirrors[self._mirror_index]
             self._mirror_index += 1
@@ -179,11 +216,11 @@ class MarketSpider(ProfileSpider):
                 yield item
             return
         rule = self.listing_rule()
-        for href in response.css(rule.links).getall():
-            yield response.follow(href, callback=self.parse, errback=self.page_failed)
-        if rule.next:
-            for href in response.css(rule.next).getall()[:1]:
-                yield response.follow(href, callback=self.parse, errback=self.page_failed)
+        hrefs = response.css(rule.links).getall() + (response.css(rule.next).getall()[:1] if rule.next else [])
+        for href in hrefs:
+            request = self.follow(response, href)
+            if request is not None:
+                yield request
 
     async def vendor_fingerprint(self, response: Response) -> str | None:
         rule = self.profile.vendor_page
@@ -191,6 +228,8 @@ class MarketSpider(ProfileSpider):
             return None
         href = read_field(response, rule.url)
         if not href:
+            return None
+        if not self.on_site(urljoin(response.url, href)):
             return None
         path = urlsplit(urljoin(response.url, href)).path
         if path in self.vendor_fps:
@@ -306,4 +345,6 @@ class ForumSpider(ProfileSpider):
             yield listing
         for selector in self.profile.follow:
             for href in response.css(selector).getall():
-                yield response.follow(href, callback=self.parse, errback=self.page_failed)
+                request = self.follow(response, href)
+                if request is not None:
+                    yield request

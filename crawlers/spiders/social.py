@@ -5,12 +5,24 @@ Playwright runs on the asyncio reactor that Scrapy uses, inside the spider's ``s
 request goes through Scrapy's downloader, because the timeline only exists inside the browser.
 Chromium reaches ``.onion`` names through the same SOCKS5 proxy (Chromium resolves names on the
 proxy for SOCKS5); Chromium cannot send SOCKS credentials, so rendered crawls share a circuit.
+
+Hostile pages run JavaScript here, so the browser is locked to the proxy (:func:`hardened_args`):
+WebRTC may not send UDP around the proxy (STUN would reveal the machine's addresses), no name is
+resolved locally (DNS prefetch included), loopback is proxied too, and the sandbox is on where
+the kernel allows it (:func:`sandbox_support`; as root, or without user namespaces or a setuid
+helper, Chromium cannot sandbox and runs with ``--no-sandbox``, logged as a warning).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -26,6 +38,64 @@ _COLLECT = """(rule) => Array.from(document.querySelectorAll(rule.container)).ma
   const u = el.querySelector(rule.url), a = el.querySelector(rule.author), t = el.querySelector(rule.text);
   return {url: u ? u.getAttribute('href') : null, author: a ? a.textContent : null, text: t ? t.textContent : ''};
 })"""
+
+
+_CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+_PROBE = (
+    "import ctypes, sys; "
+    f"sys.exit(ctypes.CDLL(None, use_errno=True).unshare({_CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET}) != 0)"
+)
+
+
+@functools.cache
+def sandbox_support(chromium: str | None = None) -> tuple[bool, str]:
+    """Whether Chromium's sandbox can run here, and why (not).  Chromium refuses the sandbox to
+    root; otherwise it needs unprivileged user + PID + network namespaces (probed in a child
+    process) or a setuid ``chrome-sandbox`` helper next to the binary."""
+    if os.geteuid() == 0:
+        return False, "running as root (Chromium refuses to sandbox root; run the crawler as a user)"
+    try:
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=10)
+        if probe.returncode == 0:
+            return True, "user namespaces"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    for helper in ([Path(chromium).resolve().parent / "chrome-sandbox"] if chromium else []) + [
+        Path("/usr/lib/chromium/chrome-sandbox")
+    ]:
+        try:
+            info = helper.stat()
+        except OSError:
+            continue
+        if info.st_uid == 0 and info.st_mode & stat.S_ISUID:
+            return True, f"setuid helper {helper}"
+    return False, "no unprivileged user namespaces and no setuid chrome-sandbox helper"
+
+
+def hardened_args(args: list[str], proxy_server: str | None, sandbox: bool) -> list[str]:
+    """Chromium switches that keep a hostile page's traffic inside the proxy."""
+    hardened = [a for a in args if a != "--no-sandbox"]
+    if not sandbox:
+        hardened.append("--no-sandbox")
+    hardened += [
+        # WebRTC: only proxied (TCP) connections; no STUN/UDP around a SOCKS proxy.
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--enforce-webrtc-ip-permission-check",
+        "--dns-prefetch-disable",
+        "--disable-features=NetworkPrediction,LoadingPredictorUseLocalPredictions",
+    ]
+    if proxy_server:
+        proxy_host = urlsplit(proxy_server).hostname or "127.0.0.1"
+        hardened += [
+            # No local name resolution at all (prefetch, preconnect, a page's own lookups): names
+            # go to the proxy inside the SOCKS5 request; only the proxy's own name may resolve.
+            f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {proxy_host}",
+            # Loopback too goes through the proxy (Chromium bypasses it for loopback by default).
+            # These come after Playwright's own switches, and Chromium keeps the last of each.
+            "--proxy-bypass-list=<-loopback>",
+        ]
+    return hardened
 
 
 class SocialSpider(ProfileSpider):
@@ -47,14 +117,19 @@ class SocialSpider(ProfileSpider):
         max_scrolls = self.profile.max_scrolls or browser_settings.max_scrolls
         rule = self.post_rule().model_dump()
         timeout_ms = browser_settings.page_timeout_s * 1000
+        proxy_server = self._chromium_proxy()
+        options = launch_options(
+            proxy_server=proxy_server, headless=browser_settings.headless, configured=browser_settings.chromium_path
+        )
+        sandbox, why = sandbox_support(options["executable_path"])
+        options["args"] = hardened_args(options["args"], proxy_server, sandbox)
+        self.crawler.stats.set_value("dragnet/social/sandbox", "on" if sandbox else "off")
+        if sandbox:
+            self.logger.info("Chromium sandbox on (%s)", why)
+        else:
+            self.logger.warning("Chromium sandbox off: %s", why)
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                **launch_options(
-                    proxy_server=self._chromium_proxy(),
-                    headless=browser_settings.headless,
-                    configured=browser_settings.chromium_path,
-                )
-            )
+            browser = await playwright.chromium.launch(**options)
             try:
                 context = await browser.new_context(
                     user_agent=self.settings_obj.crawl.user_agent, java_script_enabled=True

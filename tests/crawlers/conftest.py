@@ -41,13 +41,21 @@ def run_crawl_subprocess(
     env: dict[str, str] | None = None,
     shared_frontier: bool = False,
     timeout: float = 300,
+    argv0: list[str] | None = None,
 ) -> CrawlRun:
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
     child_env.update(
         {"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(data_dir), "DRAGNET_CRAWL__RETRY_BACKOFF_S": "0.2"}
     )
     child_env.update(env or {})
-    argv = [sys.executable, "-m", "crawlers.runner", *targets, "--out", str(out), "--proxy", proxy_url or ""]
+    argv = [
+        *(argv0 or [sys.executable, "-m", "crawlers.runner"]),
+        *targets,
+        "--out",
+        str(out),
+        "--proxy",
+        proxy_url or "",
+    ]
     if shared_frontier:
         argv.append("--shared-frontier")
     proc = subprocess.run(argv, cwd=REPO, env=child_env, capture_output=True, text=True, timeout=timeout)
