@@ -75,12 +75,15 @@ def register(app: typer.Typer, handoff: Sink) -> None:
     ) -> None:
         """Resume a gated site with a session cookie an analyst obtained by hand."""
 
+        store = SessionStore()
         try:
-            cookies = SessionStore().import_cookie(site, cookie)
+            previous = store.cookies(site)
+            cookies = store.import_cookie(site, cookie)
         except ValueError as exc:
             typer.echo(f"dragnet session import: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        typer.echo(f"{site}: {len(cookies)} cookie(s) stored ({', '.join(sorted(cookies))}); site resumed")
+        replaced = f"; replaced {len(previous)} earlier cookie(s)" if previous else ""
+        typer.echo(f"{site}: {len(cookies)} cookie(s) stored ({', '.join(sorted(cookies))}){replaced}; site resumed")
 
     @session_app.command("status")
     def session_status(site: str = typer.Argument(..., help="Site profile name.")) -> None:

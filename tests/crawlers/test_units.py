@@ -15,12 +15,15 @@ import pytest
 from aiohttp import web
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
+from typer.testing import CliRunner
 
 from crawlers.middlewares import is_private_host, retry_after_seconds, url_shape
 from crawlers.pipelines import HandoffPipeline
 from crawlers.profiles import ProfileError, find_profile, load_profile
 from crawlers.sessions import SessionStore
+from dragnet.cli import app as cli_app
 from dragnet.documents import Listing
+from dragnet.settings import DragnetSettings
 from tests.crawlers.conftest import REPO
 
 
@@ -191,3 +194,33 @@ def test_socks_endpoint_through_the_proxy(socks_proxy) -> None:
     assert results.get("body") == f"hello {onion}", proc.stderr[-2000:]
     assert "host unreachable" in results["error"]
     assert "dragnet-unit:isolate" in socks_proxy.stats.credentials_by_host[onion]
+
+
+@pytest.mark.parametrize(
+    ("header", "bad"),
+    [
+        ('cf_clearance=abc; "broken; session=xyz', "pair 2"),
+        ("ok=1; no-equals-sign; session=xyz", "pair 2"),
+        ("ok=1; sp ace=2", "pair 2"),
+        ("ok=1; bad=va lue", "'bad'"),
+    ],
+)
+def test_a_cookie_header_with_a_bad_pair_imports_nothing_and_names_it(
+    settings: DragnetSettings, header: str, bad: str
+) -> None:
+    store = SessionStore(settings)
+    store.import_cookie("velvet", "session=old")
+    with pytest.raises(ValueError, match=bad):
+        store.import_cookie("velvet", header)
+    assert store.cookies("velvet") == {"session": "old"}  # the earlier session is kept, whole
+
+
+def test_session_import_cli_reports_each_cookie_and_what_it_replaced(settings: DragnetSettings) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["session", "import", "velvet", "a=1; b=2"])
+    assert first.exit_code == 0 and "2 cookie(s) stored (a, b)" in first.output
+    second = runner.invoke(cli_app, ["session", "import", "velvet", 'c="3"'])
+    assert second.exit_code == 0 and "replaced 2 earlier cookie(s)" in second.output
+    bad = runner.invoke(cli_app, ["session", "import", "velvet", "d=4; =5"])
+    assert bad.exit_code == 2 and "nothing imported" in bad.output
+    assert SessionStore(settings).cookies("velvet") == {"c": "3"}
