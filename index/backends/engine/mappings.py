@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 _KW = {"type": "keyword", "ignore_above": 1024}
+# the folded copies of title and text (index.folding.folded_copy), analysed as the originals are;
+# present only where folding changes the text
+_FOLDED = {"type": "text", "analyzer": "english", "fields": {"std": {"type": "text", "analyzer": "standard"}}}
 _DISABLED = {"type": "object", "enabled": False}
 LISTING_PROPERTIES: dict[str, Any] = {
     "id": {"type": "keyword"},
@@ -81,12 +84,16 @@ LISTING_PROPERTIES: dict[str, Any] = {
             # (its sort optimisation), so the sort/range copy is a plain double; price.* stays scaled.
             "price_usd": {"type": "double"},
             "seen_at": {"type": "date"},
+            "title_folded": _FOLDED,
+            "text_folded": _FOLDED,
         }
     },
 }
 # fields added to the listing mapping after indices were first created with it: put on existing
 # indices at every start (only new fields: changing a field's type would be refused)
-ADDED_PROPERTIES: dict[str, Any] = {"dn": {"properties": {"intent": {"type": "keyword"}}}}
+ADDED_PROPERTIES: dict[str, Any] = {
+    "dn": {"properties": {"intent": {"type": "keyword"}, "title_folded": _FOLDED, "text_folded": _FOLDED}}
+}
 VERSION_PROPERTIES: dict[str, Any] = {
     "listing_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},
@@ -122,3 +129,4 @@ def versions_template(prefix: str, settings: dict[str, Any], alias: str) -> dict
             "aliases": {alias: {}},
         },
     }
+
