@@ -86,6 +86,14 @@ class SearchSettings(_Section):
     bulk_max_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
     request_timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
+    # lifecycle policy of the monthly version indices (P-versions-YYYY.MM): Elasticsearch ILM,
+    # OpenSearch ISM; created by ensure_schema when the engine has it (skipped, with a log line,
+    # when it does not). Ages count from an index's creation (the first change archived for a
+    # listing first seen in that month). No read-only phase: a month's index keeps receiving
+    # the versions of its listings whenever they change.
+    versions_lifecycle: bool = True
+    versions_warm_after_days: int = Field(default=30, ge=1)  # then lower recovery priority
+    versions_retention_days: int | None = Field(default=None, ge=1)  # None: versions kept forever
 
 
 class TorSettings(_Section):

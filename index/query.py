@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from index.folding import fold_keep_case, search_fold
 from index.store import MAX_QUERY_CHARS, QueryError
 
 MAX_TERMS = 32
@@ -89,18 +90,21 @@ def parse_user_query(text: str) -> ParsedQuery:
     parsed = ParsedQuery()
     pending_or = False
     count = 0
-    for raw in _TOKEN.findall(text.replace(HL_PRE, " ").replace(HL_POST, " ")):
+    # folded as the backends fold the indexed text (index.folding): full-width letters, combining
+    # marks and invisible characters cannot make a query miss; case is folded per word below, so
+    # an upper-case OR stays an operator
+    for raw in _TOKEN.findall(fold_keep_case(text.replace(HL_PRE, " ").replace(HL_POST, " "))):
         if raw == "OR":
             pending_or = bool(parsed.must)
             continue
         negate = raw.startswith("-") and len(raw) > 1
         body = raw[1:] if negate else raw
         if body.startswith('"'):
-            words = tuple(w.lower() for w in _WORD.findall(body))
+            words = tuple(search_fold(w) for w in _WORD.findall(body))
             terms = [Term(words)] if words else []
         else:
             prefix = body.endswith("*")
-            terms = [Term((w.lower(),)) for w in _WORD.findall(body)]
+            terms = [Term((search_fold(w),)) for w in _WORD.findall(body)]
             if prefix and terms and len(terms[-1].words[0]) >= 2:
                 terms[-1] = Term(terms[-1].words, prefix=True)
         if not terms:

@@ -2,7 +2,8 @@
 
 Tables: ``listings`` (current version, JSON plus the flat filter columns), ``listing_terms``
 (multi-valued filter fields: substance, identifiers), ``versions`` (every content version,
-keyed by ``Listing.doc_id``) and ``listings_fts`` (title and text, porter-stemmed).
+keyed by ``Listing.doc_id``) and ``listings_fts`` (title and text, porter-stemmed, and their
+folded copies where search folding changes them: :mod:`index.folding`).
 SQLite serialises writers (each upsert takes the write lock before it reads, so merges of the
 same listing by two writers happen in turn); a connection per thread keeps the store usable
 from FastAPI's thread pool."""
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from dragnet import sqlite
 from dragnet.documents import Listing, utcnow
 from index.docs import as_utc, flat_fields, merge_with_existing, sanitize
+from index.folding import folded_copy
 from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_fts5
 from index.store import (
     FACET_FIELDS,
@@ -64,7 +66,14 @@ CREATE INDEX IF NOT EXISTS versions_listing ON versions(listing_id, stored_at);
 """
 # prefix indices for 2-4 characters: without them a short prefix query ("fen*", "oxy*") merges the
 # doclists of every matching term again for each highlight, 150 ms at 100k listings instead of 1
-_FTS_COLUMNS = "title, text, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'"
+_FTS_OPTIONS = "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4'"
+# the layout schema step 1 makes (kept as it was: step 3 upgrades it)
+_FTS_COLUMNS_V1 = f"title, text, {_FTS_OPTIONS}"
+# title and text as posted (snippets and highlights come from these two), then their folded copies
+# (index.folding.folded_copy; NULL when folding changes nothing): a full-width, accented or
+# zero-width-split word is found by the plain query; MATCH without a column filter searches all four
+_FTS_COLUMNS = f"title, text, title_folded, text_folded, {_FTS_OPTIONS}"
+_BM25 = "bm25(listings_fts, 3.0, 1.0, 3.0, 1.0)"
 
 _TERM_FIELDS = ("substance", "identifiers", "intent")
 # the facets in the order ``facet_key`` holds their values (substance: a list)
@@ -113,7 +122,7 @@ class EmbeddedStore(ListingStore):
 
     def ensure_schema(self) -> None:
         try:
-            sqlite.migrate(self._db, [_create_or_upgrade, _facet_key_with_intent])
+            sqlite.migrate(self._db, [_create_or_upgrade, _facet_key_with_intent, _folded_columns])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 
@@ -202,7 +211,10 @@ class EmbeddedStore(ListingStore):
             "INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, ?, ?)",
             [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]],
         )
-        db.execute("INSERT INTO listings_fts(rowid, title, text) VALUES (?, ?, ?)", (rid, merged.title, merged.text))
+        db.execute(
+            "INSERT INTO listings_fts(rowid, title, text, title_folded, text_folded) VALUES (?, ?, ?, ?, ?)",
+            (rid, merged.title, merged.text, folded_copy(merged.title), folded_copy(merged.text)),
+        )
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, listing_id: str) -> Listing | None:
@@ -296,7 +308,7 @@ class EmbeddedStore(ListingStore):
         db.execute("DROP TABLE IF EXISTS temp.t")
         key = self._SORT_KEYS[sort] if sort else "0"
         if fts is not None:
-            rank = "bm25(listings_fts, 3.0, 1.0)" if sort == "relevance" else "NULL"
+            rank = _BM25 if sort == "relevance" else "NULL"
             db.execute(
                 f"CREATE TEMP TABLE t AS SELECT rowid AS rid, {rank} AS rank "
                 "FROM listings_fts WHERE listings_fts MATCH ?",
@@ -494,10 +506,10 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA)
     fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
     if fts is None:
-        db.execute(f"CREATE VIRTUAL TABLE listings_fts USING fts5({_FTS_COLUMNS})")
+        db.execute(f"CREATE VIRTUAL TABLE listings_fts USING fts5({_FTS_COLUMNS_V1})")
     elif "prefix" not in fts[0]:  # a store from before the prefix indices: rebuilt once
         with db:
-            db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+            db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS_V1})")
             db.execute(
                 "INSERT INTO listings_fts_rebuilt(rowid, title, text) SELECT rowid, title, text FROM listings_fts"
             )
@@ -510,3 +522,21 @@ def _facet_key_with_intent(db: sqlite3.Connection) -> None:
     stored before the intent head have none)."""
     with db:
         db.execute("UPDATE listings SET facet_key = json_insert(facet_key, '$[#]', json('[]'))")
+
+
+def _folded_columns(db: sqlite3.Connection) -> None:
+    """Schema step 3: the full-text index gets the folded copies of title and text
+    (:func:`index.folding.folded_copy`); rebuilt once, the copies computed from the stored text."""
+    fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
+    if "title_folded" in fts[0]:
+        return
+    db.create_function("dn_folded_copy", 1, folded_copy, deterministic=True)
+    with db:
+        db.execute("DROP TABLE IF EXISTS listings_fts_rebuilt")
+        db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+        db.execute(
+            "INSERT INTO listings_fts_rebuilt(rowid, title, text, title_folded, text_folded) "
+            "SELECT rowid, title, text, dn_folded_copy(title), dn_folded_copy(text) FROM listings_fts"
+        )
+        db.execute("DROP TABLE listings_fts")
+        db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")

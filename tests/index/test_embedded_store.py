@@ -85,3 +85,38 @@ def test_two_writers_of_one_listing_merge_one_after_the_other(tmp_path: Path, mo
     finally:
         first.close()
         second.close()
+
+
+def test_a_store_written_before_search_folding_gets_the_folded_columns_on_open(tmp_path: Path) -> None:
+    """Schema step 3: a version-2 store (full-text index of title and text only) is rebuilt once
+    with the folded copies computed from its stored text, so listings written before folding
+    existed are found by the plain word too."""
+    path = tmp_path / "listings.sqlite"
+    store = EmbeddedStore(path)
+    store.ensure_schema()
+    evasive = make_listing(1, title="trusted ＭＵＬＴＩＳＩＧ shop", text="ships multi\u200bsig only")
+    plain = make_listing(2, title="multisig shop", text="plain")
+    store.upsert([evasive, plain] + [make_listing(i) for i in range(3, 9)])
+    store.close()
+    with sqlite3.connect(path) as db:  # the layout of a version-2 store
+        db.execute(f"CREATE VIRTUAL TABLE old_fts USING fts5({embedded._FTS_COLUMNS_V1})")
+        db.execute("INSERT INTO old_fts(rowid, title, text) SELECT rowid, title, text FROM listings_fts")
+        db.execute("DROP TABLE listings_fts")
+        db.execute("ALTER TABLE old_fts RENAME TO listings_fts")
+        db.execute("PRAGMA user_version = 2")
+    old = EmbeddedStore(path)  # not upgraded yet (no ensure_schema): it misses the evasive listing
+    assert old.search(SearchQuery(text="multisig")).total == 1
+    old.close()
+
+    reopened = EmbeddedStore(path)
+    reopened.ensure_schema()
+    try:
+        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert reopened.search(SearchQuery(text="multisig")).total == 2
+        (hit,) = reopened.search(SearchQuery(text="multisig only")).hits
+        assert hit.listing.id == evasive.id and hit.listing.text == "ships multi\u200bsig only"
+        assert reopened.count() == 8 and reopened.search(SearchQuery(text="pres*")).total > 0
+        reopened.ensure_schema()  # nothing left to do
+        assert reopened.search(SearchQuery(text="ＭＵＬＴＩＳＩＧ")).total == 2
+    finally:
+        reopened.close()

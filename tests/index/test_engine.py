@@ -104,10 +104,12 @@ def test_a_chunk_over_the_byte_cap_goes_as_several_requests_and_every_listing_is
 
 
 def test_an_index_made_before_the_intent_field_gets_it_on_open(settings: DragnetSettings, opensearch_node) -> None:
-    """Indices are created once and live on; a field added to the mapping later (``dn.intent``)
-    is put on them when a store opens, so the new facet and filter work on old indices too."""
+    """Indices are created once and live on; a field added to the mapping later (``dn.intent``,
+    the folded copies) is put on them when a store opens, so the new facet, filter and folded
+    search work on old indices too."""
     older = json.loads(json.dumps(LISTING_PROPERTIES))
-    del older["dn"]["properties"]["intent"]
+    for name in ("intent", "title_folded", "text_folded"):
+        del older["dn"]["properties"][name]
     engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
     prefix = engine_settings.search.index_prefix
     created = httpx.put(
@@ -126,6 +128,11 @@ def test_an_index_made_before_the_intent_field_gets_it_on_open(settings: Dragnet
         assert mapping[f"{prefix}-listings-2025.01.01"]["mappings"]["properties"]["dn"]["properties"]["intent"]
         facet = {b.value: b.count for b in store.search(SearchQuery(size=0)).facets["intent"]}
         assert facet.get("sell") == 8 and sum(facet.values()) == 10
+        store.upsert([make_listing(50, title="trusted ＭＵＬＴＩＳＩＧ shop")])
+        store.refresh()
+        properties = httpx.get(f"{opensearch_node.url}/{prefix}-listings-2025.01.01/_mapping").json()
+        assert properties[f"{prefix}-listings-2025.01.01"]["mappings"]["properties"]["dn"]["properties"]["title_folded"]
+        assert [hit.listing.id for hit in store.search(SearchQuery(text="multisig")).hits] == [make_listing(50).id]
     finally:
         store.drop()
         store.close()

@@ -271,3 +271,72 @@ def test_sizes_are_capped(store: ListingStore) -> None:
     got = store.get(big.id)
     assert got is not None and len(got.text) <= 200_000
     assert store.search(SearchQuery(text="fentanyl")).total == 1
+
+
+# ways scraped text hides a word from search (issue #16 item 12): each must still be found by the
+# plain word, and typed into a query, each must find the plain word
+EVASIONS = {
+    "full-width": "ＥＳＣＲＯＷ",
+    "combining acute": "esc\u0301row",
+    "zero-width space": "esc\u200brow",
+    "soft hyphen": "esc\u00adrow",
+    "bidi override": "esc\u202erow\u202c",
+    "word joiner and BOM": "es\u2060c\ufeffrow",
+}
+
+
+def test_search_evasion_forms_are_found_by_the_plain_word_and_back(store: ListingStore) -> None:
+    plain = make_listing(0, title="escrow shop", text="plain words only")
+    evasive = {
+        name: make_listing(i, title=f"trusted {form} shop", text="ordinary description")
+        for i, (name, form) in enumerate(EVASIONS.items(), start=1)
+    }
+    in_text = make_listing(20, title="another shop", text=f"we offer {EVASIONS['full-width']} for every order")
+    ligature = make_listing(21, title="\ufb01nest crystal", text="ships worldwide")  # ﬁ, one character
+    plain_fine = make_listing(22, title="finest crystal", text="ships worldwide")
+    unrelated = make_listing(23, title="row of escalators", text="nothing to see")
+    store.upsert([plain, *evasive.values(), in_text, ligature, plain_fine, unrelated])
+    store.refresh()
+    everyone = {plain.id, in_text.id} | {listing.id for listing in evasive.values()}
+
+    assert set(_ids(store.search(SearchQuery(text="escrow", size=50)))) == everyone
+    assert set(_ids(store.search(SearchQuery(text="Escrow", size=50)))) == everyone
+    for name, form in EVASIONS.items():
+        assert set(_ids(store.search(SearchQuery(text=form, size=50)))) == everyone, name
+        assert set(_ids(store.search(SearchQuery(text=f'"{form} shop"', size=50)))) == {plain.id} | {
+            listing.id for listing in evasive.values()
+        }, name
+    # the ligature both ways, and prefix, phrase and exclusion see through the forms too
+    assert set(_ids(store.search(SearchQuery(text="finest")))) == {ligature.id, plain_fine.id}
+    assert set(_ids(store.search(SearchQuery(text="\ufb01nest")))) == {ligature.id, plain_fine.id}
+    assert set(_ids(store.search(SearchQuery(text="escr*", size=50)))) == everyone
+    assert set(_ids(store.search(SearchQuery(text="shop -escrow", size=50)))) == set()
+    assert _ids(store.search(SearchQuery(text="shop -ＥＳＣＲＯＷ -another", size=50))) == []
+    assert store.count(SearchQuery(text="ＥＳＣＲＯＷ")) == len(everyone)
+    # the stored listing is what was posted
+    for name, form in EVASIONS.items():
+        got = store.get(evasive[name].id)
+        assert got is not None and got.title == f"trusted {form} shop", name
+
+
+def test_highlights_of_folded_matches_show_the_posted_text(store: ListingStore) -> None:
+    listings = {
+        name: make_listing(i, title=f"trusted {form} shop", text=f"ordinary {form} description")
+        for i, (name, form) in enumerate(EVASIONS.items(), start=1)
+    }
+    store.upsert(list(listings.values()))
+    store.refresh()
+    result = store.search(SearchQuery(text="escrow shop", size=50))
+    assert {hit.listing.id for hit in result.hits} == {listing.id for listing in listings.values()}
+    for hit in result.hits:
+        (name,) = [n for n, listing in listings.items() if listing.id == hit.listing.id]
+        title = " ".join(hit.highlights["title"])
+        # what was posted, escaped, with the plain word marked; never the folded copy
+        assert "<mark>shop</mark>" in title, (name, title)
+        assert EVASIONS[name] in title.replace("<mark>", "").replace("</mark>", ""), (name, title)
+        assert "text" not in hit.highlights or "escrow description" not in " ".join(hit.highlights["text"])
+    # ordinary text keeps its highlights as before
+    store.upsert([make_listing(40, title="Pressed Escrow pills", text="escrow accepted")])
+    store.refresh()
+    (hit,) = store.search(SearchQuery(text="pressed escrow")).hits
+    assert "<mark>Pressed</mark> <mark>Escrow</mark>" in hit.highlights["title"][0]

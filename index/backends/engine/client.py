@@ -135,6 +135,87 @@ class EngineClient:
             if status_of(exc) != 404:
                 raise
 
+    # -- index lifecycle: ILM on Elasticsearch, ISM on OpenSearch ---------------------------------
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A request the typed client APIs do not cover alike on both engines (ISM has no
+        method in every opensearch-py, ILM none in opensearch-py)."""
+        if self.flavour == "opensearch":
+            return self.raw.transport.perform_request(method, path, body=body)
+        headers = {"accept": "application/json"}
+        if body is not None:
+            headers["content-type"] = "application/json"
+        return self._body(self.raw.perform_request(method, path, headers=headers, body=body))
+
+    def lifecycle_support(self) -> str | None:
+        """None when the engine manages index lifecycles, else why not, in words.
+        Elasticsearch: ``GET /_xpack`` lists ILM as available and enabled (without X-Pack the
+        path is an invalid index name: 400).  OpenSearch: ``GET /_plugins/_ism/policies``
+        answers (without the index-management plugin: 400, no handler)."""
+        if self.flavour == "elasticsearch":
+            path, what = "/_xpack", "ILM (X-Pack)"
+        else:
+            path, what = "/_plugins/_ism/policies?size=1", "ISM (the index-management plugin)"
+        try:
+            if self.flavour == "opensearch":  # ignore=: opensearch-py would log the expected 400 as a warning
+                info = self.raw.transport.perform_request("GET", path, ignore=(400, 404))
+                if "policies" not in info:
+                    return f"GET {path.split('?')[0]} answered {info.get('status', 400)}: no {what} on this opensearch"
+                return None
+            info = self._request("GET", path)
+        except Exception as exc:
+            if status_of(exc) in (400, 404):
+                return f"GET {path.split('?')[0]} answered {status_of(exc)}: no {what} on this {self.flavour}"
+            if status_of(exc) in (401, 403):
+                return f"GET {path.split('?')[0]} answered {status_of(exc)}: this user may not ask about {what}"
+            raise
+        if self.flavour == "elasticsearch":
+            ilm = (info.get("features") or {}).get("ilm") or {}
+            if not (ilm.get("available") and ilm.get("enabled")):
+                return f"GET /_xpack: ILM is not available and enabled on this elasticsearch ({ilm or 'not listed'})"
+        return None
+
+    def _policy_path(self, name: str) -> str:
+        return f"/_ilm/policy/{name}" if self.flavour == "elasticsearch" else f"/_plugins/_ism/policies/{name}"
+
+    def get_lifecycle_policy(self, name: str) -> dict[str, Any] | None:
+        """The stored policy (the engine's own answer for it), or None."""
+        try:
+            found = self._request("GET", self._policy_path(name))
+        except Exception as exc:
+            if status_of(exc) == 404:
+                return None
+            raise
+        return dict(found[name]) if self.flavour == "elasticsearch" else dict(found)
+
+    @staticmethod
+    def policy_fingerprint(flavour: Flavour, stored: dict[str, Any]) -> str | None:
+        """The fingerprint Dragnet wrote into a stored policy (ILM ``_meta``, ISM description)."""
+        policy = stored.get("policy") or {}
+        if flavour == "elasticsearch":
+            return (policy.get("_meta") or {}).get("fingerprint")
+        found = re.search(r"fingerprint ([0-9a-f]+)", str(policy.get("description") or ""))
+        return found.group(1) if found else None
+
+    def put_lifecycle_policy(self, name: str, policy: dict[str, Any], stored: dict[str, Any] | None) -> None:
+        """Create the policy, or replace ``stored`` (ISM wants the sequence number it replaces)."""
+        path = self._policy_path(name)
+        if self.flavour == "opensearch" and stored is not None:
+            path += f"?if_seq_no={stored['_seq_no']}&if_primary_term={stored['_primary_term']}"
+        self._request("PUT", path, {"policy": policy})
+
+    def delete_lifecycle_policy(self, name: str) -> None:
+        try:
+            self._request("DELETE", self._policy_path(name))
+        except Exception as exc:
+            if status_of(exc) != 404:
+                raise
+
+    def lifecycle_index_settings(self, name: str) -> dict[str, Any]:
+        """What the index template carries to attach policy ``name`` to new indices: the
+        ``index.lifecycle.name`` setting on Elasticsearch; nothing on OpenSearch, where the
+        policy's own ``ism_template`` attaches it."""
+        return {"index.lifecycle.name": name} if self.flavour == "elasticsearch" else {}
+
     def close(self) -> None:
         self.raw.close()
 

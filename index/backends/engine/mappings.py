@@ -8,9 +8,14 @@ fields (``.raw`` on title), ``price`` as ``double``, dates, the classification o
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 _KW = {"type": "keyword", "ignore_above": 1024}
+# the folded copies of title and text (index.folding.folded_copy), analysed as the originals are;
+# present only where folding changes the text
+_FOLDED = {"type": "text", "analyzer": "english", "fields": {"std": {"type": "text", "analyzer": "standard"}}}
 _DISABLED = {"type": "object", "enabled": False}
 LISTING_PROPERTIES: dict[str, Any] = {
     "id": {"type": "keyword"},
@@ -81,12 +86,16 @@ LISTING_PROPERTIES: dict[str, Any] = {
             # (its sort optimisation), so the sort/range copy is a plain double; price.* stays scaled.
             "price_usd": {"type": "double"},
             "seen_at": {"type": "date"},
+            "title_folded": _FOLDED,
+            "text_folded": _FOLDED,
         }
     },
 }
 # fields added to the listing mapping after indices were first created with it: put on existing
 # indices at every start (only new fields: changing a field's type would be refused)
-ADDED_PROPERTIES: dict[str, Any] = {"dn": {"properties": {"intent": {"type": "keyword"}}}}
+ADDED_PROPERTIES: dict[str, Any] = {
+    "dn": {"properties": {"intent": {"type": "keyword"}, "title_folded": _FOLDED, "text_folded": _FOLDED}}
+}
 VERSION_PROPERTIES: dict[str, Any] = {
     "listing_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},
@@ -121,4 +130,60 @@ def versions_template(prefix: str, settings: dict[str, Any], alias: str) -> dict
             "mappings": {"dynamic": False, "properties": VERSION_PROPERTIES},
             "aliases": {alias: {}},
         },
+    }
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def versions_lifecycle_phases(warm_after_days: int, retention_days: int | None) -> list[tuple[str, int, str]]:
+    """The lifecycle of a monthly version index as (phase, age in days, action), one list for
+    both engines: hot from creation, warm (lower recovery priority) after ``warm_after_days``,
+    deleted after ``retention_days`` when that is set.  No read-only or force-merge phase: a
+    month's index receives the versions of its listings whenever they change, for ever."""
+    phases = [("hot", 0, "priority:100")]
+    if retention_days is None or warm_after_days < retention_days:
+        phases.append(("warm", warm_after_days, "priority:10"))
+    if retention_days is not None:
+        phases.append(("delete", retention_days, "delete"))
+    return phases
+
+
+def ilm_policy(phases: list[tuple[str, int, str]]) -> dict[str, Any]:
+    """The Elasticsearch ILM policy body; ``_meta.fingerprint`` says whether a stored policy is
+    this one (ensure_schema then leaves it alone)."""
+    body: dict[str, Any] = {"phases": {}}
+    for name, days, what in phases:
+        if what == "delete":
+            actions: dict[str, Any] = {"delete": {}}
+        else:
+            actions = {"set_priority": {"priority": int(what.split(":")[1])}}
+        body["phases"][name] = {"min_age": f"{days}d", "actions": actions}
+    body["_meta"] = {"managed_by": "dragnet", "fingerprint": _fingerprint(body["phases"])}
+    return body
+
+
+def ism_policy(phases: list[tuple[str, int, str]], index_pattern: str) -> dict[str, Any]:
+    """The OpenSearch ISM policy body: one state per phase, moved on by index age; attached to
+    new indices matching ``index_pattern`` by its ``ism_template`` (ISM's own way of attaching;
+    Elasticsearch names the policy in the index template instead)."""
+    states: list[dict[str, Any]] = []
+    for position, (name, _days, what) in enumerate(phases):
+        if what == "delete":
+            actions: list[dict[str, Any]] = [{"delete": {}}]
+        else:
+            actions = [{"index_priority": {"priority": int(what.split(":")[1])}}]
+        transitions = []
+        if position + 1 < len(phases):
+            following, days, _ = phases[position + 1]
+            transitions.append({"state_name": following, "conditions": {"min_index_age": f"{days}d"}})
+        states.append({"name": name, "actions": actions, "transitions": transitions})
+    template = [{"index_patterns": [index_pattern], "priority": 100}]
+    fingerprint = _fingerprint([states, template])
+    return {
+        "description": f"Dragnet listing versions lifecycle (fingerprint {fingerprint})",
+        "default_state": phases[0][0],
+        "states": states,
+        "ism_template": template,
     }

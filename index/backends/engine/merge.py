@@ -22,6 +22,7 @@ from typing import Any
 from dragnet.documents import Listing, utcnow
 from index.backends.engine.bulk import Action, action, dumps, version_source
 from index.docs import flat_fields, merge_with_existing
+from index.folding import folded_copy
 
 # content hashes kept on a current document for its version count; a listing that changed more
 # often than this counts a return to a content older than the last this many as a new version
@@ -145,4 +146,8 @@ def current_source(
     dn["seen_at"] = flat["seen_at"].isoformat()
     dn["content_stored_at"] = stored_at
     dn["contents"] = contents[-MAX_CONTENTS:]
+    for name, value in (("title_folded", listing.title), ("text_folded", listing.text)):
+        folded = folded_copy(value)
+        if folded is not None:  # searched beside title/text (index.folding); absent for most text
+            dn[name] = folded
     return listing.model_dump_json().encode()[:-1] + b',"dn":' + dumps(dn) + b"}"

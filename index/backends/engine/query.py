@@ -10,7 +10,19 @@ from index.docs import as_utc
 from index.query import HL_POST, HL_PRE, parse_user_query, to_simple_query_string
 from index.store import FACET_FIELDS, SearchQuery
 
-_TEXT_FIELDS = ["title^3", "title.std^2", "text", "text.std"]
+# title and text as posted, and their folded copies (index.folding): a listing that spells a word
+# in full-width letters, with combining marks or split by invisible characters is found by the
+# plain word; highlights are asked of title and text only, so they show what was posted
+_TEXT_FIELDS = [
+    "title^3",
+    "title.std^2",
+    "text",
+    "text.std",
+    "dn.title_folded^3",
+    "dn.title_folded.std^2",
+    "dn.text_folded",
+    "dn.text_folded.std",
+]
 _SQS_FLAGS = "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE"
 _FACET_SOURCE = {
     "market": "market",

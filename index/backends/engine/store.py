@@ -55,8 +55,11 @@ from index.backends.engine.client import (
 from index.backends.engine.mappings import (
     ADDED_PROPERTIES,
     LOAD_SETTINGS,
+    ilm_policy,
     index_settings,
+    ism_policy,
     listings_template,
+    versions_lifecycle_phases,
     versions_template,
 )
 from index.backends.engine.merge import (
@@ -164,10 +167,14 @@ class EngineStore(ListingStore):
                 f"{prefix}-listings", listings_template(prefix, self._index_settings())
             ),
         )
+        versions_settings = self._index_settings()
+        policy = self._ensure_versions_lifecycle()
+        if policy is not None:
+            versions_settings |= self.client.lifecycle_index_settings(policy)
         self._call(
             "put template",
             lambda: self.client.put_index_template(
-                f"{prefix}-versions", versions_template(prefix, self._index_settings(), self.versions_alias)
+                f"{prefix}-versions", versions_template(prefix, versions_settings, self.versions_alias)
             ),
         )
         if not self._call("alias exists", lambda: self.client.alias_exists(self.listings_alias)):
@@ -186,12 +193,55 @@ class EngineStore(ListingStore):
         else:  # indices made by an older mapping get the fields added since (dn.intent, ...)
             self._call("put mapping", lambda: self.client.put_mapping(self.listings_alias, ADDED_PROPERTIES))
 
+    def _ensure_versions_lifecycle(self) -> str | None:
+        """Create or update the lifecycle policy of the monthly version indices (ILM or ISM) and
+        return its name, or None when it is turned off or the engine has no lifecycle management
+        (said in the log).  A stored policy with the same fingerprint is left alone, so running
+        this at every start changes nothing."""
+        s = self.settings.search
+        name = self.versions_alias
+        if not s.versions_lifecycle:
+            return None
+        missing = self._call("lifecycle support", self.client.lifecycle_support)
+        if missing is not None:
+            level = logging.WARNING if s.versions_retention_days is not None else logging.INFO
+            log.log(
+                level,
+                "no lifecycle policy for %s-*: %s (versions are kept until deleted by hand%s)",
+                name,
+                missing,
+                "; search.versions_retention_days is NOT applied" if s.versions_retention_days is not None else "",
+            )
+            return None
+        phases = versions_lifecycle_phases(s.versions_warm_after_days, s.versions_retention_days)
+        if self.client.flavour == "elasticsearch":
+            policy = ilm_policy(phases)
+            wanted = policy["_meta"]["fingerprint"]
+        else:
+            policy = ism_policy(phases, f"{name}-*")
+            wanted = self.client.policy_fingerprint("opensearch", {"policy": policy})
+        stored = self._call("get lifecycle policy", lambda: self.client.get_lifecycle_policy(name))
+        if stored is not None and self.client.policy_fingerprint(self.client.flavour, stored) == wanted:
+            return name
+        try:
+            self._call("put lifecycle policy", lambda: self.client.put_lifecycle_policy(name, policy, stored))
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, Exception) or status_of(cause) not in (401, 403):
+                raise
+            log.warning("no lifecycle policy for %s-*: this user may not manage policies (%s)", name, exc)
+            return None
+        log.info("lifecycle policy %s %s: %s", name, "updated" if stored else "created", phases)
+        return name
+
     def drop(self) -> None:
         """Delete this prefix's indices and templates (tests, benchmarks)."""
         prefix = self.settings.search.index_prefix
         self._call("delete", lambda: self.client.delete_indices(f"{prefix}-listings-*,{prefix}-versions-*"))
         for name in (f"{prefix}-listings", f"{prefix}-versions"):
             self.client.delete_template(name)
+        if self._call("lifecycle support", self.client.lifecycle_support) is None:
+            self._call("delete lifecycle policy", lambda: self.client.delete_lifecycle_policy(self.versions_alias))
 
     @contextlib.contextmanager
     def bulk_load(self) -> Iterator[None]:
