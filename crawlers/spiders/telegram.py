@@ -72,6 +72,9 @@ def message_text(block: Any) -> str:
 class TelegramSpider(ProfileSpider):
     name = "telegram"
     kind = "telegram"
+    # Each older page is one level deeper: the depth of a channel is bounded by max_pages
+    # (crawl.telegram_max_pages), not by crawl.max_depth (a profile's max_depth still wins).
+    custom_settings = {"DEPTH_LIMIT": 0}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from aiohttp import web
 from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
@@ -21,6 +22,7 @@ from crawlers.spiders.telegram import parse_views
 from crawlers.telegram import TelegramState
 from extract.text import normalize_text
 from tests.crawlers.conftest import run_crawl_subprocess
+from tests.crawlers.sites import LoopbackSite
 
 pytestmark = pytest.mark.integration
 
@@ -221,3 +223,58 @@ def test_views_and_profile_checks(tmp_path: Path) -> None:
     assert [m.text for m in one.messages.values()] == [m.text for m in two.messages.values()]
     ids = sorted(one.messages)
     assert ids[-1] - ids[0] > len(ids) - 1
+
+
+def _hostile_page() -> str:
+    big = "A" * 1_000_000
+    blocks = [
+        f'<div class="tgme_widget_message" data-post="evil_chan/{1000 + n}"><div class="tgme_widget_message_text">'
+        f"msg {n}<script>steal()</script></div></div>"
+        for n in range(120)
+    ]
+    blocks.insert(
+        0,
+        '<div class="tgme_widget_message" data-post="other_chan/5"><div class="tgme_widget_message_text">'
+        "not ours</div></div>",
+    )
+    blocks.insert(
+        1,
+        f'<div class="tgme_widget_message" data-post="evil_chan/999"><div class="tgme_widget_message_text">'
+        f"{big}</div><span class='tgme_widget_message_views'>9e99K</span></div>",
+    )
+    return (
+        '<html><head><link rel="prev" href="http://evil.example/s/evil_chan?before=1">'
+        f"</head><body>{''.join(blocks)}</body></html>"
+    )
+
+
+def test_hostile_preview_pages_are_capped_and_never_steer_the_crawl(
+    socks_proxy: Any, settings: Any, tmp_path: Path
+) -> None:
+    async def page(request: Any) -> Any:
+        return web.Response(text=_hostile_page(), content_type="text/html")
+
+    with LoopbackSite({"/s/evil_chan": page}) as site:
+        socks_proxy.add("t.me.test", ("127.0.0.1", site.port))
+        try:
+            run = run_crawl_subprocess(
+                [str(_profile(tmp_path, ["evil_chan"], max_pages=5))],
+                data_dir=settings.paths.data_dir,
+                proxy_url=socks_proxy.url,
+                out=tmp_path / "items.jsonl",
+            )
+        finally:
+            socks_proxy.remove("t.me.test")
+    stats = run.site("tg")
+    # 100 blocks read of 122 (the cap); the foreign post refused; the same page served again for
+    # ?before= goes nowhere (ids must go backwards), so the crawl ends after two pages.
+    assert stats["dragnet/telegram/capped_pages"] == 2
+    assert stats["dragnet/telegram/foreign_posts"] == 2
+    assert stats["dragnet/telegram/out_of_order"] >= 1
+    assert site.hits == ["/s/evil_chan", "/s/evil_chan"]
+    assert socks_proxy.stats.by_host["evil.example"] == 0
+    assert all(not item.url.startswith("https://t.me/other_chan") for item in run.listings)
+    assert len(run.listings) == 99
+    huge = next(item for item in run.listings if item.url.endswith("/999"))
+    assert len(huge.text) == settings.crawl.telegram_max_text_chars
+    assert all("steal" not in item.text for item in run.listings)
