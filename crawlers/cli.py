@@ -10,6 +10,7 @@ from crawlers.pipelines import Sink
 from crawlers.profiles import ProfileError
 from crawlers.runner import run_crawl
 from crawlers.sessions import SessionStore
+from crawlers.telegram import TelegramState
 from dragnet.settings import get_settings
 
 
@@ -21,7 +22,8 @@ def register(app: typer.Typer, handoff: Sink) -> None:
     def crawl(
         target: list[str] = typer.Argument(
             ...,
-            help="Site profile names or paths, or a spider kind (market, forum, social: every bundled profile of it).",
+            help="Site profile names or paths, or a spider kind "
+            "(market, forum, social, telegram: every bundled profile of it).",
         ),
         out: Path | None = typer.Option(None, "--out", "-o", help="Also write the listings to this JSONL file."),
         proxy: str | None = typer.Option(
@@ -93,3 +95,47 @@ def register(app: typer.Typer, handoff: Sink) -> None:
         typer.echo(f"{site}: paused ({paused.get('url')}; page {paused.get('page')})" if paused else f"{site}: active")
 
     app.add_typer(session_app, name="session")
+
+    sources_app = typer.Typer(
+        help="The channel directory: public channels crawled on an interval.", no_args_is_help=True
+    )
+
+    @sources_app.command("add")
+    def sources_add(
+        platform: str = typer.Argument(..., help="Platform: telegram."),
+        name: str = typer.Argument(..., help="Public channel name (@name or t.me/name forgiven)."),
+        every: float | None = typer.Option(
+            None, "--every", help="Re-crawl interval in seconds (default: crawl.telegram_recrawl_s)."
+        ),
+    ) -> None:
+        """Add a public channel to the directory (crawled by profiles with 'directory: true')."""
+
+        state = TelegramState()
+        try:
+            source, new = state.add_source(platform, name, every or get_settings().crawl.telegram_recrawl_s)
+        except ValueError as exc:
+            typer.echo(f"dragnet sources add: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        finally:
+            state.close()
+        verb = "added" if new else "updated"
+        typer.echo(f"{source.platform}/{source.name}: {verb}, re-crawled every {source.interval_s:g}s")
+
+    @sources_app.command("list")
+    def sources_list() -> None:
+        """List the directory's channels, their interval and when each was last crawled."""
+
+        state = TelegramState()
+        try:
+            sources = state.sources()
+        finally:
+            state.close()
+        if not sources:
+            typer.echo("no sources; add one with 'dragnet sources add telegram NAME'")
+        for source in sources:
+            typer.echo(
+                f"{source.platform}/{source.name}\tevery {source.interval_s:g}s\t"
+                f"last crawled {source.last_crawled or 'never'}"
+            )
+
+    app.add_typer(sources_app, name="sources")

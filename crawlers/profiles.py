@@ -55,6 +55,8 @@ _SYNONYMS = {
     "depth": "max_depth",
     "delay": "delay_s",
     "allowed_hosts": "follow_hosts",
+    "channel": "channels",
+    "pages": "max_pages",
 }
 
 
@@ -145,7 +147,7 @@ class PostRule(_Strict):
 
 class SiteProfile(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    kind: Literal["market", "forum", "social"]
+    kind: Literal["market", "forum", "social", "telegram"]
     title: str | None = None
     start_urls: list[str] = Field(min_length=1)
     mirrors: list[str] = Field(default_factory=list)
@@ -164,6 +166,12 @@ class SiteProfile(_Strict):
     concurrency: int | None = Field(default=None, ge=1)
     delay_s: float | None = Field(default=None, ge=0)
     max_scrolls: int | None = Field(default=None, ge=1)
+    # telegram: public channels read from the preview pages under the first start URL
+    # (``https://t.me/s/`` + channel); ``directory`` adds the channels of ``dragnet sources``
+    # that are due; ``max_pages`` caps how far back (pages of ~20 messages) one crawl goes.
+    channels: list[str] = Field(default_factory=list)
+    directory: bool = False
+    max_pages: int | None = Field(default=None, ge=1)
 
     @field_validator("start_urls", "mirrors")
     @classmethod
@@ -172,6 +180,14 @@ class SiteProfile(_Strict):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"not an http(s) URL: {url!r}")
         return urls
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_]{3,31}$", name):
+                raise ValueError(f"not a public Telegram channel name: {name!r} (5-32 letters, digits, underscores)")
+        return [n.lower() for n in names]
 
     @field_validator("fields")
     @classmethod
@@ -199,6 +215,10 @@ class SiteProfile(_Strict):
                 raise ValueError("a market profile needs 'listing' (links, next, detail_url)")
             if missing:
                 raise ValueError(f"a market profile needs fields {missing}")
+        if self.kind == "telegram" and not (self.channels or self.directory):
+            raise ValueError("a telegram profile needs 'channels' or 'directory: true'")
+        if self.kind != "telegram" and (self.channels or self.directory or self.max_pages):
+            raise ValueError("'channels', 'directory' and 'max_pages' are for telegram profiles")
         if self.kind in ("forum", "social") and self.posts is None:
             raise ValueError(f"a {self.kind} profile needs 'posts' (container, url, author, text)")
         return self

@@ -24,12 +24,13 @@ from crawlers.profiles import profiles_dir as default_dir
 from crawlers.settings import scrapy_settings
 from crawlers.spiders.market import ForumSpider, MarketSpider
 from crawlers.spiders.social import SocialSpider
+from crawlers.spiders.telegram import TelegramSpider
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings, get_settings, use_settings
 
 log = logging.getLogger(__name__)
 
-SPIDER_KINDS = ("market", "forum", "social")
+SPIDER_KINDS = ("market", "forum", "social", "telegram")
 
 
 @dataclass
@@ -58,7 +59,7 @@ class CrawlStats:
 
 
 def resolve_targets(targets: list[str], profiles_dir: Path | None = None) -> list[Any]:
-    """Profile names or paths; a spider kind (``market``, ``forum``, ``social``) means every
+    """Profile names or paths; a spider kind (``market``, ``forum``, ``social``, ``telegram``) means every
     bundled profile of that kind except the hostile test site."""
 
     profiles = []
@@ -80,7 +81,7 @@ def spider_class(kind: str) -> type:
     if kind == "social":
         return SocialSpider
 
-    return {"market": MarketSpider, "forum": ForumSpider}[kind]
+    return {"market": MarketSpider, "forum": ForumSpider, "telegram": TelegramSpider}[kind]
 
 
 def profiled_spider(cls: type, profile: Any) -> type:

@@ -3,6 +3,7 @@ One gzipped WARC file per crawl process and site; the record id goes on the list
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -30,6 +31,37 @@ class WarcStore:
         with self._lock:
             self._writer.write_record(record)
         return Snapshot(warc_file=str(self.path), record_id=record.rec_headers.get_header("WARC-Record-ID"))
+
+    def write_excerpt(
+        self, url: str, body: bytes, *, page_record_id: str, page_url: str, metadata: dict[str, object] | None = None
+    ) -> Snapshot:
+        """One part of a page as its own ``resource`` record labelled ``url`` (a Telegram message
+        block under its message URL), referring to the page's ``response`` record, with an
+        optional JSON ``metadata`` record (what was read from it) concurrent to it."""
+        headers = {"WARC-Refers-To": page_record_id, "WARC-Refers-To-Target-URI": page_url}
+        record = self._writer.create_warc_record(
+            url,
+            "resource",
+            payload=BytesIO(body),
+            warc_content_type="text/html; charset=utf-8",
+            warc_headers_dict=headers,
+        )
+        record_id = record.rec_headers.get_header("WARC-Record-ID")
+        records = [record]
+        if metadata is not None:
+            records.append(
+                self._writer.create_warc_record(
+                    url,
+                    "metadata",
+                    payload=BytesIO(json.dumps(metadata, sort_keys=True, default=str).encode("utf-8")),
+                    warc_content_type="application/json",
+                    warc_headers_dict={"WARC-Concurrent-To": record_id},
+                )
+            )
+        with self._lock:
+            for one in records:
+                self._writer.write_record(one)
+        return Snapshot(warc_file=str(self.path), record_id=record_id)
 
     def close(self) -> None:
         with self._lock:

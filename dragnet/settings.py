@@ -124,6 +124,10 @@ class CrawlSettings(_Section):
     retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
     max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)
     handoff_batch_size: int = Field(default=64, ge=1)
+    # Telegram public channels (crawlers/spiders/telegram.py)
+    telegram_max_pages: int = Field(default=50, ge=1)  # preview pages (~20 messages) per channel per crawl
+    telegram_max_text_chars: int = Field(default=8000, ge=100)  # a message's text is cut here
+    telegram_recrawl_s: float = Field(default=3600.0, gt=0)  # default interval of 'dragnet sources add'
     usd_rates: dict[str, float] = Field(
         default_factory=lambda: {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "BTC": 65000.0, "XMR": 160.0, "ETH": 3400.0}
     )

@@ -20,6 +20,7 @@ from crawlers.simsites.data import generate_market, generate_posts, onion_name
 from crawlers.simsites.forum import ForumSite, SocialSite
 from crawlers.simsites.hostile import HostileSite
 from crawlers.simsites.market import Faults, MarketSite
+from crawlers.simsites.telegram import TelegramSite, default_channels
 from dragnet.services.socks_proxy import SocksProxy
 from dragnet.settings import get_settings
 
@@ -36,7 +37,7 @@ HOSTS: dict[str, list[str]] = {
     "hostile": [onion_name("hostile-1")],
 }
 
-Site = MarketSite | ForumSite | SocialSite | HostileSite
+Site = MarketSite | ForumSite | SocialSite | HostileSite | TelegramSite
 
 
 class SimulatedWorld:
@@ -44,7 +45,7 @@ class SimulatedWorld:
 
     ``faults``/``gates``/``logins`` switch off the markets' 429/5xx/session-expiry, first-visit
     gates and login walls (benchmarks measure throughput, not recovery); ``hostile`` adds the
-    trap site.
+    trap site, ``telegram`` the public Telegram preview (``t.me.test``, three channels).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class SimulatedWorld:
         data_dir: Path | None = None,
         session_views: int = 40,
         logins: bool = True,
+        telegram: bool = False,
     ) -> None:
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
@@ -120,6 +122,8 @@ class SimulatedWorld:
         }
         if hostile:
             self.sites["hostile"] = HostileSite(HOSTS["hostile"])
+        if telegram:
+            self.sites["telegram"] = TelegramSite(default_channels(seed))
         self.profiles_dir = PROFILES_DIR
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
