@@ -13,6 +13,7 @@ import pytest
 
 from api import db as api_db
 from crawlers.pipelines import VersionPipeline
+from crawlers.telegram import TelegramState
 from dragnet import sqlite
 from dragnet.settings import DragnetSettings, use_settings
 from index.backends.embedded import EmbeddedStore
@@ -103,6 +104,10 @@ def test_every_embedded_store_opens_its_file_through_the_helper(settings: Dragne
     pipeline = VersionPipeline(None)
     pipeline.close_spider()
     files["crawl versions"] = data / "crawl_state.sqlite3"
-    versions = {"embedded listing store": 2}  # its second step added the intent to facet_key
+    TelegramState(data / "telegram.sqlite3").close()
+    files["telegram channels"] = data / "telegram.sqlite3"
+    # steps past the first: the listing store added the intent to facet_key, then the folded
+    # search columns; the API database added saved-search secrets, key expiry and UI sessions
+    versions = {"embedded listing store": 3, "api keys and audit": 4}
     for name, path in files.items():
         assert _file_state(path) == ("wal", versions.get(name, 1), 0o600), name
