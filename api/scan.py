@@ -330,5 +330,6 @@ class ScanJobs:
                 return
             except httpx.HTTPError as exc:
                 job.callback["error"] = f"{type(exc).__name__}"
-            time.sleep(min(f.webhook_backoff_s * 2**attempt, f.webhook_backoff_max_s))
+            if attempt + 1 < f.webhook_max_attempts:
+                time.sleep(min(f.webhook_backoff_s * 2**attempt, f.webhook_backoff_max_s))
         job.callback["status"] = "failed"

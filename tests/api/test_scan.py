@@ -209,3 +209,26 @@ def test_retention_purge(api_env: ApiEnv) -> None:
 def _audit(api_env: ApiEnv) -> list[dict]:
     with db.connect(api_env.settings) as conn:
         return [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY id DESC").fetchall()]
+
+
+def test_failing_callback_is_retried_then_reported(api_env: ApiEnv, webhook: WebhookReceiver) -> None:
+    api_env.settings.feeds.webhook_allow_private = True
+    api_env.settings.feeds.webhook_max_attempts = 2
+    api_env.settings.feeds.webhook_backoff_s = 0
+    webhook.status = 500
+    client = api_env.client(api_env.platform)
+    job_id = client.post("/api/v1/scan", json={"posts": POSTS[:1], "callback_url": webhook.url}).json()["job_id"]
+    assert poll(client, job_id)["status"] == "done"
+    deadline = time.monotonic() + 20
+    while (callback := client.get(f"/api/v1/scan/jobs/{job_id}").json()["callback"])["status"] == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert callback == {"status": "failed", "attempts": 2, "error": "HTTP 500"}
+
+
+def test_scan_route_has_its_own_body_cap(api_env: ApiEnv) -> None:
+    api_env.settings.api.max_body_bytes = 2048
+    body = {"posts": [{"id": "long", "text": "garden club notes " * 200}]}  # about 3.6 kB
+    assert api_env.client(api_env.platform).post("/api/v1/scan", json=body).status_code == 200
+    api_env.settings.api.scan_max_body_bytes = 2048
+    assert api_env.client(api_env.platform).post("/api/v1/scan", json=body).status_code == 413
