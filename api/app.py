@@ -23,13 +23,14 @@ from api.bodyguard import BodyGuard
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.lifespan import router as lifespan_router
+from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
 from api.routes.ui import router as ui_router
 from dragnet import __version__
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import ListingStore
 
-ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router)
+ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router, scan_router)
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -63,6 +64,9 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         opened = getattr(app.state, "store", None)
         if opened is not None and store is None:
             opened.close()
+        jobs = getattr(app.state, "scan_jobs", None)
+        if jobs is not None:
+            jobs.shutdown()
 
     app = FastAPI(
         title="Dragnet",
@@ -89,7 +93,12 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         in a body would otherwise make the error response itself fail with a 500)."""
         return JSONResponse(status_code=422, content={"detail": [_safe_error(error) for error in exc.errors()]})
 
-    app.add_middleware(BodyGuard, max_body_bytes=settings.api.max_body_bytes, cookie_name=COOKIE_NAME)
+    app.add_middleware(
+        BodyGuard,
+        max_body_bytes=settings.api.max_body_bytes,
+        cookie_name=COOKIE_NAME,
+        path_limits={scan_router.prefix: settings.api.scan_max_body_bytes},  # batches of posts
+    )
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

@@ -1,5 +1,6 @@
 """The request-body guard: no body is read for a caller who shows no credential, and none beyond
-``api.max_body_bytes`` is read at all.
+``api.max_body_bytes`` is read at all (a path given its own cap, the platforms' scan API with its
+batches of posts, is held to that one instead).
 
 FastAPI parses a route's body before its dependencies run, so authentication (a dependency)
 comes too late to stop an anonymous 200 MB POST from being read into memory.  This ASGI layer
@@ -43,10 +44,13 @@ def _has_credential(headers: dict[bytes, bytes], cookie_name: str) -> bool:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, cookie_name: str) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, cookie_name: str, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.cookie_name = cookie_name
+        self.path_limits = dict(path_limits or {})  # exact paths with a cap of their own (the scan API)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -56,9 +60,10 @@ class BodyGuard:
         if scope["path"] not in _NO_KEY_NEEDED and not _has_credential(headers, self.cookie_name):
             await _answer(send, 401, "an API key is required")
             return
+        cap = self.path_limits.get(scope["path"], self.max_body_bytes)
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _answer(send, 413, f"request body over {self.max_body_bytes} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            await _answer(send, 413, f"request body over {cap} bytes")
             return
         chunks: list[bytes] = []
         size = 0
@@ -68,8 +73,8 @@ class BodyGuard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await _answer(send, 413, f"request body over {self.max_body_bytes} bytes")
+            if size > cap:
+                await _answer(send, 413, f"request body over {cap} bytes")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -40,6 +40,18 @@ CREATE TABLE IF NOT EXISTS ui_sessions (
 );
 """
 
+# step 5: the platforms' scan API remembers verdicts by hashes (post id, text), never the text,
+# and counts each platform's posts per rolling minute (its quota)
+_ADD_SCAN = """
+CREATE TABLE IF NOT EXISTS scan_verdicts (
+    platform TEXT NOT NULL, post_key TEXT NOT NULL, content_sha256 TEXT NOT NULL, verdict_json TEXT NOT NULL,
+    is_drug_sale INTEGER NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (platform, post_key, content_sha256)
+);
+CREATE INDEX IF NOT EXISTS scan_verdicts_created ON scan_verdicts(created_at);
+CREATE TABLE IF NOT EXISTS scan_usage (platform TEXT NOT NULL, at REAL NOT NULL, posts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS scan_usage_at ON scan_usage(platform, at);
+"""
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -54,6 +66,6 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS])
+            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS, _ADD_SCAN])
             _initialised.add(path)
     return conn

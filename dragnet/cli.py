@@ -20,6 +20,7 @@ from bench import crawl as bench_crawl
 from bench import index as bench_index
 from bench import lifespan as bench_lifespan
 from bench import pipeline as bench_pipeline
+from bench import scan as bench_scan
 from bench import takedown as bench_takedown
 from classifier import cli as classifier_cli
 from crawlers import cli as crawlers_cli
@@ -123,6 +124,12 @@ def bench_lifespan_command(
 ) -> None:
     """Benchmark: a probe round of many markets, sequential against parallel."""
     bench_lifespan.main(json_output=json_output, markets=markets)
+
+
+@bench_app.command("scan")
+def bench_scan_command(json_output: bool = JSON_OPTION) -> None:
+    """Benchmark: the platforms' scan API (batches of 1, 32, 256) beside classify_stream."""
+    bench_scan.main(json_output=json_output)
 
 
 @services_app.command("up")

@@ -210,6 +210,17 @@ class ApiSettings(_Section):
     alert_interval_s: float = Field(default=300.0, gt=0)  # how often `dragnet serve` checks saved searches
     alert_timeout_s: float = Field(default=10.0, gt=0)
     export_max_rows: int = Field(default=100_000, ge=1)
+    # POST /api/v1/scan (platforms): batches up to scan_sync_max are answered at once, larger ones
+    # (up to scan_max_posts) become a background job; verdicts are kept (hashes, never text) for
+    # scan_retention_days so that a repeated post is answered without the model
+    scan_sync_max: int = Field(default=256, ge=1)
+    scan_max_posts: int = Field(default=10_000, ge=1)
+    scan_max_text_chars: int = Field(default=100_000, ge=1)
+    scan_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # the scan route's own body cap
+    scan_quota_per_minute: int = Field(default=60_000, ge=1)  # posts per platform per rolling minute
+    scan_retention_days: float = Field(default=30.0, gt=0)
+    scan_job_workers: int = Field(default=1, ge=1, le=16)  # background scan jobs run at once per API process
+    scan_job_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # a finished job can be polled this long
 
 
 class FeedSettings(_Section):
