@@ -22,6 +22,7 @@ from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
+from api.routes.intake import router as intake_router
 from api.routes.lifespan import router as lifespan_router
 from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
@@ -30,7 +31,7 @@ from dragnet import __version__
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import ListingStore
 
-ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router, scan_router)
+ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router, scan_router, intake_router)
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

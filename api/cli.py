@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import typer
@@ -11,6 +12,7 @@ import uvicorn
 from api.alerts import check_all
 from api.app import create_app
 from api.auth import KeyStore
+from api.intake import IntakeConsumer, IntakeUnavailable
 from dragnet.settings import get_settings
 from index.factory import open_store
 
@@ -51,6 +53,31 @@ def register(app: typer.Typer) -> None:
             )
         finally:
             stop.set()
+
+    intake_app = typer.Typer(help="Continuous intake: classify what platforms push.", no_args_is_help=True)
+    app.add_typer(intake_app, name="intake")
+
+    @intake_app.command("run")
+    def intake_run(
+        name: str | None = typer.Option(
+            None, help="Consumer name; keep it stable per process slot so a restart resumes what it held."
+        ),
+        once: bool = typer.Option(False, "--once", help="One round over every platform stream, then exit."),
+    ) -> None:
+        """Classify posts pushed to /api/v1/intake as they arrive (a consumer-group member)."""
+        try:
+            consumer = IntakeConsumer(get_settings(), name)
+        except IntakeUnavailable as exc:
+            typer.echo(f"dragnet intake run: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        if once:
+            typer.echo(f"{consumer.run_once()} post(s) classified")
+            return
+        signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+        try:
+            consumer.run()
+        except KeyboardInterrupt:
+            consumer.stop()
 
     keys_app = typer.Typer(help="API keys: create, list, revoke, rotate (plaintext shown once).", no_args_is_help=True)
     app.add_typer(keys_app, name="keys")

@@ -221,6 +221,12 @@ class ApiSettings(_Section):
     scan_retention_days: float = Field(default=30.0, gt=0)
     scan_job_workers: int = Field(default=1, ge=1, le=16)  # background scan jobs run at once per API process
     scan_job_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # a finished job can be polled this long
+    # continuous intake (api/intake.py): Redis streams per platform between the API and `dragnet intake run`
+    intake_stream_prefix: str = "dragnet:intake"
+    intake_max_backlog: int = Field(default=50_000, ge=1)  # posts waiting for a verdict before pushes get 429
+    intake_retry_after_s: int = Field(default=5, ge=1)
+    intake_batch: int = Field(default=64, ge=1)  # posts a consumer classifies per stream per round
+    intake_claim_idle_s: float = Field(default=60.0, gt=0)  # a dead consumer's messages are taken over after
 
 
 class FeedSettings(_Section):
