@@ -42,8 +42,10 @@ from api.auth import Principal
 from classifier.cli import classify_stream
 from classifier.engine import ClassifierEngine, get_engine
 from classifier.model_store import ensure_default_model
+from dragnet.documents import Classification, Evidence, Listing
 from dragnet.outbound import WebhookURLError, check_url, pinned_client, signed_headers
 from dragnet.settings import DragnetSettings
+from takedown.service import FeedService
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,43 @@ def scan(settings: DragnetSettings, owner: str, posts: Sequence[tuple[str | int,
 
 def hits_of(results: Sequence[dict[str, Any]]) -> int:
     return sum(1 for r in results if r.get("is_drug_sale") is True)
+
+
+def hits_to_notices(
+    settings: DragnetSettings, principal: Principal, posts: Sequence[Any], results: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Hand a platform's own hits to the takedown workflow: each hit whose ``url`` lies on the
+    calling platform becomes a notice waiting for an analyst's review, with the ids the
+    platform's registry entry reads from the URL.  Only hits are kept (their text becomes the
+    notice's evidence); a hit without a URL, or with one on another platform, is skipped."""
+    service = FeedService(settings)
+    created: list[str] = []
+    duplicates: list[str] = []
+    skipped: list[str | int] = []
+    for post, verdict in zip(posts, results, strict=True):
+        if verdict.get("is_drug_sale") is not True:
+            continue
+        match = service.registry.match(post.url) if post.url else None
+        if match is None or (principal.platform is not None and match.platform != principal.platform):
+            skipped.append(post.id)
+            continue
+        listing = Listing.new(post.url, source_kind="social", title="", text=post.text, platform=match.platform)
+        listing.classification = Classification(
+            is_drug_sale=True,
+            score=verdict["score"],
+            threshold=verdict["threshold"],
+            substances=verdict.get("substance_scores") or {},
+            model_version=verdict["model_version"],
+            evidence=[Evidence.model_validate(e) for e in verdict.get("evidence") or []],
+            explanation=verdict.get("explanation"),
+            intent=verdict.get("intent"),
+        )
+        outcome = service.ingest([listing], by=f"{principal.role}:{principal.name}")
+        created += outcome.created + outcome.updated
+        duplicates += outcome.duplicates
+    summary = f"created={len(created)} duplicates={len(duplicates)} skipped={len(skipped)}"
+    audit.record(principal, "scan.notices", summary, len(created), settings)
+    return {"created": created, "duplicates": duplicates, "skipped": skipped}
 
 
 # -- background jobs -------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ class ScanBody(RequestBody):
     callback_url: str | None = Field(
         default=None, max_length=2000, description="run as a job and POST the results here, signed"
     )
+    notices: bool = Field(
+        default=False,
+        description="hits whose url is on the calling platform become takedown notices in Dragnet's review queue, "
+        "with the platform's own ids (synchronous calls only)",
+    )
 
 
 def _jobs(request: Request) -> scanning.ScanJobs:
@@ -118,7 +123,10 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
     results = scanning.scan(settings, owner, posts)
     hits = scanning.hits_of(results)
     audit.record(principal, "scan", f"posts={n} hits={hits}", n, settings)
-    return JSONResponse({"posts": n, "hits": hits, "results": results})
+    answer: dict = {"posts": n, "hits": hits, "results": results}
+    if body.notices:
+        answer["notices"] = scanning.hits_to_notices(settings, principal, body.posts, results)
+    return JSONResponse(answer)
 
 
 @router.get("/jobs/{job_id}")

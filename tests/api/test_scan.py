@@ -232,3 +232,24 @@ def test_scan_route_has_its_own_body_cap(api_env: ApiEnv) -> None:
     assert api_env.client(api_env.platform).post("/api/v1/scan", json=body).status_code == 200
     api_env.settings.api.scan_max_body_bytes = 2048
     assert api_env.client(api_env.platform).post("/api/v1/scan", json=body).status_code == 413
+
+
+def test_hits_on_the_calling_platform_become_notices_for_review_with_its_own_ids(api_env: ApiEnv) -> None:
+    telegram = KeyStore(api_env.settings).create_key("tg trust and safety", "platform:telegram")
+    client = api_env.client(telegram)
+    posts = [
+        {"id": "m1", "text": POSTS[0]["text"], "url": "https://t.me/plugshop/4242"},  # a hit on Telegram
+        {"id": "m2", "text": POSTS[1]["text"], "url": "https://t.me/gardeners/17"},  # not a hit
+        {"id": "m3", "text": POSTS[2]["text"], "url": "https://www.instagram.com/p/Cabc123/"},  # another platform
+        {"id": "m4", "text": POSTS[2]["text"]},  # a hit without a URL
+    ]
+    answer = client.post("/api/v1/scan", json={"posts": posts, "notices": True}).json()
+    assert [r["is_drug_sale"] for r in answer["results"]] == [True, False, True, True]
+    (created,) = answer["notices"]["created"]
+    assert answer["notices"]["skipped"] == ["m3", "m4"]
+    queue = api_env.client(api_env.analyst).get("/feeds/telegram/notices", params={"status": "new"}).json()
+    (notice,) = [n for n in queue["notices"] if n["id"] == created]
+    assert notice["target"]["url"] == "https://t.me/plugshop/4242"
+    assert notice["target"]["native_ids"] == {"channel": "plugshop", "message_id": "4242", "account": "plugshop"}
+    again = client.post("/api/v1/scan", json={"posts": posts[:1], "notices": True}).json()
+    assert again["notices"]["duplicates"] == [created] and again["notices"]["created"] == []
