@@ -24,7 +24,7 @@ from api.deps import require_roles, settings_of
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
 from takedown.evidence import public_key_b64
-from takedown.notices import Feedback, Notice, render_letter
+from takedown.notices import Feedback, Notice, render_letter, served_notice_schema
 from takedown.service import FeedService, NotFound, WorkflowError
 from takedown.store import ConflictError
 
@@ -99,7 +99,7 @@ def signing_key(request: Request) -> PlainTextResponse:
 @router.get("/schema")
 def get_schema() -> JSONResponse:
     """JSON Schema of a notice, for platforms writing a consumer (no key needed: it holds no data)."""
-    return JSONResponse(Notice.model_json_schema())
+    return JSONResponse(served_notice_schema())
 
 
 # -- the pull feed ----------------------------------------------------------------------------
