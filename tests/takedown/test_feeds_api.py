@@ -25,8 +25,8 @@ from stix2validator import ValidationOptions, validate_string
 from api.app import create_app
 from api.auth import KeyStore
 from dragnet.settings import DragnetSettings, use_settings
-from takedown.delivery import WebhookURLError, check_webhook_url, deliver_pending
 from takedown import formats
+from takedown.delivery import WebhookURLError, check_webhook_url, deliver_pending
 from takedown.evidence import verify_bundle
 from takedown.metrics import ImpactMetrics, PlatformFigures, TrustedFlaggerReport, render_html
 from takedown.service import FeedService
