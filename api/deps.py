@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api import audit
 from api.auth import KeyStore, Principal, key_from_request, session_from_request, validate_role
@@ -16,6 +17,16 @@ from index.factory import open_store
 from index.store import ListingStore, StoreError
 
 _store_lock = threading.Lock()
+# Declared for OpenAPI (``components.securitySchemes`` and each keyed route's ``security``): either
+# one will do.  They never refuse by themselves (auto_error=False); require_roles decides.
+API_KEY_SCHEME = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKeyAuth", auto_error=False, description="A Dragnet API key (dn_<id>_<secret>)."
+)
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="BearerAuth", auto_error=False, description="The same API key as Authorization: Bearer <key>."
+)
+_SHOWS_API_KEY = Security(API_KEY_SCHEME)
+_SHOWS_BEARER = Security(BEARER_SCHEME)
 
 
 def settings_of(request: Request) -> DragnetSettings:
@@ -72,7 +83,11 @@ def require_roles(*roles: str) -> Callable[[Request], Principal]:
         if role != "platform":
             validate_role(role)
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request,
+        _api_key: str | None = _SHOWS_API_KEY,
+        _bearer: HTTPAuthorizationCredentials | None = _SHOWS_BEARER,
+    ) -> Principal:
         principal = current_principal(request)
         if principal is None:
             _audit_failed_login(request)

@@ -1,5 +1,10 @@
 """Raw responses as WARC records (warcio): the evidence of what a page said when it was crawled.
-One gzipped WARC file per crawl process and site; the record id goes on the listing (``Snapshot``)."""
+One gzipped WARC/1.1 file per crawl process and site, opening with a ``warcinfo`` record (the
+software, the format, the crawl name); the record id goes on the listing (``Snapshot``).
+
+The HTTP status line is written as received: ``reason`` is the reason phrase the server sent.
+Where the HTTP client does not keep it (Scrapy keeps only the code) it is ``-``, and it stays
+``-`` downstream (evidence bundles copy the status line, they never make up an ``OK``)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,11 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from dragnet import __version__
 from dragnet.documents import Snapshot
+
+WARC_VERSION = "1.1"
+UNKNOWN_REASON = "-"
 
 
 class WarcStore:
@@ -22,11 +31,35 @@ class WarcStore:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         self.path = directory / f"{name}-{stamp}-{os.getpid()}.warc.gz"
         self._file = self.path.open("ab")
-        self._writer = WARCWriter(self._file, gzip=True)
+        self._writer = WARCWriter(self._file, gzip=True, warc_version=WARC_VERSION)
         self._lock = threading.Lock()
+        if self._file.tell() == 0:  # a new file: warcinfo first (an existing one already has it)
+            info = self._writer.create_warcinfo_record(
+                self.path.name,
+                {
+                    "software": f"dragnet {__version__} (warcio)",
+                    "format": "WARC File Format 1.1",
+                    "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+                    "isPartOf": name,
+                    "description": "Dragnet crawl: raw HTTP responses of the pages crawled",
+                },
+            )
+            self._writer.write_record(info)
+            self._file.flush()
 
-    def write_response(self, url: str, status: int, headers: list[tuple[str, str]], body: bytes) -> Snapshot:
-        http_headers = StatusAndHeaders(f"{status} -", headers, protocol="HTTP/1.1")
+    def write_response(
+        self,
+        url: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        reason: str | None = None,
+        protocol: str = "HTTP/1.1",
+    ) -> Snapshot:
+        """A ``response`` record; ``reason`` is the reason phrase as received (``-`` when the
+        client did not keep it), never one looked up from the code."""
+        phrase = (reason or "").strip() or UNKNOWN_REASON
+        http_headers = StatusAndHeaders(f"{status} {phrase}", headers, protocol=protocol)
         record = self._writer.create_warc_record(url, "response", payload=BytesIO(body), http_headers=http_headers)
         with self._lock:
             self._writer.write_record(record)

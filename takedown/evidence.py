@@ -83,6 +83,8 @@ class RawCapture:
     body: bytes
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=lambda: [("Content-Type", "text/html; charset=utf-8")])
+    statusline: str | None = None  # as received, e.g. "200 -" or "404 Not Found"; None: "<status> -"
+    protocol: str = "HTTP/1.1"
 
 
 @dataclass
@@ -145,13 +147,16 @@ def load_snapshot(listing: Listing, settings: DragnetSettings) -> RawCapture | N
                     continue
                 body = record.content_stream().read(MAX_BUNDLE_FILE_BYTES)
                 status, headers = 200, []
+                statusline, protocol = None, "HTTP/1.1"
                 if record.http_headers is not None:
                     try:
                         status = int(record.http_headers.get_statuscode() or 200)
                     except ValueError:
                         status = 200
                     headers = list(record.http_headers.headers)
-                return RawCapture(body=body, status=status, headers=headers)
+                    statusline = record.http_headers.statusline or None
+                    protocol = record.http_headers.protocol or protocol
+                return RawCapture(body=body, status=status, headers=headers, statusline=statusline, protocol=protocol)
     except Exception:  # noqa: BLE001 - an unreadable archive means "no raw capture", not a crash
         return None
     return None
@@ -259,8 +264,8 @@ def _build_warc(
     writer.write_record(info)
     when = log.captured_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     if raw is not None:
-        reason = "OK" if raw.status == 200 else "Status"
-        http = StatusAndHeaders(f"{raw.status} {reason}", raw.headers, protocol="HTTP/1.1")
+        # the status line as the crawler received it: no reason phrase is made up
+        http = StatusAndHeaders(raw.statusline or f"{raw.status} -", raw.headers, protocol=raw.protocol)
         rec = writer.create_warc_record(
             listing.url,
             "response",

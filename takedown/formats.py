@@ -4,12 +4,20 @@ STIX mapping: each notice is an ``indicator`` whose id is derived from the notic
 version of a notice is a new version of the same STIX object: same id, later ``modified``), with
 a STIX pattern over the URL (and the account when known), ``valid_from`` = first seen,
 ``valid_until`` = expiry, ``confidence`` = score x 100, the TLP marking, and ``revoked: true`` as
-the tombstone.  Dragnet's own fields (verdict, law, proof, status) ride along as ``x_dragnet_*``
-custom properties, which STIX allows and consumers may ignore.
+the tombstone.  Dragnet's own fields (notice id and version, status, verdict details, law, proof)
+ride in a STIX 2.1 property extension (§7.3): every bundle carries the ``extension-definition``
+object :data:`EXTENSION_ID`, and each indicator holds them under ``extensions[EXTENSION_ID]``.
+External references carry no bare URLs: the platform's own id of the post (``external_id``) and
+the evidence bundle with its SHA-256; the post URL is in the pattern and in the extension.
+
+Identifiers are UUIDv4 as STIX 2.1 §2.9 recommends for SDOs, derived from a SHA-256 of the name
+(the notifier, the notice id) with the version and variant bits set: stable, so a notice's next
+version is the next version of the same STIX object.  See ``docs/standards.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import uuid
@@ -22,6 +30,8 @@ from takedown.notices import Notice
 from takedown.store import FeedRow
 
 NAMESPACE = uuid.UUID("5a0c1d1e-4f3c-4bf0-9d7e-6d7261676e65")
+EXTENSION_ID = "extension-definition--3f6c2a8e-7d1b-4c59-9e0a-5b2d8f4a1c6e"
+EXTENSION_CREATED = "2026-01-01T00:00:00.000Z"
 FORMATS = ("json", "ndjson", "csv", "stix")
 MEDIA_TYPES = {
     "json": "application/json",
@@ -143,13 +153,38 @@ def _tlp(label: str) -> Any:
     return stix2.TLP_AMBER  # AMBER and AMBER+STRICT
 
 
+def stix_uuid4(name: str) -> uuid.UUID:
+    """A UUIDv4-form identifier derived from ``name``: SHA-256 over Dragnet's namespace and the
+    name, version 4 and RFC 4122 variant bits set (stable across feed pages and versions)."""
+    return uuid.UUID(bytes=hashlib.sha256(NAMESPACE.bytes + name.encode("utf-8")).digest()[:16], version=4)
+
+
 def stix_identity(notifier_name: str) -> Any:
     return stix2.Identity(
-        id=f"identity--{uuid.uuid5(NAMESPACE, 'notifier:' + notifier_name)}",
+        id=f"identity--{stix_uuid4('notifier:' + notifier_name)}",
         name=notifier_name,
         identity_class="organization",
-        created="2026-01-01T00:00:00.000Z",
-        modified="2026-01-01T00:00:00.000Z",
+        created=EXTENSION_CREATED,
+        modified=EXTENSION_CREATED,
+    )
+
+
+def stix_extension_definition(identity_id: str) -> Any:
+    """The property extension holding Dragnet's fields on each indicator (STIX 2.1 §7.3)."""
+    return stix2.ExtensionDefinition(
+        id=EXTENSION_ID,
+        created_by_ref=identity_id,
+        created=EXTENSION_CREATED,
+        modified=EXTENSION_CREATED,
+        name="Dragnet takedown notice",
+        description="Dragnet's notice fields on an indicator: the notice id and version, workflow status, "
+        "tombstone flag, severity, review, the post URL and the platform's ids of it, the DSA Art. 16 "
+        "legal elements (law) and the evidence digests (proof).",
+        schema="The properties are those of the Dragnet notice JSON Schema served at /feeds/schema: "
+        "notice_id (id), version, status, should_delete, severity and review (verdict), target_url "
+        "(target.url), native_ids (target.native_ids), law and proof, with the same types.",
+        version="1.0.0",
+        extension_types=["property-extension"],
     )
 
 
@@ -160,8 +195,20 @@ def stix_indicator(notice: Notice, identity_id: str) -> Any:
         clauses.append(f"user-account:account_login = '{_stix_str(t.username)}'")
     pattern = "[" + "] OR [".join(clauses) + "]"
     modified = max(notice.modified, notice.created)
+    refs: list[dict[str, Any]] = []
+    if t.native_ids:
+        refs.append({"source_name": notice.platform, "external_id": next(iter(t.native_ids.values()))})
+    if notice.proof.bundle and notice.proof.bundle_sha256:
+        refs.append(
+            {
+                "source_name": "dragnet-evidence-bundle",
+                "description": "WACZ evidence bundle: GET /feeds/{platform}/notices/{notice id}/evidence",
+                "external_id": notice.proof.bundle,
+                "hashes": {"SHA-256": notice.proof.bundle_sha256},
+            }
+        )
     return stix2.Indicator(
-        id=f"indicator--{uuid.uuid5(NAMESPACE, notice.id)}",
+        id=f"indicator--{stix_uuid4(notice.id)}",
         created=notice.created,
         modified=modified,
         created_by_ref=identity_id,
@@ -176,36 +223,35 @@ def stix_indicator(notice: Notice, identity_id: str) -> Any:
         labels=sorted(v.substances) or ["drug-sale"],
         revoked=notice.should_delete,
         object_marking_refs=[_tlp(v.tlp)],
-        external_references=[
-            {
-                "source_name": notice.platform,
-                "url": t.url,
-                **({"external_id": next(iter(t.native_ids.values()))} if t.native_ids else {}),
+        **({"external_references": refs} if refs else {}),
+        extensions={
+            EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "notice_id": notice.id,
+                "version": notice.version,
+                "status": notice.status,
+                "should_delete": notice.should_delete,
+                "severity": v.severity,
+                "review": v.review,
+                "target_url": t.url,
+                "native_ids": t.native_ids,
+                "law": json.loads(notice.law.model_dump_json()),
+                "proof": json.loads(notice.proof.model_dump_json()),
             }
-        ],
-        allow_custom=True,
-        x_dragnet_notice_id=notice.id,
-        x_dragnet_version=notice.version,
-        x_dragnet_status=notice.status,
-        x_dragnet_should_delete=notice.should_delete,
-        x_dragnet_severity=v.severity,
-        x_dragnet_review=v.review,
-        x_dragnet_native_ids=t.native_ids,
-        x_dragnet_law=json.loads(notice.law.model_dump_json()),
-        x_dragnet_proof=json.loads(notice.proof.model_dump_json()),
+        },
     )
 
 
 def to_stix(rows: list[FeedRow], notifier_name: str) -> str:
-    """One STIX 2.1 bundle: the notifier identity, the TLP markings used and one indicator per
-    notice."""
+    """One STIX 2.1 bundle: the notifier identity, the extension definition, the TLP markings used
+    and one indicator per notice."""
 
     identity = stix_identity(notifier_name)
-    objects: list[Any] = [identity]
+    objects: list[Any] = [identity, stix_extension_definition(identity.id)]
     markings: dict[str, Any] = {}
     for row in rows:
         marking = _tlp(row.notice.verdict.tlp)
         markings[marking.id] = marking
         objects.append(stix_indicator(row.notice, identity.id))
-    bundle = stix2.Bundle(objects=objects + list(markings.values()), allow_custom=True)
+    bundle = stix2.Bundle(objects=objects + list(markings.values()))
     return bundle.serialize()

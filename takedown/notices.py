@@ -155,6 +155,28 @@ class Notice(_M):
         return None
 
 
+class ServedNotice(Notice):
+    """A notice as the feed serves it (JSON pages, NDJSON lines, the notice endpoints): the notice
+    plus its feed sequence number.  ``/feeds/schema`` publishes this model's schema, so what is
+    served validates as served.  Webhook payloads carry ``seq`` in the envelope and a plain
+    notice, which validates too (``seq`` is optional)."""
+
+    model_config = ConfigDict(extra="forbid", title="Notice")
+
+    seq: int = Field(
+        default=0,
+        ge=0,
+        description="Feed sequence number of this version of the notice (the feed's cursor order); "
+        "0 where the notice is shown outside the feed (analyst and single-notice views).",
+    )
+
+
+def served_notice_schema() -> dict[str, object]:
+    """JSON Schema (draft 2020-12) of a served notice."""
+    schema = ServedNotice.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
 def notice_id(platform: str, target_key: str) -> str:
     """Stable id: the same target on the same platform is always the same notice."""
     digest = hashlib.sha256(f"{platform}\x00{target_key}".encode()).hexdigest()

@@ -21,14 +21,28 @@ from pydantic import Field
 from api.audit import record as audit
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
 from takedown.evidence import public_key_b64
-from takedown.notices import Feedback, Notice, render_letter
+from takedown.notices import Feedback, Notice, render_letter, served_notice_schema
 from takedown.service import FeedService, NotFound, WorkflowError
 from takedown.store import ConflictError
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
+FEED_PAGE_SCHEMA = {
+    "type": "object",
+    "required": ["notices", "next_cursor", "has_more"],
+    "properties": {
+        "notices": {
+            "type": "array",
+            "items": {"type": "object", "description": "a notice; validates against GET /feeds/schema"},
+        },
+        "next_cursor": {"type": "string"},
+        "has_more": {"type": "boolean"},
+        "rate_limited": {"type": "boolean"},
+    },
+}
 _lock = threading.Lock()
 
 
@@ -56,7 +70,7 @@ def _notice_or_404(service: FeedService, platform: str, notice_id: str) -> Notic
 
 
 # -- metrics (declared before /{platform} so the names do not collide) ---------------------
-@router.get("/metrics")
+@router.get("/metrics", responses=answers(*AUTH))
 def get_metrics(
     request: Request, year: int | None = None, principal: Principal = Depends(require_roles("analyst", "operator"))
 ) -> JSONResponse:
@@ -64,7 +78,7 @@ def get_metrics(
     return JSONResponse(metrics.as_dict(metrics.compute(_service(request).store, year=year)))
 
 
-@router.get("/metrics.html", response_class=HTMLResponse)
+@router.get("/metrics.html", response_class=HTMLResponse, responses=answers(*AUTH))
 def get_metrics_page(
     request: Request, year: int | None = None, principal: Principal = Depends(require_roles("analyst", "operator"))
 ) -> HTMLResponse:
@@ -76,7 +90,11 @@ def get_metrics_page(
     )
 
 
-@router.get("/metrics.svg")
+@router.get(
+    "/metrics.svg",
+    response_class=Response,
+    responses={**answers(*AUTH), **body_types("The plot", {"image/svg+xml": TEXT, "image/png": BINARY})},
+)
 def get_metrics_plot(
     request: Request,
     year: int | None = None,
@@ -99,7 +117,7 @@ def signing_key(request: Request) -> PlainTextResponse:
 @router.get("/schema")
 def get_schema() -> JSONResponse:
     """JSON Schema of a notice, for platforms writing a consumer (no key needed: it holds no data)."""
-    return JSONResponse(Notice.model_json_schema())
+    return JSONResponse(served_notice_schema())
 
 
 # -- the pull feed ----------------------------------------------------------------------------
@@ -113,7 +131,22 @@ def _parse_since(since: str, platform: str, service: FeedService) -> int:
     return service.store.cursor_at(platform, when)
 
 
-@router.get("/{platform}")
+@router.get(
+    "/{platform}",
+    response_class=Response,
+    responses={
+        **answers(*AUTH, 404, 422),
+        **body_types(
+            "A feed page in the format asked for",
+            {
+                formats.MEDIA_TYPES["json"]: FEED_PAGE_SCHEMA,
+                formats.MEDIA_TYPES["ndjson"]: TEXT,
+                formats.MEDIA_TYPES["csv"]: TEXT,
+                formats.MEDIA_TYPES["stix"]: {"type": "object", "description": "a STIX 2.1 bundle"},
+            },
+        ),
+    },
+)
 def pull_feed(
     platform: str,
     request: Request,
@@ -160,7 +193,7 @@ def pull_feed(
     return Response(body, media_type=formats.MEDIA_TYPES[format], headers=headers)
 
 
-@router.get("/{platform}/notices")
+@router.get("/{platform}/notices", responses=answers(*AUTH, 404))
 def list_notices(
     platform: str,
     request: Request,
@@ -181,7 +214,7 @@ def list_notices(
     return JSONResponse({"notices": [formats.notice_json(formats.FeedRow(seq=0, notice=n)) for n in notices]})
 
 
-@router.get("/{platform}/notices/{notice_id}")
+@router.get("/{platform}/notices/{notice_id}", responses=answers(*AUTH, 404))
 def get_notice(
     platform: str,
     notice_id: str,
@@ -197,7 +230,14 @@ def get_notice(
     return JSONResponse(formats.notice_json(formats.FeedRow(seq=0, notice=notice)))
 
 
-@router.get("/{platform}/notices/{notice_id}/evidence")
+@router.get(
+    "/{platform}/notices/{notice_id}/evidence",
+    response_class=FileResponse,
+    responses={
+        **answers(*AUTH, 404),
+        **body_types("The evidence bundle (WACZ)", {"application/wacz+zip": BINARY}),
+    },
+)
 def get_evidence(
     platform: str,
     notice_id: str,
@@ -222,7 +262,7 @@ def get_evidence(
     )
 
 
-@router.get("/{platform}/notices/{notice_id}/letter", response_class=PlainTextResponse)
+@router.get("/{platform}/notices/{notice_id}/letter", response_class=PlainTextResponse, responses=answers(*AUTH, 404))
 def get_letter(
     platform: str,
     notice_id: str,
@@ -244,7 +284,7 @@ class FeedbackBody(RequestBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/{platform}/notices/{notice_id}/feedback")
+@router.post("/{platform}/notices/{notice_id}/feedback", responses=answers(*AUTH, 404, 409, *BODY))
 def post_feedback(
     platform: str,
     notice_id: str,
@@ -280,7 +320,7 @@ class ReviewBody(RequestBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/{platform}/notices/{notice_id}/review")
+@router.post("/{platform}/notices/{notice_id}/review", responses=answers(*AUTH, 404, 409, *BODY))
 def post_review(
     platform: str,
     notice_id: str,
@@ -310,7 +350,7 @@ class WithdrawBody(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/{platform}/notices/{notice_id}/withdraw")
+@router.post("/{platform}/notices/{notice_id}/withdraw", responses=answers(*AUTH, 404, 409, *BODY))
 def post_withdraw(
     platform: str,
     notice_id: str,
@@ -334,7 +374,7 @@ class WebhookBody(RequestBody):
     url: str = Field(max_length=2000)
 
 
-@router.put("/{platform}/webhook")
+@router.put("/{platform}/webhook", responses=answers(*AUTH, 404, *BODY))
 def put_webhook(
     platform: str, body: WebhookBody, request: Request, principal: Principal = Depends(require_roles("platform"))
 ) -> JSONResponse:
@@ -359,7 +399,7 @@ def put_webhook(
     )
 
 
-@router.post("/{platform}/deliver")
+@router.post("/{platform}/deliver", responses=answers(*AUTH, 404, 413))
 def post_deliver(
     platform: str, request: Request, principal: Principal = Depends(require_roles("operator"))
 ) -> JSONResponse:
@@ -371,7 +411,7 @@ def post_deliver(
     return JSONResponse({"delivered": delivered})
 
 
-@router.get("/{platform}/deliveries")
+@router.get("/{platform}/deliveries", responses=answers(*AUTH, 404))
 def get_deliveries(
     platform: str,
     request: Request,

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.audit import record
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.openapi import AUTH, answers
 from lifespan.analytics import report
 from lifespan.html import render_market_page, render_page
 from lifespan.store import LifespanStore
@@ -36,7 +37,7 @@ def _audit(principal: Principal, action: str, query: str, count: int | None, req
         pass
 
 
-@router.get("/lifespan/report")
+@router.get("/lifespan/report", responses=answers(*AUTH))
 def lifespan_report(
     request: Request, confirmed_only: bool = Query(False), principal: Principal = Depends(_viewer)
 ) -> dict[str, Any]:
@@ -47,13 +48,13 @@ def lifespan_report(
     return rep
 
 
-@router.get("/lifespan/markets")
+@router.get("/lifespan/markets", responses=answers(*AUTH))
 def lifespan_markets(request: Request, principal: Principal = Depends(_viewer)) -> list[dict[str, Any]]:
     with _store(request) as store:
         return [m.model_dump(mode="json") for m in store.markets()]
 
 
-@router.get("/lifespan/markets/{market_id}")
+@router.get("/lifespan/markets/{market_id}", responses=answers(*AUTH, 404))
 def lifespan_market(
     market_id: str, request: Request, probes: int = Query(50, ge=1, le=1000), principal: Principal = Depends(_viewer)
 ) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def lifespan_market(
         }
 
 
-@router.get("/lifespan/markets/{market_id}/page", response_class=HTMLResponse)
+@router.get("/lifespan/markets/{market_id}/page", response_class=HTMLResponse, responses=answers(*AUTH, 404))
 def lifespan_market_page(market_id: str, request: Request, principal: Principal = Depends(_viewer)) -> HTMLResponse:
     detail = lifespan_market(market_id, request, probes=200, principal=principal)
     return HTMLResponse(
@@ -82,7 +83,7 @@ def lifespan_market_page(market_id: str, request: Request, principal: Principal 
     )
 
 
-@router.post("/lifespan/markets/{market_id}/confirm")
+@router.post("/lifespan/markets/{market_id}/confirm", responses=answers(*AUTH, 404, 413))
 def confirm_state(
     market_id: str, request: Request, principal: Principal = Depends(require_roles("analyst"))
 ) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def confirm_state(
     return change.model_dump(mode="json")
 
 
-@router.get("/lifespan", response_class=HTMLResponse)
+@router.get("/lifespan", response_class=HTMLResponse, responses=answers(*AUTH))
 def lifespan_page(
     request: Request, confirmed_only: bool = Query(False), principal: Principal = Depends(_viewer)
 ) -> HTMLResponse:

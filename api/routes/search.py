@@ -18,6 +18,7 @@ from api import alerts, audit
 from api.auth import KeyStore, Principal, validate_role
 from api.deps import listing_store, require_roles, settings_of
 from api.evidence import screenshot_path, warc_path, warc_record_bytes
+from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
 from api.params import RequestBody, clean_params, describe, encode_after, query_error, to_query
 from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
@@ -61,7 +62,7 @@ def run_search(
     return params, result
 
 
-@router.get("/search", response_model=ApiSearchResult)
+@router.get("/search", response_model=ApiSearchResult, responses=answers(400, *AUTH, 503))
 def search(
     request: Request,
     size: int = Query(20, ge=0, le=200),
@@ -93,14 +94,14 @@ def search(
     )
 
 
-@router.get("/facets", response_model=dict[str, list[FacetBucket]])
+@router.get("/facets", response_model=dict[str, list[FacetBucket]], responses=answers(400, *AUTH, 503))
 def facets(request: Request, principal: Principal = Depends(analyst)) -> dict[str, list[FacetBucket]]:
     """Facet counts for a query (same parameters as /api/search)."""
     _, result = run_search(request, principal, size=0, after=None, action="facets")
     return result.facets
 
 
-@router.get("/histogram", response_model=list[HistogramBucket])
+@router.get("/histogram", response_model=list[HistogramBucket], responses=answers(400, *AUTH, 503))
 def histogram(
     request: Request, interval: Literal["day", "week", "month"] = "day", principal: Principal = Depends(analyst)
 ) -> list[HistogramBucket]:
@@ -150,7 +151,7 @@ def _listing_or_404(request: Request, listing_id: str) -> Listing:
     return listing
 
 
-@router.get("/listings/{listing_id}", response_model=ListingDetail)
+@router.get("/listings/{listing_id}", response_model=ListingDetail, responses=answers(*AUTH, 404, 503))
 def listing_detail(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> ListingDetail:
     """A listing, its version history and links to its evidence."""
     listing = _listing_or_404(request, listing_id)
@@ -168,7 +169,11 @@ def listing_detail(request: Request, listing_id: str, principal: Principal = Dep
     )
 
 
-@router.get("/listings/{listing_id}/warc", response_class=Response)
+@router.get(
+    "/listings/{listing_id}/warc",
+    response_class=Response,
+    responses={**answers(*AUTH, 404, 503), **body_types("The WARC record", {"application/warc": BINARY})},
+)
 def listing_warc(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
     """The archived WARC record of the listing page, byte for byte."""
     listing = _listing_or_404(request, listing_id)
@@ -184,7 +189,11 @@ def listing_warc(request: Request, listing_id: str, principal: Principal = Depen
     )
 
 
-@router.get("/listings/{listing_id}/screenshot", response_class=Response)
+@router.get(
+    "/listings/{listing_id}/screenshot",
+    response_class=Response,
+    responses={**answers(*AUTH, 404, 503), **body_types("The screenshot", {"image/png": BINARY})},
+)
 def listing_screenshot(request: Request, listing_id: str, principal: Principal = Depends(analyst)) -> Response:
     """The screenshot, served only if its bytes match the recorded SHA-256."""
     listing = _listing_or_404(request, listing_id)
@@ -195,7 +204,7 @@ def listing_screenshot(request: Request, listing_id: str, principal: Principal =
     return Response(path.read_bytes(), media_type="image/png")
 
 
-@router.get("/vendors", response_model=VendorEntity)
+@router.get("/vendors", response_model=VendorEntity, responses=answers(*AUTH, 404, 503))
 def vendor(
     request: Request,
     name: str = Query(..., max_length=256),
@@ -261,7 +270,14 @@ def _csv_row(entry: Listing) -> list[Any]:
     return values
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        **answers(400, *AUTH, 503),
+        **body_types("Matching listings", {"text/csv; charset=utf-8": TEXT, "application/x-ndjson": TEXT}),
+    },
+)
 def export(
     request: Request, format: Literal["csv", "ndjson"] = "ndjson", principal: Principal = Depends(analyst)
 ) -> StreamingResponse:
@@ -310,7 +326,9 @@ class SavedSearchIn(RequestBody):
     webhook_url: str | None = Field(None, max_length=2000)
 
 
-@router.post("/saved-searches", response_model=alerts.SavedSearch, status_code=201)
+@router.post(
+    "/saved-searches", response_model=alerts.SavedSearch, status_code=201, responses=answers(400, *AUTH, *BODY, 503)
+)
 def create_saved(request: Request, body: SavedSearchIn, principal: Principal = Depends(analyst)) -> alerts.SavedSearch:
     try:
         return alerts.create_saved_search(
@@ -320,7 +338,7 @@ def create_saved(request: Request, body: SavedSearchIn, principal: Principal = D
         raise HTTPException(400, detail=str(exc)) from exc
 
 
-@router.get("/saved-searches", response_model=list[alerts.SavedSearch])
+@router.get("/saved-searches", response_model=list[alerts.SavedSearch], responses=answers(*AUTH))
 def list_saved(request: Request, principal: Principal = Depends(analyst)) -> list[alerts.SavedSearch]:
     return alerts.list_saved_searches(settings_of(request), principal)
 
@@ -332,14 +350,16 @@ def _own_saved(request: Request, principal: Principal, saved_id: str) -> alerts.
     return saved
 
 
-@router.post("/saved-searches/{saved_id}/check", response_model=alerts.CheckOutcome)
+@router.post(
+    "/saved-searches/{saved_id}/check", response_model=alerts.CheckOutcome, responses=answers(*AUTH, 404, 413, 503)
+)
 def check_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> alerts.CheckOutcome:
     """Run the saved search now and deliver new listings to its webhook."""
     _own_saved(request, principal, saved_id)
     return alerts.check_saved_search(settings_of(request), listing_store(request), saved_id, by=principal)
 
 
-@router.delete("/saved-searches/{saved_id}", status_code=204)
+@router.delete("/saved-searches/{saved_id}", status_code=204, responses=answers(*AUTH, 404, 413))
 def delete_saved(request: Request, saved_id: str, principal: Principal = Depends(analyst)) -> Response:
     _own_saved(request, principal, saved_id)
     alerts.delete_saved_search(settings_of(request), principal, saved_id)
@@ -358,7 +378,7 @@ class KeyOut(BaseModel):
     role: str
 
 
-@router.post("/keys", response_model=KeyOut, status_code=201, tags=["admin"])
+@router.post("/keys", response_model=KeyOut, status_code=201, tags=["admin"], responses=answers(400, *AUTH, *BODY))
 def create_key(request: Request, body: KeyIn, principal: Principal = Depends(admin)) -> KeyOut:
     try:
         validate_role(body.role)
@@ -379,14 +399,14 @@ class KeyInfo(BaseModel):
     revoked_at: datetime | None = None
 
 
-@router.get("/keys", response_model=list[KeyInfo], tags=["admin"])
+@router.get("/keys", response_model=list[KeyInfo], tags=["admin"], responses=answers(*AUTH))
 def list_keys(request: Request, principal: Principal = Depends(admin)) -> list[KeyInfo]:
     keys = [KeyInfo.model_validate(entry) for entry in KeyStore(settings_of(request)).list_keys()]
     audit.record(principal, "keys.list", "", len(keys), settings=settings_of(request))
     return keys
 
 
-@router.delete("/keys/{key_id}", status_code=204, tags=["admin"])
+@router.delete("/keys/{key_id}", status_code=204, tags=["admin"], responses=answers(*AUTH, 404, 413))
 def revoke_key(request: Request, key_id: str, principal: Principal = Depends(admin)) -> Response:
     revoked = KeyStore(settings_of(request)).revoke(key_id[:64])
     audit.record(principal, "keys.revoke", key_id[:64], int(revoked), settings=settings_of(request))
@@ -395,7 +415,9 @@ def revoke_key(request: Request, key_id: str, principal: Principal = Depends(adm
     return Response(status_code=204)
 
 
-@router.post("/keys/{key_id}/rotate", response_model=KeyOut, status_code=201, tags=["admin"])
+@router.post(
+    "/keys/{key_id}/rotate", response_model=KeyOut, status_code=201, tags=["admin"], responses=answers(*AUTH, 404, 413)
+)
 def rotate_key(request: Request, key_id: str, principal: Principal = Depends(admin)) -> KeyOut:
     store = KeyStore(settings_of(request))
     try:
@@ -408,7 +430,7 @@ def rotate_key(request: Request, key_id: str, principal: Principal = Depends(adm
     return KeyOut(key=key, name=str(entry["name"]), role=str(entry["role"]))
 
 
-@router.get("/audit", response_model=list[audit.AuditEntry], tags=["admin"])
+@router.get("/audit", response_model=list[audit.AuditEntry], tags=["admin"], responses=answers(*AUTH))
 def audit_log(
     request: Request,
     text: str = "",

@@ -20,10 +20,12 @@ import stix2
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from stix2patterns.validator import validate as validate_pattern
+from stix2validator import ValidationOptions, validate_string
 
 from api.app import create_app
 from api.auth import KeyStore
 from dragnet.settings import DragnetSettings, use_settings
+from takedown import formats
 from takedown.delivery import WebhookURLError, check_webhook_url, deliver_pending
 from takedown.evidence import verify_bundle
 from takedown.metrics import ImpactMetrics, PlatformFigures, TrustedFlaggerReport, render_html
@@ -296,27 +298,47 @@ def test_feed_formats_and_stix_bundle_validates(world: dict) -> None:
     FeedService(world["settings"]).withdraw(ids["S2"], by="analyst:ann", reason="test")
     r = client.get("/feeds/fakegram", params={"format": "stix"}, headers=world["admin"])
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/stix+json")
-    bundle = stix2.parse(r.text, allow_custom=True)
+    bundle = stix2.parse(r.text)  # no allow_custom: Dragnet's fields are in a property extension
     assert bundle.type == "bundle"
     indicators = [o for o in bundle.objects if o.type == "indicator"]
-    assert {i.x_dragnet_notice_id for i in indicators} == set(ids.values())
+    ext = {i.id: i.extensions[formats.EXTENSION_ID] for i in indicators}
+    assert {e["notice_id"] for e in ext.values()} == set(ids.values())
+    (ext_def,) = [o for o in bundle.objects if o.type == "extension-definition"]
+    assert ext_def.id == formats.EXTENSION_ID and ext_def.extension_types == ["property-extension"]
     for ind in indicators:
         assert validate_pattern(ind.pattern, stix_version="2.1") is True
         assert ind.spec_version == "2.1" and ind.object_marking_refs == [stix2.TLP_AMBER.id]
         assert ind.created_by_ref in {o.id for o in bundle.objects if o.type == "identity"}
         assert 0 <= ind.confidence <= 100
-        assert ind.x_dragnet_law["dsa_category"] == "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS"
-    assert {i.x_dragnet_notice_id: i.revoked for i in indicators} == {ids["S1"]: False, ids["S2"]: True}
-    # each object also validates on its own (strict parse: unknown properties are x_ prefixed)
+        assert ext[ind.id]["law"]["dsa_category"] == "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS"
+        assert ext[ind.id]["extension_type"] == "property-extension"
+        assert not any(k.startswith("x_") for k in json.loads(ind.serialize()))
+        assert all("url" not in ref or "hashes" in ref for ref in ind.get("external_references", []))
+    assert {ext[i.id]["notice_id"]: i.revoked for i in indicators} == {ids["S1"]: False, ids["S2"]: True}
+    # each object also validates on its own (no custom properties left to allow)
     for obj in json.loads(r.text)["objects"]:
-        stix2.parse(obj, allow_custom=True, version="2.1")
+        stix2.parse(obj, version="2.1")
+    # the OASIS validator in strict mode: no errors, no warnings on the bundle as served
+    results = validate_string(r.text, ValidationOptions(version="2.1", strict=True))
+    assert results.object_id == bundle.id  # one result for the bundle, covering every object in it
+    problems = [str(m) for m in (*results.errors, *results.warnings)]
+    assert results.is_valid and problems == [], problems
+    assert len(bundle.objects) == 5  # identity, extension definition, 2 indicators, TLP marking
 
+    # every notice the feed serves validates, as served, against the schema the feed publishes
     schema = client.get("/feeds/schema").json()
-    for notice in client.get("/feeds/fakegram", headers=world["admin"]).json()["notices"]:
-        notice.pop("seq")
-        jsonschema.validate(notice, schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    served = client.get("/feeds/fakegram", headers=world["admin"]).json()["notices"]
     nd = client.get("/feeds/fakegram", params={"format": "ndjson"}, headers=world["admin"])
     lines = [json.loads(x) for x in nd.text.splitlines()]
+    assert len(served) == len(lines) == 2 and all("seq" in n for n in served + lines)
+    listed = client.get("/feeds/fakegram/notices", headers=world["analyst"]).json()["notices"]
+    single = [client.get(f"/feeds/fakegram/notices/{nid}", headers=world["admin"]).json() for nid in ids.values()]
+    assert len(listed) == len(single) == 2
+    for notice in served + lines + listed + single:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(notice)]
+        assert errors == [], errors
     assert {x["id"] for x in lines} == set(ids.values())
     cs = client.get("/feeds/fakegram", params={"format": "csv"}, headers=world["admin"])
     rows = list(csv.DictReader(io.StringIO(cs.text)))

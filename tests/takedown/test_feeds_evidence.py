@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -235,6 +237,39 @@ def test_bundle_from_the_crawlers_warc_snapshot(feed_settings: DragnetSettings) 
     assert payloads == [body]
     assert len(records) == 4 and log["raw_capture"] is True  # warcinfo, response, text, capture log
     assert verify_bundle(path).ok
+    # the status line travels as the crawler received it ("200 -" stays "200 -", never "200 OK")
+    assert [r.http_headers.statusline for r in records if r.rec_type == "response"] == ["200 -"]
+    assert records[0].rec_type == "warcinfo" and all(r.rec_headers.protocol == "WARC/1.1" for r in records)
+    # the crawler's own file and the bundle's WARC both pass `warcio check`
+    for warc in (Path(snapshot.warc_file), _extract_warc(path, feed_settings.paths.evidence_dir / "w1.warc.gz")):
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("warcio")), "check", "-v", str(warc)], capture_output=True, text=True
+        )
+        assert done.returncode == 0 and "fail" not in done.stdout, done.stdout + done.stderr
+        assert done.stdout.count("digest pass") >= 2
+
+
+def test_bundle_keeps_a_reason_phrase_as_received(feed_settings: DragnetSettings) -> None:
+    warcs = WarcStore(feed_settings.paths.warc_dir, "fakegram")
+    try:
+        snapshot = warcs.write_response(
+            "https://fakegram.test/p/W2", 410, [("Content-Type", "text/html")], b"xanax bars", reason="Gone Away"
+        )
+    finally:
+        warcs.close()
+    hit = make_hit("https://fakegram.test/p/W2", "xanax bars")
+    hit.snapshot = snapshot
+    path = build_bundle(hit, settings=feed_settings)
+    with zipfile.ZipFile(path) as zf:
+        records = list(ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz"))))
+    assert [r.http_headers.statusline for r in records if r.rec_type == "response"] == ["410 Gone Away"]
+    assert verify_bundle(path).ok
+
+
+def _extract_warc(bundle: Path, out: Path) -> Path:
+    with zipfile.ZipFile(bundle) as zf:
+        out.write_bytes(zf.read("archive/data.warc.gz"))
+    return out
 
 
 def test_crawler_screenshot_is_bundled_only_when_its_hash_matches(feed_settings: DragnetSettings) -> None:
