@@ -197,6 +197,7 @@ LOW_INFORMATION_STDDEV = 6.0
 def image_spread(image_bytes: bytes, size: int = 32) -> float | None:
     """Standard deviation of the image's grey levels at ``size`` x ``size`` (0 for a solid colour)."""
     try:
+        # Pillow: loaded only when an image is hashed
         from PIL import Image
 
         with Image.open(io.BytesIO(image_bytes)) as img:

@@ -208,8 +208,7 @@ class StateMachine:
             return False
         if market.state == MarketState.SEIZED:
             return True
-        changes = self.store.state_changes(market.market_id)
-        last = changes[-1] if changes else None
+        last = self.store.current_change(market.market_id)
         return last is not None and last.to_state == market.state and last.confirmed_by is not None
 
     def _answered_after_closure(self, market: Market, result: ProbeResult, outage: float | None) -> None:

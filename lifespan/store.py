@@ -369,6 +369,18 @@ class LifespanStore:
     def get_change(self, market_id: str, change_id: int) -> StateChange | None:
         return next((c for c in self.state_changes(market_id) if c.id == change_id), None)
 
+    def current_change(self, market_id: str) -> StateChange | None:
+        """The transition that put the market in its current state: the latest one, or, when that
+        merely restored a transition after an undone rejection, the restored one."""
+        changes = self.state_changes(market_id)
+        if not changes:
+            return None
+        last = changes[-1]
+        restored = last.evidence.get("restored_change")
+        if restored is not None:
+            return next((c for c in changes if c.id == restored), last)
+        return last
+
     def confirm_last_change(
         self, market_id: str, analyst: str, at: float | None = None, why: str | None = None
     ) -> StateChange | None:
@@ -391,7 +403,15 @@ class LifespanStore:
     ) -> None:
         db.execute(
             "INSERT INTO analyst_actions (market_id, change_id, action, analyst, at, why, data) VALUES (?,?,?,?,?,?,?)",
-            (market_id, change_id, action, analyst[:200], at, (why or "")[:2000] or None, json.dumps(data, default=str)),
+            (
+                market_id,
+                change_id,
+                action,
+                analyst[:200],
+                at,
+                (why or "")[:2000] or None,
+                json.dumps(data, default=str),
+            ),
         )
 
     def _live_action(self, market_id: str, change_id: int) -> dict[str, Any] | None:
@@ -421,7 +441,8 @@ class LifespanStore:
             live = self._live_action(market_id, change_id)
             if live is not None and live["action"] == "reject":
                 raise ValueError(f"transition #{change_id} was rejected; undo the rejection first")
-            current = changes[-1].id == change_id and market.state == change.to_state
+            effective = self.current_change(market_id)
+            current = effective is not None and effective.id == change_id and market.state == change.to_state
             before = {
                 "suspected": change.suspected,
                 "confirmed_by": change.confirmed_by,
@@ -449,9 +470,11 @@ class LifespanStore:
         at = time.time() if at is None else at
         with self._lock:
             market, change, changes = self._require_change(market_id, change_id)
-            if changes[-1].id != change_id or market.state != change.to_state:
-                raise ValueError(f"transition #{change_id} is not the market's current state; only that one is rejected")
-            previous = changes[-2] if len(changes) > 1 else None
+            effective = self.current_change(market_id)
+            if effective is None or effective.id != change_id or market.state != change.to_state:
+                raise ValueError(f"transition #{change_id} is not the market's current one; only that is rejected")
+            before_it = [c for c in changes if c.at < change.at or (c.at == change.at and (c.id or 0) < change_id)]
+            previous = before_it[-1] if before_it else None
             revert = StateChange(
                 market_id=market_id,
                 at=at,
@@ -502,7 +525,6 @@ class LifespanStore:
                 revert_id = data.get("revert_change")
                 if changes[-1].id != revert_id:
                     raise ValueError("the market moved on since the rejection; it cannot be undone")
-                before = data["before"]
                 restore_id = self.add_state_change(
                     StateChange(
                         market_id=market_id,

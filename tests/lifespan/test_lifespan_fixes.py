@@ -21,7 +21,7 @@ from api.app import create_app
 from api.auth import KeyStore
 from dragnet.cli import app as cli_app
 from dragnet.settings import LifespanSettings, use_settings
-from lifespan.analytics import life_records
+from lifespan.analytics import life_records, report
 from lifespan.importer import import_csv, parse_date
 from lifespan.mirrors import check_market_mirrors
 from lifespan.models import MarketState, ProbeStatus, StateChange
@@ -290,7 +290,8 @@ def test_api_and_cli_review_actions_and_transitions_view(settings) -> None:
     assert undone.status_code == 200 and undone.json()["market"]["state"] == "exit_scam"
     ok = client.post(f"{base}/confirm", params={"why": "forum proof"}, headers={"X-API-Key": analyst})
     assert ok.status_code == 200 and ok.json()["change"]["confirmed_by"] == "ana"
-    assert client.post("/lifespan/markets/watched/changes/99999/confirm", headers={"X-API-Key": analyst}).status_code == 404
+    missing = client.post("/lifespan/markets/watched/changes/99999/confirm", headers={"X-API-Key": analyst})
+    assert missing.status_code == 404
     detail = client.get("/lifespan/markets/watched", headers={"X-API-Key": analyst}).json()
     assert [a["action"] for a in detail["actions"]] == ["reject", "undo", "confirm"]
     assert detail["state_changes"][2]["id"] == ids[2]
@@ -363,8 +364,6 @@ def test_hacked_is_a_closure_type_of_its_own(store, tmp_path: Path) -> None:
     assert import_csv(store, csv_file).imported == 3
     types = {r.name: r.closure_type for r in life_records(store)}
     assert types == {"Breached": "hacked", "Pwned": "hacked", "Quiet": "retired"}
-    from lifespan.analytics import report
-
     rep = report(store)
     assert rep["survival"]["incidence"]["hacked"]["events"] == 2
     assert rep["survival"]["incidence"]["retired"]["events"] == 1
