@@ -26,6 +26,7 @@ _WHY: dict[int, str] = {
     409: "The change conflicts with the object's current state or version.",
     413: "The request body is over api.max_body_bytes.",
     422: "A parameter or the body failed validation; detail lists the reasons.",
+    429: "Over the quota or the intake back-pressure limit: retry after Retry-After seconds.",
     503: "The listing store is unavailable.",
 }
 

@@ -275,7 +275,8 @@ class LifespanSettings(_Section):
     """Marketplace probes and lifespan analytics."""
 
     probe_interval_s: float = Field(default=3600.0, gt=0)
-    backoff_max_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # the back-off cap for failing and dead markets: one that returns is noticed within a day
+    backoff_max_s: float = Field(default=24 * 3600.0, gt=0)
     probe_timeout_s: float = Field(default=60.0, gt=0)
     store_path: Path | None = None  # default: <data_dir>/lifespan.sqlite3
     probe_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

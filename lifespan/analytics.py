@@ -24,7 +24,7 @@ from lifespan.models import TERMINAL_STATES, MarketState
 from lifespan.store import LifespanStore
 
 DAY = 86400.0
-CLOSURE_TYPES = ("seized", "exit_scam", "retired")
+CLOSURE_TYPES = ("seized", "exit_scam", "hacked", "retired")
 REPORT_DAYS = (30, 90, 180, 365, 540, 730)
 
 
@@ -76,6 +76,8 @@ def normalise_closure(value: str | None) -> str | None:
         return "seized"
     if v in {"exit_scam", "exitscam", "exit", "scam", "exit_scammed"}:
         return "exit_scam"
+    if v in {"hack", "hacked", "breached", "compromised"}:
+        return "hacked"  # a closure of its own: neither the operators' choice nor law enforcement
     if v in {
         "retired",
         "voluntary",
@@ -83,7 +85,6 @@ def normalise_closure(value: str | None) -> str | None:
         "shutdown",
         "shut_down",
         "closed_voluntarily",
-        "hacked",
         "unknown",
         "other",
     }:

@@ -1,8 +1,10 @@
-"""``dragnet probe`` and ``dragnet lifespan`` (report, import, markets, confirm, signal, clones)."""
+"""``dragnet probe`` and ``dragnet lifespan`` (report, import, markets, transitions, confirm, reject,
+undo, signal, clones)."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +16,9 @@ from rich.text import Text
 from lifespan.analytics import report as build_report
 from lifespan.clones import detect_clones
 from lifespan.html import render_page
-from lifespan.importer import import_csv
-from lifespan.mirrors import check_market_mirrors
+from lifespan.importer import COLUMNS_HELP, COLUMNS_LIST, import_csv, parse_date
+from lifespan.mirrors import MirrorVerification, check_market_mirrors
+from lifespan.models import ProbeResult
 from lifespan.probes import Prober
 from lifespan.registry import register_market, seed_from_profiles
 from lifespan.store import LifespanStore
@@ -23,6 +26,10 @@ from lifespan.store import LifespanStore
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -40,6 +47,9 @@ def register(app: typer.Typer) -> None:
         mirrors: bool = typer.Option(False, "--mirrors", help="Also fetch and verify pgp.txt/mirrors.txt/canary.txt."),
         seed: bool = typer.Option(True, "--seed/--no-seed", help="Register markets from the site profiles first."),
         json_output: bool = typer.Option(False, "--json", help="One JSON object per probe."),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", min=1, max=256, help="Markets probed at once (default: lifespan.probe_concurrency)."
+        ),
     ) -> None:
         """Probe marketplaces over Tor: up, down (kind), gate, login wall, seizure banner, latency."""
 
@@ -60,13 +70,24 @@ def register(app: typer.Typer) -> None:
                 targets = [m.market_id for m in store.due_markets(prober.clock())]
             if not targets:
                 typer.echo("no market due for a probe", err=True)
-            for market_id in targets:
+            workers = max(1, min(concurrency or prober.settings.lifespan.probe_concurrency, len(targets) or 1))
+
+            def one(market_id: str) -> tuple[ProbeResult | None, MirrorVerification | None, str | None]:
+                # each market is probed by one thread only, so its state stays serial
                 try:
                     result = prober.probe(market_id)
                 except (KeyError, ValueError) as exc:
-                    typer.echo(f"{market_id}: {exc}", err=True)
-                    raise typer.Exit(code=1) from None
-                verification = check_market_mirrors(prober, market_id) if mirrors else None
+                    return None, None, str(exc)
+                return result, (check_market_mirrors(prober, market_id) if mirrors else None), None
+
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+                outcomes = list(pool.map(one, targets))  # in the order asked for
+            failed = False
+            for market_id, (result, verification, error) in zip(targets, outcomes, strict=True):
+                if result is None:
+                    typer.echo(f"{market_id}: {error}", err=True)
+                    failed = True
+                    continue
                 if json_output:
                     data = result.model_dump(mode="json")
                     if verification is not None:
@@ -84,6 +105,8 @@ def register(app: typer.Typer) -> None:
                             f"{'verified' if verification.ok else 'PROBLEMS: ' + '; '.join(verification.problems)}"
                             f" ({len(verification.signed_hosts)} signed addresses)"
                         )
+            if failed:
+                raise typer.Exit(code=1)
 
     lifespan_app = typer.Typer(help="Marketplace lifespan analytics.", no_args_is_help=True)
 
@@ -138,16 +161,27 @@ def register(app: typer.Typer) -> None:
                 f"cumulative incidence {name}: {inc['events']} closures, final {inc['final']:.3f}", markup=False
             )
 
-    @lifespan_app.command("import")
+    @lifespan_app.command("import", help=f"Import a historical market table.\n\n{COLUMNS_HELP}")
     def import_(
-        csv_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: name,start,end,closure_type,..."),
+        csv_file: Path = typer.Argument(..., exists=True, dir_okay=False, help=f"CSV with columns: {COLUMNS_LIST}."),
         source: str | None = typer.Option(None, "--source", help="Where the table comes from (default: file name)."),
+        as_of: str | None = typer.Option(
+            None,
+            "--as-of",
+            metavar="DATE",
+            help="Censor markets without an end at this date (default: the table's newest date).",
+        ),
     ) -> None:
-        """Import a historical market table (see lifespan/importer.py for the columns)."""
-
+        try:
+            as_of_ts = parse_date(as_of) if as_of else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--as-of") from None
         with LifespanStore() as store:
-            result = import_csv(store, csv_file, source=source)
+            result = import_csv(store, csv_file, source=source, as_of=as_of_ts)
         typer.echo(f"imported {result.imported}, already present {result.duplicates}, errors {len(result.errors)}")
+        if result.as_of is not None:
+            how = "given with --as-of" if as_of else "the table's newest date"
+            typer.echo(f"open markets censored at {_day(result.as_of)} ({how}; {result.open_rows} open)")
         for error in result.errors[:50]:
             typer.echo(f"  {error}", err=True)
         if result.errors and not result.imported:
@@ -168,16 +202,115 @@ def register(app: typer.Typer) -> None:
                     f"{m.primary_host}\tnext {_when(m.next_probe_at)}"
                 )
 
-    @lifespan_app.command("confirm")
-    def confirm(market_id: str, analyst: str = typer.Option(..., "--analyst", help="Who confirms.")) -> None:
-        """Confirm a market's latest (suspected) state change, e.g. an exit scam."""
+    @lifespan_app.command("transitions")
+    def transitions(market_id: str, json_output: bool = typer.Option(False, "--json")) -> None:
+        """A market's transitions with their evidence and analyst reviews, and its signals."""
 
         with LifespanStore() as store:
-            change = store.confirm_last_change(market_id, analyst)
-        if change is None:
-            typer.echo(f"{market_id}: no state change to confirm", err=True)
-            raise typer.Exit(code=1)
-        typer.echo(f"{market_id}: {change.to_state.value} confirmed by {analyst}")
+            market = store.get_market(market_id)
+            if market is None:
+                typer.echo(f"unknown market {market_id}", err=True)
+                raise typer.Exit(code=1)
+            changes = store.state_changes(market_id)
+            actions = store.analyst_actions(market_id)
+            signals = store.signals(market_id)
+        if json_output:
+            typer.echo(
+                json.dumps(
+                    {
+                        "market": market.model_dump(mode="json"),
+                        "transitions": [c.model_dump(mode="json") for c in changes],
+                        "actions": actions,
+                        "signals": signals,
+                    },
+                    default=str,
+                )
+            )
+            return
+        typer.echo(f"{market.market_id}: {market.state.value}{' (suspected)' if market.suspected else ''}")
+        rejected = {a["change_id"] for a in actions if a["action"] == "reject" and not a["undone_at"]}
+        for c in changes:
+            flags = []
+            if c.suspected:
+                flags.append("suspected")
+            if c.confirmed_by:
+                flags.append(f"confirmed by {c.confirmed_by} {_when(c.confirmed_at)}")
+            if c.id in rejected:
+                flags.append("REJECTED")
+            typer.echo(
+                f"#{c.id}  {_when(c.at)}  {c.from_state.value} -> {c.to_state.value}  {c.reason}"
+                + (f"  [{', '.join(flags)}]" if flags else "")
+            )
+            for key, value in c.evidence.items():
+                typer.echo(f"      {key}: {json.dumps(value, default=str)[:300]}")
+        if actions:
+            typer.echo("analyst actions:")
+            for a in actions:
+                undone = f" (undone {_when(a['undone_at'])})" if a["undone_at"] else ""
+                why = a["why"] or "-"
+                typer.echo(f"  {_when(a['at'])}  {a['action']} #{a['change_id']} by {a['analyst']}: {why}{undone}")
+        if signals:
+            typer.echo("signals:")
+            for sig in signals:
+                typer.echo(f"  {_when(sig['at'])}  {sig['kind']}  {sig['detail'] or ''}  ({sig['source'] or '-'})")
+
+    def _review(action: str, market_id: str, change_id: int | None, analyst: str, why: str | None) -> None:
+        with LifespanStore() as store:
+            try:
+                if action == "confirm":
+                    if change_id is None:
+                        change = store.confirm_last_change(market_id, analyst, why=why)
+                        if change is None:
+                            raise KeyError("no state change to confirm")
+                    else:
+                        change = store.confirm_change(market_id, change_id, analyst, why=why)
+                    typer.echo(f"{market_id}: #{change.id} {change.to_state.value} confirmed by {analyst}")
+                elif action == "reject":
+                    assert change_id is not None
+                    revert = store.reject_change(market_id, change_id, analyst, why=why)
+                    typer.echo(f"{market_id}: #{change_id} rejected by {analyst}; back to {revert.to_state.value}")
+                else:
+                    assert change_id is not None
+                    undone = store.undo_action(market_id, change_id, analyst, why=why)
+                    market = store.get_market(market_id)
+                    state = market.state.value if market else "?"
+                    typer.echo(f"{market_id}: {undone['action']} of #{change_id} undone by {analyst}; now {state}")
+            except KeyError as exc:
+                typer.echo(f"{market_id}: {exc.args[0] if exc.args else exc}", err=True)
+                raise typer.Exit(code=1) from None
+            except ValueError as exc:
+                typer.echo(f"{market_id}: {exc}", err=True)
+                raise typer.Exit(code=1) from None
+
+    @lifespan_app.command("confirm")
+    def confirm(
+        market_id: str,
+        analyst: str = typer.Option(..., "--analyst", help="Who confirms."),
+        change: int | None = typer.Option(None, "--change", help="Transition id (see transitions; default: latest)."),
+        why: str | None = typer.Option(None, "--why", help="Why, for the audit trail."),
+    ) -> None:
+        """Confirm a market's transition, e.g. a suspected exit scam (a confirmed closure is sticky)."""
+        _review("confirm", market_id, change, analyst, why)
+
+    @lifespan_app.command("reject")
+    def reject(
+        market_id: str,
+        change: int = typer.Option(..., "--change", help="Transition id (the market's current one)."),
+        analyst: str = typer.Option(..., "--analyst", help="Who rejects."),
+        why: str = typer.Option(..., "--why", help="Why, for the audit trail."),
+    ) -> None:
+        """Reject a market's current transition: it returns to the state it came from."""
+        _review("reject", market_id, change, analyst, why)
+
+    @lifespan_app.command("undo")
+    def undo(
+        market_id: str,
+        change: int = typer.Option(..., "--change", help="Transition id whose confirmation or rejection to undo."),
+        analyst: str = typer.Option(..., "--analyst", help="Who undoes."),
+        why: str = typer.Option(..., "--why", help="Why, for the audit trail."),
+    ) -> None:
+        """Undo the latest confirmation or rejection of a transition."""
+        _review("undo", market_id, change, analyst, why)
 
     @lifespan_app.command("signal")
     def signal(

@@ -12,6 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 MAX_TEXT_CHARS = 200_000
 
@@ -190,20 +191,52 @@ def average_hash(image_bytes: bytes, size: int = 8) -> str | None:
     return f"{bits:0{size * size // 4}x}"
 
 
-def image_hashes(image_bytes: bytes) -> dict[str, str | None]:
-    return {"sha256": hashlib.sha256(image_bytes).hexdigest(), "ahash": average_hash(image_bytes)}
+LOW_INFORMATION_STDDEV = 6.0
+
+
+def image_spread(image_bytes: bytes, size: int = 32) -> float | None:
+    """Standard deviation of the image's grey levels at ``size`` x ``size`` (0 for a solid colour)."""
+    try:
+        # Pillow: loaded only when an image is hashed
+        from PIL import Image
+
+        with Image.open(io.BytesIO(image_bytes)) as img:
+            img.draft("L", (size * 2, size * 2))
+            pixels = list(img.convert("L").resize((size, size), Image.Resampling.BILINEAR).tobytes())
+    except Exception:  # noqa: BLE001 - not an image we can read
+        return None
+    mean = sum(pixels) / len(pixels)
+    return float((sum((p - mean) ** 2 for p in pixels) / len(pixels)) ** 0.5)
+
+
+def structureless_ahash(ahash: str | None) -> bool:
+    """An average hash of all ones or all zeros says nothing: every near-uniform image has it."""
+    return not ahash or set(ahash.lower()) <= {"f"} or set(ahash.lower()) <= {"0"}
+
+
+def image_hashes(image_bytes: bytes) -> dict[str, str | float | bool | None]:
+    """sha256, average hash, and whether the image is low-information (near-uniform): such an
+    image (a placeholder, a solid background) matches any other one and proves nothing."""
+    ahash = average_hash(image_bytes)
+    spread = image_spread(image_bytes)
+    low = ahash is None or spread is None or spread < LOW_INFORMATION_STDDEV or structureless_ahash(ahash)
+    return {"sha256": hashlib.sha256(image_bytes).hexdigest(), "ahash": ahash, "low_information": low}
 
 
 def hamming_hex(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
-def match_known_images(hashes: list[dict[str, str | None]], known: list[str], max_distance: int = 6) -> list[str]:
-    """Known banner hashes (``<sha256>`` or ``ahash:<hex>``) that any of ``hashes`` matches."""
+def match_known_images(hashes: list[dict[str, Any]], known: list[str], max_distance: int = 6) -> list[str]:
+    """Known banner hashes (``<sha256>`` or ``ahash:<hex>``) that any of ``hashes`` matches.
+    Low-information images (near-uniform) and structureless known hashes never match."""
     hits: list[str] = []
+    informative = [h for h in hashes if not h.get("low_information")]
     for entry in known:
         entry = entry.strip().lower()
-        for h in hashes:
+        if entry.startswith("ahash:") and structureless_ahash(entry[6:]):
+            continue
+        for h in informative:
             if entry.startswith("ahash:"):
                 ah = h.get("ahash")
                 if ah and len(ah) == len(entry[6:]) and hamming_hex(ah, entry[6:]) <= max_distance:

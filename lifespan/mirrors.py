@@ -194,6 +194,31 @@ def verify_mirror_files(
     return result
 
 
+def raise_mirror_signals(
+    prober: Prober, market_id: str, result: MirrorVerification, fetch_errors: dict[str, str], now: float
+) -> list[str]:
+    """A failed check changes no state, but is never silent: one signal per finding (a key
+    change, a stale canary, any other failure), listed with the market's transitions."""
+    source = f"http://{prober.store.get_market(market_id).primary_host}/"  # type: ignore[union-attr]
+    raised: list[str] = []
+    other = [p for p in result.problems if not p.startswith("key changed") and not p.startswith("canary.txt: expired")]
+    if result.key_changed:
+        problem = next(p for p in result.problems if p.startswith("key changed"))
+        prober.store.add_signal(market_id, "key_changed", source=source, detail=problem, at=now)
+        raised.append("key_changed")
+    if result.canary.signature_valid and result.canary_date is not None and not result.canary_fresh:
+        detail = f"canary {result.canary_age_days:.0f} days old (limit {prober.settings.lifespan.canary_max_age_days})"
+        prober.store.add_signal(market_id, "canary_stale", source=source, detail=detail, at=now)
+        raised.append("canary_stale")
+    if other:
+        errors = [f"{name}: {err}" for name, err in fetch_errors.items()]
+        prober.store.add_signal(
+            market_id, "mirror_check_failed", source=source, detail="; ".join(other + errors), at=now
+        )
+        raised.append("mirror_check_failed")
+    return raised
+
+
 def check_market_mirrors(prober: Prober, market_id: str) -> MirrorVerification:
     """Fetch and verify a market's mirror files through Tor, record the check, update mirrors.
 
@@ -236,6 +261,7 @@ def check_market_mirrors(prober: Prober, market_id: str) -> MirrorVerification:
     )
     data = {**result.as_dict(), "fetch_errors": fetch_errors, "host": market.primary_host}
     store.add_mirror_check(market_id, now, result.ok, data)
+    raise_mirror_signals(prober, market_id, result, fetch_errors, now)
     if result.mirrors.signature_valid and not result.key_changed:
         signed = set(result.signed_hosts)
         for host in result.signed_hosts:

@@ -89,6 +89,7 @@ class Mirror(BaseModel):
 class StateChange(BaseModel):
     """One transition of the state machine, with the evidence that caused it."""
 
+    id: int | None = None  # the store's row id: what analysts confirm, reject or undo
     market_id: str
     at: float
     from_state: MarketState

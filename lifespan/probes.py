@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from dragnet.settings import DragnetSettings, get_settings
-from lifespan.content import analyse_html, image_hashes, match_known_images, simhash
+from lifespan.content import analyse_html, image_hashes, match_known_images, simhash, structureless_ahash
 from lifespan.fetch import FetchError, FetchResponse, ProxyUnavailable, http_get
 from lifespan.models import DownKind, Market, MarketState, ProbeResult, ProbeStatus
 from lifespan.registry import seed_from_profiles
@@ -98,11 +98,17 @@ class Prober:
         return out
 
     def known_seizure_images(self) -> list[str]:
-        """Banner hashes from settings plus those learned from earlier seizures recognised by text."""
+        """Banner hashes from settings plus those learned from earlier seizures recognised by text
+        (and not rejected by an analyst)."""
         known = list(self.settings.lifespan.seizure_image_hashes)
+        rejected = self.store.rejected_change_ids()
         for change in self.store.state_changes():
-            if change.to_state == MarketState.SEIZED:
+            # learn only from seizures the banner text proved, never from an image-only (suspected)
+            # verdict or one an analyst rejected, and never a near-uniform image
+            if change.to_state == MarketState.SEIZED and not change.suspected and change.id not in rejected:
                 for img in change.evidence.get("images", []):
+                    if img.get("low_information") or structureless_ahash(img.get("ahash")):
+                        continue
                     if img.get("sha256"):
                         known.append(img["sha256"])
                     if img.get("ahash"):
@@ -142,12 +148,17 @@ class Prober:
             content_sha256=sha,
             simhash=simhash(page.text) if page.text else None,
         )
-        if page.seized_by_text or image_matches:
+        # An image match alone decides nothing: it counts only on a banner-like page (little text,
+        # few links), and without banner words or an agency it is a *suspected* seizure that an
+        # analyst confirms and that a later ordinary answer undoes.
+        image_seizure = bool(image_matches) and page.banner_like
+        if page.seized_by_text or image_seizure:
             evidence.update(
                 seizure_phrases=page.seizure_phrases,
                 seizure_agencies=page.seizure_agencies,
                 images=images,
                 image_matches=image_matches,
+                corroborated=page.seized_by_text or bool(page.seizure_phrases or page.seizure_agencies),
             )
             return ProbeResult(**base, status=ProbeStatus.SEIZED, evidence=evidence, **common)
         if page.withdrawals_disabled:

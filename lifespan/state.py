@@ -1,11 +1,17 @@
 """The market state machine and the probe schedule.
 
     new -> active <-> degraded -> down -> seized | exit_scam | retired
-                  ^__________________|        (and back to active when a down, retired or
-                                               suspected exit-scam market answers again)
+                  ^__________________|        (and back to active when a down market, or a
+                                               *suspected* closure, answers again)
+
+A confirmed closure (and a seizure proven by banner text) is sticky: a later answer at its address
+is recorded as an ``answered_after_closure`` signal (a possible relaunch) for an analyst, who may
+reject the closure (see :meth:`LifespanStore.reject_change`).  Complaints and withdrawal freezes
+count only within the current episode: signals seen before the last recovery are ignored.
 
 Every transition is stored with the evidence that caused it.  Seizure is read from the seizure
-page itself (banner text, banner image hashes).  Exit-scam is inferred from signals: withdrawals
+page itself: banner text; a known banner image on a banner-like page without the text is only a
+suspected seizure, and near-uniform images never match.  Exit-scam is inferred from signals: withdrawals
 disabled on the site, or a run of complaints, followed by a prolonged outage, and is always
 ``suspected`` until an analyst confirms it; so is automatic retirement (a long silent outage).
 
@@ -92,25 +98,40 @@ class StateMachine:
                     **{
                         k: v
                         for k, v in result.evidence.items()
-                        if k in {"seizure_phrases", "seizure_agencies", "images", "image_matches"}
+                        if k in {"seizure_phrases", "seizure_agencies", "images", "image_matches", "corroborated"}
                     },
                 }
+                corroborated = bool(result.evidence.get("corroborated", True))
+                reason = (
+                    "seizure banner served at the market's address"
+                    if corroborated
+                    else "suspected seizure: a known banner image without banner text or agency"
+                )
                 changes.append(
-                    self._transition(
-                        market, MarketState.SEIZED, now, "seizure banner served at the market's address", seizure
-                    )
+                    self._transition(market, MarketState.SEIZED, now, reason, seizure, suspected=not corroborated)
                 )
         elif result.reachable:
             outage = (now - market.failing_since) if market.failing_since is not None else None
             market.consecutive_failures = 0
             market.failing_since = None
-            if market.first_seen is None:
-                market.first_seen = now
-            market.last_seen = now
             slow = result.latency_ms is not None and result.latency_ms > s.degraded_latency_s * 1000
+            stands = self._closure_stands(market)
+            if stands:
+                # A confirmed (or banner-proven) closure is not undone by an answer at the address:
+                # a relaunch, a scam page or a new owner is for an analyst to judge.
+                self._answered_after_closure(market, result, outage)
+            elif market.state == MarketState.SEIZED:  # a suspected (image-only) seizure, disproved
+                ev = {**evidence, "outage_s": outage, "previous_state": market.state.value}
+                changes.append(
+                    self._transition(market, MarketState.ACTIVE, now, "reachable again after a suspected seizure", ev)
+                )
+            if not stands:
+                if market.first_seen is None:
+                    market.first_seen = now
+                market.last_seen = now
             if market.state == MarketState.NEW:
                 changes.append(self._transition(market, MarketState.ACTIVE, now, "first reachable probe", evidence))
-            elif market.state in {MarketState.DOWN, MarketState.RETIRED, MarketState.EXIT_SCAM}:
+            elif market.state in {MarketState.DOWN, MarketState.RETIRED, MarketState.EXIT_SCAM} and not stands:
                 ev = {**evidence, "outage_s": outage, "previous_state": market.state.value}
                 changes.append(
                     self._transition(market, MarketState.ACTIVE, now, f"reachable again after {market.state.value}", ev)
@@ -180,11 +201,49 @@ class StateMachine:
         )
         return changes
 
+    def _closure_stands(self, market: Market) -> bool:
+        """The market is closed for good: a seizure proven by its banner, or a closure an analyst
+        confirmed.  Suspected closures (and ``down``) still end when the market answers."""
+        if market.state not in TERMINAL_STATES or market.suspected:
+            return False
+        if market.state == MarketState.SEIZED:
+            return True
+        last = self.store.current_change(market.market_id)
+        return last is not None and last.to_state == market.state and last.confirmed_by is not None
+
+    def _answered_after_closure(self, market: Market, result: ProbeResult, outage: float | None) -> None:
+        """Record, once per closure, that the address answers again: a possible relaunch."""
+        since = market.state_since or 0.0
+        if self.store.signals(market.market_id, "answered_after_closure", since=since):
+            return
+        self.store.add_signal(
+            market.market_id,
+            "answered_after_closure",
+            source=result.url,
+            detail=(
+                f"{result.status.value} while {market.state.value} (closure stands; a possible relaunch "
+                f"for an analyst){f', after {outage / 86400:.1f} days of failures' if outage else ''}"
+            ),
+            at=result.at,
+        )
+
+    def _episode_start(self, market: Market) -> float:
+        """When the market last recovered from an outage or closure (0: never)."""
+        recovered = [
+            c.at
+            for c in self.store.state_changes(market.market_id)
+            if c.to_state == MarketState.ACTIVE
+            and c.from_state in {MarketState.DOWN, MarketState.SEIZED, MarketState.EXIT_SCAM, MarketState.RETIRED}
+        ]
+        return max(recovered, default=0.0)
+
     def _closure_rules(self, market: Market, now: float, outage: float, ev: dict[str, Any]) -> list[StateChange]:
         """A down market becomes a suspected exit-scam or a suspected retirement with time."""
         s = self.settings
         assert market.failing_since is not None
-        window_start = market.failing_since - s.complaint_window_s
+        # Signals belong to the current episode: those seen before the market last recovered from
+        # an outage were answered by that recovery and must not make the next outage a scam.
+        window_start = max(market.failing_since - s.complaint_window_s, self._episode_start(market))
         complaints = self.store.signals(market.market_id, "complaint", since=window_start)
         withdrawals = self.store.signals(market.market_id, "withdrawals_disabled", since=window_start)
         if outage >= s.exit_scam_outage_s and (len(complaints) >= s.exit_scam_min_complaints or withdrawals):

@@ -105,6 +105,24 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 
+# Analyst reviews of transitions (confirm, reject, undo), with who, when and why.  Created outside
+# the versioned steps (IF NOT EXISTS on every open) so that the store stays at schema version 1.
+REVIEW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS analyst_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    market_id TEXT NOT NULL,
+    change_id INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    analyst TEXT NOT NULL,
+    at REAL NOT NULL,
+    why TEXT,
+    data TEXT NOT NULL DEFAULT '{}',
+    undone_at REAL
+);
+CREATE INDEX IF NOT EXISTS analyst_actions_market ON analyst_actions (market_id, at);
+"""
+
+
 def market_id_for(name: str) -> str:
     """A stable, URL-safe id from a market name ("Abacus Market" -> "abacus-market")."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
@@ -129,6 +147,8 @@ class LifespanStore:
         self._lock = threading.RLock()
         self._db = sqlite.connect(self.path, row_factory=True)
         sqlite.migrate(self._db, [SCHEMA])
+        with self._lock:
+            self._db.executescript(REVIEW_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -341,27 +361,233 @@ class LifespanStore:
         out = []
         for r in rows:
             d = dict(r)
-            d.pop("id")
             d["evidence"] = json.loads(d["evidence"])
             d["suspected"] = bool(d["suspected"])
             out.append(StateChange(**d))
         return out
 
-    def confirm_last_change(self, market_id: str, analyst: str, at: float | None = None) -> StateChange | None:
+    def get_change(self, market_id: str, change_id: int) -> StateChange | None:
+        return next((c for c in self.state_changes(market_id) if c.id == change_id), None)
+
+    def current_change(self, market_id: str) -> StateChange | None:
+        """The transition that put the market in its current state: the latest one, or, when that
+        merely restored a transition after an undone rejection, the restored one."""
+        changes = self.state_changes(market_id)
+        if not changes:
+            return None
+        last = changes[-1]
+        restored = last.evidence.get("restored_change")
+        if restored is not None:
+            return next((c for c in changes if c.id == restored), last)
+        return last
+
+    def confirm_last_change(
+        self, market_id: str, analyst: str, at: float | None = None, why: str | None = None
+    ) -> StateChange | None:
         """An analyst confirms the market's latest (suspected) transition."""
+        changes = self.state_changes(market_id)
+        if not changes or changes[-1].id is None:
+            return None
+        return self.confirm_change(market_id, changes[-1].id, analyst, why=why, at=at)
+
+    def _action(
+        self,
+        db: sqlite3.Connection,
+        market_id: str,
+        change_id: int,
+        action: str,
+        analyst: str,
+        at: float,
+        why: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        db.execute(
+            "INSERT INTO analyst_actions (market_id, change_id, action, analyst, at, why, data) VALUES (?,?,?,?,?,?,?)",
+            (
+                market_id,
+                change_id,
+                action,
+                analyst[:200],
+                at,
+                (why or "")[:2000] or None,
+                json.dumps(data, default=str),
+            ),
+        )
+
+    def _live_action(self, market_id: str, change_id: int) -> dict[str, Any] | None:
+        """The latest confirm or reject of a transition that has not been undone."""
+        actions = [
+            a
+            for a in self.analyst_actions(market_id)
+            if a["change_id"] == change_id and a["action"] in {"confirm", "reject"} and a["undone_at"] is None
+        ]
+        return actions[-1] if actions else None
+
+    def _require_change(self, market_id: str, change_id: int) -> tuple[Market, StateChange, list[StateChange]]:
+        market = self.get_market(market_id)
+        changes = self.state_changes(market_id)
+        change = next((c for c in changes if c.id == change_id), None)
+        if market is None or change is None:
+            raise KeyError(f"market {market_id!r} has no transition #{change_id}")
+        return market, change, changes
+
+    def confirm_change(
+        self, market_id: str, change_id: int, analyst: str, why: str | None = None, at: float | None = None
+    ) -> StateChange:
+        """An analyst confirms one transition (a confirmed closure is sticky, see lifespan.state)."""
         at = time.time() if at is None else at
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT id FROM state_changes WHERE market_id=? ORDER BY at DESC, id DESC LIMIT 1", (market_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE state_changes SET suspected=0, confirmed_by=?, confirmed_at=? WHERE id=?",
-                (analyst, at, row["id"]),
+        with self._lock:
+            market, change, changes = self._require_change(market_id, change_id)
+            live = self._live_action(market_id, change_id)
+            if live is not None and live["action"] == "reject":
+                raise ValueError(f"transition #{change_id} was rejected; undo the rejection first")
+            effective = self.current_change(market_id)
+            current = effective is not None and effective.id == change_id and market.state == change.to_state
+            before = {
+                "suspected": change.suspected,
+                "confirmed_by": change.confirmed_by,
+                "confirmed_at": change.confirmed_at,
+                "market_suspected": market.suspected if current else None,
+            }
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE state_changes SET suspected=0, confirmed_by=?, confirmed_at=? WHERE id=?",
+                    (analyst, at, change_id),
+                )
+                if current:
+                    db.execute("UPDATE markets SET suspected=0 WHERE market_id=?", (market_id,))
+                self._action(db, market_id, change_id, "confirm", analyst, at, why, {"before": before})
+        confirmed = self.get_change(market_id, change_id)
+        assert confirmed is not None
+        return confirmed
+
+    def reject_change(
+        self, market_id: str, change_id: int, analyst: str, why: str | None = None, at: float | None = None
+    ) -> StateChange:
+        """An analyst rejects the market's current transition: the market returns to the state it
+        came from (a new transition records that, with who and why) and is probed at once.
+        Returns the reverting transition."""
+        at = time.time() if at is None else at
+        with self._lock:
+            market, change, changes = self._require_change(market_id, change_id)
+            effective = self.current_change(market_id)
+            if effective is None or effective.id != change_id or market.state != change.to_state:
+                raise ValueError(f"transition #{change_id} is not the market's current one; only that is rejected")
+            before_it = [c for c in changes if c.at < change.at or (c.at == change.at and (c.id or 0) < change_id)]
+            previous = before_it[-1] if before_it else None
+            revert = StateChange(
+                market_id=market_id,
+                at=at,
+                from_state=change.to_state,
+                to_state=change.from_state,
+                reason=f"analyst {analyst} rejected transition #{change_id}" + (f": {why}" if why else ""),
+                evidence={"rejected_change": change_id, "analyst": analyst, "why": why},
+                suspected=False,
             )
-            db.execute("UPDATE markets SET suspected=0 WHERE market_id=?", (market_id,))
-        return self.state_changes(market_id)[-1]
+            before = {
+                "state": market.state.value,
+                "state_since": market.state_since,
+                "suspected": market.suspected,
+                "next_probe_at": market.next_probe_at,
+            }
+            revert_id = self.add_state_change(revert)
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE markets SET state=?, state_since=?, suspected=?, next_probe_at=? WHERE market_id=?",
+                    (
+                        change.from_state.value,
+                        at,
+                        int(bool(previous and previous.to_state == change.from_state and previous.suspected)),
+                        at,
+                        market_id,
+                    ),
+                )
+                self._action(
+                    db, market_id, change_id, "reject", analyst, at, why, {"before": before, "revert_change": revert_id}
+                )
+        reverted = self.get_change(market_id, revert_id)
+        assert reverted is not None
+        return reverted
+
+    def undo_action(
+        self, market_id: str, change_id: int, analyst: str, why: str | None = None, at: float | None = None
+    ) -> dict[str, Any]:
+        """Undo the latest confirm or reject of a transition; returns the undone action."""
+        at = time.time() if at is None else at
+        with self._lock:
+            market, change, changes = self._require_change(market_id, change_id)
+            live = self._live_action(market_id, change_id)
+            if live is None:
+                raise ValueError(f"transition #{change_id} has no confirmation or rejection to undo")
+            data = live["data"]
+            restore_id: int | None = None
+            if live["action"] == "reject":
+                revert_id = data.get("revert_change")
+                if changes[-1].id != revert_id:
+                    raise ValueError("the market moved on since the rejection; it cannot be undone")
+                restore_id = self.add_state_change(
+                    StateChange(
+                        market_id=market_id,
+                        at=at,
+                        from_state=market.state,
+                        to_state=change.to_state,
+                        reason=f"analyst {analyst} undid the rejection of transition #{change_id}"
+                        + (f": {why}" if why else ""),
+                        evidence={"restored_change": change_id, "analyst": analyst, "why": why},
+                        suspected=change.suspected,
+                        confirmed_by=change.confirmed_by,
+                        confirmed_at=change.confirmed_at,
+                    )
+                )
+            with self._tx() as db:
+                if live["action"] == "confirm":
+                    b = data["before"]
+                    db.execute(
+                        "UPDATE state_changes SET suspected=?, confirmed_by=?, confirmed_at=? WHERE id=?",
+                        (int(bool(b["suspected"])), b["confirmed_by"], b["confirmed_at"], change_id),
+                    )
+                    if b.get("market_suspected") is not None:
+                        db.execute(
+                            "UPDATE markets SET suspected=? WHERE market_id=?",
+                            (int(bool(b["market_suspected"])), market_id),
+                        )
+                else:
+                    b = data["before"]
+                    db.execute(
+                        "UPDATE markets SET state=?, state_since=?, suspected=?, next_probe_at=? WHERE market_id=?",
+                        (b["state"], b["state_since"], int(bool(b["suspected"])), b["next_probe_at"], market_id),
+                    )
+                db.execute("UPDATE analyst_actions SET undone_at=? WHERE id=?", (at, live["id"]))
+                self._action(
+                    db,
+                    market_id,
+                    change_id,
+                    "undo",
+                    analyst,
+                    at,
+                    why,
+                    {"undone_action": live["id"], "undone": live["action"], "restore_change": restore_id},
+                )
+        return live
+
+    def analyst_actions(self, market_id: str | None = None) -> list[dict[str, Any]]:
+        """The audit trail of analyst reviews: action, transition, who, when, why."""
+        sql = "SELECT * FROM analyst_actions"
+        args: tuple[Any, ...] = ()
+        if market_id is not None:
+            sql += " WHERE market_id=?"
+            args = (market_id,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at, id", args).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def rejected_change_ids(self) -> set[int]:
+        """Transitions an analyst rejected (and did not un-reject)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT change_id FROM analyst_actions WHERE action='reject' AND undone_at IS NULL"
+            ).fetchall()
+        return {int(r[0]) for r in rows}
 
     # -- signals (complaints, withdrawals disabled, ...) ------------------------------------------
     def add_signal(

@@ -12,6 +12,7 @@ from api import intake as streams
 from api import scan as scanning
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.openapi import AUTH, BODY, answers
 from api.params import RequestBody
 from api.routes.scan import ScanPost
 
@@ -23,7 +24,7 @@ class IntakeBody(RequestBody):
     posts: list[ScanPost] = Field(min_length=1, max_length=1000)
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=answers(*AUTH, *BODY, 404, 429))
 def push(body: IntakeBody, request: Request, principal: Principal = Depends(platform_or_admin)) -> JSONResponse:
     """Queue posts for classification; 202 once they are durable.  429 with ``Retry-After``
     while too many of this platform's posts wait for a verdict."""
@@ -47,7 +48,7 @@ def push(body: IntakeBody, request: Request, principal: Principal = Depends(plat
     return JSONResponse({"queued": len(ids), "stream_ids": ids}, status_code=202)
 
 
-@router.get("/verdicts")
+@router.get("/verdicts", responses=answers(*AUTH, 400, 404, 422))
 def verdicts(
     request: Request,
     after: str = Query("0", max_length=40, pattern=r"^\d+(-\d+)?$"),

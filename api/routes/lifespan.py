@@ -18,6 +18,7 @@ from api.deps import require_roles, settings_of
 from api.openapi import AUTH, answers
 from lifespan.analytics import report
 from lifespan.html import render_market_page, render_page
+from lifespan.models import StateChange
 from lifespan.store import LifespanStore
 
 router = APIRouter(tags=["lifespan"])
@@ -72,6 +73,7 @@ def lifespan_market(
             "probes": [p.model_dump(mode="json") for p in store.probes(market_id, limit=probes)],
             "mirror_checks": store.mirror_checks(market_id)[-10:],
             "signals": store.signals(market_id)[-50:],
+            "actions": store.analyst_actions(market_id)[-50:],
         }
 
 
@@ -94,6 +96,72 @@ def confirm_state(
         raise HTTPException(404, "no state change to confirm")
     _audit(principal, "lifespan.confirm", market_id, 1, request)
     return change.model_dump(mode="json")
+
+
+def _review(
+    market_id: str, change_id: int, action: str, why: str | None, request: Request, principal: Principal
+) -> dict[str, Any]:
+    with _store(request) as store:
+        change: StateChange | None
+        try:
+            if action == "confirm":
+                change = store.confirm_change(market_id, change_id, principal.name, why=why)
+                undone = None
+            elif action == "reject":
+                change = store.reject_change(market_id, change_id, principal.name, why=why)
+                undone = None
+            else:
+                undone = store.undo_action(market_id, change_id, principal.name, why=why)
+                change = store.get_change(market_id, change_id)
+        except KeyError:
+            raise HTTPException(404, "unknown market or transition") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        market = store.get_market(market_id)
+        actions = store.analyst_actions(market_id)
+    _audit(principal, f"lifespan.{action}", f"{market_id}#{change_id}", 1, request)
+    return {
+        "change": change.model_dump(mode="json") if change else None,
+        "undone": undone,
+        "market": market.model_dump(mode="json") if market else None,
+        "action": actions[-1] if actions else None,
+    }
+
+
+@router.post("/lifespan/markets/{market_id}/changes/{change_id}/confirm", responses=answers(*AUTH, 404, 409, 413, 422))
+def confirm_change(
+    market_id: str,
+    change_id: int,
+    request: Request,
+    why: str | None = Query(None, max_length=2000),
+    principal: Principal = Depends(require_roles("analyst")),
+) -> dict[str, Any]:
+    """An analyst confirms one transition (a confirmed closure is sticky)."""
+    return _review(market_id, change_id, "confirm", why, request, principal)
+
+
+@router.post("/lifespan/markets/{market_id}/changes/{change_id}/reject", responses=answers(*AUTH, 404, 409, 413, 422))
+def reject_change(
+    market_id: str,
+    change_id: int,
+    request: Request,
+    why: str | None = Query(None, max_length=2000),
+    principal: Principal = Depends(require_roles("analyst")),
+) -> dict[str, Any]:
+    """An analyst rejects the market's current transition: it returns to its previous state."""
+    return _review(market_id, change_id, "reject", why, request, principal)
+
+
+@router.post("/lifespan/markets/{market_id}/changes/{change_id}/undo", responses=answers(*AUTH, 404, 409, 413, 422))
+def undo_review(
+    market_id: str,
+    change_id: int,
+    request: Request,
+    why: str | None = Query(None, max_length=2000),
+    principal: Principal = Depends(require_roles("analyst")),
+) -> dict[str, Any]:
+    """An analyst undoes the latest confirmation or rejection of a transition."""
+    return _review(market_id, change_id, "undo", why, request, principal)
 
 
 @router.get("/lifespan", response_class=HTMLResponse, responses=answers(*AUTH))

@@ -16,6 +16,7 @@ from api import audit
 from api import scan as scanning
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.openapi import AUTH, BODY, answers
 from api.params import RequestBody
 from dragnet.outbound import WebhookURLError, check_url
 
@@ -71,7 +72,7 @@ def _jobs(request: Request) -> scanning.ScanJobs:
         return jobs
 
 
-@router.post("")
+@router.post("", responses=answers(*AUTH, *BODY, 429))
 def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(platform_or_admin)) -> JSONResponse:
     """Up to ``api.scan_sync_max`` posts: each post's verdict now (200).  More, or a
     ``callback_url``: a job (202) to poll at ``/api/v1/scan/jobs/{id}``."""
@@ -129,7 +130,7 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
     return JSONResponse(answer)
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=answers(*AUTH, 404, 422))
 def get_job(job_id: str, request: Request, principal: Principal = Depends(platform_or_admin)) -> JSONResponse:
     """A job's state, and its results once done (only for the caller that made it)."""
     job = _jobs(request).get(job_id, principal)

@@ -124,15 +124,19 @@ def test_importer_reports_bad_rows_and_censors_open_markets(store, tmp_path) -> 
     assert result.imported == 2
     assert [e.split(":")[0] for e in result.errors] == ["line 3", "line 4", "line 5"]
     rows = {r["name"]: r for r in store.history()}
-    assert rows["Good"]["end"] is None and rows["Good"]["closure_type"] is None
+    # an open market is censored at the table's newest date (2019-04-11), not at report time
+    assert result.as_of == parse_date("2019-04-11") and result.open_rows == 1
+    assert rows["Good"]["end"] == result.as_of and rows["Good"]["closure_type"] is None
     assert rows["NoReason"]["closure_type"] == "retired"  # closed, reason unknown
     now = parse_date("2019-06-01")
     lives = {r.name: r for r in life_records(store, now=now)}
-    assert not lives["Good"].closed and lives["Good"].days == pytest.approx(92)
+    assert not lives["Good"].closed and lives["Good"].days == pytest.approx(41)
     assert lives["NoReason"].closed and lives["NoReason"].days == pytest.approx(100)
     missing = tmp_path / "missing.csv"
     missing.write_text("market,opened\nX,2020-01-01\n", encoding="utf-8")
-    assert import_csv(store, missing).errors == ["missing column(s): name, start"]
+    assert import_csv(store, missing).errors == [
+        "unknown column(s): 'market', 'opened'; expected: name, start, end, closure_type, source, notes"
+    ]
 
 
 def test_probed_markets_enter_the_analysis(store, lifespan_settings) -> None:
