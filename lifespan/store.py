@@ -146,9 +146,7 @@ class LifespanStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite.connect(self.path, row_factory=True)
-        sqlite.migrate(self._db, [SCHEMA])
-        with self._lock:
-            self._db.executescript(REVIEW_SCHEMA)
+        sqlite.migrate(self._db, [SCHEMA, REVIEW_SCHEMA])  # step 2: analysts' reviews of transitions
 
     def close(self) -> None:
         with self._lock:
