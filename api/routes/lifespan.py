@@ -7,7 +7,7 @@ page is served with a Content-Security-Policy that forbids scripts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -128,40 +128,19 @@ def _review(
     }
 
 
-@router.post("/lifespan/markets/{market_id}/changes/{change_id}/confirm", responses=answers(*AUTH, 404, 409, 413, 422))
-def confirm_change(
+@router.post("/lifespan/markets/{market_id}/changes/{change_id}/{action}", responses=answers(*AUTH, 404, 409, 413, 422))
+def review_change(
     market_id: str,
     change_id: int,
+    action: Literal["confirm", "reject", "undo"],
     request: Request,
     why: str | None = Query(None, max_length=2000),
     principal: Principal = Depends(require_roles("analyst")),
 ) -> dict[str, Any]:
-    """An analyst confirms one transition (a confirmed closure is sticky)."""
-    return _review(market_id, change_id, "confirm", why, request, principal)
-
-
-@router.post("/lifespan/markets/{market_id}/changes/{change_id}/reject", responses=answers(*AUTH, 404, 409, 413, 422))
-def reject_change(
-    market_id: str,
-    change_id: int,
-    request: Request,
-    why: str | None = Query(None, max_length=2000),
-    principal: Principal = Depends(require_roles("analyst")),
-) -> dict[str, Any]:
-    """An analyst rejects the market's current transition: it returns to its previous state."""
-    return _review(market_id, change_id, "reject", why, request, principal)
-
-
-@router.post("/lifespan/markets/{market_id}/changes/{change_id}/undo", responses=answers(*AUTH, 404, 409, 413, 422))
-def undo_review(
-    market_id: str,
-    change_id: int,
-    request: Request,
-    why: str | None = Query(None, max_length=2000),
-    principal: Principal = Depends(require_roles("analyst")),
-) -> dict[str, Any]:
-    """An analyst undoes the latest confirmation or rejection of a transition."""
-    return _review(market_id, change_id, "undo", why, request, principal)
+    """An analyst reviews one transition: ``confirm`` it (a confirmed closure is sticky),
+    ``reject`` the market's current transition (it returns to its previous state), or ``undo``
+    the latest confirmation or rejection of it."""
+    return _review(market_id, change_id, action, why, request, principal)
 
 
 @router.get("/lifespan", response_class=HTMLResponse, responses=answers(*AUTH))
