@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from w3lib.url import safe_url_string
 
 BUNDLED_PROFILES = Path(__file__).resolve().parent / "profiles"
 
@@ -225,7 +226,23 @@ class SiteProfile(_Strict):
 
     @property
     def hosts(self) -> list[str]:
-        return [urlsplit(u).hostname or "" for u in [*self.start_urls, *self.mirrors]]
+        return [canonical_host(u) for u in [*self.start_urls, *self.mirrors]]
+
+
+def canonical_host(url_or_host: str) -> str:
+    """A host as Scrapy's requests spell it: their URLs go through w3lib's ``safe_url_string``,
+    which (from w3lib 2.6) rewrites numeric IPv4 hosts (``2130706433``, ``127.1`` -> ``127.0.0.1``),
+    so an allow-list must be spelled the same way or it refuses the profile's own start URLs."""
+    if "://" in url_or_host:
+        url = url_or_host
+    elif ":" in url_or_host and not url_or_host.startswith("["):
+        url = f"http://[{url_or_host}]/"  # a bare IPv6 address, as urlsplit's hostname gives it
+    else:
+        url = f"http://{url_or_host}/"
+    try:
+        return (urlsplit(safe_url_string(url)).hostname or "").lower()
+    except ValueError:  # not a host at all: it matches nothing
+        return url_or_host.lower()
 
 
 def load_profile(path: Path) -> SiteProfile:

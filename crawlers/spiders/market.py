@@ -16,7 +16,7 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
-from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, find_profile
+from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, canonical_host, find_profile
 from crawlers.sessions import SessionStore
 from crawlers.warc import WarcStore
 from dragnet.documents import Listing, Vendor
@@ -82,7 +82,7 @@ class ProfileSpider(scrapy.Spider):
         # Offsite policy: links are followed only to the site's own onion names (start URLs,
         # mirrors) and the hosts its profile names in ``follow_hosts``.  Scrapy's offsite
         # middleware holds redirects to the same list (``offsite/filtered``).
-        self.own_hosts = {h.lower() for h in profile.hosts + profile.follow_hosts if h}
+        self.own_hosts = {canonical_host(h) for h in profile.hosts + profile.follow_hosts if h}
         self.allowed_domains = sorted(self.own_hosts)
         self.offsite_refused: dict[str, int] = {}
 
@@ -107,7 +107,7 @@ class ProfileSpider(scrapy.Spider):
 
     def on_site(self, url: str) -> bool:
         """Whether ``url`` may be followed; an offsite link is counted (``dragnet/offsite/refused``)."""
-        host = (urlsplit(url).hostname or "").lower()
+        host = canonical_host(url)
         if host in self.own_hosts:
             return True
         if host not in self.offsite_refused:

@@ -80,10 +80,12 @@ def test_every_notation_of_loopback_refused_directly_and_after_redirect(settings
     assert stats["dragnet/refused/private_target"] + stats.get("offsite/filtered", 0) == 2 * len(notations)
     assert stats["dragnet/refused/private_target"] >= 2 * len(notations) - 1
     refusals = [line for line in run.log.splitlines() if "refused private/loopback target" in line]
+    # Matched by port and path: URL libraries respell numeric hosts (w3lib >= 2.6 writes
+    # 2130706433 as 127.0.0.1), which is the point of deciding by address, not by spelling.
     for i, host in enumerate(notations):
-        assert any(f"target http://{host}:{target.port}/item/{i}: " in line for line in refusals), host
+        assert any(f":{target.port}/item/{i}: " in line for line in refusals), host
         if host != "[::ffff:127.0.0.1]":
-            assert any(f"target http://{host}:{target.port}/item/{100 + i}: " in line for line in refusals), host
+            assert any(f":{target.port}/item/{100 + i}: " in line for line in refusals), host
 
 
 def test_allowed_address_admits_every_notation_of_it(settings, tmp_path: Path) -> None:
