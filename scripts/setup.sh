@@ -27,7 +27,9 @@ fi
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { log "Python 3.11+ is required"; exit 1; }
 
-stamp_value=$(cat pyproject.toml | sha256sum | cut -c1-16)
+# Python packages come pinned from requirements.lock (scripts/lock.sh re-resolves it on purpose),
+# so every machine and image runs the versions CI tested; the project itself goes in editable.
+stamp_value=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 stamp=.venv/.dragnet-deps
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_value" ]; then
   log "installing Python dependencies into .venv"
@@ -36,10 +38,13 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_value
   fi
   if "$PY" -m uv --version >/dev/null 2>&1; then
     [ -x .venv/bin/python ] || "$PY" -m uv venv -q --python "$PY" .venv
-    UV_LINK_MODE=${UV_LINK_MODE:-hardlink} "$PY" -m uv pip install -q --python .venv/bin/python -e '.[test]'
+    export UV_LINK_MODE=${UV_LINK_MODE:-hardlink}
+    "$PY" -m uv pip install -q --python .venv/bin/python -r requirements.lock
+    "$PY" -m uv pip install -q --python .venv/bin/python --no-deps -e .
   else
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   fi
   echo "$stamp_value" > "$stamp"
 fi
