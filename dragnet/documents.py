@@ -78,9 +78,14 @@ MAX_AMOUNT = 1e12
 
 
 class Price(_Model):
+    """The price a page shows: ``amount`` in ``currency`` (its fiat figure when it shows one),
+    ``usd`` converted at the configured rate, and the crypto amount it shows beside it, if any."""
+
     amount: float = Field(ge=0.0, le=MAX_AMOUNT)
     currency: str
     usd: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
+    crypto_amount: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
+    crypto_currency: str | None = None
 
 
 class Quantity(_Model):

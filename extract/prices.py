@@ -155,11 +155,13 @@ def field_number(raw: str) -> float | None:
 
 def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price | None:
     """The price in a field a site profile points at: ``"USD 12.50"``, ``"€45.00"``,
-    ``"0.0129 BTC"``, read strictly (the profile has said where the price is); text the strict
-    reading cannot parse goes through the free-text rules of :func:`extract_price`.  ``usd``
-    comes from ``usd_rates`` when the currency has one."""
+    ``"0.0129 BTC"``, ``"0.006752 BTC ($413.43)"``.  Each amount is read with the currency
+    written beside it (a code elsewhere in the cell never beats the ``$`` next to a number).
+    When the cell shows a fiat amount and a crypto amount, the fiat one is the price (the page's
+    own figure, not one converted at our rate) and the crypto one is kept beside it.  Text these
+    rules cannot read goes through :func:`extract_price`.  ``usd`` comes from ``usd_rates``."""
     squashed = " ".join(text.split())
-    price = _parse_money_strict(squashed, usd_rates)
+    price = _parse_money_pairs(squashed, usd_rates) or _parse_money_strict(squashed, usd_rates)
     if price is None and squashed:
         price = extract_price(text)
         if price is not None and price.usd is None and usd_rates and price.currency in usd_rates:
@@ -167,6 +169,27 @@ def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price |
                 amount=price.amount, currency=price.currency, usd=round(price.amount * usd_rates[price.currency], 2)
             )
     return price
+
+
+def _parse_money_pairs(text: str, usd_rates: dict[str, float] | None) -> Price | None:
+    spans = price_spans(cap(text))
+    if not spans:
+        return None
+    fiat = next((p for p, _, _ in spans if p.currency not in _CRYPTO_CURRENCIES), None)
+    crypto = next((p for p, _, _ in spans if p.currency in _CRYPTO_CURRENCIES), None)
+    shown = fiat or crypto
+    assert shown is not None
+    rates = usd_rates or {}
+    usd: float | None = shown.amount if shown.currency == "USD" else None
+    if usd is None and shown.currency in rates:
+        usd = round(shown.amount * rates[shown.currency], 2)
+    return Price(
+        amount=shown.amount,
+        currency=shown.currency,
+        usd=usd if usd is not None and _plausible(usd) else None,
+        crypto_amount=crypto.amount if crypto else None,
+        crypto_currency=crypto.currency if crypto else None,
+    )
 
 
 def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price | None:

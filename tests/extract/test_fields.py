@@ -40,3 +40,18 @@ def test_fingerprint_of_key_parses_the_key() -> None:
     vendor = make_vendor_key("someone")
     assert fingerprint_of_key(vendor.pgp_public_key) == vendor.pgp_fingerprint
     assert fingerprint_of_key("-----BEGIN PGP PUBLIC KEY BLOCK-----\ngarbage\n") is None
+
+
+@pytest.mark.parametrize("text", ["0.006752 BTC ($413.43)", "$413.43 (0.006752 BTC)", "413.43 USD / 0.006752 BTC"])
+def test_a_cell_with_fiat_and_crypto_keeps_the_pages_own_fiat_price_and_the_crypto_beside_it(
+    text: str, settings
+) -> None:
+    price = parse_money(text, settings.crawl.usd_rates)
+    assert price is not None
+    assert (price.amount, price.currency, price.usd) == (413.43, "USD", 413.43)  # not converted at our rate
+    assert (price.crypto_amount, price.crypto_currency) == (0.006752, "BTC")
+
+
+def test_a_code_elsewhere_in_the_cell_never_beats_the_symbol_beside_the_number(settings) -> None:
+    price = parse_money("$80 - pay in XMR", settings.crawl.usd_rates)
+    assert price is not None and (price.amount, price.currency, price.usd) == (80.0, "USD", 80.0)
