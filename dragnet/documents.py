@@ -184,6 +184,9 @@ class Listing(_Model):
     screenshot_sha256: str | None = None
 
     takedown: Takedown | None = None
+    # set by the store when a content version carries a PGP key the version before did not have
+    # (a key swap is the classic sign of a vendor account changing hands): index.docs.merge_with_existing
+    pgp_changed: bool = False
 
     @classmethod
     def new(cls, url: str, *, source_kind: SourceKind, title: str = "", text: str = "", **fields: Any) -> Listing:

@@ -48,6 +48,20 @@ def identifiers(listing: Listing) -> list[str]:
     return sorted(keys)
 
 
+def pgp_keys(listing: Listing) -> set[str]:
+    """The PGP fingerprints a listing shows (its own and its vendor's), normalised."""
+    fingerprints = list(listing.pgp_fingerprints)
+    if listing.vendor is not None and listing.vendor.pgp_fingerprint:
+        fingerprints.append(listing.vendor.pgp_fingerprint)
+    return {norm_pgp(f) for f in fingerprints if f.strip()}
+
+
+def pgp_changed(old: Listing, new: Listing) -> bool:
+    """Whether ``new`` shows a PGP key that ``old`` (the version before) did not: a vendor's key
+    that changes is what an analyst wants flagged; a key that merely disappears is not a new key."""
+    return bool(pgp_keys(new) - pgp_keys(old))
+
+
 def sanitize(listing: Listing) -> Listing:
     """Cap sizes and remove the highlight sentinels from scraped text before it is stored."""
     title = strip_sentinels(listing.title)[:MAX_TITLE_CHARS]
@@ -75,6 +89,7 @@ def flat_fields(listing: Listing) -> dict[str, Any]:
         "substance": substances(listing),
         "intent": [cls.intent] if cls is not None and cls.intent else [],
         "identifiers": identifiers(listing),
+        "flags": ["pgp_changed"] if listing.pgp_changed else [],
     }
 
 
@@ -95,6 +110,9 @@ def merge_with_existing(new: Listing, old: Listing | None) -> tuple[Listing, boo
     base = new if new_seen >= old_seen else old
     version = old.version + (1 if new_version else 0)
     updates: dict[str, Any] = {"first_seen": first, "last_seen": last, "version": version}
+    earlier, later = (old, new) if base is new else (new, old)
+    if old.pgp_changed or new.pgp_changed or (new_version and pgp_changed(earlier, later)):
+        updates["pgp_changed"] = True
     if base is old and new.takedown is not None:
         updates["takedown"] = new.takedown
     return base.model_copy(update=updates), new_version

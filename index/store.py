@@ -59,6 +59,7 @@ class SearchQuery(BaseModel):
     )  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"
     ids: list[str] = Field(default_factory=list)  # restrict to these listing ids
     is_drug_sale: bool | None = None
+    pgp_changed: bool | None = None  # listings that showed a new PGP key in a later version (or not)
     min_score: float | None = Field(default=None, ge=0, le=1)
     price_usd_min: float | None = Field(default=None, ge=0)
     price_usd_max: float | None = Field(default=None, ge=0)
@@ -103,9 +104,18 @@ class BulkResult(BaseModel):
     failed: list[tuple[str, str]] = Field(default_factory=list)
 
 
+HistogramSplit = Literal["substance", "market"]
+HISTOGRAM_SPLIT_SIZE = 10  # values per bucket in a split histogram (the most frequent first)
+
+
 class HistogramBucket(BaseModel):
+    """Listings in one interval; ``split`` (asked for with ``split=``) counts them per value of a
+    field, the :data:`HISTOGRAM_SPLIT_SIZE` most frequent ones (a listing with two substances
+    counts under both, so the parts may add up to more than ``count``)."""
+
     start: datetime
     count: int
+    split: dict[str, int] = Field(default_factory=dict)
 
 
 class ListingStore(abc.ABC):
@@ -141,9 +151,12 @@ class ListingStore(abc.ABC):
 
     @abc.abstractmethod
     def date_histogram(
-        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+        self,
+        query: SearchQuery,
+        interval: Literal["day", "week", "month"] = "day",
+        split: HistogramSplit | None = None,
     ) -> list[HistogramBucket]:
-        """Listings per interval of ``last_seen``."""
+        """Listings per interval of ``last_seen``, each bucket split by ``split`` when asked."""
 
     def scan(self, query: SearchQuery | None = None, batch_size: int = 500) -> Iterator[Listing]:
         """Every matching listing (exports, vendor linking), paged with ``search_after`` so the

@@ -25,9 +25,11 @@ from index.folding import folded_copy
 from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_fts5
 from index.store import (
     FACET_FIELDS,
+    HISTOGRAM_SPLIT_SIZE,
     BulkResult,
     FacetBucket,
     HistogramBucket,
+    HistogramSplit,
     ListingStore,
     QueryError,
     SearchHit,
@@ -75,7 +77,7 @@ _FTS_COLUMNS_V1 = f"title, text, {_FTS_OPTIONS}"
 _FTS_COLUMNS = f"title, text, title_folded, text_folded, {_FTS_OPTIONS}"
 _BM25 = "bm25(listings_fts, 3.0, 1.0, 3.0, 1.0)"
 
-_TERM_FIELDS = ("substance", "identifiers", "intent")
+_TERM_FIELDS = ("substance", "identifiers", "intent", "flags")
 # the facets in the order ``facet_key`` holds their values (substance: a list)
 _FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substance", "intent")
 
@@ -254,6 +256,10 @@ class EmbeddedStore(ListingStore):
                 )
                 params.append(field_name)
                 params.extend(values)
+        if query.pgp_changed is not None:
+            negate = "" if query.pgp_changed else "NOT "
+            conds.append(f"l.id {negate}IN (SELECT id FROM listing_terms WHERE field = 'flags' AND value = ?)")
+            params.append("pgp_changed")
         if query.is_drug_sale is not None:
             conds.append("l.is_drug_sale = ?")
             params.append(int(query.is_drug_sale))
@@ -441,20 +447,36 @@ class EmbeddedStore(ListingStore):
             return db.execute("SELECT count(*) FROM m").fetchone()[0]
 
     def date_histogram(
-        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+        self,
+        query: SearchQuery,
+        interval: Literal["day", "week", "month"] = "day",
+        split: HistogramSplit | None = None,
     ) -> list[HistogramBucket]:
         db = self._db
         fmt = "%Y-%m-%d"
+        key = "facet_key" if split else "NULL"
         with db:
             self._match(db, query, None)
             rows = db.execute(
-                f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, count(*) FROM m GROUP BY d"
+                f"SELECT strftime('{fmt}', seen_at, 'unixepoch') AS d, {key} AS k, count(*) FROM m GROUP BY d, k"
             ).fetchall()
         counts: dict[datetime, int] = {}
-        for day, number in rows:
+        parts: dict[datetime, Counter[str]] = {}
+        position = _FACET_VALUES.index(split) if split else -1
+        for day, facet_key, number in rows:
             start = bucket_start(datetime.strptime(day, fmt).replace(tzinfo=UTC), interval)
             counts[start] = counts.get(start, 0) + number
-        return fill_histogram(counts, interval)
+            if split:
+                value = json.loads(facet_key)[position]
+                values = value if isinstance(value, list) else ([] if value is None else [str(value)])
+                bucket = parts.setdefault(start, Counter())
+                for item in values:
+                    bucket[item] += number
+        splits = {
+            start: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:HISTOGRAM_SPLIT_SIZE])
+            for start, c in parts.items()
+        }
+        return fill_histogram(counts, interval, splits)
 
 
 def bucket_start(moment: datetime, interval: str) -> datetime:
@@ -475,7 +497,9 @@ def _next_bucket(start: datetime, interval: str) -> datetime:
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def fill_histogram(counts: dict[datetime, int], interval: str) -> list[HistogramBucket]:
+def fill_histogram(
+    counts: dict[datetime, int], interval: str, splits: dict[datetime, dict[str, int]] | None = None
+) -> list[HistogramBucket]:
     """Buckets from the first to the last non-empty one, empty ones included (as the engine's
     ``min_doc_count: 0`` gives), so both backends return the same series."""
     if not counts:
@@ -483,7 +507,7 @@ def fill_histogram(counts: dict[datetime, int], interval: str) -> list[Histogram
     out = []
     cursor, last = min(counts), max(counts)
     while cursor <= last:
-        out.append(HistogramBucket(start=cursor, count=counts.get(cursor, 0)))
+        out.append(HistogramBucket(start=cursor, count=counts.get(cursor, 0), split=(splits or {}).get(cursor, {})))
         cursor = _next_bucket(cursor, interval)
     return out
 

@@ -340,3 +340,53 @@ def test_highlights_of_folded_matches_show_the_posted_text(store: ListingStore) 
     store.refresh()
     (hit,) = store.search(SearchQuery(text="pressed escrow")).hits
     assert "<mark>Pressed</mark> <mark>Escrow</mark>" in hit.highlights["title"][0]
+
+
+def test_date_histogram_split_by_market_and_substance(store: ListingStore) -> None:
+    listings = [
+        make_listing(1, days=0, market="alpha", substance="opioids", drug=True),
+        make_listing(2, days=0, market="alpha", substance="cannabis", drug=True),
+        make_listing(3, days=0, market="bravo", substance="opioids", drug=True),
+        make_listing(4, days=2, market="bravo", substance="opioids", drug=True),
+        make_listing(5, days=2, market="bravo", drug=False),
+    ]
+    store.upsert(listings)
+    store.refresh()
+    by_market = store.date_histogram(SearchQuery(), "day", split="market")
+    assert [(b.start.day, b.count, b.split) for b in by_market] == [
+        (1, 3, {"alpha": 2, "bravo": 1}),
+        (2, 0, {}),
+        (3, 2, {"bravo": 2}),
+    ]
+    by_substance = store.date_histogram(SearchQuery(is_drug_sale=True), "week", split="substance")
+    assert sum(b.count for b in by_substance) == 4
+    merged: dict[str, int] = {}
+    for bucket in by_substance:
+        for name, number in bucket.split.items():
+            merged[name] = merged.get(name, 0) + number
+    assert merged == {"opioids": 3, "cannabis": 1}
+    # the unsplit histogram is unchanged: counts only
+    assert [b.split for b in store.date_histogram(SearchQuery(), "day")] == [{}, {}, {}]
+
+
+def test_a_new_pgp_key_flags_the_listing_and_filters(store: ListingStore) -> None:
+    old_key, new_key = "AAAA BBBB CCCC DDDD EEEE", "1111 2222 3333 4444 5555"
+    store.upsert([make_listing(1, days=0, pgp=old_key), make_listing(2, days=0, pgp=old_key)])
+    store.upsert(
+        [
+            make_listing(1, days=3, pgp=new_key, text="same listing, new key"),  # the key changed
+            make_listing(2, days=3, pgp=old_key, text="same key, new text"),  # only the text changed
+            make_listing(3, days=3, pgp=None),
+        ]
+    )
+    store.refresh()
+    changed, same, keyless = (store.get(make_listing(i).id) for i in (1, 2, 3))
+    assert changed is not None and changed.pgp_changed
+    assert same is not None and not same.pgp_changed and same.version == 2
+    assert keyless is not None and not keyless.pgp_changed
+    assert _ids(store.search(SearchQuery(pgp_changed=True))) == [changed.id]
+    assert store.count(SearchQuery(pgp_changed=False)) == 2
+    # the flag stays when a later version keeps the new key
+    store.upsert([make_listing(1, days=5, pgp=new_key, text="again the new key")])
+    store.refresh()
+    assert store.count(SearchQuery(pgp_changed=True)) == 1

@@ -80,6 +80,7 @@ LISTING_PROPERTIES: dict[str, Any] = {
             "substance": {"type": "keyword"},
             "intent": {"type": "keyword"},
             "identifiers": _KW,
+            "flags": {"type": "keyword"},  # pgp_changed (index.docs.flat_fields)
             "is_drug_sale": {"type": "boolean"},
             "score": {"type": "float"},
             # double, not scaled_float: OpenSearch 2.19 skips documents when sorting a scaled_float
@@ -94,7 +95,14 @@ LISTING_PROPERTIES: dict[str, Any] = {
 # fields added to the listing mapping after indices were first created with it: put on existing
 # indices at every start (only new fields: changing a field's type would be refused)
 ADDED_PROPERTIES: dict[str, Any] = {
-    "dn": {"properties": {"intent": {"type": "keyword"}, "title_folded": _FOLDED, "text_folded": _FOLDED}}
+    "dn": {
+        "properties": {
+            "intent": {"type": "keyword"},
+            "flags": {"type": "keyword"},
+            "title_folded": _FOLDED,
+            "text_folded": _FOLDED,
+        }
+    }
 }
 VERSION_PROPERTIES: dict[str, Any] = {
     "listing_id": {"type": "keyword"},

@@ -142,7 +142,10 @@ def current_source(
     if listing.version != version:
         listing = listing.model_copy(update={"version": version})
     flat = flat_fields(listing)
-    dn = {k: flat[k] for k in ("vendor", "substance", "intent", "identifiers", "is_drug_sale", "score", "price_usd")}
+    dn = {
+        k: flat[k]
+        for k in ("vendor", "substance", "intent", "identifiers", "flags", "is_drug_sale", "score", "price_usd")
+    }
     dn["seen_at"] = flat["seen_at"].isoformat()
     dn["content_stored_at"] = stored_at
     dn["contents"] = contents[-MAX_CONTENTS:]

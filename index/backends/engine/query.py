@@ -8,7 +8,7 @@ from typing import Any
 
 from index.docs import as_utc
 from index.query import HL_POST, HL_PRE, parse_user_query, to_simple_query_string
-from index.store import FACET_FIELDS, SearchQuery
+from index.store import FACET_FIELDS, HISTOGRAM_SPLIT_SIZE, SearchQuery
 
 # title and text as posted, and their folded copies (index.folding): a listing that spells a word
 # in full-width letters, with combining marks or split by invisible characters is found by the
@@ -68,6 +68,10 @@ def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
             filters.append({"terms": {field: list(values)}})
     if query.is_drug_sale is not None:
         filters.append({"term": {"dn.is_drug_sale": query.is_drug_sale}})
+    if query.pgp_changed is True:
+        filters.append({"term": {"dn.flags": "pgp_changed"}})
+    elif query.pgp_changed is False:
+        filters.append({"bool": {"must_not": [{"term": {"dn.flags": "pgp_changed"}}]}})
     if query.min_score is not None:
         filters.append({"range": {"dn.score": {"gte": query.min_score}}})
     price: dict[str, float] = {}
@@ -134,9 +138,10 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
     return body
 
 
-def histogram_body(query: SearchQuery, interval: str) -> dict[str, Any]:
-    """Listings per day, week or month of ``dn.seen_at`` (empty buckets kept)."""
-    return {
+def histogram_body(query: SearchQuery, interval: str, split: str | None = None) -> dict[str, Any]:
+    """Listings per day, week or month of ``dn.seen_at`` (empty buckets kept), each bucket split
+    by the ``split`` facet's most frequent values when asked."""
+    body: dict[str, Any] = {
         "query": build_query(query),
         "size": 0,
         "track_total_hits": False,
@@ -151,6 +156,11 @@ def histogram_body(query: SearchQuery, interval: str) -> dict[str, Any]:
             }
         },
     }
+    if split:
+        body["aggs"]["seen"]["aggs"] = {
+            "split": {"terms": {"field": _FACET_SOURCE[split], "size": HISTOGRAM_SPLIT_SIZE}}
+        }
+    return body
 
 
 def history_body(listing_id: str) -> dict[str, Any]:

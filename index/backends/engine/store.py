@@ -78,6 +78,7 @@ from index.store import (
     BulkResult,
     FacetBucket,
     HistogramBucket,
+    HistogramSplit,
     ListingStore,
     QueryError,
     SearchHit,
@@ -532,11 +533,21 @@ class EngineStore(ListingStore):
         return self._call("count", lambda: self.client.count(self.listings_alias, engine_query))
 
     def date_histogram(
-        self, query: SearchQuery, interval: Literal["day", "week", "month"] = "day"
+        self,
+        query: SearchQuery,
+        interval: Literal["day", "week", "month"] = "day",
+        split: HistogramSplit | None = None,
     ) -> list[HistogramBucket]:
-        body = histogram_body(query, interval)
+        body = histogram_body(query, interval, split)
         response = self._call("search", lambda: self.client.search(self.listings_alias, body))
         return [
-            HistogramBucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"])
+            HistogramBucket(
+                start=datetime.fromtimestamp(b["key"] / 1000, UTC),
+                count=b["doc_count"],
+                split={
+                    str(p["key_as_string"] if "key_as_string" in p else p["key"]): p["doc_count"]
+                    for p in b.get("split", {}).get("buckets", [])
+                },
+            )
             for b in response["aggregations"]["seen"]["buckets"]
         ]
