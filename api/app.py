@@ -24,6 +24,7 @@ from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.intake import router as intake_router
 from api.routes.lifespan import router as lifespan_router
+from api.routes.operator import router as operator_router
 from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
 from api.routes.ui import router as ui_router
@@ -31,7 +32,16 @@ from dragnet import __version__
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import ListingStore
 
-ROUTERS = (health_router, search_router, ui_router, feeds_router, lifespan_router, scan_router, intake_router)
+ROUTERS = (
+    health_router,
+    search_router,
+    ui_router,
+    operator_router,
+    feeds_router,
+    lifespan_router,
+    scan_router,
+    intake_router,
+)
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

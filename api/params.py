@@ -16,7 +16,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from index.store import QueryError, SearchQuery
 
 LIST_PARAMS = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "intent")
-SCALAR_PARAMS = ("q", "is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to", "sort")
+SCALAR_PARAMS = (
+    "q",
+    "is_drug_sale",
+    "pgp_changed",
+    "min_score",
+    "price_min",
+    "price_max",
+    "seen_from",
+    "seen_to",
+    "sort",
+)
 ALL_PARAMS = LIST_PARAMS + SCALAR_PARAMS
 MAX_VALUES = 50
 
@@ -91,11 +101,12 @@ def to_query(
     fields.update(
         text=first.get("q", ""), size=size, search_after=decode_after(after), facets=facets, highlight=highlight
     )
-    if "is_drug_sale" in first:
-        value = first["is_drug_sale"].lower()
-        if value not in ("true", "false"):
-            raise QueryError("is_drug_sale must be true or false")
-        fields["is_drug_sale"] = value == "true"
+    for flag in ("is_drug_sale", "pgp_changed"):
+        if flag in first:
+            value = first[flag].lower()
+            if value not in ("true", "false"):
+                raise QueryError(f"{flag} must be true or false")
+            fields[flag] = value == "true"
     for name, target in (("min_score", "min_score"), ("price_min", "price_usd_min"), ("price_max", "price_usd_max")):
         if name in first:
             try:

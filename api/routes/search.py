@@ -23,7 +23,7 @@ from api.params import RequestBody, clean_params, describe, encode_after, query_
 from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
-from index.store import FacetBucket, HistogramBucket, QueryError, StoreError
+from index.store import FacetBucket, HistogramBucket, HistogramSplit, QueryError, StoreError
 from index.vendors import VendorEntity, resolve_vendor
 
 router = APIRouter(prefix="/api", tags=["analyst"])
@@ -77,6 +77,7 @@ def search(
     source_kind: list[str] = Query([]),
     intent: list[str] = Query([], description="the verdict's intent: sell, buy, discussion, news, ..."),
     is_drug_sale: bool | None = None,
+    pgp_changed: bool | None = Query(None, description="listings where a later version showed a new PGP key"),
     min_score: float | None = None,
     price_min: float | None = None,
     price_max: float | None = None,
@@ -103,12 +104,15 @@ def facets(request: Request, principal: Principal = Depends(analyst)) -> dict[st
 
 @router.get("/histogram", response_model=list[HistogramBucket], responses=answers(400, *AUTH, 503))
 def histogram(
-    request: Request, interval: Literal["day", "week", "month"] = "day", principal: Principal = Depends(analyst)
+    request: Request,
+    interval: Literal["day", "week", "month"] = "day",
+    split: HistogramSplit | None = Query(None, description="count each bucket per substance or market too"),
+    principal: Principal = Depends(analyst),
 ) -> list[HistogramBucket]:
     """Listings per day/week/month of last sighting (same filters as /api/search)."""
     params = clean_params(request.query_params)
     try:
-        buckets = listing_store(request).date_histogram(to_query(params, size=0), interval)
+        buckets = listing_store(request).date_histogram(to_query(params, size=0, facets=False), interval, split)
     except QueryError as exc:
         raise query_error(exc) from exc
     audit.record(principal, "histogram", describe(params), sum(b.count for b in buckets), settings=settings_of(request))

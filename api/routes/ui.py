@@ -19,10 +19,13 @@ from markupsafe import Markup
 
 from api import alerts, audit
 from api.auth import COOKIE_NAME, KeyStore, Principal, session_from_request
+from api.charts import bar_chart, time_chart
 from api.deps import current_principal, get_store, settings_of
+from api.diff import price_label, version_diffs
+from api.labels import chip_label, display_title, unique_evidence
 from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
 from api.routes.search import evidence_links
-from index.store import FACET_FIELDS, QueryError, StoreError
+from index.store import FACET_FIELDS, HistogramBucket, ListingStore, QueryError, SearchQuery, StoreError
 from index.vendors import resolve_vendor
 
 router = APIRouter(include_in_schema=False)
@@ -70,10 +73,48 @@ def _url(path: str, params: dict[str, list[str]], **changes: Any) -> str:
     for key, value in (changes.get("set") or {}).items():
         new[key] = [value] if value is not None else []
     query = urlencode([(k, v) for k, values in new.items() for v in values])
+    if not query and path == "/search":
+        return "/search?q="  # an empty query string is the landing view (sales only): this is "everything"
     return f"{path}?{query}" if query else path
 
 
 env.globals.update(url=_url, facet_labels=FACET_LABELS, sorts=SORTS, urlencode=urlencode)
+env.filters.update(
+    display_title=display_title, chip_label=chip_label, unique_evidence=unique_evidence, price_label=price_label
+)
+# the search page's landing view (no query string at all): drug-sale verdicts, best score first
+LANDING_PARAMS = {"is_drug_sale": ["true"]}
+CHART_CHOICES = {"interval": ("auto", "day", "week", "month"), "split": ("substance", "market", "none")}
+MAX_DAY_BUCKETS = 62
+MAX_WEEK_BUCKETS = 104
+
+
+def _chart_options(request: Request) -> tuple[dict[str, str], str | None]:
+    """The histogram's own parameters (``interval``, ``split``); a bad value is an error message."""
+    options = {}
+    for name, choices in CHART_CHOICES.items():
+        value = request.query_params.get(name, choices[0]).strip() or choices[0]
+        if value not in choices:
+            return {}, f"{name} must be one of {', '.join(choices)}"
+        options[name] = value
+    return options, None
+
+
+def search_histogram(
+    store: ListingStore, query: SearchQuery, options: dict[str, str]
+) -> tuple[list[HistogramBucket], str]:
+    """The histogram of a search, by day, or by week (then month) when days would be too many
+    to read; an ``interval`` other than ``auto`` is taken as asked."""
+    split = None if options["split"] == "none" else options["split"]
+    query = query.model_copy(update={"facets": False, "highlight": False, "size": 0, "search_after": None})
+    intervals = ("day", "week", "month") if options["interval"] == "auto" else (options["interval"],)
+    buckets: list[HistogramBucket] = []
+    for interval in intervals:
+        buckets = store.date_histogram(query, interval, split)  # type: ignore[arg-type]
+        limit = MAX_DAY_BUCKETS if interval == "day" else MAX_WEEK_BUCKETS
+        if len(buckets) <= limit:
+            return buckets, interval
+    return buckets, intervals[-1]
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -123,7 +164,8 @@ async def login(request: Request) -> Response:
     if token is None:
         audit.record(None, "auth.failed", "POST /login", None, settings_of(request))
         return render(request, "login.html", status=401, next=_safe_next(form.get("next")), error="Unknown API key.")
-    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    principal = KeyStore(settings_of(request)).session_principal(token)
+    response = RedirectResponse(_landing(principal, _safe_next(form.get("next"))), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
         token,  # a session token: the key itself never sits in the browser
@@ -144,9 +186,18 @@ def logout(request: Request) -> Response:
     return response
 
 
+def _landing(principal: Principal | None, target: str) -> str:
+    """Where a sign-in lands: the page asked for, except that a key which may not search (an
+    operator's) lands on its own page instead of on a refusal."""
+    if principal is not None and target.split("?")[0] in ("/", "/search") and not principal.has_role("analyst"):
+        if principal.has_role("operator"):
+            return "/operator"
+    return target
+
+
 @router.get("/")
-def home() -> Response:
-    return RedirectResponse("/search", status_code=303)
+def home(request: Request) -> Response:
+    return RedirectResponse(_landing(current_principal(request), "/search"), status_code=303)
 
 
 @router.get("/search")
@@ -154,12 +205,20 @@ def search_page(request: Request, after: str | None = None) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
         return gate
-    params = clean_params(request.query_params)
+    params = clean_params(request.query_params) if request.url.query else dict(LANDING_PARAMS)
     error = None
     result = None
+    histogram: Any = None
+    options, error = _chart_options(request)
+    # no sort asked: relevance ranks a text query, the verdict's score an empty one
+    sort = params.get("sort", ["relevance" if params.get("q") else "score_desc"])[0]
     try:
-        query = to_query(params, size=20, after=after)
+        if error is not None:
+            raise QueryError(error)
+        query = to_query({**params, "sort": [sort]}, size=20, after=after)
         result = get_store(request).search(query)
+        buckets, interval = search_histogram(get_store(request), query, options)
+        histogram = time_chart(buckets, interval)
         audit.record(gate, "search", describe(params), result.total, settings=settings_of(request))
     except QueryError as exc:
         error = str(exc)
@@ -179,11 +238,16 @@ def search_page(request: Request, after: str | None = None) -> Response:
                 }
             )
     active = [(k, v) for k in LIST_PARAMS for v in params.get(k, [])]
-    for key in ("is_drug_sale", "min_score", "price_min", "price_max", "seen_from", "seen_to"):
+    for key in ("is_drug_sale", "pgp_changed", "min_score", "price_min", "price_max", "seen_from", "seen_to"):
         active.extend((key, v) for v in params.get(key, []))
     return render(
         request,
         "search.html",
+        status=400 if not options else 200,  # a bad chart parameter
+        histogram=histogram,
+        chart_options=options,
+        ships_chart=bar_chart(result.facets.get("ships_from", [])) if result is not None else None,
+        ships_link=lambda value: _url("/search", params, add=("ships_from", value)),
         params=params,
         q=params.get("q", [""])[0],
         result=result,
@@ -195,7 +259,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
         if result is not None and result.next_search_after
         else None,
         query_string=describe(params),
-        sort=params.get("sort", ["relevance"])[0],
+        sort=sort,
     )
 
 
@@ -219,6 +283,7 @@ def listing_page(request: Request, listing_id: str) -> Response:
         "listing.html",
         listing=listing,
         history=history,
+        diffs=version_diffs(history),
         vendor_url=vendor_url,
         evidence=evidence_links(listing, settings_of(request)),
     )
@@ -236,7 +301,15 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
         gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=settings_of(request)
     )
     peak = max((b.count for b in entity.timeline), default=1) or 1
-    return render(request, "vendor.html", entity=entity, peak=peak, listings=entity.listings[:200])
+    return render(
+        request,
+        "vendor.html",
+        entity=entity,
+        peak=peak,
+        listings=entity.listings[:200],
+        timeline=time_chart(entity.timeline, "week"),
+        pgp_changed=[entry for entry in entity.listings if entry.pgp_changed][:50],
+    )
 
 
 @router.get("/saved")
