@@ -44,7 +44,8 @@ def test_histogram_over_a_search_matches_the_api(analyst: Page, api_env: ApiEnv)
     analyst.goto("/search?q=stealth&split=market&interval=week")
     chart = analyst.locator("#search-histogram")
     assert (chart.locator("#search-histogram-title").text_content() or "").startswith("Listings per week by market")
-    assert chart.locator("svg.histogram").get_attribute("aria-labelledby") == "search-histogram-title search-histogram-desc"
+    labelled_by = chart.locator("svg.histogram").get_attribute("aria-labelledby")
+    assert labelled_by == "search-histogram-title search-histogram-desc"
     assert chart.locator(".y-axis text.tick").count() >= 2 and chart.locator(".x-axis text.tick").count() >= 1
     drawn = [
         (g.get_attribute("data-start"), int(g.get_attribute("data-count") or -1))
