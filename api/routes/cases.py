@@ -16,6 +16,7 @@ from api import audit, cases
 from api.auth import Principal
 from api.case_export import case_csv, case_document
 from api.deps import listing_store, require_roles, settings_of
+from api.forms import refuse_unknown_params
 from api.openapi import AUTH, BODY, TEXT, answers, body_types
 from api.params import RequestBody
 from index.store import ListingStore
@@ -81,11 +82,12 @@ def create_case(request: Request, body: CaseIn, principal: Principal = Depends(a
         raise HTTPException(400, str(exc)) from exc
 
 
-@router.get("", response_model=list[cases.CaseSummary], responses=answers(*AUTH, 422))
+@router.get("", response_model=list[cases.CaseSummary], responses=answers(400, *AUTH, 422))
 def list_cases(
     request: Request, status: Literal["open", "closed"] | None = None, principal: Principal = Depends(analyst)
 ) -> list[cases.CaseSummary]:
     """Cases, newest first."""
+    refuse_unknown_params(request, ("status",))
     found = cases.list_cases(settings_of(request), status=status)
     audit.record(principal, "case.list", f"status={status or ''}", len(found), settings=settings_of(request))
     return found
@@ -170,7 +172,10 @@ EXPORT_TYPES = {"text/csv; charset=utf-8": TEXT, "application/json": {"type": "o
 @router.get(
     "/{case_id}/export",
     response_class=Response,
-    responses={**answers(*AUTH, 404, 422, 503), **body_types("The case with its evidence and trail", EXPORT_TYPES)},
+    responses={
+        **answers(400, *AUTH, 404, 422, 503),
+        **body_types("The case with its evidence and trail", EXPORT_TYPES),
+    },
 )
 def export_case(
     request: Request,
@@ -180,6 +185,7 @@ def export_case(
 ) -> Response:
     """Every listing of the case with its text, entities and evidence hashes, the notes, and the
     case's trail of who added what (CSV cells are formula-safe)."""
+    refuse_unknown_params(request, ("format",))
     case = _case_or_404(request, case_id)
     document = case_document(case, listing_store(request), settings_of(request))
     audit.record(

@@ -85,6 +85,8 @@ def test_case_listings_notes_tags_export_and_trail(api_env: ApiEnv) -> None:
         "set_tags",
         "remove_listing",
     ]
+    assert "unknown query parameter" in client.get("/api/cases", params={"state": "open"}).json()["detail"]
+    assert client.get(f"/api/cases/{case['id']}/export", params={"fmt": "csv"}).status_code == 400
     listed = client.get("/api/cases", params={"status": "open"}).json()
     assert [c["id"] for c in listed] == [case["id"]]
 
