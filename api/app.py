@@ -13,18 +13,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
+from api.routes.case_pages import router as case_pages_router
+from api.routes.cases import router as cases_router
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.intake import router as intake_router
 from api.routes.lifespan import router as lifespan_router
 from api.routes.operator import router as operator_router
+from api.routes.review import router as review_router
 from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
 from api.routes.ui import router as ui_router
@@ -32,7 +35,7 @@ from dragnet import __version__
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import ListingStore
 
-ROUTERS = (
+ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     search_router,
     ui_router,
@@ -42,6 +45,7 @@ ROUTERS = (
     scan_router,
     intake_router,
 )
+ROUTERS += (cases_router, case_pages_router, review_router)  # analysts' case work and the review queue
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

@@ -1,4 +1,4 @@
-"""The API's own small database (keys, audit log, saved searches): one SQLite file next to the
+"""The API's own small database (keys, audit log, saved searches, cases): one SQLite file next to the
 data, separate from the listing store so that switching the store to OpenSearch keeps them."""
 
 from __future__ import annotations
@@ -52,6 +52,30 @@ CREATE TABLE IF NOT EXISTS scan_usage (platform TEXT NOT NULL, at REAL NOT NULL,
 CREATE INDEX IF NOT EXISTS scan_usage_at ON scan_usage(platform, at);
 """
 
+# step 6: case folders: listings gathered by analysts, with notes, tags and their own trail of who
+# added what (the audit log records the same changes; the trail travels with the case's export)
+_ADD_CASES = """
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL,
+    created_key_id TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', closed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS case_listings (
+    case_id TEXT NOT NULL, listing_id TEXT NOT NULL, added_by TEXT NOT NULL, added_at TEXT NOT NULL,
+    PRIMARY KEY (case_id, listing_id)
+);
+CREATE TABLE IF NOT EXISTS case_notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, author TEXT NOT NULL, at TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_notes_case ON case_notes(case_id);
+CREATE TABLE IF NOT EXISTS case_tags (case_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (case_id, tag));
+CREATE TABLE IF NOT EXISTS case_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL, at TEXT NOT NULL, who TEXT NOT NULL,
+    action TEXT NOT NULL, listing_id TEXT, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS case_events_case ON case_events(case_id);
+"""
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -66,6 +90,8 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     conn = sqlite.connect(path, row_factory=True)
     with _lock:
         if path not in _initialised:
-            sqlite.migrate(conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS, _ADD_SCAN])
+            sqlite.migrate(
+                conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS, _ADD_SCAN, _ADD_CASES]
+            )
             _initialised.add(path)
     return conn

@@ -83,10 +83,14 @@ class FeedService:
                 found[m.target_key] = m
         return list(found.values())
 
-    def ingest(self, listings: list[Listing], *, bundles: bool = True, by: str = "dragnet") -> IngestResult:
+    def ingest(
+        self, listings: list[Listing], *, bundles: bool = True, by: str = "dragnet", auto_approve: bool = True
+    ) -> IngestResult:
         """Turn classified hits into notices: new ones wait for review (or are auto-approved), the
         same target with the same verdict is a duplicate (only ``last_seen`` moves), a changed
-        verdict is a new version of the same notice."""
+        verdict is a new version of the same notice.  ``auto_approve=False``: every new notice
+        waits for review whatever the platform's ``auto_approve_score`` (an analyst asked for it
+        from a listing and means it to be reviewed like any other)."""
         result = IngestResult()
         for listing in listings:
             c = listing.classification
@@ -148,7 +152,11 @@ class FeedService:
                     notice.history = [notice.entry("new", by)]
                     result.created.append(notice.id)
                     count("notices", platform=match.platform, outcome="created")
-                if spec.auto_approve_score is not None and notice.verdict.score >= spec.auto_approve_score:
+                if (
+                    auto_approve
+                    and spec.auto_approve_score is not None
+                    and notice.verdict.score >= spec.auto_approve_score
+                ):
                     notice.status = "approved"
                     notice.verdict.review = "automated"
                     notice.verdict.review_status = "approved"

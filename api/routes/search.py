@@ -248,7 +248,12 @@ CSV_COLUMNS = (
     "last_seen",
     "content_sha256",
     "warc_record_id",
+    "text",
+    "contacts",
+    "wallets",
+    "pgp_keys",
 )
+MAX_CSV_TEXT = 32_000  # a spreadsheet cell holds 32,767 characters
 
 
 def _csv_row(entry: Listing) -> list[Any]:
@@ -270,8 +275,20 @@ def _csv_row(entry: Listing) -> list[Any]:
         entry.last_seen.isoformat() if entry.last_seen else None,
         entry.content_sha256,
         entry.snapshot.record_id if entry.snapshot else None,
+        entry.text[:MAX_CSV_TEXT],
+        ";".join(f"{c.kind}:{c.handle}" for c in entry.contacts),
+        ";".join(f"{w.chain}:{w.address}" for w in entry.crypto),
+        ";".join(_pgp_keys(entry)),
     ]
     return values
+
+
+def _pgp_keys(entry: Listing) -> list[str]:
+    """The listing's PGP fingerprints and its vendor's, once each."""
+    keys = list(entry.pgp_fingerprints)
+    if entry.vendor and entry.vendor.pgp_fingerprint and entry.vendor.pgp_fingerprint not in keys:
+        keys.append(entry.vendor.pgp_fingerprint)
+    return keys
 
 
 @router.get(

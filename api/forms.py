@@ -1,0 +1,48 @@
+"""Form bodies and query strings of the case and review pages, read strictly.
+
+Why not :func:`api.routes.ui._form`: a list of checkboxes sends the same name many times, and
+that helper keeps only the first value.  Unknown fields and parameters are refused (a typo must
+not silently do nothing), and sizes are capped before anything is parsed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from fastapi import HTTPException, Request
+
+MAX_FORM_BYTES = 65_536
+MAX_VALUES = 500
+
+
+class FormError(ValueError):
+    """A form or query the page does not accept (answered as 400 with the reason)."""
+
+
+async def form_lists(request: Request, allowed: Iterable[str]) -> dict[str, list[str]]:
+    """The urlencoded body as name -> values; FormError for a field not in ``allowed``."""
+    body = (await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace")
+    try:
+        parsed = parse_qs(body, keep_blank_values=True, max_num_fields=MAX_VALUES)
+    except ValueError:
+        raise FormError(f"more than {MAX_VALUES} form fields") from None
+    unknown = sorted(set(parsed) - set(allowed))
+    if unknown:
+        raise FormError(f"unknown form field(s): {', '.join(name[:40] for name in unknown[:5])}")
+    return {name: values[:MAX_VALUES] for name, values in parsed.items()}
+
+
+def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
+    """400 for a query parameter the route does not know."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise HTTPException(
+            400,
+            f"unknown query parameter(s): {', '.join(name[:40] for name in unknown[:5])}; allowed: "
+            + ", ".join(sorted(allowed)),
+        )
+
+
+def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    values = form.get(name)
+    return values[0] if values else default
