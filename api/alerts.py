@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from api import audit, db
 from api.auth import Principal
-from api.params import clean_params, describe, to_query
+from api.params import clean_params, describe, refuse_unknown, to_query
 from dragnet.documents import Listing
 from dragnet.outbound import Target, WebhookURLError, check_url, pinned_client, signed_headers
 from dragnet.secretbox import seal, unseal
@@ -101,6 +101,7 @@ def create_saved_search(
     webhook_url: str | None,
 ) -> SavedSearch:
     """Save a search; what it matches now is the baseline, so only later listings alert."""
+    refuse_unknown(params, ())
     cleaned = clean_params(params)
     to_query(cleaned)  # refuse a bad query now rather than at every check
     webhook = validate_webhook(webhook_url, settings)

@@ -13,9 +13,13 @@ from urllib.parse import urlencode
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from index.entities import lookup_key
 from index.store import QueryError, SearchQuery
 
 LIST_PARAMS = ("market", "platform", "vendor", "substance", "ships_from", "source_kind", "intent")
+# entity filters (index.entities): every value must be on the listing, as the q syntax pgp:... says
+ENTITY_PARAMS = ("pgp", "contact", "wallet", "onion", "phone")
+PARAM_ALIASES = {"crypto": "wallet"}  # ?crypto= is the wallet filter under the name analysts use
 SCALAR_PARAMS = (
     "q",
     "is_drug_sale",
@@ -27,7 +31,9 @@ SCALAR_PARAMS = (
     "seen_to",
     "sort",
 )
-ALL_PARAMS = LIST_PARAMS + SCALAR_PARAMS
+ALL_PARAMS = LIST_PARAMS + ENTITY_PARAMS + SCALAR_PARAMS
+# what each route reads beside the search parameters (paging, histogram interval and split, export format)
+CONTROL_PARAMS = ("size", "after", "interval", "split", "format")
 MAX_VALUES = 50
 
 
@@ -75,16 +81,35 @@ def _date(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _values(params: Any, name: str) -> list[str]:
+    return params.getlist(name) if hasattr(params, "getlist") else list(params.get(name, []))
+
+
 def clean_params(params: Any) -> dict[str, list[str]]:
     """Only known parameters, non-empty values, bounded counts (``params``: a Starlette
-    ``QueryParams``/``MultiDict`` or a ``dict[str, list[str]]``)."""
+    ``QueryParams``/``MultiDict`` or a ``dict[str, list[str]]``).  ``crypto`` is read as
+    ``wallet``."""
     out: dict[str, list[str]] = {}
     for name in ALL_PARAMS:
-        values = params.getlist(name) if hasattr(params, "getlist") else list(params.get(name, []))
-        values = [v.strip() for v in values if isinstance(v, str) and v.strip()][:MAX_VALUES]
+        raw = _values(params, name) + [
+            v for alias, to in PARAM_ALIASES.items() if to == name for v in _values(params, alias)
+        ]
+        values = [v.strip() for v in raw if isinstance(v, str) and v.strip()][:MAX_VALUES]
         if values:
-            out[name] = values if name in LIST_PARAMS else values[:1]
+            out[name] = values if name in LIST_PARAMS or name in ENTITY_PARAMS else values[:1]
     return out
+
+
+def refuse_unknown(params: Any, allowed: tuple[str, ...] = CONTROL_PARAMS) -> None:
+    """:class:`QueryError` naming the parameters that are neither search parameters nor one of
+    ``allowed``: a misspelt filter (``?pgpp=``) must not silently return every listing."""
+    names = list(params.keys()) if hasattr(params, "keys") else []
+    unknown = sorted({str(n) for n in names} - set(ALL_PARAMS) - set(PARAM_ALIASES) - set(allowed))
+    if unknown:
+        shown = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise QueryError(
+            f"unknown query parameter(s) {shown}; known: {', '.join((*ALL_PARAMS, *PARAM_ALIASES, *allowed))}"
+        )
 
 
 def to_query(
@@ -101,6 +126,7 @@ def to_query(
     fields.update(
         text=first.get("q", ""), size=size, search_after=decode_after(after), facets=facets, highlight=highlight
     )
+    fields["entities"] = [lookup_key(name, value) for name in ENTITY_PARAMS for value in params.get(name, [])]
     for flag in ("is_drug_sale", "pgp_changed"):
         if flag in first:
             value = first[flag].lower()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dragnet.documents import Listing
+from index.entities import entity_keys, entity_text
 from index.query import strip_sentinels
 from index.store import SUBSTANCE_MIN_SCORE
 
@@ -90,6 +91,8 @@ def flat_fields(listing: Listing) -> dict[str, Any]:
         "intent": [cls.intent] if cls is not None and cls.intent else [],
         "identifiers": identifiers(listing),
         "flags": ["pgp_changed"] if listing.pgp_changed else [],
+        "entities": entity_keys(listing),  # exact-match keys of the field syntax (index.entities)
+        "entity_text": entity_text(listing),  # the same entities as words, for free text
     }
 
 

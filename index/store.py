@@ -58,6 +58,10 @@ class SearchQuery(BaseModel):
         default_factory=list
     )  # "pgp:<fpr>", "contact:<kind>:<handle>", "crypto:<chain>:<addr>"
     ids: list[str] = Field(default_factory=list)  # restrict to these listing ids
+    # entity and filter keys that must ALL be on a listing ("pgp:<FPR>", "contact:telegram:x",
+    # "market:alpha": index.entities); the field syntax of ``text`` adds to them (index.fields)
+    entities: list[str] = Field(default_factory=list, max_length=64)
+    title_text: str = ""  # words searched in titles only (``title:`` in the query text)
     is_drug_sale: bool | None = None
     pgp_changed: bool | None = None  # listings that showed a new PGP key in a later version (or not)
     min_score: float | None = Field(default=None, ge=0, le=1)

@@ -19,7 +19,7 @@ from api.auth import KeyStore, Principal, validate_role
 from api.deps import listing_store, require_roles, settings_of
 from api.evidence import screenshot_path, warc_path, warc_record_bytes
 from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
-from api.params import RequestBody, clean_params, describe, encode_after, query_error, to_query
+from api.params import RequestBody, clean_params, describe, encode_after, query_error, refuse_unknown, to_query
 from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
@@ -50,6 +50,7 @@ def run_search(
     """Parse, search, audit; 400 for a refused query, 503 when the store is down."""
     params = clean_params(request.query_params)
     try:
+        refuse_unknown(request.query_params, ("size", "after"))
         query = to_query(params, size=size, after=after, facets=facets)
         result = listing_store(request).search(query)
     except QueryError as exc:
@@ -68,7 +69,11 @@ def search(
     size: int = Query(20, ge=0, le=200),
     after: str | None = None,
     principal: Principal = Depends(analyst),
-    q: str = Query("", description='words, "phrases", -exclude, a OR b, prefix*; never engine DSL'),
+    q: str = Query(
+        "",
+        description='words, "phrases", -exclude, a OR b, prefix*, and fields: vendor:, pgp:, contact:, wallet:, '
+        'onion:, phone:, market:, substance:, intent:, title: (value a word or "quoted"); never engine DSL',
+    ),
     market: list[str] = Query([]),
     vendor: list[str] = Query([]),
     substance: list[str] = Query([]),
@@ -76,6 +81,12 @@ def search(
     platform: list[str] = Query([]),
     source_kind: list[str] = Query([]),
     intent: list[str] = Query([], description="the verdict's intent: sell, buy, discussion, news, ..."),
+    pgp: list[str] = Query([], description="PGP fingerprint (any spacing/case) or 16-digit key id; all must match"),
+    contact: list[str] = Query([], description="contact handle, platform:handle (telegram:@x) or handle alone"),
+    wallet: list[str] = Query([], description="crypto address"),
+    crypto: list[str] = Query([], description="alias of wallet"),
+    onion: list[str] = Query([], description="onion address mentioned in the listing"),
+    phone: list[str] = Query([], description="phone number (digits; spacing and + ignored)"),
     is_drug_sale: bool | None = None,
     pgp_changed: bool | None = Query(None, description="listings where a later version showed a new PGP key"),
     min_score: float | None = None,
@@ -112,6 +123,7 @@ def histogram(
     """Listings per day/week/month of last sighting (same filters as /api/search)."""
     params = clean_params(request.query_params)
     try:
+        refuse_unknown(request.query_params, ("interval", "split"))
         buckets = listing_store(request).date_histogram(to_query(params, size=0, facets=False), interval, split)
     except QueryError as exc:
         raise query_error(exc) from exc
@@ -307,6 +319,7 @@ def export(
     params = clean_params(request.query_params)
     store = listing_store(request)
     try:
+        refuse_unknown(request.query_params, ("format",))
         query = to_query(params, size=0, facets=False, highlight=False)
         total = store.count(query)
     except QueryError as exc:

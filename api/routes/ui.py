@@ -23,7 +23,7 @@ from api.charts import bar_chart, time_chart
 from api.deps import current_principal, get_store, settings_of
 from api.diff import price_label, version_diffs
 from api.labels import chip_label, display_title, unique_evidence
-from api.params import LIST_PARAMS, clean_params, describe, encode_after, to_query
+from api.params import ENTITY_PARAMS, LIST_PARAMS, clean_params, describe, encode_after, refuse_unknown, to_query
 from api.routes.search import evidence_links
 from index.store import FACET_FIELDS, HistogramBucket, ListingStore, QueryError, SearchQuery, StoreError
 from index.vendors import resolve_vendor
@@ -215,6 +215,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
     try:
         if error is not None:
             raise QueryError(error)
+        refuse_unknown(request.query_params, ("after", *CHART_CHOICES))
         query = to_query({**params, "sort": [sort]}, size=20, after=after)
         result = get_store(request).search(query)
         buckets, interval = search_histogram(get_store(request), query, options)
@@ -237,7 +238,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
                     "text_hl": [Markup(f) for f in hit.highlights.get("text", [])],
                 }
             )
-    active = [(k, v) for k in LIST_PARAMS for v in params.get(k, [])]
+    active = [(k, v) for k in LIST_PARAMS + ENTITY_PARAMS for v in params.get(k, [])]
     for key in ("is_drug_sale", "pgp_changed", "min_score", "price_min", "price_max", "seen_from", "seen_to"):
         active.extend((key, v) for v in params.get(key, []))
     return render(

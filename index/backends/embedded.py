@@ -21,6 +21,7 @@ from typing import Any, Literal
 from dragnet import sqlite
 from dragnet.documents import Listing, utcnow
 from index.docs import as_utc, flat_fields, merge_with_existing, sanitize
+from index.fields import expand
 from index.folding import folded_copy
 from index.query import HL_POST, HL_PRE, parse_user_query, safe_highlight, to_fts5
 from index.store import (
@@ -74,10 +75,14 @@ _FTS_COLUMNS_V1 = f"title, text, {_FTS_OPTIONS}"
 # title and text as posted (snippets and highlights come from these two), then their folded copies
 # (index.folding.folded_copy; NULL when folding changes nothing): a full-width, accented or
 # zero-width-split word is found by the plain query; MATCH without a column filter searches all four
-_FTS_COLUMNS = f"title, text, title_folded, text_folded, {_FTS_OPTIONS}"
-_BM25 = "bm25(listings_fts, 3.0, 1.0, 3.0, 1.0)"
+_FTS_COLUMNS_V3 = f"title, text, title_folded, text_folded, {_FTS_OPTIONS}"
+# schema step 4 adds ``entities``: the listing's vendor, handles, fingerprints, wallets, onions and
+# phones as words (index.entities.entity_text), so free text finds what the page did not spell out
+_FTS_COLUMNS = f"title, text, title_folded, text_folded, entities, {_FTS_OPTIONS}"
+_BM25 = "bm25(listings_fts, 3.0, 1.0, 3.0, 1.0, 1.0)"
+_TITLE_COLUMNS = "{title title_folded}"
 
-_TERM_FIELDS = ("substance", "identifiers", "intent", "flags")
+_TERM_FIELDS = ("substance", "identifiers", "intent", "flags", "entities")
 # the facets in the order ``facet_key`` holds their values (substance: a list)
 _FACET_VALUES = ("market", "platform", "vendor", "ships_from", "source_kind", "is_drug_sale", "substance", "intent")
 
@@ -124,7 +129,7 @@ class EmbeddedStore(ListingStore):
 
     def ensure_schema(self) -> None:
         try:
-            sqlite.migrate(self._db, [_create_or_upgrade, _facet_key_with_intent, _folded_columns])
+            sqlite.migrate(self._db, [_create_or_upgrade, _facet_key_with_intent, _folded_columns, _entity_columns])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create schema: {exc}") from exc
 
@@ -214,8 +219,16 @@ class EmbeddedStore(ListingStore):
             [(merged.id, name, value) for name in _TERM_FIELDS for value in flat[name]],
         )
         db.execute(
-            "INSERT INTO listings_fts(rowid, title, text, title_folded, text_folded) VALUES (?, ?, ?, ?, ?)",
-            (rid, merged.title, merged.text, folded_copy(merged.title), folded_copy(merged.text)),
+            "INSERT INTO listings_fts(rowid, title, text, title_folded, text_folded, entities) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                rid,
+                merged.title,
+                merged.text,
+                folded_copy(merged.title),
+                folded_copy(merged.text),
+                flat["entity_text"] or None,
+            ),
         )
 
     # -- reads ----------------------------------------------------------------------------
@@ -260,6 +273,9 @@ class EmbeddedStore(ListingStore):
             negate = "" if query.pgp_changed else "NOT "
             conds.append(f"l.id {negate}IN (SELECT id FROM listing_terms WHERE field = 'flags' AND value = ?)")
             params.append("pgp_changed")
+        for key in query.entities:  # every key must be on the listing
+            conds.append("l.id IN (SELECT id FROM listing_terms WHERE field = 'entities' AND value = ?)")
+            params.append(key)
         if query.is_drug_sale is not None:
             conds.append("l.is_drug_sale = ?")
             params.append(int(query.is_drug_sale))
@@ -279,10 +295,17 @@ class EmbeddedStore(ListingStore):
             conds.append("l.seen_at <= ?")
             params.append(_epoch(query.seen_to))
         fts: str | None = None
-        if not skip_text and query.text.strip():
-            parsed = parse_user_query(query.text)
-            if not parsed.empty:
-                fts = to_fts5(parsed)
+        if not skip_text:
+            parts = []
+            if query.text.strip():
+                parsed = parse_user_query(query.text)
+                if not parsed.empty:
+                    parts.append(f"({to_fts5(parsed)})")
+            if query.title_text.strip():
+                parsed = parse_user_query(query.title_text)
+                if not parsed.empty:
+                    parts.append(f"{_TITLE_COLUMNS} : ({to_fts5(parsed)})")
+            fts = " AND ".join(parts) or None
         return (" AND ".join(conds) or "1"), params, fts
 
     _SORT_KEYS = {
@@ -296,7 +319,7 @@ class EmbeddedStore(ListingStore):
 
     def search(self, query: SearchQuery) -> SearchResult:
         try:
-            return self._search(query)
+            return self._search(expand(query))
         except sqlite3.OperationalError as exc:
             if "fts5" in str(exc) or "syntax" in str(exc):
                 raise QueryError(f"the query could not be understood: {exc}") from exc
@@ -337,7 +360,7 @@ class EmbeddedStore(ListingStore):
 
     def _search(self, query: SearchQuery) -> SearchResult:
         db = self._db
-        has_text = bool(query.text.strip())
+        has_text = bool(query.text.strip() or query.title_text.strip())
         sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
         if not has_text and not query.facets:
             return self._page_without_text(db, query, sort)
@@ -437,9 +460,9 @@ class EmbeddedStore(ListingStore):
         }
 
     def count(self, query: SearchQuery | None = None) -> int:
-        query = query or SearchQuery()
+        query = expand(query or SearchQuery())
         db = self._db
-        if not query.text.strip():
+        if not (query.text.strip() or query.title_text.strip()):
             where, params, _ = self._where(query)
             return db.execute(f"SELECT count(*) FROM listings l WHERE {where}", params).fetchone()[0]
         with db:
@@ -455,6 +478,7 @@ class EmbeddedStore(ListingStore):
         db = self._db
         fmt = "%Y-%m-%d"
         key = "facet_key" if split else "NULL"
+        query = expand(query)
         with db:
             self._match(db, query, None)
             rows = db.execute(
@@ -557,10 +581,37 @@ def _folded_columns(db: sqlite3.Connection) -> None:
     db.create_function("dn_folded_copy", 1, folded_copy, deterministic=True)
     with db:
         db.execute("DROP TABLE IF EXISTS listings_fts_rebuilt")
-        db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+        db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS_V3})")
         db.execute(
             "INSERT INTO listings_fts_rebuilt(rowid, title, text, title_folded, text_folded) "
             "SELECT rowid, title, text, dn_folded_copy(title), dn_folded_copy(text) FROM listings_fts"
         )
         db.execute("DROP TABLE listings_fts")
         db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")
+
+
+def _entity_columns(db: sqlite3.Connection) -> None:
+    """Schema step 4: entities (index.entities): their keys in ``listing_terms`` (field
+    ``entities``) and their words in a new full-text column ``entities``; both computed once
+    from the stored listings (the full-text index is rebuilt)."""
+    fts = db.execute("SELECT sql FROM sqlite_master WHERE name = 'listings_fts'").fetchone()
+    if "entities" in fts[0]:
+        return
+    with db:
+        db.execute("DROP TABLE IF EXISTS listings_fts_rebuilt")
+        db.execute(f"CREATE VIRTUAL TABLE listings_fts_rebuilt USING fts5({_FTS_COLUMNS})")
+        db.execute(
+            "INSERT INTO listings_fts_rebuilt(rowid, title, text, title_folded, text_folded) "
+            "SELECT rowid, title, text, title_folded, text_folded FROM listings_fts"
+        )
+        db.execute("DROP TABLE listings_fts")
+        db.execute("ALTER TABLE listings_fts_rebuilt RENAME TO listings_fts")
+        db.execute("DELETE FROM listing_terms WHERE field = 'entities'")
+        for rid, body in db.execute("SELECT rid, body FROM listings").fetchall():
+            flat = flat_fields(Listing.model_validate_json(body))
+            db.executemany(
+                "INSERT OR IGNORE INTO listing_terms(id, field, value) VALUES (?, 'entities', ?)",
+                [(flat["id"], key) for key in flat["entities"]],
+            )
+            if flat["entity_text"]:
+                db.execute("UPDATE listings_fts SET entities = ? WHERE rowid = ?", (flat["entity_text"], rid))

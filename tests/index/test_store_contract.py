@@ -258,7 +258,7 @@ def test_lucene_and_fts_syntax_abuse_is_searched_as_text(store: ListingStore, te
     try:
         result = store.search(SearchQuery(text=text))
     except QueryError as exc:  # refused with a message for the analyst, never a crash
-        assert "no words" in str(exc)
+        assert "no words" in str(exc) or "unknown field text:" in str(exc)
     else:
         assert result.total < len(listings)  # searched as text: never "match everything"
     assert store.count() == len(listings)  # and nothing was dropped
@@ -390,3 +390,94 @@ def test_a_new_pgp_key_flags_the_listing_and_filters(store: ListingStore) -> Non
     store.upsert([make_listing(1, days=5, pgp=new_key, text="again the new key")])
     store.refresh()
     assert store.count(SearchQuery(pgp_changed=True)) == 1
+
+
+FPR = "1A2B 3C4D 5E6F 7A8B 9C0D 1E2F 3A4B 5C6D 7E8F 9A0B"
+ONION = "a" * 16 + "b" * 40 + ".onion"
+
+
+def _entity_corpus() -> list:
+    return [
+        make_listing(1, vendor="Green Lion", market="alpha", pgp=FPR, title="pressed pills", text="quality stealth"),
+        make_listing(
+            2,
+            market="bravo",
+            title="kush buds",
+            text=f"mirror at {ONION} since 10:30, see http://example.org/x",
+            contacts=[
+                Contact(kind="telegram", handle="@Lion_Shop"),
+                Contact(kind="whatsapp", handle="+49 151 1234567"),
+            ],
+        ),
+        make_listing(3, market="charlie", crypto=[CryptoAddress(chain="btc", address="BC1QEXAMPLEEXAMPLEEXAMPLE0")]),
+        make_listing(4, vendor="lion", market="charlie", title="pure pills", text="nothing to see"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # by field, in the spellings analysts paste
+        ('vendor:"green lion"', {1}),
+        ("vendor:GREEN", set()),  # a vendor is its whole name, not a word of it
+        ("vendor:lion", {4}),
+        (f'pgp:"{FPR.lower()}"', {1}),
+        ("pgp:0x" + FPR.replace(" ", ""), {1}),
+        ("pgp:" + FPR.replace(" ", "")[-16:], {1}),  # the long key id
+        ("contact:telegram:@LION_SHOP", {2}),
+        ("contact:tg:lion_shop", {2}),
+        ("contact:@lion_shop", {2}),  # any platform
+        ('contact:"telegram: @Lion_Shop"', {2}),
+        ("wallet:bc1qexampleexampleexample0", {3}),
+        (f"onion:{ONION.upper()}", {2}),
+        (f"onion:http://{ONION}/path", {2}),
+        ('phone:"+49 151 1234567"', {2}),
+        ("market:Charlie", {3, 4}),
+        ("market:charlie title:pills", {4}),
+        ('title:"pressed pills"', {1}),
+        ("title:stealth", set()),  # in the text only: title: searches titles
+        ("vendor:lion pills", {4}),
+        # free text finds entities the page did not spell out
+        ("green lion", {1}),
+        (FPR, {1}),
+        (FPR.replace(" ", ""), {1}),
+        ("lion_shop", {2}),
+        ("bc1qexampleexampleexample0", {3}),
+        # ordinary colons stay text
+        ("10:30", {2}),
+        ("http://example.org/x", {2}),
+    ],
+)
+def test_entities_by_field_and_free_text(store: ListingStore, text: str, expected: set[int]) -> None:
+    listings = _entity_corpus()
+    store.upsert(listings)
+    store.refresh()
+    ids = {hit.listing.id for hit in store.search(SearchQuery(text=text)).hits}
+    assert ids == {listings[i - 1].id for i in expected}
+    assert store.count(SearchQuery(text=text)) == len(expected)
+
+
+@pytest.mark.parametrize("text", ["seller:lion", "Handle:x pills", "vendr:lion"])
+def test_unknown_field_is_refused_naming_the_known_fields(store: ListingStore, text: str) -> None:
+    store.upsert(_entity_corpus())
+    store.refresh()
+    with pytest.raises(QueryError, match=r"unknown field .*known fields: vendor:, pgp:, contact:"):
+        store.search(SearchQuery(text=text))
+
+
+def test_bad_field_values_are_refused(store: ListingStore) -> None:
+    with pytest.raises(QueryError, match="40 hex digits"):
+        store.search(SearchQuery(text="pgp:1234"))
+    with pytest.raises(QueryError, match="cannot be excluded"):
+        store.search(SearchQuery(text="pills -vendor:lion"))
+
+
+def test_entity_keys_filter_together_with_other_filters(store: ListingStore) -> None:
+    listings = _entity_corpus()
+    store.upsert(listings)
+    store.refresh()
+    both = SearchQuery(entities=["vendor:green lion", "market:alpha"])
+    assert _ids(store.search(both)) == [listings[0].id]
+    assert store.search(both.model_copy(update={"market": ["bravo"]})).total == 0
+    buckets = store.date_histogram(SearchQuery(text="vendor:lion"), "day")
+    assert sum(b.count for b in buckets) == 1

@@ -17,6 +17,8 @@ _KW = {"type": "keyword", "ignore_above": 1024}
 # present only where folding changes the text
 _FOLDED = {"type": "text", "analyzer": "english", "fields": {"std": {"type": "text", "analyzer": "standard"}}}
 _DISABLED = {"type": "object", "enabled": False}
+# entities as words (index.entities.entity_text): standard analyzer, no stemming of handles
+_ENTITY_TEXT = {"type": "text", "analyzer": "standard"}
 LISTING_PROPERTIES: dict[str, Any] = {
     "id": {"type": "keyword"},
     "url": _KW,
@@ -81,6 +83,8 @@ LISTING_PROPERTIES: dict[str, Any] = {
             "intent": {"type": "keyword"},
             "identifiers": _KW,
             "flags": {"type": "keyword"},  # pgp_changed (index.docs.flat_fields)
+            "entities": _KW,
+            "entity_text": _ENTITY_TEXT,
             "is_drug_sale": {"type": "boolean"},
             "score": {"type": "float"},
             # double, not scaled_float: OpenSearch 2.19 skips documents when sorting a scaled_float
@@ -101,6 +105,8 @@ ADDED_PROPERTIES: dict[str, Any] = {
             "flags": {"type": "keyword"},
             "title_folded": _FOLDED,
             "text_folded": _FOLDED,
+            "entities": _KW,
+            "entity_text": _ENTITY_TEXT,
         }
     }
 }

@@ -144,7 +144,18 @@ def current_source(
     flat = flat_fields(listing)
     dn = {
         k: flat[k]
-        for k in ("vendor", "substance", "intent", "identifiers", "flags", "is_drug_sale", "score", "price_usd")
+        for k in (
+            "vendor",
+            "substance",
+            "intent",
+            "identifiers",
+            "flags",
+            "entities",
+            "entity_text",
+            "is_drug_sale",
+            "score",
+            "price_usd",
+        )
     }
     dn["seen_at"] = flat["seen_at"].isoformat()
     dn["content_stored_at"] = stored_at

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from index.docs import as_utc
+from index.fields import expand
 from index.query import HL_POST, HL_PRE, parse_user_query, to_simple_query_string
 from index.store import FACET_FIELDS, HISTOGRAM_SPLIT_SIZE, SearchQuery
 
@@ -22,7 +23,9 @@ _TEXT_FIELDS = [
     "dn.title_folded.std^2",
     "dn.text_folded",
     "dn.text_folded.std",
+    "dn.entity_text",  # vendor names, handles, fingerprints, wallets (index.entities.entity_text)
 ]
+_TITLE_FIELDS = ["title^3", "title.std^2", "dn.title_folded^3", "dn.title_folded.std^2"]
 _SQS_FLAGS = "AND|OR|NOT|PHRASE|PREFIX|PRECEDENCE|WHITESPACE"
 _FACET_SOURCE = {
     "market": "market",
@@ -66,6 +69,7 @@ def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
         values = getattr(query, name)
         if values:
             filters.append({"terms": {field: list(values)}})
+    filters.extend({"term": {"dn.entities": key}} for key in query.entities)  # every one must hold
     if query.is_drug_sale is not None:
         filters.append({"term": {"dn.is_drug_sale": query.is_drug_sale}})
     if query.pgp_changed is True:
@@ -94,15 +98,18 @@ def build_filters(query: SearchQuery) -> list[dict[str, Any]]:
 def build_query(query: SearchQuery) -> dict[str, Any]:
     """The engine query: filters plus the user text through ``simple_query_string`` rebuilt by
     the safe parser (the user's own string never reaches the engine)."""
+    query = expand(query)
     must: list[dict[str, Any]] = []
-    if query.text.strip():
-        parsed = parse_user_query(query.text)
+    for text, fields in ((query.text, _TEXT_FIELDS), (query.title_text, _TITLE_FIELDS)):
+        if not text.strip():
+            continue
+        parsed = parse_user_query(text)
         if not parsed.empty:
             must.append(
                 {
                     "simple_query_string": {
                         "query": to_simple_query_string(parsed),
-                        "fields": _TEXT_FIELDS,
+                        "fields": fields,
                         "default_operator": "and",
                         "flags": _SQS_FLAGS,
                         "lenient": True,
@@ -114,7 +121,8 @@ def build_query(query: SearchQuery) -> dict[str, Any]:
 
 def build_search_body(query: SearchQuery) -> dict[str, Any]:
     """One request body for both engines."""
-    has_text = bool(query.text.strip())
+    query = expand(query)
+    has_text = bool(query.text.strip() or query.title_text.strip())
     sort = query.sort if (query.sort != "relevance" or has_text) else "newest"
     body: dict[str, Any] = {
         "query": build_query(query),
