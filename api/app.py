@@ -22,6 +22,7 @@ from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
 from api.routes.case_pages import router as case_pages_router
 from api.routes.cases import router as cases_router
+from api.routes.entities import router as entities_router
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.intake import router as intake_router
@@ -44,6 +45,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     lifespan_router,
     scan_router,
     intake_router,
+    entities_router,
 )
 ROUTERS += (cases_router, case_pages_router, review_router)  # analysts' case work and the review queue
 STATIC_DIR = Path(__file__).with_name("static")

@@ -76,6 +76,16 @@ CREATE TABLE IF NOT EXISTS case_events (
 CREATE INDEX IF NOT EXISTS case_events_case ON case_events(case_id);
 """
 
+# step 7: analysts' vendor-identity merges (alias keys name@market), reversible: an unmerge
+# stamps removed_at/removed_by, the row stays as the record of both decisions
+_ADD_VENDOR_MERGES = """
+CREATE TABLE IF NOT EXISTS vendor_merges (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, a TEXT NOT NULL, b TEXT NOT NULL, note TEXT NOT NULL,
+    by TEXT NOT NULL, created_at TEXT NOT NULL, removed_at TEXT, removed_by TEXT, removed_note TEXT
+);
+CREATE INDEX IF NOT EXISTS vendor_merges_pair ON vendor_merges(a, b);
+"""
+
 _lock = threading.Lock()
 _initialised: set[Path] = set()
 
@@ -91,7 +101,16 @@ def connect(settings: DragnetSettings) -> sqlite3.Connection:
     with _lock:
         if path not in _initialised:
             sqlite.migrate(
-                conn, [_SCHEMA, _ADD_WEBHOOK_SECRET, _ADD_KEY_EXPIRY, _ADD_UI_SESSIONS, _ADD_SCAN, _ADD_CASES]
+                conn,
+                [
+                    _SCHEMA,
+                    _ADD_WEBHOOK_SECRET,
+                    _ADD_KEY_EXPIRY,
+                    _ADD_UI_SESSIONS,
+                    _ADD_SCAN,
+                    _ADD_CASES,
+                    _ADD_VENDOR_MERGES,
+                ],
             )
             _initialised.add(path)
     return conn

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from api import alerts, audit
+from api import alerts, audit, vendor_merges
 from api.auth import COOKIE_NAME, KeyStore, Principal, session_from_request
 from api.charts import bar_chart, time_chart
 from api.deps import current_principal, get_store, settings_of
@@ -25,6 +25,7 @@ from api.diff import price_label, version_diffs
 from api.labels import chip_label, display_title, unique_evidence
 from api.params import ENTITY_PARAMS, LIST_PARAMS, clean_params, describe, encode_after, refuse_unknown, to_query
 from api.routes.search import evidence_links
+from index.identity import identity_graph
 from index.store import FACET_FIELDS, HistogramBucket, ListingStore, QueryError, SearchQuery, StoreError
 from index.vendors import resolve_vendor
 
@@ -302,6 +303,9 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
         gate, "view_vendor", f"name={name} market={market}", len(entity.listings), settings=settings_of(request)
     )
     peak = max((b.count for b in entity.timeline), default=1) or 1
+    # which aliases are one seller and why (index.identity), merges by analysts included
+    merges = vendor_merges.active_merges(settings_of(request))
+    identity = identity_graph(get_store(request), name[:256], market[:256] or None, merges)
     return render(
         request,
         "vendor.html",
@@ -309,6 +313,7 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
         peak=peak,
         listings=entity.listings[:200],
         timeline=time_chart(entity.timeline, "week"),
+        identity=identity,
         pgp_changed=[entry for entry in entity.listings if entry.pgp_changed][:50],
     )
 

@@ -109,6 +109,6 @@ def test_every_embedded_store_opens_its_file_through_the_helper(settings: Dragne
     # steps past the first: the listing store added the intent to facet_key, then the folded
     # search columns; the API database added saved-search secrets, key expiry, UI sessions, scan verdicts, cases;
     # the lifespan store added analysts' reviews of transitions
-    versions = {"embedded listing store": 3, "api keys and audit": 6, "lifespan": 2}
+    versions = {"embedded listing store": 4, "api keys and audit": 7, "lifespan": 2}
     for name, path in files.items():
         assert _file_state(path) == ("wal", versions.get(name, 1), 0o600), name

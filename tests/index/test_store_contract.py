@@ -403,7 +403,7 @@ def _entity_corpus() -> list:
             2,
             market="bravo",
             title="kush buds",
-            text=f"mirror at {ONION} since 10:30, see http://example.org/x",
+            text=f"mirror at {ONION} since 10:30, see https://pastebin/xyz",
             contacts=[
                 Contact(kind="telegram", handle="@Lion_Shop"),
                 Contact(kind="whatsapp", handle="+49 151 1234567"),
@@ -445,7 +445,7 @@ def _entity_corpus() -> list:
         ("bc1qexampleexampleexample0", {3}),
         # ordinary colons stay text
         ("10:30", {2}),
-        ("http://example.org/x", {2}),
+        ("https://pastebin/xyz", {2}),
     ],
 )
 def test_entities_by_field_and_free_text(store: ListingStore, text: str, expected: set[int]) -> None:
