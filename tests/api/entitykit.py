@@ -12,6 +12,8 @@ KEY_ONE = "7A1B 2C3D 4E5F 6A7B 8C9D 0E1F 2A3B 4C5D 6E7F 8A9B"
 KEY_ONE_NORMAL = KEY_ONE.replace(" ", "")
 KEY_TWO = "0F0F 1E1E 2D2D 3C3C 4B4B 5A5A 6969 7878 8787 9696"
 WALLET = "bc1qlionlionlionlionlion0"
+ONION = "lion" + "a" * 52 + ".onion"
+PHONE = "+44 7700 900123"
 HANDLE = "@Lion_Alpha"
 
 
@@ -35,7 +37,7 @@ def lion_listings() -> list[Listing]:
             pgp=KEY_TWO,
             title="lion crystals",
             days=5,
-            contacts=[Contact(kind="wickr", handle="lionking")],
+            contacts=[Contact(kind="wickr", handle="lionking"), Contact(kind="whatsapp", handle=PHONE)],
         ),
         make_listing(
             904,
@@ -43,7 +45,7 @@ def lion_listings() -> list[Listing]:
             market="dread",
             source_kind="forum",
             title="who is lion",
-            text="ask tele: @lion_alpha for the good stuff",
+            text=f"ask tele: @lion_alpha for the good stuff, new mirror {ONION}",
             days=12,
             contacts=[Contact(kind="telegram", handle="lion_alpha")],
         ),

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from index.synthetic import make_listing
+from tests.api.entitykit import KEY_ONE, KEY_TWO, ONION, PHONE, WALLET, add_lions
 from tests.api.testkit import XSS_TITLE, ApiEnv, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -136,3 +137,62 @@ def test_platform_key_cannot_open_the_search_page(browser, live_server: str, api
     response = page.goto("/search?q=oxycodone")
     assert response is not None and response.status == 403
     context.close()
+
+
+def _search_ids(page: Page, q: str) -> set[str]:
+    page.goto("/search")
+    page.fill("input[name=q]", q)
+    page.click(".searchbox button[type=submit]")
+    page.wait_for_selector("#total")
+    return {str(page.locator("li.hit").nth(i).get_attribute("data-id")) for i in range(page.locator("li.hit").count())}
+
+
+def test_entity_search_and_pivot_from_a_pgp_key_to_the_vendor_on_two_markets(page: Page, api_env: ApiEnv) -> None:
+    one, two, three, post = (item.id for item in add_lions(api_env.store))
+    # search by each entity kind, by field and in free text
+    assert _search_ids(page, f'pgp:"{KEY_ONE.lower()}"') == {one, two}
+    assert _search_ids(page, KEY_ONE) == {one, two}
+    assert _search_ids(page, "contact:telegram:@Lion_Alpha") == {one, post}
+    assert _search_ids(page, "lion_alpha") == {one, post}
+    assert _search_ids(page, f"wallet:{WALLET}") == {one}
+    assert _search_ids(page, f"onion:{ONION}") == {post}
+    assert _search_ids(page, f'phone:"{PHONE}"') == {three}
+    assert _search_ids(page, "vendor:lion market:charlie") == {three}
+    assert _search_ids(page, 'title:"lion crystals"') == {three}
+    page.fill("input[name=q]", "seller:lion")
+    page.click(".searchbox button[type=submit]")
+    page.wait_for_selector("#query-error")
+    assert "known fields: vendor:, pgp:" in page.inner_text("#query-error")
+
+    # the listing's PGP key is a link to its entity page
+    page.goto(f"/listings/{one}")
+    assert "telegram: @Lion_Alpha" in page.inner_text("dl.facts")
+    for kind in ("vendor", "pgp", "contact", "wallet"):
+        assert page.locator(f"dd.entities a.entity-link[data-kind={kind}]").count() == 1
+    page.click("dd.entities a.entity-link[data-kind=pgp]")
+    page.wait_for_selector("h1.entity-title")
+    assert page.inner_text("#entity-value") == KEY_ONE.replace(" ", "")
+    assert page.inner_text("#entity-total") == "2"
+    assert page.locator("#entity-markets .market").all_inner_texts() == ["alpha (1)", "bravo (1)"]
+    assert [v.split(" ")[2] for v in page.locator("li.entity-vendor").all_inner_texts()] == ["alpha", "bravo"]
+    assert KEY_TWO.replace(" ", "") not in page.inner_text("main")  # the other Lion's key is not beside it
+    # on to the vendor on the other market: one identity over two markets, the same-name Lion apart
+    page.click("li.entity-vendor[data-market=bravo] a")
+    page.wait_for_selector("svg.identity-graph")
+    groups = page.locator("li.identity-group").all_inner_texts()
+    assert "Lion@alpha" in groups[0] and "Lion@bravo" in groups[0] and "Lion@charlie" not in groups[0]
+    assert any(g.strip() == "Lion@charlie" for g in groups[1:])
+    assert "shares PGP 7A1B2C3D… on 2 listings" in page.inner_text("ul.identity-links")
+    same_name = page.locator("li.identity-link[data-kind=same_name]")
+    assert same_name.count() >= 1 and "same name only" in same_name.first.inner_text()
+    assert page.locator("svg.identity-graph g.edge[data-kind=pgp]").count() == 1
+    assert page.locator("svg.identity-graph g.edge[data-kind=same_name] line[stroke-dasharray]").count() >= 1
+    # an analyst merges the same-name Lion, then undoes it
+    form = page.locator("li.identity-link[data-kind=same_name] form.merge").first
+    form.locator("input[name=note]").fill("same stealth photos")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("li.identity-link[data-kind=merge]")
+    assert page.locator("li.identity-group").count() == 1
+    page.locator("li.identity-link[data-kind=merge] form.unmerge button").click()
+    page.wait_for_selector("li.identity-link[data-kind=same_name]")
+    assert page.locator("li.identity-group").count() == 2
