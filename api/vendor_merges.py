@@ -60,7 +60,7 @@ def merge(settings: DragnetSettings, principal: Principal, a: str, b: str, note:
     note = note.strip()[:MAX_NOTE_CHARS]
     if not note:
         raise ValueError("say why: a merge needs a note")
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     with db.connect(settings) as conn:
         if conn.execute(
             "SELECT 1 FROM vendor_merges WHERE a = ? AND b = ? AND removed_at IS NULL", (first, second)
@@ -68,7 +68,7 @@ def merge(settings: DragnetSettings, principal: Principal, a: str, b: str, note:
             raise ValueError(f"{first} and {second} are merged already")
         row_id = conn.execute(
             "INSERT INTO vendor_merges(a, b, note, by, created_at) VALUES (?, ?, ?, ?, ?)",
-            (first, second, note, principal.name, now),
+            (first, second, note, principal.name, now.isoformat()),
         ).lastrowid
     audit.record(principal, "vendor.merge", f"{first} + {second}: {note}", 1, settings=settings)
     return MergeRecord(id=int(row_id or 0), a=first, b=second, note=note, by=principal.name, created_at=now)

@@ -24,6 +24,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from dragnet.documents import Contact
 from dragnet.services.elasticsearch_node import ElasticsearchNode
 from dragnet.services.opensearch_node import OpenSearchNode
 from dragnet.settings import get_settings, load_settings
@@ -42,8 +43,24 @@ BATCH = 1_000
 SEARCH_ROUNDS = 3
 
 
+def bench_fingerprint(seller: int) -> str:
+    """The invented PGP fingerprint of bench seller ``seller`` (40 hex digits)."""
+    return f"{seller:040X}"
+
+
+def _listing(i: int) -> Any:
+    """Listing ``i``; one in ten carries a seller's PGP key and Telegram handle (97 sellers), so
+    the entity lookups (``pgp:``, ``contact:``) hit a realistic few hundred listings each."""
+    if i % 10:
+        return make_listing(i)
+    seller = i % 97
+    return make_listing(
+        i, pgp=bench_fingerprint(seller), contacts=[Contact(kind="telegram", handle=f"@bench_seller_{seller}")]
+    )
+
+
 def _listings(n: int, first: int = 0) -> list[Any]:
-    return [make_listing(i) for i in range(first, first + n)]
+    return [_listing(i) for i in range(first, first + n)]
 
 
 def _queries() -> list[Any]:
@@ -58,6 +75,18 @@ def _queries() -> list[Any]:
         SearchQuery(price_usd_min=100, price_usd_max=500, ships_from=["NL", "DE"]),
         SearchQuery(seen_from=BASE_TIME + timedelta(days=10), seen_to=BASE_TIME + timedelta(days=20), text="pure"),
         SearchQuery(vendor=["vendor3"], sort="oldest", size=50),
+        *_entity_queries(),
+    ]
+
+
+def _entity_queries() -> list[Any]:
+    """Entity lookups through the field syntax and in free text (index.fields)."""
+    return [
+        SearchQuery(text=f"pgp:{bench_fingerprint(3)}"),
+        SearchQuery(text=f'pgp:"{" ".join(bench_fingerprint(5)[i : i + 4] for i in range(0, 40, 4))}" stealth'),
+        SearchQuery(text="contact:telegram:@bench_seller_7", sort="newest"),
+        SearchQuery(text="contact:@bench_seller_11 market:alpha"),
+        SearchQuery(text="bench_seller_13"),
     ]
 
 
@@ -119,6 +148,12 @@ def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str
         page = store.search(SearchQuery(sort="newest", size=50, search_after=after, facets=False))
         after = page.next_search_after
     deep_ms = (time.perf_counter() - t0) * 1000 / 20
+    entity: list[float] = []  # the entity lookups alone (they are in the mix above too)
+    for _ in range(SEARCH_ROUNDS):
+        for query in _entity_queries():
+            t0 = time.perf_counter()
+            store.search(query)
+            entity.append((time.perf_counter() - t0) * 1000)
     figures = {
         "docs": count,
         "steady_docs": steady,
@@ -130,6 +165,8 @@ def _measure_store(store: Any, listings: list[Any], steady: int, engine_url: str
         "search_ms_p95": round(_percentile(latencies, 95), 2),
         "search_queries": len(latencies),
         "search_after_page_ms": round(deep_ms, 2),
+        "entity_search_ms_p50": round(_percentile(entity, 50), 2),
+        "entity_search_ms_p95": round(_percentile(entity, 95), 2),
     }
     if during is not None:
         figures["engine_ms_during_bulk"] = during
@@ -237,6 +274,9 @@ def run(docs: int = DOCS, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
                 f"embedded_vs_{engine}_search_p50": round(
                     figures["embedded"]["search_ms_p50"] / figures[engine]["search_ms_p50"], 3
                 ),
+                f"embedded_vs_{engine}_entity_search_p50": round(
+                    figures["embedded"]["entity_search_ms_p50"] / figures[engine]["entity_search_ms_p50"], 3
+                ),
             }
         )
     if set(ENGINES) <= set(engines):
@@ -264,6 +304,7 @@ def main(json_output: bool = False, docs: int = DOCS, engines: tuple[str, ...] =
             "search p50 ms",
             "search p95 ms",
             "search_after page ms",
+            "entity p50 ms",
         ):
             table.add_column(column)
         for name in ("embedded", *figures["engines"]):
@@ -276,6 +317,7 @@ def main(json_output: bool = False, docs: int = DOCS, engines: tuple[str, ...] =
                 str(f["search_ms_p50"]),
                 str(f["search_ms_p95"]),
                 str(f["search_after_page_ms"]),
+                str(f["entity_search_ms_p50"]),
             )
         for engine in figures["engines"]:
             raw = figures[f"baseline_raw_bulk_{engine}"]
@@ -284,6 +326,7 @@ def main(json_output: bool = False, docs: int = DOCS, engines: tuple[str, ...] =
                 "-",
                 f"{raw['bulk_docs_per_s']:,}",
                 str(raw["bulk_seconds"]),
+                "-",
                 "-",
                 "-",
                 "-",

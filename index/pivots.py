@@ -106,7 +106,7 @@ def pivot(store: ListingStore, kind: str, value: str) -> EntityPivot | None:
                 )
             else:
                 ref.listings += 1
-    ranked = sorted(others.values(), key=lambda r: (-r.listings, ENTITY_KINDS.index(r.kind), r.value))  # type: ignore[arg-type]
+    ranked = sorted(others.values(), key=lambda r: (-r.listings, ENTITY_KINDS.index(r.kind), r.value))
     return EntityPivot(
         kind=kind,
         value=normal,
