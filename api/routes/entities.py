@@ -40,7 +40,7 @@ def vendor_url(name: str, market: str | None) -> str:
     return "/vendor?" + urlencode({"name": name, "market": market or ""})
 
 
-env.globals.update(entity_url=entity_url, entities_of=entities_of, vendor_url=vendor_url)
+env.globals.update(entity_url=entity_url, entities_of=entities_of, vendor_page_url=vendor_url)
 
 
 def _pivot(request: Request, kind: str, value: str) -> EntityPivot | None:

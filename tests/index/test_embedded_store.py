@@ -111,12 +111,43 @@ def test_a_store_written_before_search_folding_gets_the_folded_columns_on_open(t
     reopened = EmbeddedStore(path)
     reopened.ensure_schema()
     try:
-        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 4
         assert reopened.search(SearchQuery(text="multisig")).total == 2
         (hit,) = reopened.search(SearchQuery(text="multisig only")).hits
         assert hit.listing.id == evasive.id and hit.listing.text == "ships multi\u200bsig only"
         assert reopened.count() == 8 and reopened.search(SearchQuery(text="pres*")).total > 0
         reopened.ensure_schema()  # nothing left to do
         assert reopened.search(SearchQuery(text="ＭＵＬＴＩＳＩＧ")).total == 2
+    finally:
+        reopened.close()
+
+
+def test_a_store_written_before_entities_gets_their_keys_and_words_on_open(tmp_path: Path) -> None:
+    """Schema step 4: a version-3 store (no entity keys, full-text index without the entities
+    column) gets both, computed from its stored listings, so ``pgp:`` and a vendor's name in
+    free text find listings written before entities existed."""
+    path = tmp_path / "listings.sqlite"
+    store = EmbeddedStore(path)
+    store.ensure_schema()
+    fpr = "ABCD" * 10
+    store.upsert([make_listing(1, vendor="Green Lion", pgp=fpr)] + [make_listing(i) for i in range(2, 6)])
+    store.close()
+    with sqlite3.connect(path) as db:  # the layout of a version-3 store
+        db.execute(f"CREATE VIRTUAL TABLE old_fts USING fts5({embedded._FTS_COLUMNS_V3})")
+        db.execute(
+            "INSERT INTO old_fts(rowid, title, text, title_folded, text_folded) "
+            "SELECT rowid, title, text, title_folded, text_folded FROM listings_fts"
+        )
+        db.execute("DROP TABLE listings_fts")
+        db.execute("ALTER TABLE old_fts RENAME TO listings_fts")
+        db.execute("DELETE FROM listing_terms WHERE field = 'entities'")
+        db.execute("PRAGMA user_version = 3")
+    reopened = EmbeddedStore(path)
+    reopened.ensure_schema()
+    try:
+        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert reopened.search(SearchQuery(text=f"pgp:{fpr.lower()}")).total == 1
+        assert reopened.search(SearchQuery(text="green lion")).total == 1
+        assert reopened.search(SearchQuery(text="market:alpha")).total == reopened.count(SearchQuery(market=["alpha"]))
     finally:
         reopened.close()
