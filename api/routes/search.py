@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -23,6 +23,7 @@ from api.params import RequestBody, clean_params, describe, encode_after, query_
 from dragnet.csvsafe import csv_line
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings
+from index.entities import entities_of
 from index.store import FacetBucket, HistogramBucket, HistogramSplit, QueryError, StoreError
 from index.vendors import VendorEntity, resolve_vendor
 
@@ -140,11 +141,19 @@ class EvidenceLinks(BaseModel):
     content_sha256: str
 
 
+class EntityLink(BaseModel):
+    kind: str
+    value: str = Field(description="normalised")
+    label: str = Field(description="as posted")
+    link: str = Field(description="its pivot: /api/entities/{kind}/{value}")
+
+
 class ListingDetail(BaseModel):
     listing: Listing
     history: list[Listing]
     evidence: EvidenceLinks
     vendor_link: str | None = None
+    entities: list[EntityLink] = Field(default_factory=list, description="vendor, PGP keys, contacts, wallets, ...")
 
 
 def evidence_links(listing: Listing, settings: DragnetSettings) -> EvidenceLinks:
@@ -182,6 +191,15 @@ def listing_detail(request: Request, listing_id: str, principal: Principal = Dep
         history=listing_store(request).history(listing_id),
         evidence=evidence_links(listing, settings_of(request)),
         vendor_link=vendor_link,
+        entities=[
+            EntityLink(
+                kind=e.kind,
+                value=e.value,
+                label=e.label,
+                link=f"/api/entities/{e.kind}/{quote(e.value, safe='')}",
+            )
+            for e in entities_of(listing)
+        ],
     )
 
 

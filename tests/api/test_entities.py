@@ -95,6 +95,16 @@ def test_entity_pivot_lists_listings_posts_dates_markets_and_cooccurring(api_env
     assert client.get("/api/entities/shoe/x").status_code == 422
 
 
+def test_listing_detail_links_its_entities(api_env: ApiEnv, lions: list) -> None:
+    client = api_env.client(api_env.analyst)
+    detail = client.get(f"/api/listings/{lions[0].id}").json()
+    links = {(e["kind"], e["label"]): e["link"] for e in detail["entities"]}
+    assert links[("pgp", KEY_ONE_NORMAL)] == f"/api/entities/pgp/{KEY_ONE_NORMAL}"
+    assert links[("contact", "telegram: " + HANDLE)] == "/api/entities/contact/telegram%3Alion_alpha"
+    assert links[("vendor", "Lion")] == "/api/entities/vendor/lion"
+    assert client.get(links[("contact", "telegram: " + HANDLE)]).json()["total"] == 2
+
+
 def test_same_name_is_not_merged_and_analyst_merge_is_audited_and_reversible(api_env: ApiEnv, lions: list) -> None:
     client = api_env.client(api_env.analyst)
     graph = client.get("/api/vendors/identity", params={"name": "Lion"}).json()
