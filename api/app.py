@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
+from api.telemetry import RequestMetrics
 from api.routes.case_pages import router as case_pages_router
 from api.routes.cases import router as cases_router
 from api.routes.entities import router as entities_router
@@ -27,6 +28,7 @@ from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
 from api.routes.intake import router as intake_router
 from api.routes.lifespan import router as lifespan_router
+from api.routes.metrics import router as metrics_router
 from api.routes.operator import router as operator_router
 from api.routes.review import router as review_router
 from api.routes.scan import router as scan_router
@@ -48,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     entities_router,
 )
 ROUTERS += (cases_router, case_pages_router, review_router)  # analysts' case work and the review queue
+ROUTERS += (metrics_router,)  # Prometheus /metrics (operator key)
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -116,6 +119,7 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         cookie_name=COOKIE_NAME,
         path_limits={scan_router.prefix: settings.api.scan_max_body_bytes},  # batches of posts
     )
+    app.add_middleware(RequestMetrics)  # outermost: counts what the body guard refuses too
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

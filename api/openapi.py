@@ -54,4 +54,5 @@ def body_types(description: str, types: dict[str, dict[str, Any]]) -> dict[int |
 
 
 TEXT = {"type": "string"}
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # the Prometheus text exposition format
 BINARY = {"type": "string", "format": "binary"}

@@ -124,6 +124,10 @@ class CrawlSettings(_Section):
     retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
     max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)
     handoff_batch_size: int = Field(default=64, ge=1)
+    # Prometheus metrics of a crawl (crawlers/metrics.py): served while it runs, written when it ends
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only inside a container network (docker/compose.yaml)
+    metrics_textfile: Path | None = None  # for node_exporter's textfile collector (one-shot crawls)
     # Telegram public channels (crawlers/spiders/telegram.py)
     telegram_max_pages: int = Field(default=50, ge=1)  # preview pages (~20 messages) per channel per crawl
     telegram_max_text_chars: int = Field(default=8000, ge=100)  # a message's text is cut here
@@ -177,6 +181,7 @@ class WorkerSettings(_Section):
         }
     )
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only inside a container network (docker/compose.yaml)
     retry_backoff_base_s: float = Field(default=1.0, gt=0)
     # Redis redelivers a message whose worker died unacked after this long; it must exceed the
     # longest task plus the longest retry countdown (duplicates are harmless: effects are idempotent).

@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from takedown.notices import TRANSITIONS
+
 _counters: dict[str, Any] | None = None
 
 
@@ -43,3 +45,25 @@ def count(name: str, amount: float = 1, **labels: str) -> None:
         counters()[name].labels(**labels).inc(amount)
     except Exception:  # noqa: BLE001 - telemetry never breaks the workflow
         pass
+
+
+# Every label value known in advance, so each series exists (at zero) from the first scrape.
+KNOWN: dict[str, dict[str, tuple[str, ...]]] = {
+    "notices": {"outcome": ("created", "updated", "duplicate", "auto_approved")},
+    "transitions": {"status": tuple(sorted(set().union(*TRANSITIONS.values())))},
+    "deliveries": {"channel": ("pull", "webhook"), "outcome": ("ok", "failed")},
+    "recrawls": {"outcome": ("present", "gone", "unknown")},
+}
+
+
+def prime(platforms: list[str]) -> None:
+    """Create every known series of every platform at zero (``rate()`` works from the first
+    scrape instead of from the first event)."""
+    for name, labels in KNOWN.items():
+        counter = counters()[name]
+        for platform in platforms:
+            combos: list[dict[str, str]] = [{}]
+            for label, values in labels.items():
+                combos = [combo | {label: value} for combo in combos for value in values]
+            for combo in combos:
+                counter.labels(platform=platform, **combo)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from api import audit
+from api import audit, telemetry
 from api import intake as streams
 from api import scan as scanning
 from api.auth import Principal
@@ -36,15 +36,18 @@ def push(body: IntakeBody, request: Request, principal: Principal = Depends(plat
     try:
         ids = streams.push(settings, owner, [(p.id, p.text) for p in body.posts])
     except streams.IntakeUnavailable as exc:  # this deployment has no broker: the feature is absent here
+        telemetry.count("intake_posts", len(body.posts), outcome="unavailable")
         raise HTTPException(404, str(exc)) from None
     except streams.Backlogged as exc:
         audit.record(principal, "intake", f"posts={len(body.posts)} [backlogged: {exc.backlog}]", 0, settings)
+        telemetry.count("intake_posts", len(body.posts), outcome="backlogged")
         return JSONResponse(
             {"detail": str(exc), "backlog": exc.backlog},
             status_code=429,
             headers={"Retry-After": str(exc.retry_after_s)},
         )
     audit.record(principal, "intake", f"posts={len(ids)}", len(ids), settings)
+    telemetry.count("intake_posts", len(ids), outcome="queued")
     return JSONResponse({"queued": len(ids), "stream_ids": ids}, status_code=202)
 
 

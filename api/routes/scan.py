@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt, StrictStr, field_validator
 
-from api import audit
+from api import audit, telemetry
 from api import scan as scanning
 from api.auth import Principal
 from api.deps import require_roles, settings_of
@@ -82,9 +82,11 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
     owner = scanning.owner_of(principal)
     if n > api.scan_max_posts:
         audit.record(principal, "scan", f"posts={n} [refused: over {api.scan_max_posts}]", 0, settings)
+        telemetry.count("scan_refused", reason="too_many")
         raise HTTPException(413, f"at most {api.scan_max_posts} posts per call")
     too_long = [i for i, p in enumerate(body.posts) if len(p.text) > api.scan_max_text_chars]
     if too_long:
+        telemetry.count("scan_refused", reason="too_long")
         raise HTTPException(422, f"post {too_long[0]}: text over {api.scan_max_text_chars} characters")
     if body.callback_url is not None:
         try:
@@ -94,10 +96,12 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
         except WebhookURLError as exc:
             host = urlsplit(body.callback_url).hostname or "?"
             audit.record(principal, "scan", f"posts={n} callback_host={host} [refused]", 0, settings)
+            telemetry.count("scan_refused", reason="callback")
             raise HTTPException(422, f"callback_url refused: {exc}") from None
     wait = scanning.take_quota(settings, owner, n)
     if wait is not None:
         audit.record(principal, "scan", f"posts={n} [quota]", 0, settings)
+        telemetry.count("scan_refused", reason="quota")
         raise HTTPException(
             429,
             f"over the scan quota of {api.scan_quota_per_minute} posts per minute",
@@ -107,6 +111,7 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
     if n > api.scan_sync_max or body.callback_url is not None:
         job = _jobs(request).submit(principal, posts, body.callback_url)
         audit.record(principal, "scan", f"posts={n} hits=pending job={job.id}", n, settings)
+        telemetry.count("scan_posts", n, outcome="queued")
         content: dict = {
             "job_id": job.id,
             "status": job.status,
@@ -124,6 +129,8 @@ def post_scan(body: ScanBody, request: Request, principal: Principal = Depends(p
     results = scanning.scan(settings, owner, posts)
     hits = scanning.hits_of(results)
     audit.record(principal, "scan", f"posts={n} hits={hits}", n, settings)
+    telemetry.count("scan_posts", hits, outcome="hit")
+    telemetry.count("scan_posts", n - hits, outcome="clean")
     answer: dict = {"posts": n, "hits": hits, "results": results}
     if body.notices:
         answer["notices"] = scanning.hits_to_notices(settings, principal, body.posts, results)
