@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
-from api.telemetry import RequestMetrics
 from api.routes.case_pages import router as case_pages_router
 from api.routes.cases import router as cases_router
 from api.routes.entities import router as entities_router
@@ -34,6 +33,7 @@ from api.routes.review import router as review_router
 from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
 from api.routes.ui import router as ui_router
+from api.telemetry import RequestMetrics
 from dragnet import __version__
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import ListingStore

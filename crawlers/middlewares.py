@@ -30,6 +30,7 @@ from scrapy.http import FormRequest, Response, TextResponse
 from tldextract import TLDExtract
 
 from crawlers.addresses import AddressGuard, is_local_name, literal_address, refusal
+from crawlers.metrics import gate_event
 from crawlers.sessions import SessionStore
 from dragnet.settings import get_settings
 
@@ -384,6 +385,7 @@ class SessionMiddleware:
         result = await self._fetch(submit)
         ok = result.status in (302, 303)
         self.crawler.stats.inc_value("dragnet/gate/solved" if ok else "dragnet/gate/unsolved")
+        self.crawler.signals.send_catch_log(gate_event, site=profile.name, outcome="solved" if ok else "unsolved")
         log.info("anti-DDoS gate of %s %s", profile.name, "passed" if ok else "not passed")
         return ok
 
@@ -396,6 +398,7 @@ class SessionMiddleware:
         page.write_bytes(response.body[: self.settings.crawl.max_response_bytes])
         self.store.pause(profile.name, "gate", page=page, url=request.url)
         self.crawler.stats.set_value("dragnet/gate/paused", profile.name)
+        self.crawler.signals.send_catch_log(gate_event, site=profile.name, outcome="paused")
         log.warning(
             "site %s is behind a gate that needs a human: page saved to %s, site paused; resume with "
             "'dragnet session import %s COOKIE'",
@@ -411,6 +414,7 @@ class SessionMiddleware:
         lock = self.locks.setdefault(profile.name, asyncio.Lock())
         if self._is_gate(response, profile):
             self.crawler.stats.inc_value("dragnet/gate/seen")
+            self.crawler.signals.send_catch_log(gate_event, site=profile.name, outcome="seen")
             if profile.gate.solve == "form" and request.meta.get("gate_attempts", 0) < 3:
                 async with lock:
                     if request.meta.get("session_generation") == self.generation[profile.name]:

@@ -37,7 +37,7 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.JsonLinesPipeline": 800,
     "crawlers.pipelines.HandoffPipeline": 900,
 }
-EXTENSIONS = {"crawlers.frontier.SharedFrontierIdle": 500}
+EXTENSIONS = {"crawlers.frontier.SharedFrontierIdle": 500, "crawlers.metrics.CrawlMetrics": 510}
 
 
 def scrapy_settings(
@@ -65,6 +65,9 @@ def scrapy_settings(
             "DRAGNET_SOCKS_URL": proxy_url or "",
             "DRAGNET_OUT": out,
             "DRAGNET_SINK": sink,
+            "DRAGNET_METRICS_PORT": crawl.metrics_port,
+            "DRAGNET_METRICS_HOST": crawl.metrics_host,
+            "DRAGNET_METRICS_TEXTFILE": str(crawl.metrics_textfile) if crawl.metrics_textfile else None,
             "LOG_LEVEL": log_level or settings.log_level,
         }
     )

@@ -22,7 +22,7 @@ from classifier.engine import ClassifierEngine, get_engine
 from classifier.model_store import ensure_default_model
 from dragnet.logs import JsonFormatter
 from dragnet.settings import DragnetSettings, get_settings
-from workers.metrics import mark_process_dead, prepare_multiprocess, start_metrics_server
+from workers.metrics import mark_process_dead, prepare_multiprocess, prime, start_metrics_server
 from workers.pipeline import use_engine
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,13 @@ def _start_metrics(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
     port = settings.workers.metrics_port
     if port:
+        prime(sorted(set(settings.workers.routes) | {n for n in app.tasks if n.startswith("workers.tasks.")}))
         start_metrics_server(
-            port, settings.redis.url, list(QUEUES) + list(settings.workers.routes.values()), settings.workers.dlq_key
+            port,
+            settings.redis.url,
+            list(QUEUES) + list(settings.workers.routes.values()),
+            settings.workers.dlq_key,
+            host=settings.workers.metrics_host,
         )
 
 

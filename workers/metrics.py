@@ -40,7 +40,7 @@ class _Metrics:
     def __init__(self) -> None:
         self.tasks = Counter(
             "dragnet_worker_tasks_total",
-            "Worker task runs by outcome (success, retry, dead_lettered, requeued).",
+            "Worker task runs by outcome (success, retry, failure, dead_lettered).",
             ["task", "outcome"],
         )
         self.items = Counter(
@@ -103,8 +103,37 @@ class QueueCollector:
         yield up
 
 
-def start_metrics_server(port: int, redis_url: str | None, queues: Iterable[str], dlq_key: str) -> None:
-    """Serve /metrics on 127.0.0.1:``port``: the children's counters plus queue gauges."""
+TASK_OUTCOMES = ("success", "retry", "failure", "dead_lettered")
+# Pipeline stages (the framed classify and index tasks) and what each counts of its items.
+PIPELINE_TASKS = ("workers.tasks.classify_batch", "workers.tasks.index_batch")
+ITEM_OUTCOMES = {
+    "classify_batch": ("classified", "dead_lettered"),
+    "index_batch": ("written", "unchanged", "dead_lettered"),
+}
+
+
+def prime(task_names: Iterable[str], framed: Iterable[str] = PIPELINE_TASKS) -> None:
+    """Create every series known in advance at zero: each task by outcome, its duration, and for
+    the framed pipeline tasks their batch sizes, items and dead letters (``rate()`` then works
+    from the first scrape, not from the first event)."""
+    m = metrics()
+    for task in task_names:
+        for outcome in TASK_OUTCOMES:
+            m.tasks.labels(task, outcome)
+        m.task_seconds.labels(task)
+    for task in framed:
+        m.batch_size.labels(task)
+        m.dead_letters.labels(task)
+    for stage, outcomes in ITEM_OUTCOMES.items():
+        for outcome in outcomes:
+            m.items.labels(stage, outcome)
+    m.crawl_to_indexed.labels("index")
+
+
+def start_metrics_server(
+    port: int, redis_url: str | None, queues: Iterable[str], dlq_key: str, host: str = "127.0.0.1"
+) -> None:
+    """Serve /metrics on ``host:port`` (loopback by default): the children's counters plus queue gauges."""
 
     registry = CollectorRegistry()
     if os.environ.get(_MULTIPROC_ENV):
@@ -113,8 +142,8 @@ def start_metrics_server(port: int, redis_url: str | None, queues: Iterable[str]
         registry = REGISTRY
     if redis_url:
         registry.register(QueueCollector(redis_url, queues, dlq_key))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
-    log.info("worker metrics on http://127.0.0.1:%d/metrics", port)
+    start_http_server(port, addr=host, registry=registry)
+    log.info("worker metrics on http://%s:%d/metrics", host, port)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from celery import Task
+from celery import Task, signals
 from celery.exceptions import Reject, Retry
 
 from dragnet.documents import Listing
@@ -160,6 +160,46 @@ def _run(task: Task, items: list[Any], body: Callable[[list[Any]], None]) -> Non
         _retry_or_dead_letter(task, items, TransientError(repr(exc)))
     finally:
         metrics().task_seconds.labels(task.name).observe(time.perf_counter() - started)
+
+
+# The pipeline tasks count themselves in _run (retry, dead-lettered); every other task is counted
+# from Celery's signals, which fire in the pool process that ran it.
+_SELF_COUNTED = (CLASSIFY, INDEX)
+_started: dict[str, float] = {}
+
+
+def _count(sender: Any, outcome: str) -> None:
+    name = getattr(sender, "name", None)
+    if isinstance(name, str) and name.startswith("workers.tasks.") and name not in _SELF_COUNTED:
+        metrics().tasks.labels(name, outcome).inc()
+
+
+@signals.task_prerun.connect
+def _task_started(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    if task_id and getattr(task, "name", None) not in _SELF_COUNTED:
+        _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_ended(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    started = _started.pop(task_id or "", None)
+    if started is not None and getattr(task, "name", "").startswith("workers.tasks."):
+        metrics().task_seconds.labels(task.name).observe(time.perf_counter() - started)
+
+
+@signals.task_success.connect
+def _task_succeeded(sender: Any = None, **_: Any) -> None:
+    _count(sender, "success")
+
+
+@signals.task_retry.connect
+def _task_retried(sender: Any = None, **_: Any) -> None:
+    _count(sender, "retry")
+
+
+@signals.task_failure.connect
+def _task_failed(sender: Any = None, **_: Any) -> None:
+    _count(sender, "failure")
 
 
 def _publish(task: Task, payload: list[dict[str, Any]]) -> None:
