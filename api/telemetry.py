@@ -71,15 +71,25 @@ def count(name: str, amount: float = 1, **labels: str) -> None:
         pass
 
 
+def _walk(routes: Any, prefix: str = "") -> Any:
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # a router included into the app
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        else:
+            yield prefix, route
+
+
 def route_templates(app: Any) -> list[tuple[str, str]]:
     """(method, template) of every route of ``app``, the label values requests can take."""
     out: set[tuple[str, str]] = set()
-    for route in getattr(app, "routes", []):
+    for prefix, route in _walk(getattr(app, "routes", [])):
         path = getattr(route, "path", None)
         if not path:
             continue
         methods = getattr(route, "methods", None) or ({"GET", "HEAD"} if isinstance(route, Mount) else set())
-        out.update((method, path) for method in methods if method in METHODS)
+        out.update((method, prefix + path) for method in methods if method in METHODS)
     return sorted(out)
 
 

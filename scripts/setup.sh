@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything Dragnet needs on a fresh machine, and nothing twice on a warm one:
-# Debian packages (Redis, Chromium, Tor, Java + Maven for OpenSearch, docker-compose for
+# Debian packages (Redis, Chromium, Tor, promtool, Java + Maven for OpenSearch, docker-compose for
 # validating the compose file), the Python environment in .venv (uv, cached in ~/.cache/uv),
 # and the OpenSearch jars (cached in ~/.cache/dragnet and ~/.m2).
 set -euo pipefail
@@ -10,6 +10,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v promtool >/dev/null || missing+=(prometheus)  # promtool checks the exported metrics
 command -v chromium >/dev/null || missing+=(chromium)
 command -v tor >/dev/null || missing+=(tor)
 command -v docker-compose >/dev/null || missing+=(docker-compose)

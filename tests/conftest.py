@@ -13,6 +13,7 @@ import pytest
 from dragnet.services.chromium import launch_options
 from dragnet.services.elasticsearch_node import ElasticsearchNode
 from dragnet.services.opensearch_node import OpenSearchNode
+from dragnet.services.promtool import promtool_path
 from dragnet.services.redis_server import RedisServer
 from dragnet.services.socks_proxy import SocksProxy
 from dragnet.settings import DragnetSettings, load_settings, use_settings
@@ -61,6 +62,13 @@ def elasticsearch_node() -> Iterator[ElasticsearchNode]:
 def socks_proxy() -> Iterator[SocksProxy]:
     with SocksProxy() as proxy:
         yield proxy
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Debian's promtool (package ``prometheus``), installed like redis-server when missing;
+    a test needing it fails with the reason where it cannot be installed."""
+    return promtool_path()
 
 
 @pytest.fixture(scope="session")

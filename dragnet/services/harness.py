@@ -14,6 +14,7 @@ from dragnet.services.chromium import chromium_path
 from dragnet.services.elasticsearch_node import ElasticsearchNode, ensure_elasticsearch_jars
 from dragnet.services.opensearch_node import OpenSearchNode, ensure_opensearch_jars
 from dragnet.services.process import require_binary
+from dragnet.services.promtool import promtool_path
 from dragnet.services.redis_server import RedisServer
 from dragnet.services.socks_proxy import SocksProxy
 
@@ -55,6 +56,7 @@ def prepare() -> None:
     the one that pays for downloads."""
 
     require_binary("redis-server", "redis-server")
+    promtool_path()
     chromium_path()
     ensure_opensearch_jars()
     ensure_elasticsearch_jars()
