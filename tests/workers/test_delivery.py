@@ -17,6 +17,7 @@ import redis
 
 from dragnet.documents import Listing
 from dragnet.services.process import free_port, wait_until
+from dragnet.services.promtool import check_metrics
 from tests.workers.conftest import REPO_ROOT, Pipeline, make_listings, task_ids
 from workers.dlq import open_dlq
 from workers.ledger import InflightLedger
@@ -92,7 +93,9 @@ def test_a_batch_the_broker_lost_is_published_again_from_the_in_flight_ledger(pi
     wait_until(lambda: InflightLedger(pipeline.settings).size() == 0, 30, "the ledger to be settled")
 
 
-def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(
+    pipeline: Pipeline, tmp_path: Path, promtool: str
+) -> None:
     metrics_port = free_port()
     # Started the operator's way: `dragnet worker --queues classify,index --concurrency 1`.
     pipeline.start_worker("mixed", extra_env={"DRAGNET_WORKERS__METRICS_PORT": str(metrics_port)}, cli=True)
@@ -143,6 +146,11 @@ def test_poison_goes_to_the_dlq_with_its_reason_while_the_rest_flow_on(pipeline:
     assert 'dragnet_dead_letters_total{task="workers.tasks.classify_batch"} 4.0' in body
     assert 'dragnet_queue_depth{queue="classify"}' in body
     assert "dragnet_worker_batch_size_bucket" in body and "dragnet_crawl_to_indexed_seconds_bucket" in body
+    checked = check_metrics(body)  # Prometheus's own parser accepts the worker's exposition
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Every task is counted and primed at zero, not only the pipeline's classify and index.
+    assert 'dragnet_worker_tasks_total{outcome="failure",task="workers.tasks.deliver_feed"} 0.0' in body
+    assert 'dragnet_worker_tasks_total{outcome="retry",task="workers.tasks.probe_due_markets"} 0.0' in body
 
     # Replay: an item that failed for a cause since fixed flows on; a poison one comes back.
     late = make_listings(1, "replayed")[0]
