@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import stix2
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from stix2validator import ValidationOptions, validate_string
 from typer.testing import CliRunner
@@ -250,6 +251,13 @@ def test_need_more_info_round_trip(api: dict[str, Any]) -> None:
     assert deliver_pending("fakegram", settings) == 1
     cursor = client.get("/feeds/fakegram", headers=api["platform"]).json()["next_cursor"]
 
+    def counted(status: str) -> float:
+        return (
+            REGISTRY.get_sample_value("dragnet_feed_transitions_total", {"platform": "fakegram", "status": status})
+            or 0.0
+        )
+
+    asked_before, sent_before = counted("need_more_info"), counted("sent")
     question = "Which <b>account</b> posted it first? We see two copies."
     r = _feedback(api, nid, {"kind": "need_more_info", "question": question})
     assert r.status_code == 200, r.text
@@ -270,6 +278,7 @@ def test_need_more_info_round_trip(api: dict[str, Any]) -> None:
     r = client.post(f"/feeds/fakegram/notices/{nid}/answer", headers=api["analyst"], json={"answer": answer})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "sent"
+    assert (counted("need_more_info"), counted("sent")) == (asked_before + 1, sent_before + 1)
     # back to the platform: in its pull feed from its cursor, and pushed to its webhook, with the answer
     [served] = client.get("/feeds/fakegram", params={"since": cursor}, headers=api["platform"]).json()["notices"]
     assert served["id"] == nid and served["status"] == "sent"
