@@ -148,6 +148,16 @@ def register(app: typer.Typer) -> None:
         notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
         typer.echo(f"{notice.id} {notice.status}")
 
+    @feeds_app.command("questions")
+    def questions(platform: str | None = typer.Argument(None, help="One platform (default: all).")) -> None:
+        """Platforms' open "need more information" questions, oldest first."""
+        waiting = [n for n in FeedService().store.all(platform) if n.status == "need_more_info"]
+        for notice in sorted(waiting, key=lambda n: n.modified):
+            request = notice.open_info_request()
+            if request is not None:
+                question = " ".join(request.question.split())[:300]
+                typer.echo(f"{notice.id}\t{notice.platform}\t{request.asked_at:%Y-%m-%d %H:%M}Z\t{question}")
+
     @feeds_app.command("answer")
     def answer(
         notice_id: str,

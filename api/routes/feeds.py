@@ -25,7 +25,14 @@ from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
 from takedown.evidence import public_key_b64
-from takedown.notices import MAX_QUESTION_CHARS, Feedback, Notice, render_letter, served_notice_schema
+from takedown.notices import (
+    MAX_QUESTION_CHARS,
+    Feedback,
+    Notice,
+    NoticeStatus,
+    render_letter,
+    served_notice_schema,
+)
 from takedown.service import FeedService, NotFound, WorkflowError
 from takedown.statement import StatementOfReasons
 from takedown.store import ConflictError
@@ -198,7 +205,9 @@ def pull_feed(
 def list_notices(
     platform: str,
     request: Request,
-    status: str | None = None,
+    status: NoticeStatus | None = Query(
+        None, description="only notices in this status (need_more_info: open questions)"
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(require_roles("analyst")),

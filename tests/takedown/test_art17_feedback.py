@@ -327,7 +327,14 @@ def test_illegal_need_more_info_transitions_are_refused(api: dict[str, Any]) -> 
     out = runner.invoke(cli_app, ["feeds", "answer", nid, "late answer", "--by", "ann"])
     assert out.exit_code == 1 and "no question of the platform waits" in out.output
     other = _released(api, "T3")
-    assert _feedback(api, other, {"kind": "need_more_info", "question": "who?"}).status_code == 200
+    assert _feedback(api, other, {"kind": "need_more_info", "question": "who\nis it?"}).status_code == 200
+    waiting = client.get("/feeds/fakegram/notices", params={"status": "need_more_info"}, headers=api["analyst"])
+    assert [n["id"] for n in waiting.json()["notices"]] == [other]
+    bogus = client.get("/feeds/fakegram/notices", params={"status": "need_info"}, headers=api["analyst"])
+    assert bogus.status_code == 422
+    listed = runner.invoke(cli_app, ["feeds", "questions", "fakegram"])
+    assert listed.exit_code == 0 and listed.output.startswith(f"{other}\tfakegram\t")
+    assert listed.output.rstrip().endswith("who is it?")
     out = runner.invoke(cli_app, ["feeds", "answer", other, "the seller @x", "--by", "ann"])
     assert out.exit_code == 0, out.output
     assert out.output.strip() == f"{other} sent"

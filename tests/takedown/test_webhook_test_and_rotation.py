@@ -17,12 +17,15 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth import KeyStore
+from dragnet import sqlite as dsqlite
 from dragnet.cli import app as cli_app
 from dragnet.documents import utcnow
 from dragnet.outbound import verify_signature
+from dragnet.secretbox import seal
 from dragnet.settings import DragnetSettings, use_settings
 from takedown.delivery import deliver_pending
 from takedown.service import FeedService
+from takedown.store import SCHEMA, SqliteNoticeStore
 from tests.takedown.helpers import FakePlatform, make_hit
 
 ADMIN = "bootstrap-admin-key-for-tests-only-0123456789"
@@ -177,3 +180,26 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(a
     r = client.post("/feeds/otherapp/webhook/rotate", headers=api["other"], json={})
     assert r.status_code == 404
     assert client.post("/feeds/fakegram/webhook/rotate", headers=api["other"], json={}).status_code == 403
+
+
+def test_a_version_1_store_gains_the_rotation_columns_and_keeps_its_webhook(feed_settings: DragnetSettings) -> None:
+    """Store step 2 on a file written before rotation existed: the sealed secret still opens."""
+    path = feed_settings.paths.data_dir / "old-feeds.sqlite3"
+    conn = dsqlite.connect(path)
+    dsqlite.migrate(conn, [SCHEMA])
+    conn.execute(
+        "INSERT INTO webhooks(platform, url, secret, delivered_seq) VALUES (?,?,?,?)",
+        ("fakegram", "http://127.0.0.1:9/hook", seal("old-secret", feed_settings), 7),
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteNoticeStore(path)
+    try:
+        sub = store.get_webhook("fakegram")
+        assert sub is not None and (sub.secret, sub.delivered_seq) == ("old-secret", 7)
+        assert (sub.previous_secret, sub.previous_secret_until) == (None, None)
+        assert sub.signing_secrets(utcnow()) == ["old-secret"]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 2
