@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 SourceKind = Literal["market", "forum", "social", "channel"]
-TakedownStatus = Literal["new", "approved", "sent", "acknowledged", "removed", "rejected", "expired"]
+TakedownStatus = Literal["new", "approved", "sent", "acknowledged", "need_more_info", "removed", "rejected", "expired"]
 
 SUBSTANCES: tuple[str, ...] = (
     "opioids",

@@ -13,6 +13,10 @@ Signature (both kinds of webhook)::
 
     X-Dragnet-Timestamp: <unix seconds>
     X-Dragnet-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
+
+While a rotated secret's overlap window lasts the header carries one signature per secret, the
+new one first, comma-separated (``v1=<new>,v1=<old>``); a receiver accepts the request when any
+of them verifies with the secret it holds.
 """
 
 from __future__ import annotations
@@ -55,12 +59,15 @@ def verify_signature(
     now = time.time() if now is None else now
     if abs(now - ts) > window_s:
         return False
-    return hmac.compare_digest(sign(secret, ts, body), signature)
+    expected = sign(secret, ts, body)
+    return any(hmac.compare_digest(expected, part.strip()) for part in signature.split(",")[:4])
 
 
-def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+def signed_headers(secret: str, body: bytes, *older: str) -> dict[str, str]:
+    """Timestamp and signature headers; ``older``: secrets still in their rotation overlap, each
+    adding its signature after the current one's."""
     ts = int(time.time())
-    return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body)}
+    return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: ",".join(sign(s, ts, body) for s in (secret, *older))}
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,19 @@ import typer
 from dragnet.settings import get_settings
 from index.factory import open_store
 from takedown import metrics
-from takedown.delivery import deliver_all, deliver_pending
+from takedown.delivery import (
+    DEFAULT_OVERLAP_S,
+    NoWebhook,
+    WebhookBusy,
+    deliver_all,
+    deliver_pending,
+    rotate_secret,
+    send_test_event,
+)
 from takedown.evidence import build_bundle, public_key_b64, signing_key_path, verify_bundle
 from takedown.notices import render_letter
 from takedown.registry import load_registry
-from takedown.service import FeedService, NotFound, ingest_from_store
+from takedown.service import FeedService, NotFound, WorkflowError, ingest_from_store
 from takedown.store import open_notice_store
 
 
@@ -139,6 +147,67 @@ def register(app: typer.Typer) -> None:
 
         notice = FeedService().review(notice_id, decision, by=f"analyst:{by}", note=note)
         typer.echo(f"{notice.id} {notice.status}")
+
+    @feeds_app.command("questions")
+    def questions(platform: str | None = typer.Argument(None, help="One platform (default: all).")) -> None:
+        """Platforms' open "need more information" questions, oldest first."""
+        waiting = [n for n in FeedService().store.all(platform) if n.status == "need_more_info"]
+        for notice in sorted(waiting, key=lambda n: n.modified):
+            request = notice.open_info_request()
+            if request is not None:
+                question = " ".join(request.question.split())[:300]
+                typer.echo(f"{notice.id}\t{notice.platform}\t{request.asked_at:%Y-%m-%d %H:%M}Z\t{question}")
+
+    @feeds_app.command("answer")
+    def answer(
+        notice_id: str,
+        text: str = typer.Argument(..., help="The answer to the platform's question."),
+        by: str = typer.Option(..., help="Who answers (analyst name)."),
+    ) -> None:
+        """Answer a platform's "need more information": the notice goes back to the platform."""
+
+        try:
+            notice = FeedService().answer_info_request(notice_id, text, by=f"analyst:{by}")
+        except NotFound:
+            typer.echo(f"no notice {notice_id}", err=True)
+            raise typer.Exit(code=1) from None
+        except WorkflowError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(f"{notice.id} {notice.status}")
+
+    @feeds_app.command("webhook-test")
+    def webhook_test(platform: str) -> None:
+        """Send a signed test event to the platform's webhook; exit 1 unless it answers 2xx."""
+
+        try:
+            result = send_test_event(FeedService(), platform)
+        except NoWebhook:
+            typer.echo(f"{platform} has registered no webhook", err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(
+            f"{platform}: {'delivered' if result.delivered else 'FAILED'} status={result.status_code}"
+            + (f" ({result.error})" if result.error else "")
+        )
+        raise typer.Exit(code=0 if result.delivered else 1)
+
+    @feeds_app.command("rotate-secret")
+    def rotate(
+        platform: str,
+        overlap_s: int = typer.Option(DEFAULT_OVERLAP_S, help="Seconds the old secret keeps signing too."),
+    ) -> None:
+        """A new webhook signing secret for the platform (printed once; hand it to the platform)."""
+
+        try:
+            sub = rotate_secret(FeedService(), platform, overlap_s)
+        except NoWebhook:
+            typer.echo(f"{platform} has registered no webhook", err=True)
+            raise typer.Exit(code=1) from None
+        except (ValueError, WebhookBusy) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from None
+        until = sub.previous_secret_until.isoformat() if sub.previous_secret_until else "-"
+        typer.echo(f"secret {sub.secret}\nold secret also signs until {until}")
 
     @feeds_app.command("letter")
     def letter(notice_id: str) -> None:

@@ -12,6 +12,9 @@ Push: ``deliver_pending`` POSTs each pending notice to the platform's webhook, s
     X-Dragnet-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
     Idempotency-Key:     <notice id>:v<version>
 
+After :func:`rotate_secret`, during the overlap window, the signature header holds two
+signatures (``v1=<new>,v1=<old>``).  :func:`send_test_event` sends a signed ``webhook.test``.
+
 A receiver recomputes the HMAC, refuses timestamps outside its replay window and refuses a
 signature it has already seen; the idempotency key lets it treat our retries as one delivery.
 Failed posts are retried with exponential back-off inside the call, and across calls the
@@ -50,6 +53,10 @@ from takedown.telemetry import count
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+TEST_HEADER = "X-Dragnet-Test"
+TEST_EVENT = "webhook.test"
+DEFAULT_OVERLAP_S = 86_400
+MAX_OVERLAP_S = 7 * 86_400
 
 
 __all__ = [
@@ -62,6 +69,8 @@ __all__ = [
     "deliver_pending",
     "feed_page",
     "sign",
+    "rotate_secret",
+    "send_test_event",
     "subscribe",
     "verify_signature",
 ]
@@ -130,10 +139,95 @@ def subscribe(service: FeedService, platform: str, url: str) -> str:
     return secret
 
 
-def _post(client: httpx.Client, sub: WebhookSubscription, body: bytes, key: str, event: str) -> httpx.Response:
+class WebhookBusy(RuntimeError):
+    """A delivery to the platform's webhook is under way; try again in a moment."""
+
+
+class NoWebhook(LookupError):
+    """The platform has registered no webhook."""
+
+
+def rotate_secret(service: FeedService, platform: str, overlap_s: int = DEFAULT_OVERLAP_S) -> WebhookSubscription:
+    """A new signing secret for the platform's webhook.  For ``overlap_s`` seconds deliveries are
+    signed by both the new and the old secret (``v1=<new>,v1=<old>``), so the platform can switch
+    its receiver at any moment in that window; afterwards only by the new one.  Both are stored
+    sealed (:mod:`dragnet.secretbox`).  Takes the platform's delivery lease, so that no delivery
+    in flight writes the old secret back."""
+    if not 0 <= overlap_s <= MAX_OVERLAP_S:
+        raise ValueError(f"overlap_s must be between 0 and {MAX_OVERLAP_S}")
+    lease, holder = f"webhook:{platform}", f"rotate:{socket.gethostname()}:{uuid.uuid4()}"
+    if not service.store.acquire_lease(lease, holder, 30):
+        raise WebhookBusy(f"a delivery to the webhook of {platform} is under way; try again shortly")
+    try:
+        sub = service.store.get_webhook(platform)
+        if sub is None:
+            raise NoWebhook(platform)
+        sub.previous_secret = sub.secret if overlap_s else None
+        sub.previous_secret_until = utcnow() + timedelta(seconds=overlap_s) if overlap_s else None
+        sub.secret = secrets.token_urlsafe(32)
+        service.store.set_webhook(sub)
+        return sub
+    finally:
+        service.store.release_lease(lease, holder)
+
+
+@dataclass
+class TestResult:
+    """What the receiver answered to a test event (its status only, never its body)."""
+
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    event_id: str
+
+
+def send_test_event(service: FeedService, platform: str) -> TestResult:
+    """POST a signed ``webhook.test`` event to the platform's registered webhook, through the same
+    address checks and pinned connection as real deliveries.  The body says ``"test": true`` and
+    the ``X-Dragnet-Test: true`` header marks it, so a receiver can verify the signature and then
+    ignore it.  One attempt, no retries; logged in the delivery log (channel ``webhook-test``)."""
+    sub = service.store.get_webhook(platform)
+    if sub is None:
+        raise NoWebhook(platform)
+    f = service.settings.feeds
+    event_id = f"test-{uuid.uuid4()}"
+    body = json.dumps(
+        {
+            "event": TEST_EVENT,
+            "test": True,
+            "id": event_id,
+            "platform": platform,
+            "sent_at": utcnow().isoformat(),
+            "note": "A test event from Dragnet: verify the signature, answer 2xx, take no action.",
+        },
+        sort_keys=True,
+    ).encode()
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        target = check_url(sub.url, allow_private=f.webhook_allow_private, https_only=service.settings.env == "prod")
+        with pinned_client(target, f.webhook_timeout_s) as client:
+            status_code = _post(client, sub, body, event_id, TEST_EVENT, test=True).status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except WebhookURLError as exc:
+        error = f"refused: {exc}"[:200]
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:200]
+    ok = error is None
+    service.store.log_delivery(platform, "-", 0, "webhook-test", event_id, 1, status_code, ok, error)
+    count("deliveries", platform=platform, channel="webhook-test", outcome="ok" if ok else "failed")
+    return TestResult(delivered=ok, status_code=status_code, error=error, event_id=event_id)
+
+
+def _post(
+    client: httpx.Client, sub: WebhookSubscription, body: bytes, key: str, event: str, *, test: bool = False
+) -> httpx.Response:
+    current, *older = sub.signing_secrets(utcnow())
     headers = {
         "Content-Type": "application/json",
-        **signed_headers(sub.secret, body),
+        **signed_headers(current, body, *older),
+        **({TEST_HEADER: "true"} if test else {}),
         IDEMPOTENCY_HEADER: key,
         "X-Dragnet-Event": event,
         "X-Dragnet-Delivery": str(uuid.uuid4()),

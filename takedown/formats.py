@@ -70,7 +70,39 @@ CSV_COLUMNS = (
     "expires_at",
     "bundle",
     "bundle_sha256",
+    # the platform's statement of reasons (DSA Art. 17; DSA Transparency Database names)
+    "decision_visibility",
+    "territorial_scope",
+    "automated_detection",
+    "automated_decision",
+    "application_date",
+    "decision_ground",
+    "decision_legal_or_contractual_ground",
+    "decision_facts",
+    "redress",
+    # the latest "need more information" exchange
+    "info_question",
+    "info_answer",
 )
+
+
+def _statement_cells(notice: Notice) -> tuple[object, ...]:
+    sor = notice.statement_of_reasons
+    last = notice.info_requests[-1] if notice.info_requests else None
+    info = (last.question if last else None, last.answer if last else None)
+    if sor is None:
+        return (None,) * 9 + info
+    return (
+        ";".join(sor.decision_visibility),
+        ";".join(sor.territorial_scope),
+        sor.automated_detection,
+        sor.automated_decision,
+        sor.application_date.isoformat(),
+        sor.decision_ground,
+        sor.illegal_content_legal_ground or sor.incompatible_content_ground,
+        sor.decision_facts,
+        ";".join(sor.redress),
+    ) + info
 
 
 def notice_json(row: FeedRow) -> dict[str, Any]:
@@ -132,6 +164,7 @@ def to_csv(rows: list[FeedRow]) -> str:
                     v.expires_at.isoformat(),
                     n.proof.bundle,
                     n.proof.bundle_sha256,
+                    *_statement_cells(n),
                 )
             )
         )
@@ -182,8 +215,9 @@ def stix_extension_definition(identity_id: str) -> Any:
         "legal elements (law) and the evidence digests (proof).",
         schema="The properties are those of the Dragnet notice JSON Schema served at /feeds/schema: "
         "notice_id (id), version, status, should_delete, severity and review (verdict), target_url "
-        "(target.url), native_ids (target.native_ids), law and proof, with the same types.",
-        version="1.0.0",
+        "(target.url), native_ids (target.native_ids), law, proof and, once the platform has given "
+        "one, statement_of_reasons, with the same types.",
+        version="1.1.0",
         extension_types=["property-extension"],
     )
 
@@ -237,6 +271,11 @@ def stix_indicator(notice: Notice, identity_id: str) -> Any:
                 "native_ids": t.native_ids,
                 "law": json.loads(notice.law.model_dump_json()),
                 "proof": json.loads(notice.proof.model_dump_json()),
+                **(
+                    {"statement_of_reasons": json.loads(notice.statement_of_reasons.model_dump_json())}
+                    if notice.statement_of_reasons is not None
+                    else {}
+                ),
             }
         },
     )

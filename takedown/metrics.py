@@ -36,6 +36,9 @@ class PlatformFigures(BaseModel):
     false_positive: int = 0
     disputed: int = 0
     pending_review: int = 0
+    more_info_requested: int = 0  # notices the platform asked questions about
+    more_info_open: int = 0  # ... whose question still waits for an analyst's answer
+    with_statement_of_reasons: int = 0  # notices the platform gave a DSA Art. 17 statement for
     removal_rate: float | None = None
     false_positive_rate: float | None = None
     time_to_removal_p50_h: float | None = None
@@ -106,6 +109,12 @@ def compute(store: NoticeStore, year: int | None = None, now: datetime | None = 
             fig.false_positive += 1
         if notice.feedback == "disputed":
             fig.disputed += 1
+        if notice.info_requests:
+            fig.more_info_requested += 1
+        if notice.status == "need_more_info":
+            fig.more_info_open += 1
+        if notice.statement_of_reasons is not None:
+            fig.with_statement_of_reasons += 1
         if removed_at is not None:
             fig.removed += 1
             if removed_by and removed_by.startswith("recrawl"):
@@ -131,6 +140,8 @@ def compute(store: NoticeStore, year: int | None = None, now: datetime | None = 
                 outcome = "no action before expiry"
             elif notice.status == "acknowledged":
                 outcome = "acknowledged, pending action"
+            elif notice.status == "need_more_info":
+                outcome = "more information requested"
             else:
                 outcome = "no answer yet"
             tf_outcome[outcome] += 1
@@ -185,36 +196,51 @@ def render_html(metrics: ImpactMetrics, plot_url: str = "metrics.svg") -> str:
 
 
 def render_plot(metrics: ImpactMetrics, fmt: str = "svg") -> bytes:
-    """Removed per month (bars) beside the time-to-removal distribution (histogram with p50/p90)."""
+    """Removed per month (bars) beside the time-to-removal distribution (histogram with p50/p90).
+
+    Counts are whole listings, so count axes tick at integers only; durations are never
+    negative, so time axes start at 0 (an automatic margin used to show "-0.5 h").  Text stays
+    text in the SVG (``svg.fonttype: none``), so screen readers and tests can read the labels."""
     # matplotlib: loaded only when a plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")
     # after the non-interactive backend is chosen
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
-    months = list(metrics.removed_per_month)
-    left.bar(months, [metrics.removed_per_month[m] for m in months], color="#3a6ea5")
-    left.set_title("Listings removed per month")
-    left.set_ylabel("removed")
-    left.tick_params(axis="x", labelrotation=45)
-    durations = metrics.durations_h
-    if durations:
-        right.hist(durations, bins=min(30, max(5, len(durations))), color="#999999")
-        for q, style in (("p50", "-"), ("p90", "--")):
-            value = metrics.time_to_removal_hours.get(q)
-            if value is not None:
-                right.axvline(float(value), color="#c0392b", linestyle=style, label=f"{q} {float(value):.1f} h")
-        right.legend()
-    else:
-        right.text(0.5, 0.5, "no removals yet", ha="center", va="center", transform=right.transAxes)
-    right.set_title("Time from notice to removal")
-    right.set_xlabel("hours")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
+    with matplotlib.rc_context({"svg.fonttype": "none", "axes.unicode_minus": False}):
+        fig = Figure(figsize=(10, 4))
+        left, right = fig.subplots(1, 2)
+        months = list(metrics.removed_per_month)
+        left.bar(months, [metrics.removed_per_month[m] for m in months], color="#3a6ea5")
+        left.set_title("Listings removed per month")
+        left.set_xlabel("month (YYYY-MM, UTC)")
+        left.set_ylabel("listings removed (count)")
+        left.yaxis.set_major_locator(MaxNLocator(integer=True))
+        left.set_ylim(bottom=0, top=max([1, *metrics.removed_per_month.values()]) * 1.1)
+        left.tick_params(axis="x", labelrotation=45)
+        durations = metrics.durations_h
+        if durations:
+            right.hist(
+                durations, bins=min(30, max(5, len(durations))), range=(0, max(durations) or 1.0), color="#999999"
+            )
+            for q, style in (("p50", "-"), ("p90", "--")):
+                value = metrics.time_to_removal_hours.get(q)
+                if value is not None:
+                    right.axvline(float(value), color="#c0392b", linestyle=style, label=f"{q} {float(value):.1f} h")
+            right.legend()
+        else:
+            right.text(0.5, 0.5, "no removals yet", ha="center", va="center", transform=right.transAxes)
+        right.set_title("Time from notice to removal")
+        right.set_xlabel("hours from notice to removal (h)")
+        right.set_ylabel("listings (count)")
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set_xlim(left=0)
+        right.set_ylim(bottom=0)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
     return buf.getvalue()
 
 

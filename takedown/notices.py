@@ -19,17 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from dragnet.documents import Evidence, Intent, Listing, TakedownStatus, utcnow
 from dragnet.settings import DragnetSettings
 from takedown.registry import PlatformMatch, PlatformSpec
+from takedown.statement import StatementOfReasons
 
 NoticeStatus = TakedownStatus
-Feedback = Literal["true_positive", "false_positive", "disputed", "removed"]
+Feedback = Literal["true_positive", "false_positive", "disputed", "removed", "need_more_info"]
+# Version of the served notice schema (GET /feeds/schema): 2 added the platform's statement of
+# reasons (DSA Art. 17), the ``need_more_info`` status and the information requests.
+NOTICE_SCHEMA_VERSION = 2
 FINAL_STATES: frozenset[str] = frozenset({"removed", "rejected", "expired"})
 
 # Which transitions the workflow allows; anything else is refused (409 at the API).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"approved", "rejected", "expired"}),
     "approved": frozenset({"sent", "rejected", "expired"}),
-    "sent": frozenset({"acknowledged", "removed", "rejected", "expired"}),
-    "acknowledged": frozenset({"removed", "rejected", "expired"}),
+    "sent": frozenset({"acknowledged", "need_more_info", "removed", "rejected", "expired"}),
+    "acknowledged": frozenset({"need_more_info", "removed", "rejected", "expired"}),
+    # the platform asked a question; an analyst's answer sends the notice back to it ("sent"),
+    # and the platform may still decide without waiting for the answer
+    "need_more_info": frozenset({"sent", "acknowledged", "removed", "rejected", "expired"}),
     "removed": frozenset(),
     "rejected": frozenset(),
     "expired": frozenset(),
@@ -37,6 +44,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_TEXT_INDICATOR = 500
 MAX_SPANS = 25
 MAX_SPAN_CHARS = 200
+MAX_QUESTION_CHARS = 4000
+MAX_INFO_REQUESTS = 20
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 _SEVERITY_BY_SUBSTANCE: dict[str, Severity] = {
@@ -125,6 +134,20 @@ class HistoryEntry(_M):
     at: datetime
     by: str
     note: str | None = None
+    statement_of_reasons: StatementOfReasons | None = Field(
+        default=None, description="The platform's statement of reasons given with this answer (DSA Art. 17)."
+    )
+
+
+class InfoRequest(_M):
+    """A platform's "need more information" and the analyst's answer to it."""
+
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
+    asked_at: datetime
+    asked_by: str
+    answer: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS)
+    answered_at: datetime | None = None
+    answered_by: str | None = None
 
 
 class Notice(_M):
@@ -136,6 +159,14 @@ class Notice(_M):
     platform: str
     status: NoticeStatus = "new"
     feedback: Feedback | None = None
+    statement_of_reasons: StatementOfReasons | None = Field(
+        default=None, description="The platform's latest statement of reasons about the notified content (DSA Art. 17)."
+    )
+    info_requests: list[InfoRequest] = Field(
+        default_factory=list,
+        max_length=MAX_INFO_REQUESTS,
+        description="The platform's requests for more information and the answers, oldest first.",
+    )
     reporting_channel: dict[str, str | None] = Field(default_factory=dict)
     target: Target
     indicators: list[Indicator] = Field(default_factory=list)
@@ -145,8 +176,20 @@ class Notice(_M):
     history: list[HistoryEntry] = Field(default_factory=list)
     dedup_key: str
 
-    def entry(self, status: str, by: str, note: str | None = None, at: datetime | None = None) -> HistoryEntry:
-        return HistoryEntry(status=status, at=at or utcnow(), by=by, note=note)
+    def entry(
+        self,
+        status: str,
+        by: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        statement: StatementOfReasons | None = None,
+    ) -> HistoryEntry:
+        return HistoryEntry(status=status, at=at or utcnow(), by=by, note=note, statement_of_reasons=statement)
+
+    def open_info_request(self) -> InfoRequest | None:
+        """The platform's question still waiting for an answer, if any."""
+        last = self.info_requests[-1] if self.info_requests else None
+        return last if last is not None and last.answer is None else None
 
     def time_of(self, status: str) -> datetime | None:
         for event in self.history:
@@ -174,7 +217,12 @@ class ServedNotice(Notice):
 def served_notice_schema() -> dict[str, object]:
     """JSON Schema (draft 2020-12) of a served notice."""
     schema = ServedNotice.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": f"Dragnet notice schema version {NOTICE_SCHEMA_VERSION}",
+        "x-schema-version": NOTICE_SCHEMA_VERSION,
+        **schema,
+    }
 
 
 def notice_id(platform: str, target_key: str) -> str:

@@ -2,7 +2,8 @@
 
 ``new`` -> ``approved`` | ``rejected`` (an analyst; or automatically when a platform configures
 ``auto_approve_score`` and the score reaches it) -> ``sent`` (pulled or pushed) ->
-``acknowledged`` | ``removed`` | ``rejected`` | ``expired``.  Every transition is appended to the
+``acknowledged`` | ``need_more_info`` (the platform asks a question; an analyst's answer sends the
+notice back as ``sent``) | ``removed`` | ``rejected`` | ``expired``.  Every transition is appended to the
 notice's history with its UTC time and who made it.  A notice reaches its platform's feed only
 once approved; after that every change the platform has not itself caused bumps its feed
 sequence, and a withdrawal or expiry is published as a tombstone (``should_delete``).
@@ -20,9 +21,19 @@ from dragnet.documents import Listing, utcnow
 from dragnet.settings import DragnetSettings, get_settings
 from index.store import SearchQuery
 from takedown.evidence import build_bundle, file_sha256
-from takedown.notices import FINAL_STATES, TRANSITIONS, Feedback, Notice, NoticeStatus, build_notice
+from takedown.notices import (
+    FINAL_STATES,
+    MAX_INFO_REQUESTS,
+    TRANSITIONS,
+    Feedback,
+    InfoRequest,
+    Notice,
+    NoticeStatus,
+    build_notice,
+)
 from takedown.recrawl import RecrawlResult, recrawl
 from takedown.registry import PlatformMatch, PlatformRegistry, load_registry
+from takedown.statement import StatementOfReasons
 from takedown.store import ConflictError, NoticeStore, open_notice_store
 from takedown.telemetry import count
 
@@ -177,12 +188,19 @@ class FeedService:
         return notice
 
     def _transition(
-        self, notice: Notice, status: NoticeStatus, by: str, note: str | None = None, at: datetime | None = None
+        self,
+        notice: Notice,
+        status: NoticeStatus,
+        by: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        statement: StatementOfReasons | None = None,
     ) -> None:
         if status not in TRANSITIONS[notice.status]:
-            raise WorkflowError(f"notice {notice.id} is {notice.status}; cannot become {status}")
+            allowed = ", ".join(sorted(TRANSITIONS[notice.status])) or "nothing (final)"
+            raise WorkflowError(f"notice {notice.id} is {notice.status}; cannot become {status} (allowed: {allowed})")
         notice.status = status
-        event = notice.entry(status, by, note, at)
+        event = notice.entry(status, by, note, at, statement)
         notice.history.append(event)
         notice.modified = event.at
         notice.version += 1
@@ -225,34 +243,87 @@ class FeedService:
                 pass
         return fresh or notice
 
-    def feedback(self, notice_id: str, platform: str, kind: Feedback, by: str, note: str | None = None) -> Notice:
-        """What the platform says about a notice it received.  ``platform`` must own it."""
+    def feedback(
+        self,
+        notice_id: str,
+        platform: str,
+        kind: Feedback,
+        by: str,
+        note: str | None = None,
+        *,
+        statement: StatementOfReasons | None = None,
+        question: str | None = None,
+    ) -> Notice:
+        """What the platform says about a notice it received.  ``platform`` must own it.
+        ``statement``: its statement of reasons (DSA Art. 17), kept on the notice and in the
+        history.  ``need_more_info`` needs a ``question``; the notice waits for an analyst's
+        answer (:meth:`answer_info_request`)."""
         notice = self.get(notice_id, platform=platform)
         if notice.time_of("approved") is None:
             raise NotFound(notice_id)  # never released: the platform cannot know it exists
         v0 = notice.version
         if notice.status == "new":
             raise WorkflowError(f"notice {notice.id} is back in review")
+        if kind == "need_more_info":
+            if not question or not question.strip():
+                raise WorkflowError("need_more_info needs a question")
+            if statement is not None:
+                raise WorkflowError("a statement of reasons comes with a decision, not with a question")
+            if len(notice.info_requests) >= MAX_INFO_REQUESTS:
+                raise WorkflowError(f"notice {notice.id} has had {MAX_INFO_REQUESTS} questions already")
+        elif question is not None:
+            raise WorkflowError("a question comes only with need_more_info")
         if notice.status == "approved" and kind != "disputed":
             # the platform answers before our send was recorded (pulled and acted at once)
             self._transition(notice, "sent", f"pull:{platform}")
         notice.feedback = kind
+        if statement is not None:
+            notice.statement_of_reasons = statement
         target: NoticeStatus | None = {
             "true_positive": "acknowledged",
             "false_positive": "rejected",
             "removed": "removed",
             "disputed": None,
+            "need_more_info": "need_more_info",
         }[kind]
+        text = question.strip() if kind == "need_more_info" and question else note
+        text = text or f"platform feedback: {kind}"
         if target is not None and target != notice.status:
             if notice.status in FINAL_STATES:
                 raise WorkflowError(f"notice {notice.id} is already {notice.status}")
-            self._transition(notice, target, by, note or f"platform feedback: {kind}")
+            self._transition(notice, target, by, text, statement=statement)
+        elif kind == "need_more_info":
+            raise WorkflowError(f"notice {notice.id} already waits for an answer to a question")
         else:
-            notice.history.append(notice.entry(notice.status, by, note or f"platform feedback: {kind}"))
+            notice.history.append(notice.entry(notice.status, by, text, statement=statement))
             notice.modified = utcnow()
             notice.version += 1
+        if kind == "need_more_info":
+            notice.info_requests.append(InfoRequest(question=text, asked_at=notice.modified, asked_by=by))
         # The platform caused this change; it does not need to be told about it again.
         self.store.save(notice, bump=False, expect_version=v0)
+        return notice
+
+    def answer_info_request(self, notice_id: str, answer: str, by: str) -> Notice:
+        """An analyst answers the platform's open question: the answer is stored with it, the
+        notice goes back to ``sent`` and its feed sequence is bumped, so the platform receives it
+        again (pull and webhook) with the answer in ``info_requests``."""
+        notice = self.get(notice_id)
+        v0 = notice.version
+        request = notice.open_info_request()
+        if notice.status != "need_more_info" or request is None:
+            raise WorkflowError(
+                f"notice {notice.id} is {notice.status}; no question of the platform waits for an answer"
+            )
+        answer = answer.strip()
+        if not answer:
+            raise WorkflowError("the answer is empty")
+        self._transition(notice, "sent", by, answer)
+        request.answer = answer
+        request.answered_at = notice.modified
+        request.answered_by = by
+        notice.feedback = None  # the platform has not decided yet
+        self.store.save(notice, bump=True, expect_version=v0)
         return notice
 
     def withdraw(self, notice_id: str, by: str, reason: str) -> Notice:
@@ -294,7 +365,7 @@ class FeedService:
         last = {} if force else self.store.last_rechecks()
         horizon = time.time() - self.settings.feeds.recheck_interval_s
         for notice in list(self.store.all(platform)):
-            if notice.status not in ("sent", "acknowledged"):
+            if notice.status not in ("sent", "acknowledged", "need_more_info"):
                 continue
             if last.get(notice.id, 0.0) > horizon:
                 continue

@@ -46,6 +46,15 @@ class WebhookSubscription(BaseModel):
     delivered_seq: int = 0
     failures: int = 0
     next_attempt_at: datetime | None = None
+    # after a rotation: the old secret keeps signing (beside the new one) until this time
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery made at ``now`` is signed with: the current one first, then the
+        previous one while its overlap window lasts."""
+        keep = self.previous_secret and self.previous_secret_until and self.previous_secret_until > now
+        return [self.secret] + ([self.previous_secret] if keep and self.previous_secret else [])
 
 
 class DeliveryRecord(BaseModel):
@@ -194,6 +203,11 @@ CREATE TABLE IF NOT EXISTS rechecks (notice_id TEXT PRIMARY KEY, checked_at REAL
     reason TEXT);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL);
 """
+# step 2: webhook secret rotation (the old secret, sealed, and the end of its overlap window)
+WEBHOOK_ROTATION = """
+ALTER TABLE webhooks ADD COLUMN previous_secret TEXT;
+ALTER TABLE webhooks ADD COLUMN previous_secret_until TEXT;
+"""
 
 
 class SqliteNoticeStore(NoticeStore):
@@ -207,7 +221,7 @@ class SqliteNoticeStore(NoticeStore):
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         with self._conn() as conn:
-            sqlite.migrate(conn, [SCHEMA])
+            sqlite.migrate(conn, [SCHEMA, WEBHOOK_ROTATION])
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -336,11 +350,21 @@ class SqliteNoticeStore(NoticeStore):
     def set_webhook(self, sub: WebhookSubscription) -> None:
         with self._lock, self._conn() as conn:
             conn.execute(
-                "INSERT INTO webhooks(platform, url, secret, delivered_seq, failures, next_attempt_at)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(platform) DO UPDATE SET url=excluded.url, secret=excluded.secret,"
-                " delivered_seq=excluded.delivered_seq, failures=excluded.failures,"
-                " next_attempt_at=excluded.next_attempt_at",
-                (sub.platform, sub.url, seal(sub.secret), sub.delivered_seq, sub.failures, _ts(sub.next_attempt_at)),
+                "INSERT INTO webhooks(platform, url, secret, delivered_seq, failures, next_attempt_at,"
+                " previous_secret, previous_secret_until) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(platform) DO UPDATE"
+                " SET url=excluded.url, secret=excluded.secret, delivered_seq=excluded.delivered_seq,"
+                " failures=excluded.failures, next_attempt_at=excluded.next_attempt_at,"
+                " previous_secret=excluded.previous_secret, previous_secret_until=excluded.previous_secret_until",
+                (
+                    sub.platform,
+                    sub.url,
+                    seal(sub.secret),
+                    sub.delivered_seq,
+                    sub.failures,
+                    _ts(sub.next_attempt_at),
+                    seal(sub.previous_secret) if sub.previous_secret else None,
+                    _ts(sub.previous_secret_until),
+                ),
             )
 
     def get_webhook(self, platform: str) -> WebhookSubscription | None:
@@ -355,6 +379,8 @@ class SqliteNoticeStore(NoticeStore):
             delivered_seq=row["delivered_seq"],
             failures=row["failures"],
             next_attempt_at=_dt(row["next_attempt_at"]),
+            previous_secret=unseal(row["previous_secret"]) if row["previous_secret"] else None,
+            previous_secret_until=_dt(row["previous_secret_until"]),
         )
 
     def log_delivery(

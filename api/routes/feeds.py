@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.audit import record as audit
 from api.auth import Principal
@@ -25,8 +25,16 @@ from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
 from takedown.evidence import public_key_b64
-from takedown.notices import Feedback, Notice, render_letter, served_notice_schema
+from takedown.notices import (
+    MAX_QUESTION_CHARS,
+    Feedback,
+    Notice,
+    NoticeStatus,
+    render_letter,
+    served_notice_schema,
+)
 from takedown.service import FeedService, NotFound, WorkflowError
+from takedown.statement import StatementOfReasons
 from takedown.store import ConflictError
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -197,7 +205,9 @@ def pull_feed(
 def list_notices(
     platform: str,
     request: Request,
-    status: str | None = None,
+    status: NoticeStatus | None = Query(
+        None, description="only notices in this status (need_more_info: open questions)"
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     principal: Principal = Depends(require_roles("analyst")),
@@ -282,6 +292,23 @@ def get_letter(
 class FeedbackBody(RequestBody):
     kind: Feedback
     note: str | None = Field(default=None, max_length=2000)
+    statement_of_reasons: StatementOfReasons | None = Field(
+        default=None, description="The platform's statement of reasons (DSA Art. 17), with a decision."
+    )
+    question: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="What the platform needs to know; required with kind need_more_info, refused otherwise.",
+    )
+
+    @model_validator(mode="after")
+    def _question_only_with_need_more_info(self) -> FeedbackBody:
+        if (self.kind == "need_more_info") != (self.question is not None):
+            raise ValueError("question is required with kind need_more_info and refused with any other kind")
+        if self.kind == "need_more_info" and self.statement_of_reasons is not None:
+            raise ValueError("a statement_of_reasons comes with a decision, not with need_more_info")
+        return self
 
 
 @router.post("/{platform}/notices/{notice_id}/feedback", responses=answers(*AUTH, 404, 409, *BODY))
@@ -292,12 +319,19 @@ def post_feedback(
     request: Request,
     principal: Principal = Depends(require_roles("platform")),
 ) -> JSONResponse:
-    """The platform's answer: true_positive, false_positive, disputed or removed."""
+    """The platform's answer: true_positive, false_positive, disputed, removed (each optionally
+    with its DSA Art. 17 statement of reasons), or need_more_info with a question."""
     service = _service(request)
     _platform_access(platform, principal, service)
     try:
         notice = service.feedback(
-            notice_id, platform, body.kind, by=f"{principal.role}:{principal.name}", note=body.note
+            notice_id,
+            platform,
+            body.kind,
+            by=f"{principal.role}:{principal.name}",
+            note=body.note,
+            statement=body.statement_of_reasons,
+            question=body.question,
         )
     except NotFound:
         raise HTTPException(404, "no such notice on this platform") from None
@@ -306,13 +340,39 @@ def post_feedback(
     audit(
         principal,
         "feeds.feedback",
-        f"platform={platform} notice={notice_id} kind={body.kind}",
+        f"platform={platform} notice={notice_id} kind={body.kind}"
+        + (" statement=yes" if body.statement_of_reasons else ""),
         1,
         settings=service.settings,
     )
     return JSONResponse(
         {"id": notice.id, "status": notice.status, "feedback": notice.feedback, "version": notice.version}
     )
+
+
+class AnswerBody(RequestBody):
+    answer: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+
+
+@router.post("/{platform}/notices/{notice_id}/answer", responses=answers(*AUTH, 404, 409, *BODY))
+def post_answer(
+    platform: str,
+    notice_id: str,
+    body: AnswerBody,
+    request: Request,
+    principal: Principal = Depends(require_roles("analyst")),
+) -> JSONResponse:
+    """An analyst answers the platform's "need more information": the notice goes back to the
+    platform (``sent``, re-queued in its feed and webhook) with the answer in ``info_requests``."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    _notice_or_404(service, platform, notice_id)
+    try:
+        notice = service.answer_info_request(notice_id, body.answer, by=f"{principal.role}:{principal.name}")
+    except (WorkflowError, ConflictError) as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(principal, "feeds.answer", f"platform={platform} notice={notice_id}", 1, settings=service.settings)
+    return JSONResponse({"id": notice.id, "status": notice.status, "version": notice.version})
 
 
 class ReviewBody(RequestBody):
@@ -395,6 +455,76 @@ def put_webhook(
             "secret": secret,
             "signature": "X-Dragnet-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))",
             "replay_window_s": service.settings.feeds.webhook_replay_window_s,
+        }
+    )
+
+
+@router.post("/{platform}/webhook/test", responses=answers(*AUTH, 404))
+def post_webhook_test(
+    platform: str, request: Request, principal: Principal = Depends(require_roles("platform", "operator"))
+) -> JSONResponse:
+    """Send a signed test event (``webhook.test``, ``"test": true``, header ``X-Dragnet-Test: true``)
+    to the registered webhook and report the receiver's HTTP status."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    try:
+        result = delivery.send_test_event(service, platform)
+    except delivery.NoWebhook:
+        raise HTTPException(404, "this platform has registered no webhook") from None
+    audit(
+        principal,
+        "feeds.webhook_test",
+        f"platform={platform} status={result.status_code}",
+        int(result.delivered),
+        settings=service.settings,
+    )
+    return JSONResponse(
+        {
+            "event": delivery.TEST_EVENT,
+            "id": result.event_id,
+            "delivered": result.delivered,
+            "status_code": result.status_code,
+            "error": result.error,
+        }
+    )
+
+
+class RotateBody(RequestBody):
+    overlap_s: int = Field(
+        default=delivery.DEFAULT_OVERLAP_S,
+        ge=0,
+        le=delivery.MAX_OVERLAP_S,
+        description="How long deliveries stay signed by the old secret too (seconds; 0: not at all).",
+    )
+
+
+@router.post("/{platform}/webhook/rotate", responses=answers(*AUTH, 404, 409, *BODY))
+def post_webhook_rotate(
+    platform: str, body: RotateBody, request: Request, principal: Principal = Depends(require_roles("platform"))
+) -> JSONResponse:
+    """A new signing secret (returned once).  Until ``previous_valid_until`` every delivery carries
+    two signatures, ``v1=<new>,v1=<old>``; afterwards only the new one."""
+    service = _service(request)
+    _platform_access(platform, principal, service)
+    try:
+        sub = delivery.rotate_secret(service, platform, body.overlap_s)
+    except delivery.NoWebhook:
+        raise HTTPException(404, "this platform has registered no webhook") from None
+    except delivery.WebhookBusy as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(
+        principal,
+        "feeds.webhook_rotate",
+        f"platform={platform} overlap_s={body.overlap_s}",
+        1,
+        settings=service.settings,
+    )
+    return JSONResponse(
+        {
+            "platform": platform,
+            "secret": sub.secret,
+            "previous_valid_until": sub.previous_secret_until.isoformat() if sub.previous_secret_until else None,
+            "signature": "X-Dragnet-Signature: v1=<new>[,v1=<old> during the overlap]",
         }
     )
 

@@ -108,7 +108,7 @@ def test_every_embedded_store_opens_its_file_through_the_helper(settings: Dragne
     files["telegram channels"] = data / "telegram.sqlite3"
     # steps past the first: the listing store added the intent to facet_key, then the folded
     # search columns; the API database added saved-search secrets, key expiry, UI sessions, scan verdicts, cases;
-    # the lifespan store added analysts' reviews of transitions
-    versions = {"embedded listing store": 4, "api keys and audit": 7, "lifespan": 2}
+    # the lifespan store added analysts' reviews of transitions; the takedown store webhook secret rotation
+    versions = {"embedded listing store": 4, "api keys and audit": 7, "lifespan": 2, "takedown notices": 2}
     for name, path in files.items():
         assert _file_state(path) == ("wal", versions.get(name, 1), 0o600), name
