@@ -7,9 +7,10 @@ not silently do nothing), and sizes are capped before anything is parsed."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 MAX_FORM_BYTES = 65_536
 MAX_VALUES = 500
@@ -39,8 +40,29 @@ def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
         raise HTTPException(
             400,
             f"unknown query parameter(s): {', '.join(name[:40] for name in unknown[:5])}; allowed: "
-            + ", ".join(sorted(allowed)),
+            + (", ".join(sorted(allowed)) or "none"),
         )
+
+
+class UnknownPageParams(Exception):
+    """A page's query string names a parameter the page does not read; the app answers it with
+    the 400 error page (not JSON), naming the parameters."""
+
+
+def page_params(*allowed: str) -> Any:
+    """A route dependency for HTML pages: refuse query parameters other than ``allowed``.
+
+    Why: a page that silently dropped a misspelt filter (``?markt=alpha``) would show an analyst
+    unfiltered results as if they were filtered; the JSON API refuses such a request with a 400
+    and the pages now do the same, before anything is searched or audited."""
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(allowed))
+        if unknown:  # worded as api.params.refuse_unknown words it for the JSON API
+            shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+            raise UnknownPageParams(f"unknown query parameter(s) {shown}; known: {', '.join(allowed) or 'none'}")
+
+    return Depends(check)
 
 
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:

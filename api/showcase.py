@@ -37,6 +37,9 @@ HISTORY = (
 )
 
 
+ERROR_PAGES = {"not-found": 404, "bad-request": 400}
+
+
 @dataclass(frozen=True)
 class Showcase:
     """What the pages need to be opened: keys of each role and the ids worth showing."""
@@ -162,7 +165,8 @@ def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
 
 
 def pages(show: Showcase) -> dict[str, tuple[str, str]]:
-    """Every page of the UI as name -> (role that opens it, path)."""
+    """Every page of the UI behind the sign-in as name -> (role that opens it, path); the error
+    pages (named in ``ERROR_PAGES``, with their status) last."""
     return {
         "search": ("analyst", "/search"),
         "search-histogram": ("analyst", "/search?q=stealth&split=market&interval=week"),
@@ -179,4 +183,5 @@ def pages(show: Showcase) -> dict[str, tuple[str, str]]:
         "keys": ("admin", "/keys"),
         "takedown-figures": ("operator", "/feeds/metrics.html"),
         "not-found": ("analyst", "/listings/no-such-listing"),
+        "bad-request": ("analyst", "/search?markt=alpha"),  # a misspelt filter: the 400 page
     }
