@@ -54,21 +54,36 @@ class Showcase:
     market_id: str
 
 
+def _version(pgp: str, ships_from: str, days: int, text: str, contacts: list[Contact], euros: float) -> Listing:
+    """Listing 900 (keyswap's MDMA on alpha) as one crawl saw it."""
+    return make_listing(
+        900,
+        vendor="keyswap",
+        market="alpha",
+        title="MDMA crystal 50g",
+        drug=True,
+        score=0.91,
+        substance="stimulants",
+        price_usd=None,
+        pgp=pgp,
+        ships_from=ships_from,
+        days=days,
+        text=text,
+        contacts=contacts,
+    ).model_copy(update={"price": Price(amount=euros, currency="EUR", usd=round(euros * 1.08, 2))})
+
+
 def _changed_listing() -> tuple[Listing, Listing]:
     """One listing seen twice: €300.93 -> €361.18, Spain -> Germany, a new PGP key, a Wickr handle."""
-    common = {"vendor": "keyswap", "market": "alpha", "title": "MDMA crystal 50g", "price_usd": None}
-    before = make_listing(
-        900, pgp=OLD_KEY, ships_from="ES", days=1, text="premium mdma crystal shipped from Spain", **common
-    ).model_copy(update={"price": Price(amount=300.93, currency="EUR", usd=325.0)})
-    after = make_listing(
-        900,
-        pgp=NEW_KEY,
-        ships_from="DE",
-        days=4,
-        text="premium mdma crystal now shipped from Germany, contact on wickr",
-        contacts=[Contact(kind="wickr", handle="keyswap_w")],
-        **common,
-    ).model_copy(update={"price": Price(amount=361.18, currency="EUR", usd=390.0)})
+    before = _version(OLD_KEY, "ES", 1, "premium mdma crystal shipped from Spain", [], 300.93)
+    after = _version(
+        NEW_KEY,
+        "DE",
+        4,
+        "premium mdma crystal now shipped from Germany, contact on wickr",
+        [Contact(kind="wickr", handle="keyswap_w")],
+        361.18,
+    )
     return before, after
 
 
@@ -100,6 +115,7 @@ def _lifespan(settings: DragnetSettings) -> str:
                 last_seen=last_up,
                 first_probe_at=start,
                 last_probe_at=start + 29 * 86_400,
+                consecutive_failures=0 if fails_after is None else 30 - fails_after,
             )
             store.add_state_change(
                 StateChange(
@@ -140,14 +156,31 @@ def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
         make_listing(201, vendor="plug_alpha", market="alpha", contacts=[Contact(kind="telegram", handle="@plug")]),
         make_listing(202, vendor="plug_bravo", market="bravo", contacts=[Contact(kind="telegram", handle="plug")]),
     ]
-    store.upsert(corpus(CORPUS_SIZE) + aliases + [before])
+    # the changed listing's vendor: more listings over two months, and an alias on bravo that
+    # shares its Wickr handle (the vendor page's alias table and timeline)
+    keyswap = [
+        make_listing(
+            910 + n,
+            vendor="keyswap",
+            market="alpha",
+            substance="stimulants",
+            days=6 * n,
+            title=f"MDMA crystal {5 * (n + 1)}g",
+            drug=True,
+        )
+        for n in range(9)
+    ] + [make_listing(930, vendor="key_swap", market="bravo", contacts=[Contact(kind="wickr", handle="keyswap_w")])]
+    reported = make_listing(
+        203, market="charlie", drug=True, score=0.93, contacts=[Contact(kind="telegram", handle="@stealth_shop")]
+    )
+    store.upsert(corpus(CORPUS_SIZE) + aliases + keyswap + [reported, before])
     store.upsert([after])
     store.refresh()
     case = cases.create_case(settings, analyst, "Alpha MDMA vendors", "Vendors shipping MDMA from the EU")
     cases.add_listings(settings, analyst, case.id, [after.id] + [listing.id for listing in aliases])
     cases.add_note(settings, analyst, case.id, "keyswap moved from Spain to Germany and changed PGP key")
     cases.set_tags(settings, analyst, case.id, ["mdma", "eu"])
-    FeedService(settings).ingest(aliases, by="analyst:alice", auto_approve=False)
+    FeedService(settings).ingest(aliases + [reported], by="analyst:alice", auto_approve=False)
     alerts.create_saved_search(
         settings, store, analyst, "Alpha opioids", {"q": ["oxycodone"], "market": ["alpha"]}, None
     )
