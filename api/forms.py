@@ -33,15 +33,23 @@ async def form_lists(request: Request, allowed: Iterable[str]) -> dict[str, list
     return {name: values[:MAX_VALUES] for name, values in parsed.items()}
 
 
+def unknown_params_message(request: Request, allowed: Iterable[str]) -> str | None:
+    """The refusal for query parameters outside ``allowed``, worded as
+    :func:`api.params.refuse_unknown` words it for the search routes (names quoted and cut to 40
+    characters, then the known ones), or None when every parameter is known."""
+    known = sorted(allowed)
+    unknown = sorted(set(request.query_params) - set(known))
+    if not unknown:
+        return None
+    shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+    return f"unknown query parameter(s) {shown}; known: {', '.join(known) or 'none'}"
+
+
 def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
     """400 for a query parameter the route does not know."""
-    unknown = sorted(set(request.query_params) - set(allowed))
-    if unknown:
-        raise HTTPException(
-            400,
-            f"unknown query parameter(s): {', '.join(name[:40] for name in unknown[:5])}; allowed: "
-            + (", ".join(sorted(allowed)) or "none"),
-        )
+    message = unknown_params_message(request, allowed)
+    if message:
+        raise HTTPException(400, message)
 
 
 class UnknownPageParams(Exception):
@@ -57,10 +65,9 @@ def page_params(*allowed: str) -> Any:
     and the pages now do the same, before anything is searched or audited."""
 
     def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(allowed))
-        if unknown:  # worded as api.params.refuse_unknown words it for the JSON API
-            shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-            raise UnknownPageParams(f"unknown query parameter(s) {shown}; known: {', '.join(allowed) or 'none'}")
+        message = unknown_params_message(request, allowed)
+        if message:
+            raise UnknownPageParams(message)
 
     return Depends(check)
 

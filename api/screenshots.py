@@ -35,14 +35,15 @@ SHOTS: dict[str, str] = {
     ),
     "listing-diff": "Read one listing and what changed between crawls: price, ships-from, PGP key, contacts.",
     "vendor": "Follow a vendor across markets through shared handles and keys, with a weekly timeline.",
+    "entity": "Pivot from one handle, key or wallet to every listing and vendor that carries it.",
     "case": "Collect listings into a case with notes and tags, and export it as evidence.",
     "review": "Approve or reject takedown notices, least certain first, before they reach a platform.",
     "operator": "Operators check crawls, the notice queue and each market's state in one view.",
     "lifespan": "See how long markets live and how they close, with survival curves.",
     "lifespan-market": "One market's uptime, state changes (a suspected exit scam) and probes.",
 }
-# a page whose point is below the top of the window: scroll this element into view first
-SCROLL_TO = {"vendor": "#vendor-timeline", "listing-diff": "article.version-diff"}
+# a page whose point is below the top of the window: scroll this element to the top first
+SCROLL_TO = {"vendor": "section.identity", "listing-diff": "article.version-diff"}
 
 
 def _settings(base: DragnetSettings, data_dir: Path) -> DragnetSettings:
@@ -130,7 +131,7 @@ def take_screenshots(out: Path, settings: DragnetSettings | None = None, names: 
                         if response is None or response.status != 200:
                             raise ServiceError(f"{path} answered {response.status if response else 'nothing'}")
                         if name in SCROLL_TO:
-                            page.locator(SCROLL_TO[name]).scroll_into_view_if_needed()
+                            page.locator(SCROLL_TO[name]).first.evaluate("element => element.scrollIntoView()")
                         target = out / f"{name}.png"
                         page.screenshot(path=str(target), full_page=False)
                         page.close()

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from api import alerts, cases
 from api.auth import KeyStore, Principal
+from api.routes.entities import entity_url
 from dragnet.documents import Contact, Listing, Price
 from dragnet.settings import DragnetSettings
+from index.entities import entities_of
 from index.store import ListingStore
 from index.synthetic import BASE_TIME, corpus, make_listing
 from lifespan.models import MarketState, ProbeResult, ProbeStatus, StateChange
@@ -52,6 +54,7 @@ class Showcase:
     vendor_market: str
     case_id: str
     market_id: str
+    entity_path: str = "/entities/contact/none"  # the Wickr handle keyswap shares with its alias
 
 
 def _version(pgp: str, ships_from: str, days: int, text: str, contacts: list[Contact], euros: float) -> Listing:
@@ -169,7 +172,17 @@ def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
             drug=True,
         )
         for n in range(9)
-    ] + [make_listing(930, vendor="key_swap", market="bravo", contacts=[Contact(kind="wickr", handle="keyswap_w")])]
+    ] + [
+        make_listing(
+            930,
+            vendor="key_swap",
+            market="bravo",
+            title="MDMA crystal 100g",
+            drug=True,
+            substance="stimulants",
+            contacts=[Contact(kind="wickr", handle="keyswap_w")],
+        )
+    ]
     reported = make_listing(
         203, market="charlie", drug=True, score=0.93, contacts=[Contact(kind="telegram", handle="@stealth_shop")]
     )
@@ -194,6 +207,7 @@ def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
         vendor_market="alpha",
         case_id=case.id,
         market_id=market_id,
+        entity_path=entity_url(*next((e.kind, e.value) for e in entities_of(after) if e.kind == "contact")),
     )
 
 
@@ -205,6 +219,7 @@ def pages(show: Showcase) -> dict[str, tuple[str, str]]:
         "search-histogram": ("analyst", "/search?q=stealth&split=market&interval=week"),
         "listing-diff": ("analyst", f"/listings/{show.changed_listing_id}"),
         "vendor": ("analyst", f"/vendor?name={show.vendor_name}&market={show.vendor_market}"),
+        "entity": ("analyst", show.entity_path),
         "saved": ("analyst", "/saved"),
         "cases": ("analyst", "/cases"),
         "case": ("analyst", f"/cases/{show.case_id}"),

@@ -211,14 +211,18 @@ def search_page(request: Request, after: str | None = None) -> Response:
     error = None
     result = None
     histogram: Any = None
-    refused = False  # a query the page does not accept (unknown parameter, bad value): a 400
     options, error = _chart_options(request)
+    if error is None:
+        try:
+            refuse_unknown(request.query_params, ("after", *CHART_CHOICES))
+        except QueryError as exc:
+            error = str(exc)
+    refused = error is not None  # a parameter the page does not read, or a bad chart option: a 400
     # no sort asked: relevance ranks a text query, the verdict's score an empty one
     sort = params.get("sort", ["relevance" if params.get("q") else "score_desc"])[0]
     try:
         if error is not None:
             raise QueryError(error)
-        refuse_unknown(request.query_params, ("after", *CHART_CHOICES))
         query = to_query({**params, "sort": [sort]}, size=20, after=after)
         result = get_store(request).search(query)
         buckets, interval = search_histogram(get_store(request), query, options)
@@ -226,7 +230,6 @@ def search_page(request: Request, after: str | None = None) -> Response:
         audit.record(gate, "search", describe(params), result.total, settings=settings_of(request))
     except QueryError as exc:
         error = str(exc)
-        refused = True
         audit.record(gate, "search", describe(params) + " [refused]", None, settings=settings_of(request))
     except StoreError as exc:
         error = f"The listing store is unavailable: {exc}"
