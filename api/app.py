@@ -20,6 +20,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import COOKIE_NAME
 from api.bodyguard import BodyGuard
+from api.deps import current_principal
+from api.forms import UnknownPageParams
 from api.routes.case_pages import router as case_pages_router
 from api.routes.cases import router as cases_router
 from api.routes.entities import router as entities_router
@@ -32,6 +34,7 @@ from api.routes.operator import router as operator_router
 from api.routes.review import router as review_router
 from api.routes.scan import router as scan_router
 from api.routes.search import router as search_router
+from api.routes.ui import render
 from api.routes.ui import router as ui_router
 from api.telemetry import RequestMetrics
 from dragnet import __version__
@@ -112,6 +115,12 @@ def create_app(settings: DragnetSettings | None = None, store: ListingStore | No
         """422 with the reasons, echoing at most a short, JSON-safe piece of the input (a NaN
         in a body would otherwise make the error response itself fail with a 500)."""
         return JSONResponse(status_code=422, content={"detail": [_safe_error(error) for error in exc.errors()]})
+
+    @app.exception_handler(UnknownPageParams)
+    async def unknown_page_params(request: Request, exc: UnknownPageParams) -> Response:
+        """A page asked with a parameter it does not read: the error page, naming it."""
+        current_principal(request)  # the header's navigation for a signed-in user
+        return render(request, "error.html", status=400, title="Bad request", message=str(exc))
 
     app.add_middleware(
         BodyGuard,

@@ -1,10 +1,12 @@
-"""``dragnet serve`` (API + analyst UI, with the saved-search alert loop) and ``dragnet keys``."""
+"""``dragnet serve`` (API + analyst UI, with the saved-search alert loop), ``dragnet keys`` and
+``dragnet docs screenshots`` (the UI's pictures in docs/)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -13,8 +15,12 @@ from api.alerts import check_all
 from api.app import create_app
 from api.auth import KeyStore
 from api.intake import IntakeConsumer, IntakeUnavailable
+from api.screenshots import SHOTS, take_screenshots
+from dragnet.services.process import ServiceError
 from dragnet.settings import get_settings
 from index.factory import open_store
+
+PAGE_OPTION = typer.Option([], "--page", help=f"Only this page (repeatable): {', '.join(SHOTS)}.", show_default=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,3 +133,20 @@ def register(app: typer.Typer) -> None:
         except KeyError:
             typer.echo(f"dragnet keys rotate: no active key {key_id}", err=True)
             raise typer.Exit(code=1) from None
+
+    docs_app = typer.Typer(help="Documentation made from the running product.", no_args_is_help=True)
+    app.add_typer(docs_app, name="docs")
+
+    @docs_app.command("screenshots")
+    def docs_screenshots(
+        out: Path = typer.Option(Path("docs/screenshots"), "--out", help="Folder for the PNG files."),
+        page: list[str] = PAGE_OPTION,
+    ) -> None:
+        """A PNG of each main UI page over invented demo data (embedded store, Chromium, loopback only)."""
+        try:
+            written = take_screenshots(out, names=tuple(page))
+        except (ValueError, ServiceError) as exc:
+            typer.echo(f"dragnet docs screenshots: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        for path in written:
+            typer.echo(f"{path}  {path.stat().st_size // 1024} KiB")

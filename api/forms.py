@@ -7,9 +7,10 @@ not silently do nothing), and sizes are capped before anything is parsed."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 MAX_FORM_BYTES = 65_536
 MAX_VALUES = 500
@@ -32,15 +33,43 @@ async def form_lists(request: Request, allowed: Iterable[str]) -> dict[str, list
     return {name: values[:MAX_VALUES] for name, values in parsed.items()}
 
 
+def unknown_params_message(request: Request, allowed: Iterable[str]) -> str | None:
+    """The refusal for query parameters outside ``allowed``, worded as
+    :func:`api.params.refuse_unknown` words it for the search routes (names quoted and cut to 40
+    characters, then the known ones), or None when every parameter is known."""
+    known = sorted(allowed)
+    unknown = sorted(set(request.query_params) - set(known))
+    if not unknown:
+        return None
+    shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+    return f"unknown query parameter(s) {shown}; known: {', '.join(known) or 'none'}"
+
+
 def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
     """400 for a query parameter the route does not know."""
-    unknown = sorted(set(request.query_params) - set(allowed))
-    if unknown:
-        raise HTTPException(
-            400,
-            f"unknown query parameter(s): {', '.join(name[:40] for name in unknown[:5])}; allowed: "
-            + ", ".join(sorted(allowed)),
-        )
+    message = unknown_params_message(request, allowed)
+    if message:
+        raise HTTPException(400, message)
+
+
+class UnknownPageParams(Exception):
+    """A page's query string names a parameter the page does not read; the app answers it with
+    the 400 error page (not JSON), naming the parameters."""
+
+
+def page_params(*allowed: str) -> Any:
+    """A route dependency for HTML pages: refuse query parameters other than ``allowed``.
+
+    Why: a page that silently dropped a misspelt filter (``?markt=alpha``) would show an analyst
+    unfiltered results as if they were filtered; the JSON API refuses such a request with a 400
+    and the pages now do the same, before anything is searched or audited."""
+
+    def check(request: Request) -> None:
+        message = unknown_params_message(request, allowed)
+        if message:
+            raise UnknownPageParams(message)
+
+    return Depends(check)
 
 
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:

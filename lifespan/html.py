@@ -34,10 +34,10 @@ def render_market_page(detail: dict[str, Any]) -> str:
     png = timeline_png(detail["probes"], detail["state_changes"])
     state = e(str(m["state"])) + (" <span class='s'>(suspected)</span>" if m.get("suspected") else "")
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Dragnet - market</title>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Dragnet - market</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.s{color:#a40}.p{color:#c00}</style>"
-        "</head><body>",
+        "</head><body><main>",
         f"<h1>{e(str(m['name']))}</h1><p>State <b>{state}</b> since {e(_fmt_time(m.get('state_since')))}; "
         f"first seen {e(_fmt_time(m.get('first_seen')))}, last seen {e(_fmt_time(m.get('last_seen')))}; "
         f"uptime {e(_fmt_num(detail.get('uptime_pct')))}% of probes; next probe {e(_fmt_time(m.get('next_probe_at')))}"
@@ -79,7 +79,7 @@ def render_market_page(detail: dict[str, Any]) -> str:
             f"<td>{e(str(p.get('down_kind') or ''))}</td><td>{e(str(p.get('http_status') or ''))}</td>"
             f"<td>{e(_fmt_num(p.get('latency_ms'), 0))}</td><td>{e(str(p.get('title') or ''))}</td></tr>"
         )
-    parts.append("</table></body></html>")
+    parts.append("</table></main></body></html>")
     return "".join(parts)
 
 
@@ -90,9 +90,9 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
     plots = plots_png(s)
     lo, hi = s.get("median_ci") or (None, None)
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Dragnet - marketplace lifespan</title>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Dragnet - marketplace lifespan</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.s{color:#a40}</style></head><body>",
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.s{color:#a40}</style></head><body><main>",
         "<h1>Marketplace lifespan</h1>",
         f"<p>{e(str(s['n']))} markets, {e(str(s['events']))} closed, {e(str(s['censored']))} censored (still open "
         f"or undecided). Median lifespan <b>{e(_fmt_num(s.get('median_days')))}</b> days "
@@ -172,5 +172,5 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
                 f"<td>{e(str(c['reason']))}</td><td>{e(evidence[:500])}</td></tr>"
             )
         parts.append("</table>")
-    parts.append("</body></html>")
+    parts.append("</main></body></html>")
     return "".join(parts)

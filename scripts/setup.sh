@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything Dragnet needs on a fresh machine, and nothing twice on a warm one:
 # Debian packages (Redis, Chromium, Tor, promtool, Java + Maven for OpenSearch, docker-compose for
-# validating the compose file), the Python environment in .venv (uv, cached in ~/.cache/uv),
+# validating the compose file, npm for axe-core), the Python environment in .venv (uv, cached in
+# ~/.cache/uv),
 # and the OpenSearch jars (cached in ~/.cache/dragnet and ~/.m2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v gpg >/dev/null || missing+=(gnupg)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -48,6 +50,15 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$stamp_value
     .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   fi
   echo "$stamp_value" > "$stamp"
+fi
+
+# axe-core for the accessibility test, pinned by tests/api/axe/package-lock.json (node_modules is
+# not committed); reinstalled when the lock file changes.
+axe_stamp=tests/api/axe/node_modules/.dragnet-lock
+if [ "$(cat "$axe_stamp" 2>/dev/null)" != "$(sha256sum < tests/api/axe/package-lock.json)" ]; then
+  log "installing axe-core into tests/api/axe"
+  npm ci --no-audit --no-fund --silent --prefix tests/api/axe
+  sha256sum < tests/api/axe/package-lock.json > "$axe_stamp"
 fi
 
 .venv/bin/dragnet services prepare >/dev/null

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from api import audit, cases
 from api.auth import Principal
 from api.deps import get_store, settings_of
-from api.forms import FormError, first, form_lists
+from api.forms import FormError, first, form_lists, page_params
 from api.routes.cases import existing_listings
 from api.routes.ui import _gate, env, render
 
@@ -32,7 +32,7 @@ def _bad(request: Request, message: str, status: int = 400) -> Response:
     return render(request, "error.html", status=status, title="Not done", message=message)
 
 
-@router.get("/cases")
+@router.get("/cases", dependencies=[page_params()])
 def cases_page(request: Request) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
@@ -81,7 +81,7 @@ async def cases_add_selected(request: Request) -> Response:
     return RedirectResponse(f"/cases/{target}", status_code=303)
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", dependencies=[page_params()])
 def case_page(request: Request, case_id: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):

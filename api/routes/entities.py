@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from api import audit, vendor_merges
 from api.auth import Principal
 from api.deps import listing_store, require_roles, settings_of
+from api.forms import page_params
 from api.openapi import AUTH, BODY, answers
 from api.params import RequestBody
 from api.routes.ui import _form, _gate, env, render
@@ -145,7 +146,7 @@ def unmerge_api(request: Request, body: MergeIn, principal: Principal = Depends(
 
 
 # -- UI ------------------------------------------------------------------------------------------
-@router.get("/entities/{kind}/{value:path}", include_in_schema=False)
+@router.get("/entities/{kind}/{value:path}", include_in_schema=False, dependencies=[page_params()])
 def entity_page(request: Request, kind: str, value: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from api.audit import record as audit
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.forms import page_params
 from api.openapi import AUTH, BINARY, BODY, TEXT, answers, body_types
 from api.params import RequestBody
 from takedown import delivery, formats, metrics
@@ -86,7 +87,12 @@ def get_metrics(
     return JSONResponse(metrics.as_dict(metrics.compute(_service(request).store, year=year)))
 
 
-@router.get("/metrics.html", response_class=HTMLResponse, responses=answers(*AUTH))
+@router.get(
+    "/metrics.html",
+    response_class=HTMLResponse,
+    responses=answers(*AUTH, 400),
+    dependencies=[page_params("year")],
+)
 def get_metrics_page(
     request: Request, year: int | None = None, principal: Principal = Depends(require_roles("analyst", "operator"))
 ) -> HTMLResponse:

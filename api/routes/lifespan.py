@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.audit import record
 from api.auth import Principal
 from api.deps import require_roles, settings_of
+from api.forms import page_params
 from api.openapi import AUTH, answers
 from lifespan.analytics import report
 from lifespan.html import render_market_page, render_page
@@ -77,7 +78,12 @@ def lifespan_market(
         }
 
 
-@router.get("/lifespan/markets/{market_id}/page", response_class=HTMLResponse, responses=answers(*AUTH, 404))
+@router.get(
+    "/lifespan/markets/{market_id}/page",
+    response_class=HTMLResponse,
+    responses=answers(*AUTH, 400, 404),
+    dependencies=[page_params()],
+)
 def lifespan_market_page(market_id: str, request: Request, principal: Principal = Depends(_viewer)) -> HTMLResponse:
     detail = lifespan_market(market_id, request, probes=200, principal=principal)
     return HTMLResponse(
@@ -143,7 +149,12 @@ def review_change(
     return _review(market_id, change_id, action, why, request, principal)
 
 
-@router.get("/lifespan", response_class=HTMLResponse, responses=answers(*AUTH))
+@router.get(
+    "/lifespan",
+    response_class=HTMLResponse,
+    responses=answers(*AUTH, 400),
+    dependencies=[page_params("confirmed_only")],
+)
 def lifespan_page(
     request: Request, confirmed_only: bool = Query(False), principal: Principal = Depends(_viewer)
 ) -> HTMLResponse:

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from api import audit
 from api.auth import KeyStore, Principal
 from api.deps import get_store, settings_of
+from api.forms import page_params
 from api.routes.feeds import _service as feed_service
 from api.routes.ui import _gate, render
 from index.store import ListingStore, SearchQuery, StoreError
@@ -53,7 +54,7 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
-@router.get("/operator")
+@router.get("/operator", dependencies=[page_params()])
 def operator_page(request: Request) -> Response:
     gate = _gate(request, "operator")
     if not isinstance(gate, Principal):
@@ -82,7 +83,7 @@ def operator_page(request: Request) -> Response:
     return render(request, "operator.html", markets=markets, queue=queue, crawls=crawls, problems=problems)
 
 
-@router.get("/keys")
+@router.get("/keys", dependencies=[page_params()])
 def keys_page(request: Request) -> Response:
     gate = _gate(request, "admin")
     if not isinstance(gate, Principal):

@@ -22,6 +22,7 @@ from api.auth import COOKIE_NAME, KeyStore, Principal, session_from_request
 from api.charts import bar_chart, time_chart
 from api.deps import current_principal, get_store, settings_of
 from api.diff import price_label, version_diffs
+from api.forms import page_params
 from api.labels import chip_label, display_title, unique_evidence
 from api.params import ENTITY_PARAMS, LIST_PARAMS, clean_params, describe, encode_after, refuse_unknown, to_query
 from api.routes.search import evidence_links
@@ -152,7 +153,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[page_params("next")])
 def login_page(request: Request, next: str = "/search") -> HTMLResponse:
     return render(request, "login.html", next=_safe_next(next), error=None)
 
@@ -196,12 +197,12 @@ def _landing(principal: Principal | None, target: str) -> str:
     return target
 
 
-@router.get("/")
+@router.get("/", dependencies=[page_params()])
 def home(request: Request) -> Response:
     return RedirectResponse(_landing(current_principal(request), "/search"), status_code=303)
 
 
-@router.get("/search")
+@router.get("/search")  # unknown parameters: refused in the page itself, beside the search box
 def search_page(request: Request, after: str | None = None) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
@@ -211,12 +212,17 @@ def search_page(request: Request, after: str | None = None) -> Response:
     result = None
     histogram: Any = None
     options, error = _chart_options(request)
+    if error is None:
+        try:
+            refuse_unknown(request.query_params, ("after", *CHART_CHOICES))
+        except QueryError as exc:
+            error = str(exc)
+    refused = error is not None  # a parameter the page does not read, or a bad chart option: a 400
     # no sort asked: relevance ranks a text query, the verdict's score an empty one
     sort = params.get("sort", ["relevance" if params.get("q") else "score_desc"])[0]
     try:
         if error is not None:
             raise QueryError(error)
-        refuse_unknown(request.query_params, ("after", *CHART_CHOICES))
         query = to_query({**params, "sort": [sort]}, size=20, after=after)
         result = get_store(request).search(query)
         buckets, interval = search_histogram(get_store(request), query, options)
@@ -245,7 +251,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
     return render(
         request,
         "search.html",
-        status=400 if not options else 200,  # a bad chart parameter
+        status=400 if refused else 200,
         histogram=histogram,
         chart_options=options,
         ships_chart=bar_chart(result.facets.get("ships_from", [])) if result is not None else None,
@@ -265,7 +271,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
     )
 
 
-@router.get("/listings/{listing_id}")
+@router.get("/listings/{listing_id}", dependencies=[page_params()])
 def listing_page(request: Request, listing_id: str) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
@@ -291,7 +297,7 @@ def listing_page(request: Request, listing_id: str) -> Response:
     )
 
 
-@router.get("/vendor")
+@router.get("/vendor", dependencies=[page_params("name", "market")])
 def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
@@ -318,7 +324,7 @@ def vendor_page(request: Request, name: str = "", market: str = "") -> Response:
     )
 
 
-@router.get("/saved")
+@router.get("/saved", dependencies=[page_params("checked")])
 def saved_page(request: Request, checked: str | None = None) -> Response:
     gate = _gate(request, "analyst")
     if not isinstance(gate, Principal):
@@ -382,7 +388,7 @@ def saved_delete(request: Request, saved_id: str) -> Response:
     return RedirectResponse("/saved", status_code=303)
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=[page_params("text", "who", "action")])
 def audit_page(request: Request, text: str = "", who: str = "", action: str = "") -> Response:
     gate = _gate(request, "admin")
     if not isinstance(gate, Principal):
