@@ -36,7 +36,7 @@ def test_keys_are_stored_hashed_and_authenticate(settings: DragnetSettings) -> N
     principal = keys.authenticate(key)
     assert principal is not None and principal.role == "analyst" and principal.name == "alice"
     raw = sqlite3.connect(db.db_path(settings)).execute("SELECT * FROM api_keys").fetchall()
-    assert key not in repr(raw) and key.split("_")[2] not in repr(raw)
+    assert key not in repr(raw) and key.split("_", 2)[2] not in repr(raw)
     assert keys.authenticate(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
     assert keys.authenticate("") is None and keys.authenticate("nonsense") is None
     assert keys.revoke(principal.key_id)
