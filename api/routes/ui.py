@@ -211,6 +211,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
     error = None
     result = None
     histogram: Any = None
+    pgp_changed_count: int | None = None
     options, error = _chart_options(request)
     if error is None:
         try:
@@ -227,6 +228,12 @@ def search_page(request: Request, after: str | None = None) -> Response:
         result = get_store(request).search(query)
         buckets, interval = search_histogram(get_store(request), query, options)
         histogram = time_chart(buckets, interval)
+        # the "PGP key changed" facet: how many of this search's listings showed a new key
+        pgp_changed_count = (
+            get_store(request)
+            .search(query.model_copy(update={"pgp_changed": True, "size": 0, "facets": False, "highlight": False}))
+            .total
+        )
         audit.record(gate, "search", describe(params), result.total, settings=settings_of(request))
     except QueryError as exc:
         error = str(exc)
@@ -253,6 +260,7 @@ def search_page(request: Request, after: str | None = None) -> Response:
         "search.html",
         status=400 if refused else 200,
         histogram=histogram,
+        pgp_changed_count=pgp_changed_count,
         chart_options=options,
         ships_chart=bar_chart(result.facets.get("ships_from", [])) if result is not None else None,
         ships_link=lambda value: _url("/search", params, add=("ships_from", value)),

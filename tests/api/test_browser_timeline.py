@@ -81,6 +81,8 @@ def test_listing_diff_highlights_price_and_new_pgp_key_and_vendor_is_flagged(ana
     assert analyst.locator("#vendor-timeline .y-axis text.tick").count() >= 2
     # the flag as a search filter
     analyst.goto("/search?q=")
+    facet = analyst.locator("section[data-facet=pgp_changed] .count")
+    assert facet.inner_text() == "1"  # the facet counts the flagged listings of this search
     analyst.click("#pgp-changed-filter")
     analyst.wait_for_url("**pgp_changed=true**")
     assert analyst.inner_text("#total") == "1"
