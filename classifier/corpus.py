@@ -6,7 +6,7 @@ classified ads, spam and person-to-person offers; non-English Telegram and chats
 the generator, the lexicon, the training data or each other's work.  Its files are checked
 against ``SHA256SUMS`` on every load, so a changed post is an error, not a quiet new baseline;
 it takes no part in training, thresholds or any other choice (:func:`training_posts` drops
-near-duplicates of it).  ``classifier/corpus/train/`` holds posts by three other authors, with
+near-duplicates of it).  ``classifier/corpus/train/`` holds posts by fifteen other authors, with
 other briefs, for training.  ``README.md`` there says who wrote what and how it was checked.
 """
 

@@ -38,8 +38,8 @@ SALES: list[Any] = [
         "Buy oxycodone online without prescription — overnight discreet delivery, pay with crypto",
         "opioids",
         marks=pytest.mark.xfail(
-            reason="default model (recipe 3) scores it 0.02 and calls it other illicit goods: keyword-stuffed "
-            "pharmacy spam reads to it like the non-drug spam of the training text",
+            reason="default model (recipe 4) scores it 0.10 (recipe 3: 0.02) and calls it other illicit goods: "
+            "keyword-stuffed pharmacy spam reads to it like the non-drug spam of the training text",
             strict=False,
         ),
     ),
@@ -68,8 +68,8 @@ NOT_SALES: list[Any] = [
         "hemp_seed",
         "organic hulled hemp seeds 1kg, great in smoothies, ships free",
         marks=pytest.mark.xfail(
-            reason="default model (recipe 3) scores it 0.80 against a 0.77 threshold: a weight, 'ships free' and "
-            "hemp are the shape of a cannabis offer",
+            reason="default model (recipe 4) scores it 0.86 against a 0.72 threshold (recipe 3: 0.80 against 0.77): "
+            "a weight, 'ships free' and hemp are the shape of a cannabis offer",
             strict=False,
         ),
     ),
