@@ -14,6 +14,7 @@ import threading
 import time
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -23,6 +24,15 @@ from dragnet.documents import Snapshot
 
 WARC_VERSION = "1.1"
 UNKNOWN_REASON = "-"
+
+
+def redact_proxy(proxy: str) -> str:
+    """A proxy URL without its credentials (``socks5h://user:pw@host:port`` -> ``socks5h://host:port``)."""
+    if proxy == "direct":
+        return proxy
+    parts = urlsplit(proxy)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 class WarcStore:
@@ -55,12 +65,25 @@ class WarcStore:
         body: bytes,
         reason: str | None = None,
         protocol: str = "HTTP/1.1",
+        proxy: str | None = None,
+        circuit_isolation: bool | None = None,
     ) -> Snapshot:
         """A ``response`` record; ``reason`` is the reason phrase as received (``-`` when the
-        client did not keep it), never one looked up from the code."""
+        client did not keep it), never one looked up from the code.  ``proxy`` is the route this
+        response actually came through (``direct``, or the proxy URL: credentials are dropped
+        here) and ``circuit_isolation`` whether per-site SOCKS credentials isolated its circuit;
+        both go on the record (``Dragnet-Proxy``, ``Dragnet-Circuit-Isolation``) so that evidence
+        states the vantage point of the capture, not whatever is configured later."""
         phrase = (reason or "").strip() or UNKNOWN_REASON
         http_headers = StatusAndHeaders(f"{status} {phrase}", headers, protocol=protocol)
-        record = self._writer.create_warc_record(url, "response", payload=BytesIO(body), http_headers=http_headers)
+        route: dict[str, str] = {}
+        if proxy is not None:
+            route["Dragnet-Proxy"] = redact_proxy(proxy)
+        if circuit_isolation is not None:
+            route["Dragnet-Circuit-Isolation"] = "yes" if circuit_isolation else "no"
+        record = self._writer.create_warc_record(
+            url, "response", payload=BytesIO(body), http_headers=http_headers, warc_headers_dict=route
+        )
         with self._lock:
             self._writer.write_record(record)
         return Snapshot(warc_file=str(self.path), record_id=record.rec_headers.get_header("WARC-Record-ID"))

@@ -245,7 +245,9 @@ class FeedSettings(_Section):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_replay_window_s: int = Field(default=300, ge=1)
     max_notices_per_hour: int = Field(default=500, ge=1)
-    signing_key_file: Path | None = None
+    signing_key_file: Path | None = None  # ECDSA P-256/P-384 (WACZ signing); default: a P-384 key in <data_dir>/keys
+    # keys `dragnet evidence verify` trusts besides this deployment's own (base64 DER SPKI, as GET /feeds/signing-key)
+    evidence_trusted_keys: list[str] = Field(default_factory=list)
     store_path: Path | None = None  # default: <data_dir>/feeds.sqlite3
     webhook_max_attempts: int = Field(default=5, ge=1)
     webhook_backoff_s: float = Field(default=1.0, ge=0)

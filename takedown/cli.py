@@ -20,10 +20,11 @@ from takedown.delivery import (
     rotate_secret,
     send_test_event,
 )
-from takedown.evidence import build_bundle, public_key_b64, signing_key_path, verify_bundle
+from takedown.evidence import build_bundle, verify_bundle
 from takedown.notices import render_letter
 from takedown.registry import load_registry
 from takedown.service import FeedService, NotFound, WorkflowError, ingest_from_store
+from takedown.signing import legacy_public_key_b64, public_key_b64, signing_key_path
 from takedown.store import open_notice_store
 
 
@@ -34,44 +35,61 @@ def register(app: typer.Typer) -> None:
     @evidence_app.command("verify")
     def verify(
         bundle: Path,
-        public_key: str | None = typer.Option(
-            None,
-            help="Require a signature by this key (base64 DER; GET /feeds/signing-key). Default: this "
-            "deployment's own key, when it has one.",
+        key: list[str] = typer.Option(
+            [],
+            "--key",
+            "--public-key",
+            help="Expect a signature by this key (base64 DER; the signer's GET /feeds/signing-key); may be "
+            "repeated. Default: feeds.evidence_trusted_keys and this deployment's own keys.",
+        ),
+        any_key: bool = typer.Option(
+            False, "--any-key", help="Accept a valid signature by any key (the signer is still named)."
         ),
         allow_unsigned: bool = typer.Option(
             False, "--allow-unsigned", help="Check digests only (an unsigned bundle proves nothing about its origin)."
         ),
         json_output: bool = typer.Option(False, "--json", help="The report as JSON."),
     ) -> None:
-        """Check every digest and the signature of an evidence bundle; exit 1 and name each file
-        that fails.  A signature is required, by ``--public-key`` or this deployment's key."""
+        """Check every digest, the index and the signature of an evidence bundle; exit 1 and name
+        each file that fails.  A signature by an expected key is required unless opted out."""
 
         settings = get_settings()
-        trusted = public_key
-        if trusted is None and not allow_unsigned and signing_key_path(settings).is_file():
-            trusted = public_key_b64(settings)
-        report = verify_bundle(bundle, trusted_public_key=trusted, require_signature=not allow_unsigned)
-        if report.ok and report.signed and trusted is None and not allow_unsigned:
-            typer.echo(
-                f"UNTRUSTED {bundle}: the signature is valid, but no key to trust was given: pass --public-key "
-                "(the signer's GET /feeds/signing-key)",
-                err=True,
-            )
-            raise typer.Exit(code=1)
+        trusted = list(key)
+        if not trusted and not (any_key or allow_unsigned):
+            trusted = list(settings.feeds.evidence_trusted_keys)
+            if signing_key_path(settings).is_file():
+                trusted.append(public_key_b64(settings))
+            legacy = legacy_public_key_b64(settings)
+            if legacy:
+                trusted.append(legacy)
+            if not trusted:
+                typer.echo(
+                    f"UNTRUSTED {bundle}: no key to expect: pass --key (the signer's GET /feeds/signing-key), "
+                    "or --any-key / --allow-unsigned",
+                    err=True,
+                )
+                raise typer.Exit(code=1)
+        report = verify_bundle(
+            bundle, trusted_public_keys=trusted, require_signature=not allow_unsigned, any_key=any_key
+        )
         if json_output:
             typer.echo(json.dumps(asdict(report) | {"tampered_files": report.tampered_files}))
         else:
             for problem in report.problems:
                 typer.echo(f"FAIL {problem.file}: {problem.reason}")
-            signed = (
-                "signed, signature valid"
-                if report.signature_ok
-                else ("signed, INVALID" if report.signed else "unsigned")
-            )
+            if not report.signed:
+                signed = "unsigned"
+            elif not report.signature_ok:
+                signed = f"signed by key {report.signer_fingerprint}, INVALID or untrusted"
+            else:
+                trust = "an expected key" if report.signer_trusted else "a key not checked against any expected key"
+                label = (
+                    "legacy signature (not WACZ signing)" if report.signature_format == "legacy" else "WACZ signature"
+                )
+                signed = f"{label} valid, signed by {trust}: {report.signer_fingerprint} ({report.signer_public_key})"
             typer.echo(
                 f"{'OK' if report.ok else 'TAMPERED'} {bundle}: {report.files_checked} files, "
-                f"{report.warc_records_checked} WARC records, {signed}"
+                f"{report.warc_records_checked} WARC records, {report.index_lines_checked} index lines, {signed}"
             )
         raise typer.Exit(code=0 if report.ok else 1)
 

@@ -1,44 +1,45 @@
-"""Evidence bundles: a WACZ-style package per hit that a platform, a court or an auditor can check
-without trusting Dragnet's database.
+"""Evidence bundles: one WACZ 1.1.1 file per hit that a platform, a court or an auditor can check
+without trusting Dragnet's database, and open in any WACZ replay tool.
 
 Layout (a zip file, ``.wacz``)::
-    archive/data.warc.gz        WARC 1.1: warcinfo, the captured HTTP response (or, when no raw
-                                capture was kept, a resource record of the listing text), the
-                                screenshot and extracted text as resource records, the capture
-                                log as a metadata record; every record has SHA-256 block and
-                                payload digests
-    pages/pages.jsonl           the pages list (WACZ json-pages-1.0)
+    archive/data.warc.gz        WARC 1.1: warcinfo; the crawler's own capture record(s) copied
+                                byte for byte from its WARC (record id, date, digests and status
+                                line as stored), or a ``revisit`` record naming the original record
+                                when its bytes are gone; for a post read off a feed page, one
+                                ``resource`` record under the post's own URL holding the post's
+                                extracted text and referring to the page capture; the screenshot
+                                and the capture log (``metadata``), concurrent to the capture
+    indexes/index.cdxj          CDXJ index of the WARC (replay tools look pages up through it)
+    pages/pages.jsonl           the pages list (json-pages-1.0): the listing or post
     evidence/listing.json       the listing document as stored
     evidence/text.txt           extracted text
     evidence/screenshot.png     when a screenshot was taken
-    evidence/capture-log.json   tool and version, UTC time, user-agent, vantage point
-    datapackage.json            every file above with its SHA-256 and size
-    datapackage-digest.json     SHA-256 of datapackage.json, optionally signed (ECDSA P-256 or
-                                Ed25519, key from ``feeds.signing_key_file``)
+    evidence/capture-log.json   what is known of the capture: software, time source, the proxy
+                                recorded with the capture (or "none recorded"), circuit isolation
+    datapackage.json            every file above with its SHA-256 and size, ``wacz_version``
+    datapackage-digest.json     SHA-256 of datapackage.json, signed in the WACZ signing format
+                                (:mod:`takedown.signing`)
 
-:func:`verify_bundle` recomputes every digest (files, WARC records, the manifest, the signature)
-and names each file that does not match.
+:func:`verify_bundle` recomputes every digest (files, WARC records, the index, the manifest, the
+signature), says which key signed, and names each file that does not match.
 """
 
 from __future__ import annotations
 
-import base64
+import gzip
 import hashlib
 import io
 import json
-import os
+import platform
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_private_key
 from pydantic import BaseModel
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -48,12 +49,21 @@ from warcio.warcwriter import WARCWriter
 from dragnet import __version__
 from dragnet.documents import Listing
 from dragnet.settings import DragnetSettings, get_settings
+from takedown.signing import check_signed_data, key_fingerprint, sign_hash, signing_key
+from takedown.signing import public_key_b64 as public_key_b64
+from takedown.signing import signing_key_path as signing_key_path
+from takedown.wacz import INDEX_PATH, PAGES_PATH, WACZ_VERSION, cdxj, index_warc, pages_jsonl
 
-WARC_PATH = "archive/data.warc.gz"
+WARC_NAME = "data.warc.gz"
+WARC_PATH = f"archive/{WARC_NAME}"
 MANIFEST = "datapackage.json"
 MANIFEST_DIGEST = "datapackage-digest.json"
 SOFTWARE = f"dragnet {__version__}"
 MAX_BUNDLE_FILE_BYTES = 64 * 1024 * 1024
+NONE_RECORDED = "none recorded"
+# WARC extension fields the crawler writes on a capture record (crawlers/warc.py)
+PROXY_FIELD = "Dragnet-Proxy"
+ISOLATION_FIELD = "Dragnet-Circuit-Isolation"
 
 
 class _Sha256WARCWriter(WARCWriter):
@@ -69,22 +79,47 @@ class CaptureLog(BaseModel):
     tool_version: str
     captured_at: datetime
     bundled_at: datetime
+    time_source: str
     user_agent: str
+    user_agent_source: str
+    proxy: str  # as recorded with the capture, credentials removed; "none recorded" otherwise
+    circuit_isolation: str  # "yes" / "no" as recorded, never the credentials; "none recorded" otherwise
     vantage_point: str
     url: str
     raw_capture: bool
+    original_record_id: str | None = None
+    original_warc_file: str | None = None
+    original_record_sha256: str | None = None  # of the record's bytes as copied (gzip member)
+    capture_software: str | None = None  # the crawler WARC's warcinfo "software"
+    software: dict[str, str] = {}
     notes: list[str] = []
 
 
 @dataclass
 class RawCapture:
-    """What the crawler received: status, headers and body of the HTTP response."""
+    """An HTTP response handed in directly (no crawler WARC record exists for it)."""
 
     body: bytes
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=lambda: [("Content-Type", "text/html; charset=utf-8")])
     statusline: str | None = None  # as received, e.g. "200 -" or "404 Not Found"; None: "<status> -"
     protocol: str = "HTTP/1.1"
+
+
+@dataclass
+class OriginalCapture:
+    """The crawler's own WARC record for a listing, as the bytes stored in its file."""
+
+    record_bytes: bytes  # the record's gzip member, exactly as in the crawler's file
+    record_id: str
+    target_uri: str
+    date: str
+    rec_type: str
+    warc_file: str
+    proxy: str | None
+    isolation: str | None
+    referred: bytes | None = None  # the page record a Telegram excerpt refers to, when in the same file
+    capture_software: str | None = None
 
 
 @dataclass
@@ -99,8 +134,13 @@ class VerifyReport:
     ok: bool
     files_checked: int = 0
     warc_records_checked: int = 0
+    index_lines_checked: int = 0
     signed: bool = False
     signature_ok: bool | None = None
+    signature_format: str | None = None  # "wacz-anonymous-ecdsa" or "legacy"
+    signer_public_key: str | None = None
+    signer_fingerprint: str | None = None
+    signer_trusted: bool | None = None  # None: no expected key was given
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -120,18 +160,9 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _vantage(url: str, settings: DragnetSettings) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    if host.endswith(".onion"):
-        return f"Tor via SOCKS5h ({settings.tor.socks_url.split('@')[-1]})"
-    if settings.feeds.recrawl_proxy_url:
-        return f"proxy {settings.feeds.recrawl_proxy_url.split('@')[-1]}"
-    return "direct clearnet connection"
-
-
-def load_snapshot(listing: Listing, settings: DragnetSettings) -> RawCapture | None:
-    """The raw response the crawler archived for this listing (``listing.snapshot``), if the WARC
-    file is still there."""
+def load_original(listing: Listing, settings: DragnetSettings) -> OriginalCapture | None:
+    """The crawler's record for this listing (``listing.snapshot``), bytes as stored, if its WARC
+    file is still there; a record this one refers to (``WARC-Refers-To``) comes along."""
     snap = listing.snapshot
     if snap is None:
         return None
@@ -140,25 +171,66 @@ def load_snapshot(listing: Listing, settings: DragnetSettings) -> RawCapture | N
         path = settings.paths.warc_dir / path
     if not path.is_file():
         return None
+    spans: dict[str, tuple[int, int]] = {}
+    found: dict[str, Any] = {}
+    software = None
     try:
         with path.open("rb") as fh:
-            for record in ArchiveIterator(fh):
-                if record.rec_headers.get_header("WARC-Record-ID") != snap.record_id:
-                    continue
-                body = record.content_stream().read(MAX_BUNDLE_FILE_BYTES)
-                status, headers = 200, []
-                statusline, protocol = None, "HTTP/1.1"
-                if record.http_headers is not None:
-                    try:
-                        status = int(record.http_headers.get_statuscode() or 200)
-                    except ValueError:
-                        status = 200
-                    headers = list(record.http_headers.headers)
-                    statusline = record.http_headers.statusline or None
-                    protocol = record.http_headers.protocol or protocol
-                return RawCapture(body=body, status=status, headers=headers, statusline=statusline, protocol=protocol)
-    except Exception:  # noqa: BLE001 - an unreadable archive means "no raw capture", not a crash
+            iterator = ArchiveIterator(fh)
+            for record in iterator:
+                payload = record.content_stream().read(MAX_BUNDLE_FILE_BYTES)
+                headers = record.rec_headers
+                if record.rec_type == "warcinfo" and software is None:
+                    software = _warcinfo_field(payload, "software")
+                rid = headers.get_header("WARC-Record-ID") or ""
+                spans[rid] = (iterator.get_record_offset(), iterator.get_record_length())
+                if rid == snap.record_id:
+                    found = {
+                        "target": headers.get_header("WARC-Target-URI") or "",
+                        "date": headers.get_header("WARC-Date") or "",
+                        "type": record.rec_type,
+                        "refers": headers.get_header("WARC-Refers-To"),
+                        "proxy": headers.get_header(PROXY_FIELD),
+                        "isolation": headers.get_header(ISOLATION_FIELD),
+                    }
+            if not found:
+                return None
+
+            def read(rid: str) -> bytes | None:
+                offset, length = spans[rid]
+                if length > MAX_BUNDLE_FILE_BYTES:
+                    return None
+                fh.seek(offset)
+                data = fh.read(length)
+                return data if data[:2] == b"\x1f\x8b" else gzip.compress(data)
+
+            main = read(snap.record_id)
+            if main is None:
+                return None
+            refers = found["refers"]
+            referred = read(refers) if refers in spans else None
+    except Exception:  # noqa: BLE001 - an unreadable archive means "no original record", not a crash
         return None
+    return OriginalCapture(
+        record_bytes=main,
+        record_id=snap.record_id,
+        target_uri=found["target"],
+        date=found["date"],
+        rec_type=found["type"],
+        warc_file=path.name,
+        proxy=found["proxy"],
+        isolation=found["isolation"],
+        referred=referred,
+        capture_software=software,
+    )
+
+
+def _warcinfo_field(payload: bytes, name: str) -> str | None:
+    """One field of a warcinfo record's ``key: value`` lines (``software``: what captured it)."""
+    for line in payload.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name:
+            return value.strip()[:200]
     return None
 
 
@@ -183,88 +255,79 @@ def load_screenshot(listing: Listing, settings: DragnetSettings) -> bytes | None
     return data if sha256_hex(data) == sha else None
 
 
-def signing_key_path(settings: DragnetSettings) -> Path:
-    """The configured key (``feeds.signing_key_file``), else this deployment's own key."""
-    return settings.feeds.signing_key_file or settings.paths.data_dir / "keys" / "evidence-signing.pem"
-
-
-def _signing_key(settings: DragnetSettings) -> Any:
-    """Bundles are signed by default: a bundle whose digests anyone can recompute proves nothing
-    about who made it.  Without a configured key, an Ed25519 key is created on first use
-    (readable by its owner only) and its public half is served at ``/feeds/signing-key``."""
-    key_file = signing_key_path(settings)
-    if not key_file.is_file():
-        if settings.feeds.signing_key_file is not None:
-            raise FileNotFoundError(f"feeds.signing_key_file {key_file} does not exist")
-        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        partial = key_file.with_suffix(f".tmp{os.getpid()}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+def _software() -> dict[str, str]:
+    versions = {"dragnet": __version__, "python": platform.python_version()}
+    for dist in ("warcio", "cryptography"):
         try:
-            os.link(partial, key_file)  # first writer wins; a concurrent one uses the winner's key
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
-    return load_pem_private_key(key_file.read_bytes(), password=None)
+            versions[dist] = dist_version(dist)
+        except Exception:  # noqa: BLE001 - a missing distribution is left out, not guessed
+            continue
+    return versions
 
 
-def public_key_b64(settings: DragnetSettings) -> str:
-    """This deployment's signing public key (base64 DER), as ``verify --public-key`` takes it."""
-    public = _signing_key(settings).public_key()
-    return base64.b64encode(
-        public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    ).decode()
+def _vantage(proxy: str | None) -> str:
+    """Only what the capture recorded: a proxy configured now may not be the one used then."""
+    if proxy is None:
+        return "not recorded with the capture"
+    return "direct connection" if proxy == "direct" else f"through proxy {proxy}"
 
 
-def _sign(key: Any, data: bytes) -> tuple[str, str, str]:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        algo, sig = "ed25519", key.sign(data)
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        algo, sig = "ecdsa-p256-sha256", key.sign(data, ec.ECDSA(hashes.SHA256()))
-    else:
-        raise ValueError("signing key must be Ed25519 or an EC (P-256) key")
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return algo, base64.b64encode(sig).decode(), base64.b64encode(public).decode()
+def _warc_date(when: datetime) -> str:
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _check_signature(algo: str, public_b64: str, sig_b64: str, data: bytes) -> bool:
-    try:
-        public = load_der_public_key(base64.b64decode(public_b64))
-        sig = base64.b64decode(sig_b64)
-        if algo == "ed25519" and isinstance(public, ed25519.Ed25519PublicKey):
-            public.verify(sig, data)
-        elif algo == "ecdsa-p256-sha256" and isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(sig, data, ec.ECDSA(hashes.SHA256()))
-        else:
-            return False
-        return True
-    except (InvalidSignature, ValueError, TypeError):
-        return False
+def _record(writer: WARCWriter, uri: str, rec_type: str, data: bytes, ctype: str, headers: dict[str, str]) -> Any:
+    return writer.create_warc_record(
+        uri, rec_type, payload=io.BytesIO(data), length=len(data), warc_content_type=ctype, warc_headers_dict=headers
+    )
 
 
 def _build_warc(
-    listing: Listing, raw: RawCapture | None, text: bytes, screenshot: bytes | None, log: CaptureLog
+    listing: Listing,
+    original: OriginalCapture | None,
+    raw: RawCapture | None,
+    text: bytes,
+    screenshot: bytes | None,
+    log: CaptureLog,
 ) -> bytes:
     out = io.BytesIO()
     writer = _Sha256WARCWriter(out, gzip=True, warc_version="1.1")
-    info = writer.create_warcinfo_record(
-        "data.warc.gz",
-        {
-            "software": SOFTWARE,
-            "format": "WARC File Format 1.1",
-            "description": "Dragnet evidence bundle",
-            "http-header-user-agent": log.user_agent,
-        },
+    writer.write_record(
+        writer.create_warcinfo_record(
+            WARC_NAME,
+            {
+                "software": SOFTWARE,
+                "format": "WARC File Format 1.1",
+                "description": "Dragnet evidence bundle",
+                "http-header-user-agent": log.user_agent,
+            },
+        )
     )
-    writer.write_record(info)
-    when = log.captured_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    if raw is not None:
-        # the status line as the crawler received it: no reason phrase is made up
+    when = _warc_date(log.captured_at)
+    main_id, main_uri, main_date = "", "", when
+    if original is not None:
+        # the crawler's records, byte for byte: same id, date, digests and status line
+        if original.referred is not None:
+            out.write(original.referred)
+        out.write(original.record_bytes)
+        main_id, main_uri, main_date = original.record_id, original.target_uri, original.date or when
+    elif listing.snapshot is not None:
+        # the original bytes are gone: a revisit names the record they were in
+        social = listing.source_kind == "social"
+        main_uri = f"urn:dragnet:feed-capture:{listing.id}" if social else listing.url
+        headers = {
+            "WARC-Date": when,
+            "WARC-Refers-To": listing.snapshot.record_id,
+            "WARC-Refers-To-Date": when,
+            "WARC-Profile": "urn:dragnet:revisit:capture-not-kept",
+        }
+        if not social:
+            headers["WARC-Refers-To-Target-URI"] = listing.url
+        rec = _record(writer, main_uri, "revisit", b"", "application/http; msgtype=response", headers)
+        writer.write_record(rec)
+        main_id = rec.rec_headers.get_header("WARC-Record-ID")
+    elif raw is not None:
+        # a response handed in directly: its status line as received, no reason phrase made up
         http = StatusAndHeaders(raw.statusline or f"{raw.status} -", raw.headers, protocol=raw.protocol)
         rec = writer.create_warc_record(
             listing.url,
@@ -274,43 +337,71 @@ def _build_warc(
             http_headers=http,
             warc_headers_dict={"WARC-Date": when},
         )
+        writer.write_record(rec)
+        main_id, main_uri = rec.rec_headers.get_header("WARC-Record-ID"), listing.url
+    link = {"WARC-Concurrent-To": main_id} if main_id else {}
+    if main_uri != listing.url:
+        # a post read off a page holding many: its own record under its own URL, its extracted
+        # text, referring to the page capture (never the whole page under the post's URL)
+        refers = (
+            {"WARC-Refers-To": main_id, "WARC-Refers-To-Target-URI": main_uri, "WARC-Refers-To-Date": main_date}
+            if main_id
+            else {}
+        )
+        rec = _record(writer, listing.url, "resource", text, "text/plain; charset=utf-8", {"WARC-Date": when} | refers)
+        writer.write_record(rec)
+        if not main_id:
+            main_id = rec.rec_headers.get_header("WARC-Record-ID")
+            link = {"WARC-Concurrent-To": main_id}
     else:
-        rec = writer.create_warc_record(
-            listing.url,
-            "resource",
-            payload=io.BytesIO(text),
-            length=len(text),
-            warc_content_type="text/plain; charset=utf-8",
-            warc_headers_dict={"WARC-Date": when},
-        )
-    writer.write_record(rec)
-    main_id = rec.rec_headers.get_header("WARC-Record-ID")
-    extra = [(f"urn:dragnet:text:{listing.id}", text, "text/plain; charset=utf-8")]
-    if screenshot is not None:
-        extra.append((f"urn:dragnet:screenshot:{listing.id}", screenshot, "image/png"))
-    for uri, data, ctype in extra:
+        uri = f"urn:dragnet:text:{listing.id}"
         writer.write_record(
-            writer.create_warc_record(
-                uri,
-                "resource",
-                payload=io.BytesIO(data),
-                length=len(data),
-                warc_content_type=ctype,
-                warc_headers_dict={"WARC-Date": when, "WARC-Concurrent-To": main_id},
-            )
+            _record(writer, uri, "resource", text, "text/plain; charset=utf-8", {"WARC-Date": when} | link)
         )
+    if screenshot is not None:
+        uri = f"urn:dragnet:screenshot:{listing.id}"
+        writer.write_record(_record(writer, uri, "resource", screenshot, "image/png", {"WARC-Date": when} | link))
     meta = log.model_dump_json(indent=1).encode()
-    writer.write_record(
-        writer.create_warc_record(
-            listing.url,
-            "metadata",
-            payload=io.BytesIO(meta),
-            length=len(meta),
-            warc_content_type="application/json",
-            warc_headers_dict={"WARC-Concurrent-To": main_id},
-        )
-    )
+    writer.write_record(_record(writer, listing.url, "metadata", meta, "application/json", link))
     return out.getvalue()
+
+
+def _capture_log(
+    listing: Listing,
+    original: OriginalCapture | None,
+    raw: RawCapture | None,
+    settings: DragnetSettings,
+    tool: str,
+    tool_version: str,
+    notes: list[str],
+) -> CaptureLog:
+    proxy = original.proxy if original is not None else None
+    isolation = original.isolation if original is not None else None
+    if proxy is None:
+        notes.append("the capture recorded no proxy or connection: the vantage point is unknown")
+    return CaptureLog(
+        tool=tool,
+        tool_version=tool_version,
+        captured_at=listing.crawled_at,
+        bundled_at=datetime.now(UTC),
+        time_source=(
+            "captured_at: the crawling host's system clock in UTC (the original record's WARC-Date); "
+            "bundled_at: the bundling host's system clock in UTC"
+        ),
+        user_agent=settings.crawl.user_agent,
+        user_agent_source="configured at bundling time; the capture does not record the request headers",
+        proxy=proxy or NONE_RECORDED,
+        circuit_isolation=isolation or NONE_RECORDED,
+        vantage_point=_vantage(proxy),
+        url=listing.url,
+        raw_capture=original is not None or raw is not None,
+        original_record_id=listing.snapshot.record_id if listing.snapshot else None,
+        original_warc_file=original.warc_file if original else None,
+        original_record_sha256=sha256_hex(original.record_bytes) if original else None,
+        capture_software=original.capture_software if original else None,
+        software=_software(),
+        notes=notes,
+    )
 
 
 def build_bundle(
@@ -323,8 +414,8 @@ def build_bundle(
     tool: str = "dragnet-crawler",
     tool_version: str = __version__,
 ) -> Path:
-    """Write the evidence bundle of one hit and return its path.  ``raw`` defaults to the
-    crawler's archived response (``listing.snapshot``)."""
+    """Write the evidence bundle of one hit and return its path.  The crawler's own record
+    (``listing.snapshot``) is copied byte for byte; ``raw`` is used only where none exists."""
     settings = settings or get_settings()
     out_dir = out_dir or settings.paths.evidence_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -333,37 +424,30 @@ def build_bundle(
         screenshot = load_screenshot(listing, settings)
         if screenshot is None:
             notes.append(f"screenshot {listing.screenshot_sha256} not found or not matching its hash")
-    if raw is None:
-        raw = load_snapshot(listing, settings)
-        if raw is None:
-            notes.append("no raw capture kept; the WARC holds the listing text as a resource record")
+    original = load_original(listing, settings)
+    if listing.snapshot is not None and original is None:
+        notes.append(
+            f"the crawler's record {listing.snapshot.record_id} is no longer readable; a revisit record names it"
+        )
+    elif original is None and raw is None:
+        notes.append("no raw capture kept; the WARC holds the listing text as a resource record")
     text = (listing.title + "\n\n" + listing.text).strip().encode("utf-8")
-    log = CaptureLog(
-        tool=tool,
-        tool_version=tool_version,
-        captured_at=listing.crawled_at,
-        bundled_at=datetime.now(UTC),
-        user_agent=settings.crawl.user_agent,
-        vantage_point=_vantage(listing.url, settings),
-        url=listing.url,
-        raw_capture=raw is not None,
-        notes=notes,
-    )
+    log = _capture_log(listing, original, raw, settings, tool, tool_version, notes)
+    warc = _build_warc(listing, original, raw, text, screenshot, log)
+    created = log.bundled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     files: dict[str, bytes] = {
-        WARC_PATH: _build_warc(listing, raw, text, screenshot, log),
-        "pages/pages.jsonl": (
-            json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})
-            + "\n"
-            + json.dumps(
+        WARC_PATH: warc,
+        INDEX_PATH: cdxj(index_warc(warc, WARC_NAME)),
+        PAGES_PATH: pages_jsonl(
+            [
                 {
                     "id": listing.id,
                     "url": listing.url,
-                    "ts": listing.crawled_at.astimezone(UTC).isoformat(),
-                    "title": listing.title[:300],
+                    "ts": listing.crawled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "title": listing.title[:300] or listing.url,
                 }
-            )
-            + "\n"
-        ).encode(),
+            ]
+        ),
         "evidence/listing.json": listing.model_dump_json(indent=1).encode(),
         "evidence/text.txt": text,
         "evidence/capture-log.json": log.model_dump_json(indent=1).encode(),
@@ -372,30 +456,20 @@ def build_bundle(
         files["evidence/screenshot.png"] = screenshot
     manifest = {
         "profile": "data-package",
-        "wacz_version": "1.1.1",
+        "wacz_version": WACZ_VERSION,
         "title": f"Dragnet evidence {listing.id}",
         "software": SOFTWARE,
-        "created": log.bundled_at.isoformat(),
+        "created": created,
         "mainPageURL": listing.url,
-        "mainPageDate": log.captured_at.astimezone(UTC).isoformat(),
+        "mainPageDate": listing.crawled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "resources": [
             {"name": Path(p).name, "path": p, "hash": f"sha256:{sha256_hex(b)}", "bytes": len(b)}
             for p, b in files.items()
         ],
     }
     manifest_bytes = json.dumps(manifest, indent=1).encode()
-    digest: dict[str, Any] = {"path": MANIFEST, "hash": f"sha256:{sha256_hex(manifest_bytes)}"}
-    key = _signing_key(settings)
-    if key is not None:
-        algo, sig, public = _sign(key, digest["hash"].encode())
-        digest["signedData"] = {
-            "hash": digest["hash"],
-            "created": log.bundled_at.isoformat(),
-            "software": SOFTWARE,
-            "algorithm": algo,
-            "signature": sig,
-            "publicKey": public,
-        }
+    hash_ = f"sha256:{sha256_hex(manifest_bytes)}"
+    digest = {"path": MANIFEST, "hash": hash_, "signedData": sign_hash(signing_key(settings), hash_, created, SOFTWARE)}
     path = out_dir / f"{listing.id}-{listing.content_sha256[:12]}.wacz"
     tmp = path.with_suffix(".wacz.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
@@ -453,11 +527,74 @@ def _check_warc(data: bytes, report: VerifyReport) -> None:
         report.problems.append(Problem(WARC_PATH, f"unreadable WARC: {exc}"))
 
 
-def verify_bundle(bundle: Path, trusted_public_key: str | None = None, require_signature: bool = False) -> VerifyReport:
+def _check_index(index: bytes, warc: bytes, report: VerifyReport) -> set[str]:
+    """Every CDXJ line must resolve: at its offset and length the WARC holds one record with that
+    URL, record id and digest.  Returns the URLs the index serves."""
+    urls: set[str] = set()
+    for n, line in enumerate(index.decode("utf-8", "replace").splitlines(), 1):
+        try:
+            _key, _ts, block_text = line.split(" ", 2)
+            block = json.loads(block_text)
+            offset, length = int(block["offset"]), int(block["length"])
+            if block.get("filename") != WARC_NAME:
+                raise ValueError(f"filename {block.get('filename')!r} is not {WARC_NAME}")
+            records = list(ArchiveIterator(io.BytesIO(warc[offset : offset + length])))
+            record = records[0] if len(records) == 1 else None
+            if record is None:
+                raise ValueError("offset/length hold no single record")
+            headers = record.rec_headers
+            digest = headers.get_header("WARC-Payload-Digest") or headers.get_header("WARC-Block-Digest")
+            if headers.get_header("WARC-Target-URI") != block["url"] or digest != block.get("digest"):
+                raise ValueError("the record there has another URL or digest")
+            if block.get("recordId") not in (None, headers.get_header("WARC-Record-ID")):
+                raise ValueError("the record there has another record id")
+            urls.add(str(block["url"]))
+            report.index_lines_checked += 1
+        except Exception as exc:  # noqa: BLE001 - a line that does not resolve is a finding, not a crash
+            report.problems.append(Problem(INDEX_PATH, f"line {n}: {str(exc)[:200]}"))
+    return urls
+
+
+def _check_signature(
+    digest: dict[str, Any], report: VerifyReport, trusted: set[str], any_key: bool, require_signature: bool
+) -> None:
+    signed = digest.get("signedData")
+    if not isinstance(signed, dict) or not signed:
+        if trusted or require_signature:
+            report.problems.append(Problem(MANIFEST_DIGEST, "not signed, but a signature was required"))
+        return
+    report.signed = True
+    check = check_signed_data(signed, str(digest.get("hash")))
+    report.signature_format = check.format
+    report.signer_public_key = check.public_key
+    report.signer_fingerprint = key_fingerprint(check.public_key)
+    report.signature_ok = check.valid
+    if not check.valid:
+        report.problems.append(Problem(MANIFEST_DIGEST, f"signature does not verify ({check.reason})"))
+        return
+    if trusted:
+        report.signer_trusted = check.public_key in trusted
+        if not report.signer_trusted and not any_key:
+            report.signature_ok = False
+            report.problems.append(
+                Problem(MANIFEST_DIGEST, f"signed by an untrusted key (fingerprint {report.signer_fingerprint})")
+            )
+
+
+def verify_bundle(
+    bundle: Path,
+    trusted_public_key: str | None = None,
+    require_signature: bool = False,
+    *,
+    trusted_public_keys: Sequence[str] = (),
+    any_key: bool = False,
+) -> VerifyReport:
     """Recompute every digest of a bundle; ``report.problems`` names each file that fails.
-    ``trusted_public_key`` (base64 DER) additionally requires a signature by that key;
-    ``require_signature`` refuses an unsigned bundle (its digests prove only that it is whole)."""
+    ``trusted_public_key(s)`` (base64 DER) require a signature by one of them (``any_key``:
+    accept a valid signature by any key, the signer is still reported); ``require_signature``
+    refuses an unsigned bundle (its digests prove only that it is whole)."""
     report = VerifyReport(bundle=str(bundle), ok=False)
+    trusted = {k for k in [trusted_public_key, *trusted_public_keys] if k}
     try:
         reader = _Reader(bundle)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -477,24 +614,11 @@ def verify_bundle(bundle: Path, trusted_public_key: str | None = None, require_s
             except ValueError:
                 digest = {}
                 report.problems.append(Problem(MANIFEST_DIGEST, "not JSON"))
+            if not isinstance(digest, dict):
+                digest = {}
             if digest and digest.get("hash") != f"sha256:{sha256_hex(manifest_bytes)}":
                 report.problems.append(Problem(MANIFEST, "SHA-256 differs from datapackage-digest.json"))
-            signed = digest.get("signedData") if isinstance(digest, dict) else None
-            if signed:
-                report.signed = True
-                report.signature_ok = signed.get("hash") == digest.get("hash") and _check_signature(
-                    str(signed.get("algorithm")),
-                    str(signed.get("publicKey")),
-                    str(signed.get("signature")),
-                    str(digest.get("hash")).encode(),
-                )
-                if not report.signature_ok:
-                    report.problems.append(Problem(MANIFEST_DIGEST, "signature does not verify"))
-                elif trusted_public_key and signed.get("publicKey") != trusted_public_key:
-                    report.signature_ok = False
-                    report.problems.append(Problem(MANIFEST_DIGEST, "signed by an untrusted key"))
-            elif trusted_public_key or require_signature:
-                report.problems.append(Problem(MANIFEST_DIGEST, "not signed, but a signature was required"))
+            _check_signature(digest, report, trusted, any_key, require_signature)
         try:
             manifest = json.loads(manifest_bytes)
             resources = list(manifest["resources"])
@@ -502,6 +626,7 @@ def verify_bundle(bundle: Path, trusted_public_key: str | None = None, require_s
             report.problems.append(Problem(MANIFEST, "not a datapackage manifest"))
             return report
         listed = set()
+        contents: dict[str, bytes] = {}
         for res in resources:
             path = str(res.get("path", ""))
             listed.add(path)
@@ -510,12 +635,15 @@ def verify_bundle(bundle: Path, trusted_public_key: str | None = None, require_s
             if data is None:
                 report.problems.append(Problem(path, "listed in the manifest but missing"))
                 continue
+            contents[path] = data
             if res.get("hash") != f"sha256:{sha256_hex(data)}":
                 report.problems.append(Problem(path, "SHA-256 differs from the manifest"))
             elif res.get("bytes") not in (None, len(data)):
                 report.problems.append(Problem(path, "size differs from the manifest"))
             if path == WARC_PATH:
                 _check_warc(data, report)
+        if WARC_PATH in contents and INDEX_PATH in contents:
+            _check_index(contents[INDEX_PATH], contents[WARC_PATH], report)
         for name in reader.names():
             if name not in listed and name not in (MANIFEST, MANIFEST_DIGEST):
                 report.problems.append(Problem(name, "not listed in the manifest"))

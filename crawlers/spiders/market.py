@@ -143,7 +143,16 @@ class ProfileSpider(scrapy.Spider):
             for k, v in response.headers.items()
             if k.lower() not in _SKIP_HEADERS
         ]
-        return self.warc.write_response(response.url, response.status, headers, response.body)
+        meta = response.request.meta if response.request is not None else {}
+        proxy = meta.get("socks_proxy")
+        return self.warc.write_response(
+            response.url,
+            response.status,
+            headers,
+            response.body,
+            proxy=str(proxy) if proxy else "direct",
+            circuit_isolation="socks_auth" in meta if proxy else None,
+        )
 
     def canonical(self, url: str) -> str:
         """The URL on the primary onion name: a listing seen through a mirror is the same listing."""

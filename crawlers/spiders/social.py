@@ -177,7 +177,13 @@ class SocialSpider(ProfileSpider):
         (shots / f"{shot_sha}.png").write_bytes(shot)
         html = (await page.content()).encode("utf-8")
         snapshot = self.warc.write_response(
-            page.url, response.status if response else 200, [("Content-Type", "text/html; charset=utf-8")], html
+            page.url,
+            response.status if response else 200,
+            [("Content-Type", "text/html; charset=utf-8")],
+            html,
+            # the browser was launched with this proxy (or none); Chromium sends no SOCKS credentials
+            proxy=self._chromium_proxy() or "direct",
+            circuit_isolation=False if self._chromium_proxy() else None,
         )
         seen: set[str] = set()
         for post in posts:
