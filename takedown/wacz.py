@@ -19,7 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 WACZ_VERSION = "1.1.1"
 INDEX_PATH = "indexes/index.cdxj"
 PAGES_PATH = "pages/pages.jsonl"
-_INDEXED = ("response", "resource", "revisit", "metadata")
+_INDEXED = ("response", "resource", "revisit")  # metadata records describe; replay looks up content
 
 
 def surt(url: str) -> str:
@@ -54,7 +54,7 @@ class IndexEntry:
 
 
 def index_warc(data: bytes, filename: str) -> list[IndexEntry]:
-    """One entry per response, resource, revisit and metadata record, at its byte offset and
+    """One entry per response, resource and revisit record, at its byte offset and
     length in ``filename`` (the WARC's name under ``archive/``)."""
     entries: list[IndexEntry] = []
     iterator = ArchiveIterator(io.BytesIO(data))
