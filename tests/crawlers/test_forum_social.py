@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
+from takedown.evidence import build_bundle
 from tests.crawlers.conftest import run_crawl_subprocess
 
 pytestmark = pytest.mark.integration
@@ -52,3 +60,27 @@ def test_social_timeline_every_post_through_chromium(world, settings, tmp_path: 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Chromium reached the onion name through the SOCKS5 proxy (it never resolves .onion itself).
     assert world.proxy.stats.by_host[site.onion_host] >= 1
+    # An evidence bundle of one post from this real capture: the feed page copied byte for byte
+    # under the page's URL, the post as its own record under its own URL, the route as recorded
+    # (Chromium sends no SOCKS credentials: no circuit isolation), and `wacz validate` passes.
+    post = run.listings[-1]
+    bundle = build_bundle(post, settings=settings)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("wacz")), "validate", "--file", str(bundle)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "Validation succeeded" in done.stdout, done.stdout + done.stderr
+    with zipfile.ZipFile(bundle) as zf:
+        log = json.loads(zf.read("evidence/capture-log.json"))
+        records = [(r, r.content_stream().read()) for r in ArchiveIterator(io.BytesIO(zf.read("archive/data.warc.gz")))]
+    proxy = urlsplit(world.proxy_url)
+    assert log["proxy"] == f"socks5://{proxy.hostname}:{proxy.port}" and log["circuit_isolation"] == "no"
+    response = next(r for r, _ in records if r.rec_type == "response")
+    assert response.rec_headers.get_header("WARC-Record-ID") == post.snapshot.record_id
+    assert response.rec_headers.get_header("WARC-Target-URI") != post.url
+    own = [
+        (r, body)
+        for r, body in records
+        if r.rec_type == "resource" and r.rec_headers.get_header("WARC-Target-URI") == post.url
+    ]
+    assert len(own) == 1 and own[0][0].rec_headers.get_header("WARC-Refers-To") == post.snapshot.record_id
+    assert own[0][1].decode() == post.text

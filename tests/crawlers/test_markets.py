@@ -4,15 +4,20 @@ resume with an imported cookie), 429 with Retry-After and 5xx all on the way."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.simsites import SimulatedWorld
+from crawlers.warc import redact_proxy
 from dragnet.documents import Listing
+from takedown.evidence import build_bundle
 from tests.crawlers.conftest import REPO, run_crawl_subprocess
 
 pytestmark = pytest.mark.integration
@@ -146,3 +151,19 @@ def test_mirror_fallback_keeps_canonical_urls(settings, tmp_path: Path) -> None:
         assert run.site("nightshade").get("dragnet/mirror/switched") == 1
         assert {item.mirror for item in run.listings} == {night.onion_hosts[1]}
         assert {item.canonical_url for item in run.listings} == {t["url"] for t in world.ground_truth()["nightshade"]}
+        # Every capture records the route it came through (credentials dropped), and an evidence
+        # bundle states that route, not a configured one.
+        route = redact_proxy(world.proxy_url)
+        for item in run.listings:
+            assert item.snapshot is not None
+            with Path(item.snapshot.warc_file).open("rb") as fh:
+                record = next(
+                    r
+                    for r in ArchiveIterator(fh)
+                    if r.rec_headers.get_header("WARC-Record-ID") == item.snapshot.record_id
+                )
+            assert record.rec_headers.get_header("Dragnet-Proxy") == route
+            assert record.rec_headers.get_header("Dragnet-Circuit-Isolation") == "yes"
+        with zipfile.ZipFile(build_bundle(run.listings[0], settings=settings)) as zf:
+            log = json.loads(zf.read("evidence/capture-log.json"))
+        assert (log["proxy"], log["circuit_isolation"]) == (route, "yes")
