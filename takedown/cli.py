@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
 
     @evidence_app.command("public-key")
     def public_key_command() -> None:
-        """This deployment's evidence signing key (base64 DER), for receivers' ``--public-key``."""
+        """This deployment's evidence signing key (WACZ ``publicKey``: base64 DER), for receivers' ``--key``."""
         typer.echo(public_key_b64(get_settings()))
 
     @evidence_app.command("build")

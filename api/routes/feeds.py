@@ -123,8 +123,9 @@ def get_metrics_plot(
 
 @router.get("/signing-key", response_class=PlainTextResponse)
 def signing_key(request: Request) -> PlainTextResponse:
-    """The public key evidence bundles are signed with (base64 DER): public, so a receiver can
-    check a bundle's origin with ``dragnet evidence verify --public-key``."""
+    """The public key evidence bundles are signed with: the WACZ signing spec's ``publicKey``
+    (base64 DER SubjectPublicKeyInfo, ECDSA), public so that a receiver can check a bundle's
+    origin with ``dragnet evidence verify --key``."""
     return PlainTextResponse(public_key_b64(settings_of(request)))
 
 
