@@ -274,3 +274,37 @@ def test_an_ed25519_signing_key_is_refused(feed_settings: DragnetSettings, tmp_p
     )
     with pytest.raises(ValueError, match="ECDSA"):
         build_bundle(make_hit("https://fakegram.test/p/E1", "xanax bars"), settings=settings)
+
+
+def test_telegram_excerpt_bundle_carries_the_excerpt_and_its_page(feed_settings: DragnetSettings) -> None:
+    """A Telegram message is stored as an excerpt record under its own URL referring to the channel
+    page's response: both come into the bundle as stored, and the message URL resolves."""
+    warcs = WarcStore(feed_settings.paths.warc_dir, "telegram")
+    try:
+        page = warcs.write_response(
+            "https://t.me/s/plugshop", 200, [("Content-Type", "text/html")], b"<html>m1 m2</html>", proxy="direct"
+        )
+        excerpt = warcs.write_excerpt(
+            "https://t.me/plugshop/2",
+            b"<div>xanax bars 2mg</div>",
+            page_record_id=page.record_id,
+            page_url="https://t.me/s/plugshop",
+            metadata={"message_id": 2},
+        )
+    finally:
+        warcs.close()
+    hit = make_hit("https://t.me/plugshop/2", "xanax bars 2mg")
+    hit.snapshot = excerpt
+    bundle = build_bundle(hit, settings=feed_settings)
+    _wacz_validate(bundle)
+    blocks = _check_index(bundle)
+    original = Path(excerpt.warc_file).read_bytes()
+    with zipfile.ZipFile(bundle) as zf:
+        warc = zf.read("archive/data.warc.gz")
+    for block in blocks:
+        if block["url"] in ("https://t.me/s/plugshop", "https://t.me/plugshop/2"):
+            start = int(str(block["offset"]))
+            assert warc[start : start + int(str(block["length"]))] in original
+    ids = {h["WARC-Record-ID"] for h, _ in _records(bundle)}
+    assert {page.record_id, excerpt.record_id} <= ids
+    assert [b["url"] for b in blocks if b["url"] == "https://t.me/plugshop/2"] == ["https://t.me/plugshop/2"]
