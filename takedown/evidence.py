@@ -172,6 +172,7 @@ def load_original(listing: Listing, settings: DragnetSettings) -> OriginalCaptur
     if not path.is_file():
         return None
     spans: dict[str, tuple[int, int]] = {}
+    routes: dict[str, tuple[str | None, str | None]] = {}
     found: dict[str, Any] = {}
     software = None
     try:
@@ -184,6 +185,7 @@ def load_original(listing: Listing, settings: DragnetSettings) -> OriginalCaptur
                     software = _warcinfo_field(payload, "software")
                 rid = headers.get_header("WARC-Record-ID") or ""
                 spans[rid] = (iterator.get_record_offset(), iterator.get_record_length())
+                routes[rid] = (headers.get_header(PROXY_FIELD), headers.get_header(ISOLATION_FIELD))
                 if rid == snap.record_id:
                     found = {
                         "target": headers.get_header("WARC-Target-URI") or "",
@@ -209,6 +211,8 @@ def load_original(listing: Listing, settings: DragnetSettings) -> OriginalCaptur
                 return None
             refers = found["refers"]
             referred = read(refers) if refers in spans else None
+            if found["proxy"] is None and refers in routes:  # an excerpt: the route of its page's capture
+                found["proxy"], found["isolation"] = routes[refers]
     except Exception:  # noqa: BLE001 - an unreadable archive means "no original record", not a crash
         return None
     return OriginalCapture(

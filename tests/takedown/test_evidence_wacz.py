@@ -305,6 +305,8 @@ def test_telegram_excerpt_bundle_carries_the_excerpt_and_its_page(feed_settings:
         if block["url"] in ("https://t.me/s/plugshop", "https://t.me/plugshop/2"):
             start = int(str(block["offset"]))
             assert warc[start : start + int(str(block["length"]))] in original
+    with zipfile.ZipFile(bundle) as zf:  # the route of the page capture the excerpt was cut from
+        assert json.loads(zf.read("evidence/capture-log.json"))["vantage_point"] == "direct connection"
     ids = {h["WARC-Record-ID"] for h, _ in _records(bundle)}
     assert {page.record_id, excerpt.record_id} <= ids
     assert [b["url"] for b in blocks if b["url"] == "https://t.me/plugshop/2"] == ["https://t.me/plugshop/2"]
