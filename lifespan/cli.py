@@ -4,6 +4,7 @@ undo, signal, clones)."""
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lifespan.analytics import PLOT_FORMATS, plots
 from lifespan.analytics import report as build_report
 from lifespan.clones import detect_clones
 from lifespan.html import render_page
@@ -116,21 +118,39 @@ def register(app: typer.Typer) -> None:
         confirmed_only: bool = typer.Option(
             False, "--confirmed-only", help="Count suspected closures (exit scam, retirement) as still open."
         ),
-        html: Path | None = typer.Option(None, "--html", help="Also write the HTML page with plots here."),
+        html: Path | None = typer.Option(
+            None, "--html", help="Also write the self-contained HTML page (inline SVG plots) here."
+        ),
+        plot: Path | None = typer.Option(
+            None,
+            "--plot",
+            metavar="FILE",
+            help="Also write the Kaplan-Meier curve (censored markets marked) here: PNG or SVG by extension.",
+        ),
     ) -> None:
         """Print first/last seen, uptime, Kaplan-Meier survival, median lifespan and closure incidence."""
 
+        plot_format = plot.suffix.lower().lstrip(".") if plot is not None else None
+        if plot_format is not None and plot_format not in PLOT_FORMATS:
+            raise typer.BadParameter("the file name ends in .png or .svg", param_hint="--plot")
         with LifespanStore() as store:
             rep = build_report(store, confirmed_only=confirmed_only)
+        if plot is not None and plot_format is not None:
+            drawn = plots(rep["survival"], plot_format).get("survival")
+            if drawn is None:
+                typer.echo("no market lifespans to plot: import a table or probe markets first", err=True)
+                raise typer.Exit(code=1)
+            plot.write_bytes(drawn)
         if html is not None:
-            html.write_text(render_page(rep), encoding="utf-8")
+            html.write_text(render_page(rep, links=False), encoding="utf-8")
         if json_output:
             typer.echo(json.dumps(rep, default=str))
             return
-        console = Console()
+        # piped or redirected: as wide as the rows need, so no value is cut to fit 80 columns
+        console = Console() if sys.stdout.isatty() else Console(file=sys.stdout, width=4096, soft_wrap=True)
         table = Table(title="Markets")
         for col in ("market", "source", "state", "first seen", "last / end", "days", "uptime %", "closure"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for row in rep["markets"]:
             closure = (row["closure_type"] or "open") + (" (suspected)" if row["suspected"] else "")
             cells = (
