@@ -193,6 +193,9 @@ class WorkerSettings(_Section):
     dlq_key: str = "dragnet:dlq"
     inflight_key: str = "dragnet:inflight"  # the ledger of listings handed on but not yet indexed
     feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals
+    # workers and senders publish task events (sent, received, started, succeeded, failed) so that
+    # Flower or `celery events` show each task; off saves one broker message per task state
+    task_events: bool = True
 
 
 class ApiSettings(_Section):
