@@ -17,6 +17,7 @@ from rich.text import Text
 from lifespan.analytics import PLOT_FORMATS, plots
 from lifespan.analytics import report as build_report
 from lifespan.clones import detect_clones
+from lifespan.fetch import ProxyUnavailable
 from lifespan.html import render_page
 from lifespan.importer import COLUMNS_HELP, COLUMNS_LIST, import_csv, parse_date
 from lifespan.mirrors import MirrorVerification, check_market_mirrors
@@ -74,16 +75,26 @@ def register(app: typer.Typer) -> None:
                 typer.echo("no market due for a probe", err=True)
             workers = max(1, min(concurrency or prober.settings.lifespan.probe_concurrency, len(targets) or 1))
 
+            proxy_down: list[str] = []  # Tor unreachable: one reason for the whole run, not one per market
+
             def one(market_id: str) -> tuple[ProbeResult | None, MirrorVerification | None, str | None]:
                 # each market is probed by one thread only, so its state stays serial
+                if proxy_down:
+                    return None, None, proxy_down[0]
                 try:
                     result = prober.probe(market_id)
                 except (KeyError, ValueError) as exc:
+                    return None, None, str(exc)
+                except ProxyUnavailable as exc:
+                    proxy_down.append(str(exc))
                     return None, None, str(exc)
                 return result, (check_market_mirrors(prober, market_id) if mirrors else None), None
 
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
                 outcomes = list(pool.map(one, targets))  # in the order asked for
+            if proxy_down:
+                typer.echo(f"{proxy_down[0]} (is Tor running? tor.socks_url / DRAGNET_TOR__SOCKS_URL)", err=True)
+                raise typer.Exit(code=1)
             failed = False
             for market_id, (result, verification, error) in zip(targets, outcomes, strict=True):
                 if result is None:
