@@ -53,6 +53,11 @@ class PathSettings(_Section):
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
 
+    @property
+    def crawl_runs_file(self) -> Path:
+        """One JSON line per site crawl (crawlers.runlog): what the operator's crawl page reads."""
+        return self.data_dir / "crawls" / "runs.jsonl"
+
 
 class RedisSettings(_Section):
     """Celery broker and shared crawl frontier.  ``None`` means embedded (in-process) mode."""
