@@ -24,6 +24,7 @@ from api.deps import current_principal
 from api.forms import UnknownPageParams
 from api.routes.case_pages import router as case_pages_router
 from api.routes.cases import router as cases_router
+from api.routes.crawls import router as crawls_router
 from api.routes.entities import router as entities_router
 from api.routes.feeds import router as feeds_router
 from api.routes.health import router as health_router
@@ -54,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 ROUTERS += (cases_router, case_pages_router, review_router)  # analysts' case work and the review queue
 ROUTERS += (metrics_router,)  # Prometheus /metrics (operator key)
+ROUTERS += (crawls_router,)  # per-site crawl runs (operator key)
 STATIC_DIR = Path(__file__).with_name("static")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from api import alerts, cases
 from api.auth import KeyStore, Principal
 from api.routes.entities import entity_url
+from crawlers.runlog import CrawlRun, append_run
 from dragnet.documents import Contact, Listing, Price
 from dragnet.settings import DragnetSettings
 from index.entities import entities_of
@@ -148,6 +149,20 @@ def _lifespan(settings: DragnetSettings) -> str:
     return dark
 
 
+def _crawl_runs(settings: DragnetSettings) -> None:
+    """Two crawls of alpha (the newer one paused at a gate) and one of bravo."""
+    for site, start, pages, listings, errors, pauses in (
+        ("alpha", 0.0, 412, 380, 3, 0),
+        ("bravo", 3600.0, 95, 0, 41, 0),
+        ("alpha", 86400.0, 37, 12, 0, 1),
+    ):
+        at = BASE_TIME.timestamp() + start
+        append_run(
+            settings.paths.crawl_runs_file,
+            CrawlRun(site, at, at + 1800.0, pages, listings, errors, pauses, "finished"),
+        )
+
+
 def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
     """Fill ``store`` and the embedded stores of ``settings`` (keys, cases, notices, lifespan)."""
     keys = KeyStore(settings)
@@ -198,6 +213,7 @@ def seed(settings: DragnetSettings, store: ListingStore) -> Showcase:
         settings, store, analyst, "Alpha opioids", {"q": ["oxycodone"], "market": ["alpha"]}, None
     )
     market_id = _lifespan(settings)
+    _crawl_runs(settings)
     return Showcase(
         analyst_key=analyst_key,
         operator_key=keys.create_key("olga", "operator"),
@@ -230,6 +246,7 @@ def pages(show: Showcase) -> dict[str, tuple[str, str]]:
         "audit": ("admin", "/audit"),
         "keys": ("admin", "/keys"),
         "takedown-figures": ("operator", "/feeds/metrics.html"),
+        "crawls": ("operator", "/operator/crawls"),
         "not-found": ("analyst", "/listings/no-such-listing"),
         "bad-request": ("analyst", "/search?markt=alpha"),  # a misspelt filter: the 400 page
     }

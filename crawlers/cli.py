@@ -11,6 +11,7 @@ from crawlers.profiles import ProfileError
 from crawlers.runner import run_crawl
 from crawlers.sessions import SessionStore
 from crawlers.telegram import TelegramState
+from dragnet.broker import broker_problem
 from dragnet.settings import get_settings
 
 
@@ -37,10 +38,18 @@ def register(app: typer.Typer, handoff: Sink) -> None:
     ) -> None:
         """Crawl site profiles (or spiders) and hand their listings on."""
 
+        settings = get_settings()
+        if settings.redis.url and (hand_on or shared_frontier):
+            # found before a single page is fetched, not as a traceback at the first hand-off
+            problem = broker_problem(settings.redis.url)
+            if problem:
+                hint = "" if shared_frontier else " (--no-handoff crawls without it)"
+                typer.echo(f"dragnet crawl: {problem}{hint}", err=True)
+                raise typer.Exit(code=1)
         try:
             stats = run_crawl(
                 list(target),
-                settings=get_settings(),
+                settings=settings,
                 proxy_url=proxy,
                 out=out,
                 shared_frontier=shared_frontier,

@@ -19,11 +19,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from scrapy import signals
+
+from crawlers.runlog import CrawlRun, append_run
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,9 @@ class CrawlMetrics:
         self.port = settings.get("DRAGNET_METRICS_PORT")
         self.host = settings.get("DRAGNET_METRICS_HOST") or "127.0.0.1"
         self.textfile = settings.get("DRAGNET_METRICS_TEXTFILE")
+        self.runs_file = settings.get("DRAGNET_CRAWL_RUNS")
+        self.baseline: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self.site_name = ""
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CrawlMetrics:
@@ -153,18 +159,38 @@ class CrawlMetrics:
         return str(getattr(profile, "name", None) or spider.name)
 
     def spider_opened(self, spider: Any) -> None:
-        self.figures = COLLECTOR.site(self.site_of(spider))
+        self.site_name = self.site_of(spider)
+        self.figures = COLLECTOR.site(self.site_name)
         now = time.time()
         self.figures.running, self.figures.started_at, self.figures.last_page_at = True, now, now
         self.figures.stats = self.crawler.stats
+        self.baseline = self.totals(self.figures)
         if self.port is not None and self.port != "":
             serve(int(self.port), self.host)
+
+    @staticmethod
+    def totals(figures: SiteFigures) -> tuple[int, int, int, int]:
+        """Pages, items, errors, gate pauses so far (the figures of a site add up over runs)."""
+        errors = figures.download_errors() + figures.errors["spider"] + figures.errors["item"]
+        return sum(figures.pages.values()), figures.items, errors, figures.gates["paused"]
 
     def spider_closed(self, spider: Any, reason: str = "") -> None:
         if self.figures is not None:
             self.figures.running = False
+            if self.runs_file:
+                self.record_run(self.figures, reason)
         if self.textfile:
             write_to_textfile(str(self.textfile), REGISTRY)
+
+    def record_run(self, figures: SiteFigures, reason: str) -> None:
+        """This run's figures (now less the start's) as a line of the crawl-runs file."""
+        now = self.totals(figures)
+        pages, items, errors, pauses = (a - b for a, b in zip(now, self.baseline, strict=True))
+        run = CrawlRun(self.site_name, figures.started_at, time.time(), pages, items, errors, pauses, reason)
+        try:
+            append_run(Path(self.runs_file), run)
+        except OSError:
+            log.exception("could not record the crawl run of %s", run.site)
 
     def response_received(self, response: Any, request: Any = None, spider: Any = None) -> None:
         if self.figures is None:

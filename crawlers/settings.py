@@ -68,6 +68,7 @@ def scrapy_settings(
             "DRAGNET_METRICS_PORT": crawl.metrics_port,
             "DRAGNET_METRICS_HOST": crawl.metrics_host,
             "DRAGNET_METRICS_TEXTFILE": str(crawl.metrics_textfile) if crawl.metrics_textfile else None,
+            "DRAGNET_CRAWL_RUNS": str(settings.paths.crawl_runs_file),
             "LOG_LEVEL": log_level or settings.log_level,
         }
     )

@@ -53,6 +53,11 @@ class PathSettings(_Section):
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
 
+    @property
+    def crawl_runs_file(self) -> Path:
+        """One JSON line per site crawl (crawlers.runlog): what the operator's crawl page reads."""
+        return self.data_dir / "crawls" / "runs.jsonl"
+
 
 class RedisSettings(_Section):
     """Celery broker and shared crawl frontier.  ``None`` means embedded (in-process) mode."""
@@ -193,6 +198,9 @@ class WorkerSettings(_Section):
     dlq_key: str = "dragnet:dlq"
     inflight_key: str = "dragnet:inflight"  # the ledger of listings handed on but not yet indexed
     feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals
+    # workers and senders publish task events (sent, received, started, succeeded, failed) so that
+    # Flower or `celery events` show each task; off saves one broker message per task state
+    task_events: bool = True
 
 
 class ApiSettings(_Section):

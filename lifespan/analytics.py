@@ -60,6 +60,7 @@ class SurvivalSummary:
     timeline: list[dict[str, float]] = field(default_factory=list)  # t, survival, lower, upper, at_risk
     survival_at: dict[str, float | None] = field(default_factory=dict)
     incidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    censored_marks: list[dict[str, float]] = field(default_factory=list)  # t, survival: where a market left view
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,6 +178,11 @@ def survival(records: list[LifeRecord], alpha: float = 0.05) -> SurvivalSummary:
     summary = SurvivalSummary(
         len(records), sum(events), len(records) - sum(events), median, median_ci, alpha, timeline, survival_at
     )
+    # a censored market is drawn as a tick on the curve: the reader sees how much of it rests on open markets
+    summary.censored_marks = sorted(
+        ({"t": float(r.days), "survival": float(kmf.predict(r.days))} for r in records if not r.closed),
+        key=lambda m: m["t"],
+    )
     codes = {name: i + 1 for i, name in enumerate(CLOSURE_TYPES)}
     event_codes = [codes.get(r.closure_type or "", 0) if r.closed else 0 for r in records]
     for name, code in codes.items():
@@ -238,9 +244,55 @@ def report(
     }
 
 
-def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
-    """Survival curve with its CI band and cumulative incidence per closure type, as PNG bytes."""
+PLOT_FORMATS = ("png", "svg")
 
+
+def _survival_axes(ax: Any, summary: dict[str, Any]) -> None:
+    """The Kaplan-Meier step curve, its CI band and a '+' where each censored market left view."""
+    timeline = summary.get("timeline") or []
+    ts = [p["t"] for p in timeline]
+    ax.step(ts, [p["survival"] for p in timeline], where="post", label="Kaplan-Meier")
+    ax.fill_between(
+        ts,
+        [p["lower"] for p in timeline],
+        [p["upper"] for p in timeline],
+        step="post",
+        alpha=0.25,
+        label=f"{int(100 * (1 - summary.get('alpha', 0.05)))}% CI",
+    )
+    marks = summary.get("censored_marks") or []
+    if marks:
+        ax.plot(
+            [m["t"] for m in marks],
+            [m["survival"] for m in marks],
+            linestyle="none",
+            marker="+",
+            markersize=9,
+            color="#000",
+            label=f"censored ({len(marks)})",
+        )
+    ax.set_xlabel("days since first seen")
+    ax.set_ylabel("share of markets still open")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper right")
+
+
+def _incidence_axes(ax: Any, summary: dict[str, Any]) -> None:
+    for name, data in (summary.get("incidence") or {}).items():
+        curve = data.get("curve") or []
+        if curve:
+            ax.step([p["t"] for p in curve], [p["cif"] for p in curve], where="post", label=name)
+    ax.set_xlabel("days since first seen")
+    ax.set_ylabel("cumulative incidence")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left")
+
+
+def plots(summary: dict[str, Any], fmt: str = "png") -> dict[str, bytes]:
+    """Survival curve (CI band, censored ticks) and cumulative incidence per closure type, as PNG or
+    SVG bytes; SVG keeps text as text and a fixed id salt, so two plots inline in one page agree."""
+    if fmt not in PLOT_FORMATS:
+        raise ValueError(f"plot format is png or svg, not {fmt!r}")
     # matplotlib: loaded only when a plot is drawn
     import matplotlib
 
@@ -248,46 +300,27 @@ def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
     # after the non-interactive backend is chosen
     import matplotlib.pyplot as plt
 
+    wanted = []
+    if summary.get("timeline"):
+        wanted.append(("survival", _survival_axes))
+    if any(v.get("curve") for v in (summary.get("incidence") or {}).values()):
+        wanted.append(("incidence", _incidence_axes))
     out: dict[str, bytes] = {}
-    timeline = summary.get("timeline") or []
-    if timeline:
-        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        ts = [p["t"] for p in timeline]
-        ax.step(ts, [p["survival"] for p in timeline], where="post", label="Kaplan-Meier")
-        ax.fill_between(
-            ts,
-            [p["lower"] for p in timeline],
-            [p["upper"] for p in timeline],
-            step="post",
-            alpha=0.25,
-            label=f"{int(100 * (1 - summary.get('alpha', 0.05)))}% CI",
-        )
-        ax.set_xlabel("days since first seen")
-        ax.set_ylabel("share of markets still open")
-        ax.set_ylim(0, 1.02)
-        ax.legend(loc="upper right")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        out["survival"] = buf.getvalue()
-    incidence = summary.get("incidence") or {}
-    if any(v.get("curve") for v in incidence.values()):
-        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        for name, data in incidence.items():
-            curve = data.get("curve") or []
-            if curve:
-                ax.step([p["t"] for p in curve], [p["cif"] for p in curve], where="post", label=name)
-        ax.set_xlabel("days since first seen")
-        ax.set_ylabel("cumulative incidence")
-        ax.set_ylim(0, 1.02)
-        ax.legend(loc="upper left")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        out["incidence"] = buf.getvalue()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "dragnet"}):
+        for key, draw in wanted:
+            fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+            draw(ax, summary)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt)
+            plt.close(fig)
+            out[key] = buf.getvalue()
     return out
+
+
+def plots_png(summary: dict[str, Any]) -> dict[str, bytes]:
+    """The report's plots as PNG bytes (see :func:`plots`)."""
+    return plots(summary, "png")
 
 
 STATUS_LEVEL = {"up": 3, "gate": 2, "login": 2, "down": 0, "seized": -1}

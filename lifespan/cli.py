@@ -4,6 +4,7 @@ undo, signal, clones)."""
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lifespan.analytics import PLOT_FORMATS, plots
 from lifespan.analytics import report as build_report
 from lifespan.clones import detect_clones
+from lifespan.fetch import ProxyUnavailable
 from lifespan.html import render_page
 from lifespan.importer import COLUMNS_HELP, COLUMNS_LIST, import_csv, parse_date
 from lifespan.mirrors import MirrorVerification, check_market_mirrors
@@ -72,16 +75,26 @@ def register(app: typer.Typer) -> None:
                 typer.echo("no market due for a probe", err=True)
             workers = max(1, min(concurrency or prober.settings.lifespan.probe_concurrency, len(targets) or 1))
 
+            proxy_down: list[str] = []  # Tor unreachable: one reason for the whole run, not one per market
+
             def one(market_id: str) -> tuple[ProbeResult | None, MirrorVerification | None, str | None]:
                 # each market is probed by one thread only, so its state stays serial
+                if proxy_down:
+                    return None, None, proxy_down[0]
                 try:
                     result = prober.probe(market_id)
                 except (KeyError, ValueError) as exc:
+                    return None, None, str(exc)
+                except ProxyUnavailable as exc:
+                    proxy_down.append(str(exc))
                     return None, None, str(exc)
                 return result, (check_market_mirrors(prober, market_id) if mirrors else None), None
 
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
                 outcomes = list(pool.map(one, targets))  # in the order asked for
+            if proxy_down:
+                typer.echo(f"{proxy_down[0]} (is Tor running? tor.socks_url / DRAGNET_TOR__SOCKS_URL)", err=True)
+                raise typer.Exit(code=1)
             failed = False
             for market_id, (result, verification, error) in zip(targets, outcomes, strict=True):
                 if result is None:
@@ -116,21 +129,39 @@ def register(app: typer.Typer) -> None:
         confirmed_only: bool = typer.Option(
             False, "--confirmed-only", help="Count suspected closures (exit scam, retirement) as still open."
         ),
-        html: Path | None = typer.Option(None, "--html", help="Also write the HTML page with plots here."),
+        html: Path | None = typer.Option(
+            None, "--html", help="Also write the self-contained HTML page (inline SVG plots) here."
+        ),
+        plot: Path | None = typer.Option(
+            None,
+            "--plot",
+            metavar="FILE",
+            help="Also write the Kaplan-Meier curve (censored markets marked) here: PNG or SVG by extension.",
+        ),
     ) -> None:
         """Print first/last seen, uptime, Kaplan-Meier survival, median lifespan and closure incidence."""
 
+        plot_format = plot.suffix.lower().lstrip(".") if plot is not None else None
+        if plot_format is not None and plot_format not in PLOT_FORMATS:
+            raise typer.BadParameter("the file name ends in .png or .svg", param_hint="--plot")
         with LifespanStore() as store:
             rep = build_report(store, confirmed_only=confirmed_only)
+        if plot is not None and plot_format is not None:
+            drawn = plots(rep["survival"], plot_format).get("survival")
+            if drawn is None:
+                typer.echo("no market lifespans to plot: import a table or probe markets first", err=True)
+                raise typer.Exit(code=1)
+            plot.write_bytes(drawn)
         if html is not None:
-            html.write_text(render_page(rep), encoding="utf-8")
+            html.write_text(render_page(rep, links=False), encoding="utf-8")
         if json_output:
             typer.echo(json.dumps(rep, default=str))
             return
-        console = Console()
+        # piped or redirected: as wide as the rows need, so no value is cut to fit 80 columns
+        console = Console() if sys.stdout.isatty() else Console(file=sys.stdout, width=4096, soft_wrap=True)
         table = Table(title="Markets")
         for col in ("market", "source", "state", "first seen", "last / end", "days", "uptime %", "closure"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for row in rep["markets"]:
             closure = (row["closure_type"] or "open") + (" (suspected)" if row["suspected"] else "")
             cells = (

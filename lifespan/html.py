@@ -1,6 +1,7 @@
-"""The lifespan report and a market's page as self-contained HTML (plots inlined as PNG data
-URIs): served by the API and written by ``dragnet lifespan report --html``.  Every value that
-came from a crawled page or an analyst is escaped."""
+"""The lifespan report and a market's page as self-contained HTML (the report's plots inlined as
+SVG, a market's timeline as a PNG data URI): served by the API and written by ``dragnet lifespan
+report --html``, whose file has no server-relative links (it is read away from the server).
+Every value that came from a crawled page or an analyst is escaped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from lifespan.analytics import plots_png, timeline_png
+from lifespan.analytics import plots, timeline_png
 
 
 def _fmt_time(ts: Any) -> str:
@@ -83,11 +84,20 @@ def render_market_page(detail: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None) -> str:
-    """The lifespan page: summary, survival and incidence plots, market table, recent changes."""
+def inline_svg(svg: bytes, label: str) -> str:
+    """matplotlib's SVG file as an element for an HTML page: the XML prolog and doctype dropped,
+    labelled for screen readers.  Only our own axis text is in it (no crawled value)."""
+    text = svg.decode("utf-8")
+    text = text[text.index("<svg") :]
+    return text.replace("<svg", f"<svg role='img' aria-label='{html.escape(label)}'", 1)
+
+
+def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None, links: bool = True) -> str:
+    """The lifespan page: summary, survival and incidence plots, market table, recent changes.
+    ``links=False`` for a file read away from the server: market names are not linked."""
     e = html.escape
     s = rep["survival"]
-    plots = plots_png(s)
+    svgs = plots(s, "svg")
     lo, hi = s.get("median_ci") or (None, None)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Dragnet - marketplace lifespan</title>",
@@ -101,9 +111,8 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
     if rep.get("confirmed_only"):
         parts.append("<p>Suspected closures are counted as open (confirmed only).</p>")
     for key, title in (("survival", "Kaplan-Meier survival"), ("incidence", "Cumulative incidence by closure type")):
-        if key in plots:
-            data = base64.b64encode(plots[key]).decode("ascii")
-            parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>")
+        if key in svgs:
+            parts.append(f"<h2>{e(title)}</h2><figure>{inline_svg(svgs[key], title)}</figure>")
     parts.append(
         "<h2>Survival at</h2><table><tr><th>days</th><th>S(t)</th>"
         + "".join(f"<th>{e(name)}</th>" for name in s.get("incidence", {}))
@@ -138,8 +147,9 @@ def render_page(rep: dict[str, Any], changes: list[dict[str, Any]] | None = None
         for m in rep["registry"]:
             link = f"/lifespan/markets/{quote(str(m['market_id']), safe='')}/page"
             flag = " <span class='s'>(suspected)</span>" if m.get("suspected") else ""
+            name = f"<a href='{e(link)}'>{e(str(m['name']))}</a>" if links else e(str(m["name"]))
             parts.append(
-                f"<tr><td><a href='{e(link)}'>{e(str(m['name']))}</a></td><td>{e(str(m['state']))}{flag}</td>"
+                f"<tr><td>{name}</td><td>{e(str(m['state']))}{flag}</td>"
                 f"<td>{e(str(m.get('primary_host') or '-'))}</td><td>{e(_fmt_time(m.get('last_probe_at')))}</td>"
                 f"<td>{e(_fmt_time(m.get('next_probe_at')))}</td></tr>"
             )

@@ -56,6 +56,10 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": w.prefetch_multiplier,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # task events for Flower / `celery events`: the worker's (received ... succeeded) and the
+        # sender's task-sent, both from `workers.task_events`
+        "worker_send_task_events": w.task_events,
+        "task_send_sent_event": w.task_events,
         "task_routes": dict(w.routes),
         "task_queues": [Queue(name, routing_key=name) for name in queues],
         "task_default_queue": w.routes.get("workers.tasks.index_batch", "index"),

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dragnet.broker import broker_problem
 from dragnet.settings import get_settings
 from workers.app import app as celery_app
 from workers.dlq import open_dlq
@@ -47,6 +48,10 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(code=2)
+        problem = broker_problem(settings.redis.url)
+        if problem:
+            typer.echo(f"dragnet worker: {problem}", err=True)
+            raise typer.Exit(code=1)
         argv = ["worker", "-Q", queues, "--loglevel", loglevel, "--pool", pool, "--without-gossip", "--without-mingle"]
         if concurrency:
             argv += ["--concurrency", str(concurrency)]

@@ -63,13 +63,16 @@ def prepare() -> None:
 
 
 def serve_forever(names: Iterable[str]) -> None:
+    """Run the services until SIGTERM or SIGINT, then stop every child (also one still starting:
+    the unwinding closes what was entered, and each child process is stopped at exit)."""
     # SIGTERM (kill, a supervisor) stops the services like Ctrl-C does, instead of orphaning them
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with running_services(names) as env:
-        for key, value in env.items():
-            print(f"export {key}={value}", flush=True)
-        try:
+    try:
+        with running_services(names) as env:
+            for key, value in env.items():
+                print(f"export {key}={value}", flush=True)
+            print("# services up; SIGTERM or Ctrl-C stops them", flush=True)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass  # Ctrl-C, also during start-up: the services are stopped by now, no traceback

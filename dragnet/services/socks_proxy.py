@@ -93,6 +93,13 @@ class SocksProxy:
                 return
             ready.set()
             loop.run_forever()
+            # connections still open at stop are cancelled and closed while the loop runs, not
+            # left to close on a closed loop (a traceback at every shutdown with a client)
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(self._server.wait_closed()) if self._server else None
             loop.close()
 

@@ -1,6 +1,7 @@
 """A crawl's Prometheus metrics: scraped over HTTP from the crawl process while it runs (loopback
 port from the settings), and written to the text file when it ends; both pass promtool, and the
-final figures agree with the crawl's own stats (pages, items, the gate that paused velvet)."""
+final figures agree with the crawl's own stats (pages, items, the gate that paused velvet), as do the
+per-site lines of the crawl-runs file."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from crawlers.runlog import read_runs
 from crawlers.simsites import SimulatedWorld
 from dragnet.services.process import free_port, wait_until
 from dragnet.services.promtool import check_metrics
@@ -90,3 +92,11 @@ def test_crawl_metrics_served_while_running_and_written_at_the_end(settings, tmp
     assert _sum(values, "dragnet_crawl_gates_total", site="nightshade", outcome="solved") >= 1
     assert _sum(values, "dragnet_crawl_running") == 0
     assert stats["gated"] == ["velvet"]
+
+    # the same run, per site, in the crawl-runs file the operator's crawl page reads
+    runs = {run.site: run for run in read_runs(settings.paths.crawl_runs_file)}
+    assert set(runs) == {"nightshade", "velvet"}
+    assert sum(run.pages for run in runs.values()) == stats["pages"]
+    assert runs["nightshade"].listings == stats["sites"]["nightshade"]["item_scraped_count"] > 0
+    assert runs["velvet"].gate_pauses == 1 and runs["nightshade"].gate_pauses == 0
+    assert all(run.started_at <= run.ended_at and run.finish_reason == "finished" for run in runs.values())

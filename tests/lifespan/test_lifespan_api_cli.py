@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,8 +79,8 @@ def test_report_endpoint_and_escaped_page(settings, tmp_path) -> None:
     body = page.text
     assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;Evil" in body
     assert "onerror=alert(2)>" not in body and "&lt;img src=x onerror=alert(2)&gt;" in body
-    png = body.split("src='data:image/png;base64,", 1)[1].split("'", 1)[0]
-    assert base64.b64decode(png).startswith(b"\x89PNG")
+    # the survival plot is inline SVG (one plot per figure), labelled for screen readers
+    assert "<svg role='img' aria-label='Kaplan-Meier survival'" in body and "<?xml" not in body
 
     detail = client.get("/lifespan/markets/watched", headers={"X-API-Key": analyst}).json()
     assert detail["state_changes"][0]["to_state"] == "down"
@@ -127,3 +127,50 @@ def test_cli_import_report_and_probe(settings, tmp_path, sim_market, socks_proxy
     assert line["market_id"] == "cli-market" and line["status"] == "up" and line["state"] == "active"
     again = runner.invoke(cli_app, ["probe"])  # nothing due within the interval
     assert again.exit_code == 0 and "no market due" in again.output
+
+
+LONG_NAME = "Very Long Market Name That Would Not Fit Into Eighty Terminal Columns " + "X" * 40
+
+
+def test_cli_plot_file_self_contained_html_and_uncut_columns(settings, tmp_path) -> None:
+    with LifespanStore(settings=settings) as store:
+        path = table(tmp_path / "t.csv")
+        path.write_text(path.read_text(encoding="utf-8") + f'"{LONG_NAME}",2018-01-01,,,\n', encoding="utf-8")
+        assert import_csv(store, path).imported == 5
+        store.upsert_market("Watched", primary_host="x.onion")
+    runner = CliRunner()
+
+    svg_out = runner.invoke(
+        cli_app, ["lifespan", "report", "--plot", str(tmp_path / "km.svg"), "--html", str(tmp_path / "r.html")]
+    )
+    assert svg_out.exit_code == 0, svg_out.output
+    root = ElementTree.fromstring((tmp_path / "km.svg").read_bytes())  # well-formed SVG
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    svg_text = (tmp_path / "km.svg").read_text(encoding="utf-8")
+    # two markets are open (censored): the legend says so and each gets a '+' marker on the curve
+    assert "censored (2)" in svg_text and "Kaplan-Meier" in svg_text
+
+    png_out = runner.invoke(cli_app, ["lifespan", "report", "--plot", str(tmp_path / "km.PNG")])
+    assert png_out.exit_code == 0, png_out.output
+    assert (tmp_path / "km.PNG").read_bytes().startswith(b"\x89PNG")
+    bad = runner.invoke(cli_app, ["lifespan", "report", "--plot", str(tmp_path / "km.pdf")])
+    assert bad.exit_code == 2 and ".png or .svg" in bad.output and not (tmp_path / "km.pdf").exists()
+
+    # the written page stands alone: plots inline, no server-relative link or image, names escaped
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count("<svg role='img'") == 2 and "censored (2)" in page
+    assert "href='/" not in page and 'href="/' not in page and "src=" not in page
+    assert "&lt;script&gt;" in page and "<script>" not in page and "Watched" in page
+
+    # CliRunner's stdout is not a terminal: the table keeps every value whole (no '…')
+    text = runner.invoke(cli_app, ["lifespan", "report"])
+    assert text.exit_code == 0, text.output
+    assert LONG_NAME in text.stdout and "…" not in text.stdout
+    assert "import:t.csv" in text.stdout and "median lifespan" in text.stdout
+
+
+def test_cli_plot_without_markets_is_one_line(settings, tmp_path) -> None:
+    out = CliRunner().invoke(cli_app, ["lifespan", "report", "--plot", str(tmp_path / "km.svg")])
+    assert out.exit_code == 1
+    assert out.stderr.strip().splitlines() == ["no market lifespans to plot: import a table or probe markets first"]
+    assert not (tmp_path / "km.svg").exists()
