@@ -61,6 +61,9 @@ def test_services_up_stops_its_children_on_signal(signum: int, tmp_path: Path) -
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=REPO_ROOT,
+            # as from a terminal: a shell starts background jobs (CI, `make test &`) with SIGINT
+            # ignored, and a child inherits that, so Ctrl-C would never reach it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         wait_until(lambda: "# services up" in out_path.read_text(), 60, "services up", interval_s=0.2)
