@@ -75,3 +75,12 @@ def page_params(*allowed: str) -> Any:
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
     values = form.get(name)
     return values[0] if values else default
+
+
+# the search results' bulk form (api/templates/bulk_actions.html): into a case, or notices
+BULK_FIELDS = ("listing_id", "case", "case_name", "action")
+
+
+def selected_ids(form: dict[str, list[str]], field: str, limit: int) -> list[str]:
+    """The ticked ids of a bulk form, empty values left out, at most ``limit``."""
+    return [value for value in form.get(field, []) if value][:limit]

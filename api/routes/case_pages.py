@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 from api import audit, cases
 from api.auth import Principal
 from api.deps import get_store, settings_of
-from api.forms import FormError, first, form_lists, page_params
+from api.forms import BULK_FIELDS, FormError, first, form_lists, page_params, selected_ids
 from api.routes.cases import existing_listings
-from api.routes.ui import _gate, env, render
+from api.routes.ui import _gate, env, gated_form, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,14 +58,11 @@ async def cases_create(request: Request) -> Response:
 @router.post("/cases/add")
 async def cases_add_selected(request: Request) -> Response:
     """The search results' bulk form: the ticked listings into the chosen case, or a new one."""
-    gate = _gate(request, "analyst")
-    if not isinstance(gate, Principal):
-        return gate
-    try:
-        form = await form_lists(request, ("listing_id", "case", "case_name", "action"))
-    except FormError as exc:
-        return _bad(request, str(exc))
-    ids = [value for value in form.get("listing_id", []) if value][: cases.MAX_LISTINGS_PER_CALL]
+    gated = await gated_form(request, "analyst", BULK_FIELDS)
+    if isinstance(gated, Response):
+        return gated
+    gate, form = gated
+    ids = selected_ids(form, "listing_id", cases.MAX_LISTINGS_PER_CALL)
     if not ids:
         return _bad(request, "Select at least one listing.")
     found, _ = existing_listings(get_store(request), ids)

@@ -18,12 +18,12 @@ from pydantic import Field
 from api import audit
 from api.auth import Principal
 from api.deps import get_store, listing_store, require_roles, settings_of
-from api.forms import FormError, first, form_lists, refuse_unknown_params
+from api.forms import BULK_FIELDS, first, refuse_unknown_params, selected_ids
 from api.openapi import AUTH, BODY, answers
 from api.params import RequestBody
 from api.review import MAX_BATCH, MAX_REASON, Decision, DecisionOutcome, ListingNotices, decide, notices_from_listings
 from api.routes.feeds import _service as feed_service
-from api.routes.ui import _gate, render
+from api.routes.ui import _gate, gated_form, render
 from takedown import formats
 
 router = APIRouter(tags=["review"])
@@ -118,13 +118,10 @@ def review_page(request: Request) -> Response:
 
 @router.post("/review/decide", include_in_schema=False)
 async def review_decide(request: Request) -> Response:
-    gate = _gate(request, "analyst")
-    if not isinstance(gate, Principal):
-        return gate
-    try:
-        form = await form_lists(request, ("notice_id", "decision", "reason", "platform"))
-    except FormError as exc:
-        return render(request, "error.html", status=400, title="Bad request", message=str(exc))
+    gated = await gated_form(request, "analyst", ("notice_id", "decision", "reason", "platform"))
+    if isinstance(gated, Response):
+        return gated
+    gate, form = gated
     decision = first(form, "decision")
     if decision not in ("approve", "reject"):
         return render(request, "error.html", status=400, title="Bad request", message="Choose approve or reject.")
@@ -140,14 +137,11 @@ async def review_decide(request: Request) -> Response:
 
 @router.post("/review/notices", include_in_schema=False)
 async def review_notices_from_listings(request: Request) -> Response:
-    gate = _gate(request, "analyst")
-    if not isinstance(gate, Principal):
-        return gate
-    try:
-        form = await form_lists(request, ("listing_id", "case", "case_name", "action"))
-    except FormError as exc:
-        return render(request, "error.html", status=400, title="Bad request", message=str(exc))
-    ids = [value for value in form.get("listing_id", []) if value][:MAX_BATCH]
+    gated = await gated_form(request, "analyst", BULK_FIELDS)
+    if isinstance(gated, Response):
+        return gated
+    gate, form = gated
+    ids = selected_ids(form, "listing_id", MAX_BATCH)
     if not ids:
         return render(request, "error.html", status=400, title="Bad request", message="Select at least one listing.")
     outcomes = notices_from_listings(feed_service(request), get_store(request), gate, ids, settings_of(request))

@@ -22,7 +22,7 @@ from api.auth import COOKIE_NAME, KeyStore, Principal, session_from_request
 from api.charts import bar_chart, time_chart
 from api.deps import current_principal, get_store, settings_of
 from api.diff import price_label, version_diffs
-from api.forms import page_params
+from api.forms import FormError, form_lists, page_params
 from api.labels import chip_label, display_title, unique_evidence
 from api.params import ENTITY_PARAMS, LIST_PARAMS, clean_params, describe, encode_after, refuse_unknown, to_query
 from api.routes.search import evidence_links
@@ -139,6 +139,21 @@ def _gate(request: Request, *roles: str) -> Principal | Response:
             message=f"Your key's role ({principal.role}) may not open this page.",
         )
     return principal
+
+
+async def gated_form(
+    request: Request, role: str, fields: tuple[str, ...]
+) -> tuple[Principal, dict[str, list[str]]] | Response:
+    """The signed-in principal holding ``role`` and the posted form's ``fields``, or the page
+    that refuses (sign in, not allowed, a field the form does not have): what every bulk form
+    of the UI checks before it acts."""
+    gate = _gate(request, role)
+    if not isinstance(gate, Principal):
+        return gate
+    try:
+        return gate, await form_lists(request, fields)
+    except FormError as exc:
+        return render(request, "error.html", status=400, title="Bad request", message=str(exc))
 
 
 async def _form(request: Request) -> dict[str, str]:
