@@ -67,13 +67,16 @@ class WarcStore:
         protocol: str = "HTTP/1.1",
         proxy: str | None = None,
         circuit_isolation: bool | None = None,
+        rendered_by: str | None = None,
     ) -> Snapshot:
         """A ``response`` record; ``reason`` is the reason phrase as received (``-`` when the
         client did not keep it), never one looked up from the code.  ``proxy`` is the route this
         response actually came through (``direct``, or the proxy URL: credentials are dropped
         here) and ``circuit_isolation`` whether per-site SOCKS credentials isolated its circuit;
         both go on the record (``Dragnet-Proxy``, ``Dragnet-Circuit-Isolation``) so that evidence
-        states the vantage point of the capture, not whatever is configured later."""
+        states the vantage point of the capture, not whatever is configured later.
+        ``rendered_by`` (``Dragnet-Rendered-By``) marks a body that is the DOM a browser rendered
+        (status line and headers as the server sent them), not the bytes the server sent."""
         phrase = (reason or "").strip() or UNKNOWN_REASON
         http_headers = StatusAndHeaders(f"{status} {phrase}", headers, protocol=protocol)
         route: dict[str, str] = {}
@@ -81,6 +84,8 @@ class WarcStore:
             route["Dragnet-Proxy"] = redact_proxy(proxy)
         if circuit_isolation is not None:
             route["Dragnet-Circuit-Isolation"] = "yes" if circuit_isolation else "no"
+        if rendered_by is not None:
+            route["Dragnet-Rendered-By"] = rendered_by
         record = self._writer.create_warc_record(
             url, "response", payload=BytesIO(body), http_headers=http_headers, warc_headers_dict=route
         )
@@ -89,11 +94,20 @@ class WarcStore:
         return Snapshot(warc_file=str(self.path), record_id=record.rec_headers.get_header("WARC-Record-ID"))
 
     def write_excerpt(
-        self, url: str, body: bytes, *, page_record_id: str, page_url: str, metadata: dict[str, object] | None = None
+        self,
+        url: str,
+        body: bytes,
+        *,
+        page_record_id: str,
+        page_url: str,
+        metadata: dict[str, object] | None = None,
+        screenshot: bytes | None = None,
     ) -> Snapshot:
         """One part of a page as its own ``resource`` record labelled ``url`` (a Telegram message
-        block under its message URL), referring to the page's ``response`` record, with an
-        optional JSON ``metadata`` record (what was read from it) concurrent to it."""
+        block, a rendered social post, under its own URL), referring to the page's ``response``
+        record, with an optional JSON ``metadata`` record (what was read from it) concurrent to
+        it, and an optional PNG ``screenshot`` of it as a ``conversion`` record (the same part in
+        another form, under the same URL) referring to the part's record."""
         headers = {"WARC-Refers-To": page_record_id, "WARC-Refers-To-Target-URI": page_url}
         record = self._writer.create_warc_record(
             url,
@@ -112,6 +126,16 @@ class WarcStore:
                     payload=BytesIO(json.dumps(metadata, sort_keys=True, default=str).encode("utf-8")),
                     warc_content_type="application/json",
                     warc_headers_dict={"WARC-Concurrent-To": record_id},
+                )
+            )
+        if screenshot is not None:
+            records.append(
+                self._writer.create_warc_record(
+                    url,
+                    "conversion",
+                    payload=BytesIO(screenshot),
+                    warc_content_type="image/png",
+                    warc_headers_dict={"WARC-Refers-To": record_id, "WARC-Refers-To-Target-URI": url},
                 )
             )
         with self._lock:

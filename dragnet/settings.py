@@ -149,6 +149,10 @@ class BrowserSettings(_Section):
     headless: bool = True
     page_timeout_s: float = Field(default=30.0, gt=0)
     max_scrolls: int = Field(default=200, ge=1)
+    # caps on what one rendered timeline may hand back (a hostile page decides how much it shows)
+    max_posts_per_page: int = Field(default=2000, ge=1)
+    max_post_html_bytes: int = Field(default=256 * 1024, ge=1024)  # a post's HTML record is cut here
+    max_screenshot_px: int = Field(default=4000, ge=100)  # a taller or wider post gets no screenshot
 
 
 class ClassifierSettings(_Section):

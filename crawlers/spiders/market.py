@@ -152,6 +152,7 @@ class ProfileSpider(scrapy.Spider):
             response.body,
             proxy=str(proxy) if proxy else "direct",
             circuit_isolation="socks_auth" in meta if proxy else None,
+            rendered_by="chromium (playwright)" if "playwright" in response.flags else None,
         )
 
     def canonical(self, url: str) -> str:
@@ -172,9 +173,11 @@ class ProfileSpider(scrapy.Spider):
             self.crawler.stats.set_value("dragnet/gate/paused", self.profile.name)
             return
         for url in self.profile.start_urls:
-            yield scrapy.Request(
-                url, callback=self.parse, errback=self.start_failed, dont_filter=False, meta={"start_url": True}
-            )
+            yield self.start_request(url, dont_filter=False, meta={"start_url": True})
+
+    def start_request(self, url: str, *, dont_filter: bool, meta: dict[str, Any] | None = None) -> scrapy.Request:
+        """A start page (or a mirror's): a spider that renders pages says how here."""
+        return scrapy.Request(url, callback=self.parse, errback=self.start_failed, dont_filter=dont_filter, meta=meta)
 
     def start_failed(self, failure: Any) -> Any:
         """The primary name is unreachable: try the next mirror (same paths, other onion name)."""
@@ -194,7 +197,7 @@ class ProfileSpider(scrapy.Spider):
                 "%s unreachable (%s); switching to mirror %s", request.url, failure.getErrorMessage(), mirror
             )
             self.crawler.stats.inc_value("dragnet/mirror/switched")
-            yield scrapy.Request(mirror, callback=self.parse, errback=self.start_failed, dont_filter=True)
+            yield self.start_request(mirror, dont_filter=True)
         else:
             self.logger.error("%s: no mirror left to try", self.profile.name)
 
