@@ -27,7 +27,6 @@ from urllib.parse import urljoin, urlsplit
 import scrapy
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
-from scrapy_playwright.page import PageMethod
 
 from crawlers.browser import CONTEXT, hardened_args, rendering_settings, sandbox_support
 from crawlers.spiders.market import ProfileSpider
@@ -48,6 +47,7 @@ _READ_POST = """(el, rule) => {
   return {url: u ? cut(u.getAttribute('href'), 2000) : null, author: a ? cut(a.textContent, 500) : null,
           text: t ? cut(t.textContent, rule.max_chars) : '', html: cut(el.outerHTML, rule.max_chars)};
 }"""
+_STATUS = "() => { const n = performance.getEntriesByType('navigation')[0]; return (n && n.responseStatus) || 0; }"
 _COUNT = "(sel) => document.querySelectorAll(sel).length"
 _ENDED = "() => document.body !== null && document.body.dataset.end === '1'"
 _GREW = "([sel, n]) => document.querySelectorAll(sel).length > n || document.body.dataset.end === '1'"
@@ -58,6 +58,8 @@ async def read_timeline(page: Any, rule: dict[str, Any], max_scrolls: int, caps:
     ``max_scrolls``; then read every post element (at most ``caps["posts"]``) and screenshot it
     (none for an element over ``caps["px"]`` either way).  Runs in the download, on the page."""
     count, stalls, scrolls, batches = 0, 0, 0, 0
+    if await page.evaluate(_STATUS) >= 400:  # an error page (retried, or dropped): nothing to scroll
+        return {"posts": [], "scrolls": 0, "batches": 0, "screenshots_skipped": 0}
     while scrolls < max_scrolls:
         try:
             await page.wait_for_function(_GREW, arg=[rule["container"], count], timeout=3000)
@@ -116,6 +118,9 @@ class SocialSpider(ProfileSpider):
             yield request
 
     def start_request(self, url: str, *, dont_filter: bool, meta: dict[str, Any] | None = None) -> scrapy.Request:
+        # scrapy-playwright (Playwright under it): loaded only by a crawl that renders pages
+        from scrapy_playwright.page import PageMethod
+
         browser = self.settings_obj.browser
         caps = {
             "posts": browser.max_posts_per_page,
@@ -185,7 +190,7 @@ class SocialSpider(ProfileSpider):
             pgp_fingerprints=extract_pgp_fingerprints(text),
             screenshot_sha256=shot_sha,
         )
-        metadata = {
+        metadata: dict[str, object] = {
             "author": author,
             "page": response.url,
             "content_sha256": listing.content_sha256,

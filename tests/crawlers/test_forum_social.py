@@ -14,12 +14,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from aiohttp import web
 from parsel import Selector
 from warcio.archiveiterator import ArchiveIterator
 
 from extract.text import normalize_text
 from takedown.evidence import build_bundle
 from tests.crawlers.conftest import CrawlRun, run_crawl_subprocess
+from tests.crawlers.sites import LoopbackSite
 from tests.crawlers.test_warc import warcio_check
 
 pytestmark = pytest.mark.integration
@@ -207,3 +209,40 @@ def test_rendered_page_over_the_size_cap_is_refused_like_a_market_page(world, se
     assert "retry/count" not in stats
     assert "larger than download max size (4096)" in run.log
     assert not list((settings.paths.data_dir / "warc").glob("*.warc.gz"))
+
+
+@pytest.mark.slow
+def test_rendered_page_retried_on_503_like_a_market_page(socks_proxy, settings, tmp_path: Path) -> None:
+    """A timeline that answers 503 (with Retry-After) once: the back-off retry middleware
+    renders it again, and the second rendering's posts are collected."""
+    onion = "q" * 56 + ".onion"
+    served: list[int] = []
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        served.append(503 if not served else 200)
+        if served[-1] == 503:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "0"})
+        return web.Response(
+            text='<html><body data-end="1"><article class="post"><a class="permalink" href="/p/7">@x</a>'
+            '<div class="text">after the retry</div></article></body></html>',
+            content_type="text/html",
+        )
+
+    posts = {"container": "article.post", "url": "a.permalink", "author": "a.permalink", "text": "div.text"}
+    profile = tmp_path / "profiles" / "flaky.yaml"
+    profile.parent.mkdir()
+    profile.write_text(
+        yaml.safe_dump({"name": "flaky", "kind": "social", "start_urls": [f"http://{onion}/"], "posts": posts})
+    )
+    with LoopbackSite({"/": flaky}) as site:
+        socks_proxy.add(onion, ("127.0.0.1", site.port))
+        try:
+            run = run_crawl_subprocess(
+                [str(profile)], data_dir=settings.paths.data_dir, proxy_url=socks_proxy.url, out=tmp_path / "o.jsonl"
+            )
+        finally:
+            socks_proxy.remove(onion)
+    assert served == [503, 200], run.log[-3000:]
+    assert [item.text for item in run.listings] == ["after the retry"]
+    stats = run.site("flaky")
+    assert stats["dragnet/retry/http_503"] == 1 and stats["dragnet/retry/retry_after_honoured"] == 1

@@ -66,3 +66,43 @@ def test_reopened_warc_file_gets_no_second_warcinfo(tmp_path: Path, monkeypatch:
     warcio_check(first.path)
     with first.path.open("rb") as fh:
         assert [r.rec_type for r in ArchiveIterator(fh)] == ["warcinfo", "response", "response"]
+
+
+def test_rendered_post_excerpt_with_screenshot_conversion_record(tmp_path: Path) -> None:
+    """A rendered page's record and one post of it: the post's HTML as a ``resource`` under the
+    post's URL referring to the page record, its metadata, and its screenshot as an
+    ``image/png`` ``conversion`` record referring to the post's record; ``warcio check`` passes."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    store = WarcStore(tmp_path, "chatter")
+    try:
+        page = store.write_response(
+            "http://s.test/",
+            200,
+            [("Content-Type", "text/html")],
+            b"<html><article>p1</article></html>",
+            proxy="socks5://127.0.0.1:9050",
+            circuit_isolation=False,
+            rendered_by="chromium (playwright)",
+        )
+        post = store.write_excerpt(
+            "http://s.test/p/1",
+            b"<article>p1</article>",
+            page_record_id=page.record_id,
+            page_url="http://s.test/",
+            metadata={"author": "a"},
+            screenshot=png,
+        )
+    finally:
+        store.close()
+    out = warcio_check(store.path)
+    with store.path.open("rb") as fh:
+        records = [(r, r.content_stream().read()) for r in ArchiveIterator(fh)]
+    assert out.count("digest pass") == len(records) == 5
+    assert [r.rec_type for r, _ in records] == ["warcinfo", "response", "resource", "metadata", "conversion"]
+    response, resource, shot = records[1][0], records[2][0], records[4]
+    assert response.rec_headers.get_header("Dragnet-Rendered-By") == "chromium (playwright)"
+    assert resource.rec_headers.get_header("WARC-Record-ID") == post.record_id
+    assert resource.rec_headers.get_header("WARC-Refers-To") == page.record_id
+    assert shot[0].rec_headers.get_header("WARC-Target-URI") == "http://s.test/p/1"
+    assert shot[0].rec_headers.get_header("WARC-Refers-To") == post.record_id
+    assert shot[0].rec_headers.get_header("Content-Type") == "image/png" and shot[1] == png
