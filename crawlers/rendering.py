@@ -16,7 +16,9 @@ middlewares (address guard, trap caps, retry, sessions) and the same size cap.
 from __future__ import annotations
 
 import logging
+from weakref import WeakKeyDictionary
 
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Request, Response
 from scrapy.utils._download_handlers import get_maxsize_msg, get_warnsize_msg
@@ -28,7 +30,29 @@ log = logging.getLogger(__name__)
 
 
 class RenderingDownloadHandler(ScrapyPlaywrightDownloadHandler, SocksDownloadHandler):
-    """scrapy-playwright for rendered requests; its ``super()`` fallback is the SOCKS handler."""
+    """scrapy-playwright for rendered requests; its ``super()`` fallback is the SOCKS handler.
+
+    One instance per crawler for every scheme it is named for: Scrapy builds a handler per
+    scheme, and each scrapy-playwright handler launches its own Chromium at engine start."""
+
+    _shared: WeakKeyDictionary[Crawler, RenderingDownloadHandler] = WeakKeyDictionary()
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._closed = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RenderingDownloadHandler:
+        handler = cls._shared.get(crawler)
+        if handler is None:
+            handler = cls._shared[crawler] = cls(crawler)
+        return handler
+
+    async def close(self) -> None:
+        if self._closed:  # the same instance serves http and https: closed once
+            return
+        self._closed = True
+        await super().close()
 
     async def download_request(self, request: Request) -> Response:
         response = await super().download_request(request)

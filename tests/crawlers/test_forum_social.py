@@ -81,6 +81,7 @@ def test_social_timeline_every_post_through_chromium(chatter_run, world) -> None
     # through the downloader (and its middlewares), not around it.
     assert stats["response_received_count"] == 1 and stats["downloader/request_count"] == 1
     assert stats["playwright/page_count"] >= 1
+    assert stats["playwright/browser_count"] == 1  # one Chromium for http and https alike
     # Each post has its own element screenshot, kept content-addressed for evidence bundles.
     shots = [item.screenshot_sha256 for item in run.listings]
     assert None not in shots and len(set(shots)) == len(shots)
