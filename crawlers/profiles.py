@@ -116,11 +116,14 @@ class GateRule(_Strict):
 
 
 class ListingRule(_Strict):
+    # CSS selector of the index rows (one element per listing); when set, ``links`` and
+    # ``vendor_page.index_url`` are read inside each row, so a row's vendor goes with its link.
+    rows: str | None = None
     links: str  # CSS selector of detail links on index pages (…::attr(href))
     next: str | None = None  # CSS selector of the next index page
     detail_url: str  # regex: paths that are detail pages
 
-    _css = field_validator("links", "next")(classmethod(lambda cls, v: v if v is None else _check_css(v)))
+    _css = field_validator("rows", "links", "next")(classmethod(lambda cls, v: v if v is None else _check_css(v)))
 
     @field_validator("detail_url")
     @classmethod
@@ -132,9 +135,64 @@ class ListingRule(_Strict):
         return value
 
 
+# What a vendor page may be read for (``vendor_page.fields``); ``attributes`` keeps anything else.
+VENDOR_FIELDS = ("name", "pgp", "contacts", "rating", "sales", "joined")
+VENDOR_SOURCES = ("url", "index_url", "template")
+
+
 class VendorPageRule(_Strict):
-    url: FieldRule  # on the detail page: the vendor page link
-    pgp: FieldRule  # on the vendor page: the armored public key
+    """Where a listing's vendor page is and what to read on it.  Exactly one source: ``url`` (a
+    link on the detail page), ``index_url`` (a link in the listing's index row: needs
+    ``listing.rows``) or ``template`` (a path built from the listing's vendor name,
+    ``/u/{vendor}``).  ``pgp`` alone is the older form of ``fields.pgp``."""
+
+    url: FieldRule | None = None
+    index_url: FieldRule | None = None
+    template: str | None = None
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+    attributes: dict[str, FieldRule] = Field(default_factory=dict)
+    pgp: FieldRule | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.count("{vendor}") != 1 or re.search(r"\{(?!vendor\})", value):
+            raise ValueError(f"template {value!r} must hold '{{vendor}}' once and no other '{{...}}'")
+        if not (value.startswith("/") or re.match(r"^https?://[^/\s]+/", value)):
+            raise ValueError(f"template {value!r} must be a path ('/u/{{vendor}}') or an http(s) URL")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        for name in fields:
+            if name not in VENDOR_FIELDS:
+                raise ValueError(
+                    f"unknown vendor field {name!r}{did_you_mean(name, VENDOR_FIELDS)} "
+                    f"(known: {', '.join(VENDOR_FIELDS)}; anything else goes under vendor_page.attributes)"
+                )
+        return fields
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VendorPageRule:
+        given = [name for name in VENDOR_SOURCES if getattr(self, name) is not None]
+        if len(given) != 1:
+            which = f"got {' and '.join(given)}" if given else "got none"
+            raise ValueError(f"vendor_page needs exactly one of url, index_url, template ({which})")
+        if self.pgp is not None:
+            if "pgp" in self.fields:
+                raise ValueError("vendor_page.pgp and vendor_page.fields.pgp say the same thing: keep one")
+            self.fields = {**self.fields, "pgp": self.pgp}
+        if not self.fields and not self.attributes:
+            raise ValueError("vendor_page needs fields to read (e.g. fields: {pgp: {css: 'pre.pgp::text'}})")
+        return self
+
+    @property
+    def source(self) -> str:
+        """``url``, ``index_url`` or ``template``: the one the profile gives."""
+        return next(name for name in VENDOR_SOURCES if getattr(self, name) is not None)
 
 
 class PostRule(_Strict):
@@ -216,6 +274,16 @@ class SiteProfile(_Strict):
                 raise ValueError("a market profile needs 'listing' (links, next, detail_url)")
             if missing:
                 raise ValueError(f"a market profile needs fields {missing}")
+        if self.vendor_page is not None:
+            if self.kind != "market":
+                raise ValueError("'vendor_page' is for market profiles")
+            if self.vendor_page.index_url is not None and (self.listing is None or self.listing.rows is None):
+                raise ValueError(
+                    "vendor_page.index_url is read inside an index row: it needs listing.rows "
+                    "(the CSS selector of one row per listing)"
+                )
+            if self.vendor_page.template is not None and "vendor" not in self.fields:
+                raise ValueError("vendor_page.template is filled from the listing's vendor: it needs fields.vendor")
         if self.kind == "telegram" and not (self.channels or self.directory):
             raise ValueError("a telegram profile needs 'channels' or 'directory: true'")
         if self.kind != "telegram" and (self.channels or self.directory or self.max_pages):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SourceKind = Literal["market", "forum", "social", "channel"]
 TakedownStatus = Literal["new", "approved", "sent", "acknowledged", "need_more_info", "removed", "rejected", "expired"]
@@ -93,15 +93,35 @@ class Quantity(_Model):
     unit: str
 
 
-class Vendor(_Model):
-    name: str
-    market: str | None = None
-    pgp_fingerprint: str | None = None
-
-
 class Contact(_Model):
     kind: str  # telegram, wickr, signal, snapchat, whatsapp, email, session, threema, ...
     handle: str
+
+
+# An armoured public key is a few kB; a vendor page may paste anything into its key box.
+MAX_PGP_KEY_CHARS = 16 * 1024
+
+
+class Vendor(_Model):
+    """A listing's vendor: the name the listing shows and, when the profile reads the vendor's
+    page, what that page says (its key, rating, sales, contacts) and where the page is."""
+
+    name: str
+    market: str | None = None
+    pgp_fingerprint: str | None = None
+    pgp_key: str | None = None  # the armoured block as the page shows it, capped at 16 KiB
+    rating: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
+    sales: int | None = Field(default=None, ge=0, le=int(MAX_AMOUNT))
+    joined: str | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+    url: str | None = None  # the vendor page
+    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @field_validator("pgp_key", mode="before")
+    @classmethod
+    def _cap_key(cls, value: object) -> object:
+        """Capped, not refused: a listing is never lost to an oversized key box."""
+        return value[:MAX_PGP_KEY_CHARS] if isinstance(value, str) else value
 
 
 class CryptoAddress(_Model):

@@ -61,6 +61,9 @@ class VendorRecord:
     name: str
     pgp_public_key: str = ""
     pgp_fingerprint: str = ""
+    rating: float = 0.0  # shown on the vendor page as "4.7/5"
+    sales: int = 0  # shown as "1,234 sales"
+    contacts: tuple[tuple[str, str], ...] = ()  # shown as "Telegram: @handle"
 
 
 @dataclass(frozen=True)
@@ -293,8 +296,16 @@ def generate_market(
 def make_vendor_key(name: str) -> VendorRecord:
     """An Ed25519 OpenPGP key for the vendor page (fast to generate; fingerprint is random)."""
     key = new_pgp_key(name)
+    # the page's other figures from the name alone: the market's own draws stay as they were
+    rng = random.Random(f"vendor:{name}")
+    contacts = tuple((kind, _handle(rng, name)) for kind in rng.sample(CONTACT_KINDS, rng.randint(0, 2)))
     return VendorRecord(
-        name=name, pgp_public_key=str(key.pubkey), pgp_fingerprint=str(key.fingerprint).replace(" ", "")
+        name=name,
+        pgp_public_key=str(key.pubkey),
+        pgp_fingerprint=str(key.fingerprint).replace(" ", ""),
+        rating=round(rng.uniform(3.0, 5.0), 1),
+        sales=rng.randint(0, 25_000),
+        contacts=contacts,
     )
 
 

@@ -62,6 +62,7 @@ class MarketSite(OnionAddresses):
         page_size: int = 20,
         gate: bool = True,
         login: bool = True,
+        index_vendor_links: bool = False,
     ) -> None:
         if style not in ("table", "cards"):
             raise ValueError(f"unknown market style {style!r}")
@@ -74,6 +75,8 @@ class MarketSite(OnionAddresses):
         self.page_size = page_size
         self.gate_enabled = gate
         self.login_required = login
+        # the table style's index rows link their vendor's page (a profile reads it per row)
+        self.index_vendor_links = index_vendor_links
         self.items_by_id = {item.item_id: item for item in data.items}
         self.stats: Counter[str] = Counter()
         self._sessions: dict[str, int] = {}
@@ -132,7 +135,14 @@ class MarketSite(OnionAddresses):
                     "price": {"amount": item.fiat_amount, "currency": item.fiat_currency},
                     "crypto_price": {"amount": item.crypto_amount, "currency": item.crypto_currency},
                     "quantity": {"value": item.quantity_value, "unit": item.quantity_unit},
-                    "vendor": {"name": item.vendor, "pgp_fingerprint": vendor.pgp_fingerprint if vendor else None},
+                    "vendor": {
+                        "name": item.vendor,
+                        "pgp_fingerprint": vendor.pgp_fingerprint if vendor else None,
+                        "rating": vendor.rating if vendor else None,
+                        "sales": vendor.sales if vendor else None,
+                        "contacts": [{"kind": k, "handle": h} for k, h in vendor.contacts] if vendor else [],
+                        "url": self.base_url + self.vendor_path(quote(item.vendor, safe="")),
+                    },
                     "ships_from": item.ships_from,
                     "ships_to": list(item.ships_to),
                     "escrow": item.escrow,
@@ -328,7 +338,7 @@ class MarketSite(OnionAddresses):
         if self.style == "table":
             rows = "".join(
                 f"<tr class='row'><td><a class='item-link' href='{self.item_path(i)}'>{escape(i.title)}</a></td>"
-                f"<td class='vendor'>{escape(i.vendor)}</td><td class='price'>{i.fiat_currency} "
+                f"<td class='vendor'>{self._index_vendor(i.vendor)}</td><td class='price'>{i.fiat_currency} "
                 f"{i.fiat_amount:.2f}</td></tr>"
                 for i in chunk
             )
@@ -350,6 +360,11 @@ class MarketSite(OnionAddresses):
             )
             body = f"<section class='grid'>{cards}</section>{nav}"
         return self._page(f"Listings page {page}", body)
+
+    def _index_vendor(self, vendor: str) -> str:
+        if not self.index_vendor_links:
+            return escape(vendor)
+        return f"<a href='{escape(self.vendor_path(quote(vendor, safe='')), quote=True)}'>{escape(vendor)}</a>"
 
     async def _detail(self, request: web.Request) -> web.Response:
         raw = request.match_info.get("item_id") or request.match_info.get("slug", "").rsplit("-", 1)[-1]
@@ -391,12 +406,24 @@ class MarketSite(OnionAddresses):
         record = self.data.vendors.get(request.match_info["vendor"])
         if record is None:
             raise web.HTTPNotFound()
+        self.stats[f"vendor_page:{record.name}"] += 1
         key = escape(record.pgp_public_key)
+        written = [f"{escape(kind.title())}: @{escape(handle)}" for kind, handle in record.contacts]
+        contacts = "".join(f"<li>{line}</li>" for line in written)
+        reach = " or ".join(written) or "the market's messages"
         if self.style == "table":
-            body = f"<h1 class='vendor-name'>{escape(record.name)}</h1><h3>PGP key</h3><pre class='pgp'>{key}</pre>"
+            body = (
+                f"<h1 class='vendor-name'>{escape(record.name)}</h1>"
+                f"<p class='stats'>Rating <span class='rating'>{record.rating:.1f}/5</span> &middot; "
+                f"<span class='sales'>{record.sales:,} sales</span></p><ul class='contacts'>{contacts}</ul>"
+                f"<h3>PGP key</h3><pre class='pgp'>{key}</pre>"
+            )
         else:
             body = (
-                f"<div class='profile'><h2>{escape(record.name)}</h2><textarea class='pgpkey' readonly>{key}"
-                f"</textarea></div>"
+                f"<div class='profile'><h2>{escape(record.name)}</h2>"
+                f"<dl class='vstats'><dt>Feedback</dt><dd class='score'>{record.rating:.1f} / 5.0</dd>"
+                f"<dt>Orders</dt><dd class='orders'>({record.sales})</dd></dl>"
+                f"<div class='reach'><p>Reach me on {reach}</p></div>"
+                f"<textarea class='pgpkey' readonly>{key}</textarea></div>"
             )
         return self._page(record.name, body)

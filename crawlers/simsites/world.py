@@ -44,7 +44,8 @@ class SimulatedWorld:
     """Context manager; ``with SimulatedWorld(60) as world: world.proxy_url, world.sites[...]``.
 
     ``faults``/``gates``/``logins`` switch off the markets' 429/5xx/session-expiry, first-visit
-    gates and login walls (benchmarks measure throughput, not recovery); ``hostile`` adds the
+    gates and login walls (benchmarks measure throughput, not recovery); ``index_vendor_links``
+    links each vendor's page from Nightshade's index rows; ``hostile`` adds the
     trap site, ``telegram`` the public Telegram preview (``t.me.test``, three channels).
     """
 
@@ -63,6 +64,7 @@ class SimulatedWorld:
         session_views: int = 40,
         logins: bool = True,
         telegram: bool = False,
+        index_vendor_links: bool = False,
     ) -> None:
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
@@ -88,6 +90,7 @@ class SimulatedWorld:
                 page_size=20,
                 gate=gates,
                 login=logins,
+                index_vendor_links=index_vendor_links,
             ),
             "velvet": MarketSite(
                 "velvet",

@@ -18,12 +18,13 @@ from scrapy.http import Response
 
 from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, canonical_host, find_profile
 from crawlers.sessions import SessionStore
+from crawlers.vendors import dump_record, load_record, template_url, vendor_from_record, vendor_record
 from crawlers.warc import WarcStore
 from dragnet.documents import Listing, Vendor
 from dragnet.settings import get_settings
 from extract.contacts import extract_contacts
 from extract.crypto import extract_crypto
-from extract.pgp import extract_pgp_fingerprints, fingerprint_of_key
+from extract.pgp import extract_pgp_fingerprints
 from extract.prices import parse_money
 from extract.quantities import parse_quantity
 from extract.text import normalize_text
@@ -56,6 +57,62 @@ def read_field(response: Response, rule: FieldRule | None) -> Any:
     if rule.split:
         return [part.strip() for part in joined.split(rule.split) if part.strip()]
     return joined or None
+
+
+def raw_values(selector: Any, rule: FieldRule) -> list[str]:
+    """What a rule's selector matches, as the page has it (no joining, no white-space folding:
+    an armoured key block needs its line breaks)."""
+    xpath = getattr(rule, "xpath", None)
+    if xpath:
+        return [str(v) for v in selector.xpath(xpath).getall()]
+    return select_all(selector, str(rule.css))
+
+
+def index_links(response: Any, profile: SiteProfile) -> list[tuple[str, str | None]]:
+    """(detail link, vendor page URL or ``None``) for every link an index page offers.  With
+    ``listing.rows`` both are read inside each row, so a row's vendor goes with its own link."""
+    rule = profile.listing
+    if rule is None:
+        return []
+    if rule.rows is None:
+        return [(href, None) for href in response.css(rule.links).getall()]
+    vendor_rule = profile.vendor_page.index_url if profile.vendor_page is not None else None
+    found: list[tuple[str, str | None]] = []
+    for row in response.css(rule.rows):
+        vendor_href = read_field(row, vendor_rule) if vendor_rule is not None else None
+        vendor_url = urljoin(response.url, vendor_href) if isinstance(vendor_href, str) and vendor_href else None
+        found += [(href, vendor_url) for href in row.css(rule.links).getall()]
+    return found
+
+
+def vendor_page_url(response: Any, profile: SiteProfile, vendor: Any) -> str | None:
+    """Where this detail page's vendor page is, by the profile's one source: a link on the page
+    (``url``), the link its index row carried (``index_url``, in the request's meta) or the
+    ``template`` filled with the vendor's name."""
+    rule = profile.vendor_page
+    if rule is None:
+        return None
+    if rule.url is not None:
+        href = read_field(response, rule.url)
+        return urljoin(response.url, href) if isinstance(href, str) and href else None
+    if rule.index_url is not None:
+        request = getattr(response, "request", None)
+        url = request.meta.get("dragnet_vendor_url") if request is not None else None
+        return str(url) if url else None
+    if rule.template is not None and isinstance(vendor, str) and vendor:
+        return template_url(rule.template, vendor, response.url)
+    return None
+
+
+def read_vendor_page(page: Any, profile: SiteProfile) -> dict[str, Any]:
+    """The vendor record of a fetched vendor page (see :mod:`crawlers.vendors`)."""
+    rule = profile.vendor_page
+    if rule is None:
+        return {}
+    values = {name: read_field(page, field) for name, field in rule.fields.items() if name != "pgp"}
+    pgp_raw = raw_values(page, rule.fields["pgp"]) if "pgp" in rule.fields else []
+    attributes = {name: read_field(page, field) for name, field in rule.attributes.items()}
+    return vendor_record(page.url, values, pgp_raw, attributes)
 
 
 class ProfileSpider(scrapy.Spider):
@@ -124,6 +181,18 @@ class ProfileSpider(scrapy.Spider):
         return response.follow(url, callback=self.parse, errback=self.page_failed)
 
     def closed(self, reason: str) -> None:
+        failures: dict[str, str] = getattr(self, "vendor_failures", {})
+        if failures:
+            kinds: dict[str, int] = {}
+            for why in failures.values():
+                kinds[why] = kinds.get(why, 0) + 1
+            self.logger.warning(
+                "%s: %d vendor pages failed (%s), e.g. %s; their listings are kept without the vendor page",
+                self.profile.name,
+                len(failures),
+                ", ".join(f"{why} x{n}" for why, n in sorted(kinds.items(), key=lambda kv: -kv[1])),
+                next(iter(failures))[:200],
+            )
         if self.offsite_refused:
             hosts = sorted(self.offsite_refused, key=lambda h: -self.offsite_refused[h])
             self.crawler.stats.set_value("dragnet/offsite/hosts", len(hosts))
@@ -207,7 +276,8 @@ class ProfileSpider(scrapy.Spider):
 
 
 class MarketSpider(ProfileSpider):
-    """Index pages -> detail pages -> one Listing each, vendor PGP fingerprint from the vendor page."""
+    """Index pages -> detail pages -> one Listing each; the vendor's key, rating, sales and contacts
+    from its vendor page (:mod:`crawlers.vendors`)."""
 
     name = "market"
     kind = "market"
@@ -215,8 +285,10 @@ class MarketSpider(ProfileSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.detail_re = re.compile(self.listing_rule().detail_url)
-        self.vendor_fps: dict[str, str | None] = {}
+        # vendor page path -> its record (None: the page failed); one fetch per page per crawl
+        self.vendor_records: dict[str, dict[str, Any] | None] = {}
         self.vendor_locks: dict[str, asyncio.Lock] = {}
+        self.vendor_failures: dict[str, str] = {}  # vendor page URL -> why it failed
 
     async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
         if not hasattr(response, "css"):
@@ -228,45 +300,60 @@ class MarketSpider(ProfileSpider):
                 yield item
             return
         rule = self.listing_rule()
-        hrefs = response.css(rule.links).getall() + (response.css(rule.next).getall()[:1] if rule.next else [])
-        for href in hrefs:
+        links = index_links(response, self.profile)
+        links += [(href, None) for href in (response.css(rule.next).getall()[:1] if rule.next else [])]
+        for href, vendor_url in links:
             request = self.follow(response, href)
             if request is not None:
+                if vendor_url:
+                    request.meta["dragnet_vendor_url"] = vendor_url
                 yield request
 
-    async def vendor_fingerprint(self, response: Response) -> str | None:
-        rule = self.profile.vendor_page
-        if rule is None:
-            return None
-        href = read_field(response, rule.url)
-        if not href:
-            return None
-        if not self.on_site(urljoin(response.url, href)):
-            return None
-        path = urlsplit(urljoin(response.url, href)).path
-        if path in self.vendor_fps:
-            return self.vendor_fps[path]
+    async def vendor_of(self, response: Response, name: Any) -> Vendor | None:
+        """The listing's vendor: ``name`` from the listing and, when the profile reads vendor
+        pages, that page's record (key, rating, sales, contacts, URL)."""
+        url = vendor_page_url(response, self.profile, name)
+        record = await self.vendor_page(url) if url and self.on_site(url) else None
+        return vendor_from_record(name if isinstance(name, str) else None, self.profile.name, record)
+
+    async def vendor_page(self, url: str) -> dict[str, Any] | None:
+        """The record of one vendor page, fetched once per crawl (per fleet with a shared
+        frontier: the whole record is shared through Redis).  A page answering 4xx/5xx, or not
+        HTML, is counted as failed and gives ``None``; the listing is kept."""
+        path = urlsplit(url).path
+        if path in self.vendor_records:
+            return self.vendor_records[path]
         async with self.vendor_locks.setdefault(path, asyncio.Lock()):
+            if path in self.vendor_records:
+                return self.vendor_records[path]
             shared = self._shared_vendors()
-            if path not in self.vendor_fps and shared is not None:
-                cached = shared.hget(f"{self.name}:vendors", path)
-                if cached is not None:
-                    self.vendor_fps[path] = cached.decode() or None
-            if path not in self.vendor_fps:
-                fingerprint = None
-                try:
-                    page = await self.crawler.engine.download_async(
-                        scrapy.Request(urljoin(response.url, href), dont_filter=True)
-                    )
-                    key_text = "\n".join(page.css(rule.pgp.css).getall()) if hasattr(page, "css") else ""
-                    fingerprint = fingerprint_of_key(key_text) or next(iter(extract_pgp_fingerprints(key_text)), None)
-                    self.crawler.stats.inc_value("dragnet/vendor_pages")
-                except Exception as exc:  # noqa: BLE001 - a missing vendor page must not lose the listing
-                    self.logger.info("vendor page %s failed: %s", href, exc)
-                self.vendor_fps[path] = fingerprint
-                if shared is not None and fingerprint:
-                    shared.hset(f"{self.name}:vendors", path, fingerprint)
-        return self.vendor_fps[path]
+            cached = shared.hget(f"{self.name}:vendor_pages", path) if shared is not None else None
+            record = load_record(cached) if cached is not None else None
+            if record is None:
+                record = await self._fetch_vendor_page(url)
+                if shared is not None and record is not None:
+                    shared.hset(f"{self.name}:vendor_pages", path, dump_record(record))
+            self.vendor_records[path] = record
+        return record
+
+    async def _fetch_vendor_page(self, url: str) -> dict[str, Any] | None:
+        try:
+            page = await self.crawler.engine.download_async(scrapy.Request(url, dont_filter=True))
+        except Exception as exc:  # noqa: BLE001 - a missing vendor page must not lose the listing
+            self._vendor_failed(url, type(exc).__name__)
+            return None
+        if page.status >= 400:
+            self._vendor_failed(url, f"HTTP {page.status}")
+            return None
+        if not hasattr(page, "css"):
+            self._vendor_failed(url, "not HTML")
+            return None
+        self.crawler.stats.inc_value("dragnet/vendor_pages")
+        return read_vendor_page(page, self.profile)
+
+    def _vendor_failed(self, url: str, why: str) -> None:
+        self.crawler.stats.inc_value("dragnet/vendor_pages/failed")
+        self.vendor_failures[url] = why
 
     def _shared_vendors(self) -> Any:
         """With a shared frontier, vendor fingerprints are shared too (one fetch per fleet)."""
@@ -289,12 +376,8 @@ class MarketSpider(ProfileSpider):
         ships_to = fields.get("ships_to") or []
         if isinstance(ships_to, str):
             ships_to = [ships_to]
-        fingerprint = await self.vendor_fingerprint(response)
-        vendor = (
-            Vendor(name=fields["vendor"], market=self.profile.name, pgp_fingerprint=fingerprint)
-            if fields.get("vendor")
-            else None
-        )
+        vendor = await self.vendor_of(response, fields.get("vendor"))
+        fingerprint = vendor.pgp_fingerprint if vendor is not None else None
         body = f"{title}\n{text}"
         fingerprints = extract_pgp_fingerprints(text)
         if fingerprint and fingerprint not in fingerprints:
