@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import redis
 import scrapy
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 
 from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, canonical_host, find_profile
 from crawlers.sessions import SessionStore
@@ -345,7 +345,7 @@ class MarketSpider(ProfileSpider):
         if page.status >= 400:
             self._vendor_failed(url, f"HTTP {page.status}")
             return None
-        if not hasattr(page, "css"):
+        if not isinstance(page, TextResponse):  # a plain Response has .css, which raises
             self._vendor_failed(url, "not HTML")
             return None
         self.crawler.stats.inc_value("dragnet/vendor_pages")
