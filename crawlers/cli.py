@@ -1,4 +1,10 @@
-"""``dragnet crawl`` and ``dragnet session``."""
+"""``dragnet crawl``, ``dragnet session``, ``dragnet sources`` and ``dragnet profile``.
+
+Exit statuses of ``dragnet crawl``: 0 listings were crawled; 1 no listings (one line says why
+per site); 2 the command or a profile is wrong (or ``--out`` exists without ``--append``);
+3 a site is paused behind a gate that needs a human (``dragnet session import SITE COOKIE``
+resumes it), whether or not other sites yielded listings.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,17 @@ from pathlib import Path
 
 import typer
 
+from crawlers.check import fetch_page, inspect_page, response_for
 from crawlers.pipelines import Sink
-from crawlers.profiles import ProfileError
+from crawlers.profiles import ProfileError, find_profile
 from crawlers.runner import run_crawl
 from crawlers.sessions import SessionStore
+from crawlers.skeleton import skeleton
 from crawlers.telegram import TelegramState
 from dragnet.broker import broker_problem
 from dragnet.settings import get_settings
+
+GATED_EXIT = 3  # dragnet crawl: a site waits behind a gate that needs a human
 
 
 def register(app: typer.Typer, handoff: Sink) -> None:
@@ -26,7 +36,10 @@ def register(app: typer.Typer, handoff: Sink) -> None:
             help="Site profile names or paths, or a spider kind "
             "(market, forum, social, telegram: every bundled profile of it).",
         ),
-        out: Path | None = typer.Option(None, "--out", "-o", help="Also write the listings to this JSONL file."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Also write the listings to this JSONL file (refused if it exists)."
+        ),
+        append: bool = typer.Option(False, "--append", help="Append to an existing --out file."),
         proxy: str | None = typer.Option(
             None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); '' to connect directly."
         ),
@@ -36,8 +49,15 @@ def register(app: typer.Typer, handoff: Sink) -> None:
         hand_on: bool = typer.Option(True, "--handoff/--no-handoff", help="Hand listings to the workers."),
         json_output: bool = typer.Option(False, "--json", help="Print the crawl's figures as one JSON line."),
     ) -> None:
-        """Crawl site profiles (or spiders) and hand their listings on."""
+        """Crawl site profiles (or spiders) and hand their listings on.
 
+        Exit status: 0 listings crawled; 1 none (a reason per site); 2 a wrong command or
+        profile; 3 a site is paused behind a human gate (resume: dragnet session import SITE COOKIE).
+        """
+
+        if out is not None and out.exists() and not append:
+            typer.echo(f"dragnet crawl: {out} exists; add --append to add to it, or choose another --out", err=True)
+            raise typer.Exit(code=2)
         settings = get_settings()
         if settings.redis.url and (hand_on or shared_frontier):
             # found before a single page is fetched, not as a traceback at the first hand-off
@@ -58,24 +78,31 @@ def register(app: typer.Typer, handoff: Sink) -> None:
         except (ProfileError, ValueError) as exc:
             typer.echo(f"dragnet crawl: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        if not stats.items:
-            # A crawl that yields nothing is a failure, never a quiet success.
-            if json_output:
-                typer.echo(stats.to_json())
-            typer.echo(f"dragnet crawl: {stats.failure_line()}", err=True)
-            raise typer.Exit(code=1)
         if json_output:
             typer.echo(stats.to_json())
-        else:
+        if stats.gated:
+            # Paused at a human gate: its own status, so a scheduler can tell "needs an analyst"
+            # from "broken" (1) and from "done" (0).
+            for site in stats.gated:
+                typer.echo(
+                    f"dragnet crawl: {site} is paused behind a gate that needs a human; solve it in a browser, "
+                    f"then resume with 'dragnet session import {site} COOKIE'",
+                    err=True,
+                )
+        elif not stats.items:
+            # A crawl that yields nothing is a failure, never a quiet success.
+            typer.echo(f"dragnet crawl: {stats.failure_line()}", err=True)
+            raise typer.Exit(code=1)
+        if stats.items and not json_output:
             typer.echo(
                 f"{stats.items} listings from {stats.pages} pages in {stats.elapsed_s:.1f}s "
                 f"({stats.pages_per_s} pages/s)" + (f"; written to {out}" if out else "")
             )
-        for site in stats.gated:
-            typer.echo(f"{site}: paused behind a gate; resume with 'dragnet session import {site} COOKIE'", err=True)
         for site, why in stats.failures.items():
-            if site not in stats.gated:
+            if site not in stats.gated and stats.items:
                 typer.echo(f"{site}: no listings: {why}", err=True)
+        if stats.gated:
+            raise typer.Exit(code=GATED_EXIT)
 
     session_app = typer.Typer(help="Analyst-supplied sessions for gated sites.", no_args_is_help=True)
 
@@ -148,3 +175,84 @@ def register(app: typer.Typer, handoff: Sink) -> None:
             )
 
     app.add_typer(sources_app, name="sources")
+
+
+def profile_app() -> typer.Typer:
+    """``dragnet profile check|new``: try a profile on one page; start a new one."""
+
+    profile_cli = typer.Typer(help="Write and try site profiles.", no_args_is_help=True)
+
+    @profile_cli.command("check")
+    def profile_check(
+        profile_name: str = typer.Argument(..., metavar="PROFILE", help="Site profile name or YAML path."),
+        page: str | None = typer.Argument(
+            None,
+            metavar="[URL|FILE]",
+            help="A URL (fetched through the proxy) or a saved HTML file (default: the first start URL).",
+        ),
+        url: str | None = typer.Option(
+            None, "--url", help="The URL a saved FILE was taken from (default: the first start URL)."
+        ),
+        proxy: str | None = typer.Option(
+            None, "--proxy", help="SOCKS5h proxy (default: tor.socks_url); '' to connect directly."
+        ),
+    ) -> None:
+        """Say what a crawl would make of one page: its kind (gate, index, detail, vendor), each
+        selector's result, the links it would follow and those refused as offsite.  Exits 1 with
+        the reason when the page matched nothing."""
+
+        settings = get_settings()
+        try:
+            profile = find_profile(profile_name, settings.crawl.profiles_dir)
+        except ProfileError as exc:
+            typer.echo(f"dragnet profile check: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        saved = Path(page) if page and "://" not in page else None
+        if saved is not None:
+            try:
+                body = saved.read_bytes()[: settings.crawl.max_response_bytes]
+            except OSError as exc:
+                typer.echo(f"dragnet profile check: cannot read {saved}: {exc.strerror or exc}", err=True)
+                raise typer.Exit(code=2) from None
+            response = response_for(url or profile.start_urls[0], body)
+        else:
+            target = page or url or profile.start_urls[0]
+            try:
+                response = fetch_page(profile, target, settings, proxy if proxy is not None else settings.tor.socks_url)
+            except RuntimeError as exc:
+                typer.echo(f"dragnet profile check: {target} was not fetched: {exc}", err=True)
+                raise typer.Exit(code=1) from None
+        report = inspect_page(profile, response)
+        for line in report.lines():
+            typer.echo(line)
+        if report.problem:
+            typer.echo(f"dragnet profile check: {report.problem}", err=True)
+            raise typer.Exit(code=1)
+
+    @profile_cli.command("new")
+    def profile_new(
+        name: str = typer.Argument(..., help="The new profile's name (lower-case letters, digits, '-', '_')."),
+        kind: str = typer.Option("market", "--kind", help="market or forum."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Where to write it (default: ./NAME.yaml)."),
+    ) -> None:
+        """Write a commented skeleton profile; it loads once its TODO values are filled in."""
+
+        try:
+            text = skeleton(name, kind)
+        except ValueError as exc:
+            typer.echo(f"dragnet profile new: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        path = out or Path(f"{name}.yaml")
+        try:
+            with path.open("x", encoding="utf-8") as handle:  # never over an existing file
+                handle.write(text)
+        except FileExistsError:
+            typer.echo(f"dragnet profile new: {path} exists; not overwritten (choose another --out)", err=True)
+            raise typer.Exit(code=2) from None
+        except OSError as exc:
+            typer.echo(f"dragnet profile new: cannot write {path}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(code=2) from None
+        typer.echo(f"{path}: skeleton {kind} profile {name!r}; fill in its TODO values, then try it:")
+        typer.echo(f"  dragnet profile check {path} URL")
+
+    return profile_cli

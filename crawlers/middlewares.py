@@ -421,6 +421,8 @@ class SessionMiddleware:
                         await self._solve_gate(response, profile)
                         self.generation[profile.name] += 1
                 return self._replay(request, "gate_attempts", profile)
+            if request.meta.get("dragnet_check"):
+                return response  # 'dragnet profile check' shows the gate; it never pauses the site
             self._pause(request, response, profile)
             raise IgnoreRequest(f"{profile.name}: gate")
         if self._is_logged_out(request, response, profile):

@@ -323,11 +323,28 @@ def load_profile(path: Path) -> SiteProfile:
         raise ProfileError(f"profile {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"profile {path} must be a mapping, got {type(raw).__name__}")
+    todos = list(_todos(raw))
+    if todos:
+        (where, value), more = todos[0], len(todos) - 1
+        others = f", and {more} more TODO value{'s' if more > 1 else ''}" if more else ""
+        raise ProfileError(f"profile {path} is not filled in: {where} is still {value!r}{others}")
     try:
         return SiteProfile(**raw)
     except ValidationError as exc:
         problems = " | ".join(_problem(e) for e in exc.errors())
         raise ProfileError(f"profile {path} is invalid: {problems}") from None
+
+
+def _todos(value: Any, where: str = "") -> Any:
+    """(place, value) of every ``TODO ...`` placeholder left from ``dragnet profile new``."""
+    if isinstance(value, str) and value.lstrip().startswith("TODO"):
+        yield where or "(profile)", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _todos(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _todos(item, f"{where}[{index}]")
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {}  # filled below, once the models exist

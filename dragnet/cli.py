@@ -150,6 +150,7 @@ def services_prepare() -> None:
 
 
 crawlers_cli.register(app, handoff=submit_batch)
+app.add_typer(crawlers_cli.profile_app(), name="profile")
 classifier_cli.register(app, feedback=feedback_posts)
 workers_cli.register(app)
 api_cli.register(app)
