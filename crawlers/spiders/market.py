@@ -327,12 +327,15 @@ class MarketSpider(ProfileSpider):
             if path in self.vendor_records:
                 return self.vendor_records[path]
             shared = self._shared_vendors()
-            cached = shared.hget(f"{self.name}:vendor_pages", path) if shared is not None else None
+            key = f"{self.name}:vendor_page:{path}"
+            cached = shared.get(key) if shared is not None else None
             record = load_record(cached) if cached is not None else None
             if record is None:
                 record = await self._fetch_vendor_page(url)
                 if shared is not None and record is not None:
-                    shared.hset(f"{self.name}:vendor_pages", path, dump_record(record))
+                    # kept as long as the dupefilter keeps a page: a re-crawl reads the page afresh
+                    ttl = max(1, int(self.crawler.settings.getfloat("DRAGNET_RECRAWL_AFTER_S", 24 * 3600)))
+                    shared.set(key, dump_record(record), ex=ttl)
             self.vendor_records[path] = record
         return record
 
@@ -356,7 +359,7 @@ class MarketSpider(ProfileSpider):
         self.vendor_failures[url] = why
 
     def _shared_vendors(self) -> Any:
-        """With a shared frontier, vendor fingerprints are shared too (one fetch per fleet)."""
+        """With a shared frontier, vendor-page records are shared too (one fetch per fleet)."""
         url = self.crawler.settings.get("DRAGNET_FRONTIER_REDIS")
         if not url:
             return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crawlers.check import inspect_page, response_for
 from crawlers.profiles import ProfileError, load_profile
 from crawlers.sessions import SessionStore
 from crawlers.simsites import SimulatedWorld
@@ -40,6 +41,14 @@ def test_check_saved_detail_page_and_the_same_file_taken_for_an_index(settings, 
             saved = tmp_path / "detail.html"
             saved.write_bytes(answer.read())
         url = night.base_url + night.item_path(item)
+        with urllib.request.urlopen(f"http://127.0.0.1:{night.port}{night.vendor_path(item.vendor)}") as answer:
+            vendor_page = answer.read()
+        record = night.data.vendors[item.vendor]
+    # a vendor page, read in this process: the kind and the vendor record's fields
+    profile = load_profile(REPO / "crawlers" / "profiles" / "nightshade.yaml")
+    report = inspect_page(profile, response_for(night.base_url + night.vendor_path(item.vendor), vendor_page))
+    assert (report.kind, report.problem) == ("vendor", None)
+    assert dict(report.selectors)["vendor_page.pgp_fingerprint"] == record.pgp_fingerprint
     data_dir = settings.paths.data_dir
     proc = dragnet(["profile", "check", "nightshade", str(saved), "--url", url], data_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from aiohttp import web
 
@@ -259,3 +260,47 @@ def test_template_quotes_the_vendor_name_into_one_path_segment() -> None:
         "http://m.onion/u/a%20b%2F..%2Fadmin%3Fx%3D1"
     )
     assert template_url("/u/{vendor}", "Frosty", "http://mirror.onion/x") == "http://mirror.onion/u/Frosty"
+
+
+@pytest.mark.integration
+def test_shared_frontier_shares_whole_vendor_records(redis_server, settings, tmp_path: Path) -> None:
+    """With a shared frontier the vendor record (not only its fingerprint) is shared: a second
+    crawl in the window reads every vendor from Redis and fetches no vendor page again."""
+    client = redis.Redis.from_url(redis_server.url)
+    for key in client.scan_iter("nightshade:*"):
+        client.delete(key)
+    client.delete("dragnet:crawl:versions")
+    env = {"DRAGNET_REDIS__URL": redis_server.url}
+    with SimulatedWorld(20, faults=False, social_posts=1, forum_posts=1) as world:
+        night = world.sites["nightshade"]
+        truth = world.ground_truth()["nightshade"]
+        vendors = {t["vendor"]["name"] for t in truth}
+        runs = []
+        for attempt in range(2):
+            runs.append(
+                run_crawl_subprocess(
+                    ["nightshade"],
+                    data_dir=settings.paths.data_dir,
+                    proxy_url=world.proxy_url,
+                    out=tmp_path / f"items{attempt}.jsonl",
+                    env=env,
+                    shared_frontier=True,
+                )
+            )
+            stored = {k.decode() for k in client.scan_iter("nightshade:vendor_page:*")}
+            assert stored == {f"nightshade:vendor_page:/vendor/{v}" for v in vendors}
+            # forget the pages crawled (the dupefilter and queue), keep the vendor records
+            for key in client.scan_iter("nightshade:*"):
+                if b":vendor_page:" not in key:
+                    client.delete(key)
+            client.delete("dragnet:crawl:versions")
+        assert {v: night.stats[f"vendor_page:{v}"] for v in vendors} == dict.fromkeys(vendors, 1)
+        assert runs[0].site("nightshade")["dragnet/vendor_pages"] == len(vendors)
+        assert "dragnet/vendor_pages" not in runs[1].site("nightshade")
+        for run in runs:
+            assert len(run.listings) == 20
+            got = {i.canonical_url: i.vendor for i in run.listings}
+            for record in truth:
+                vendor = got[record["url"]]
+                assert vendor is not None and vendor.pgp_fingerprint == record["vendor"]["pgp_fingerprint"]
+                assert vendor.pgp_key and vendor.url == record["vendor"]["url"]
