@@ -215,6 +215,14 @@ def profile_app() -> typer.Typer:
                 typer.echo(f"dragnet profile check: cannot read {saved}: {exc.strerror or exc}", err=True)
                 raise typer.Exit(code=2) from None
             response = response_for(url or profile.start_urls[0], body)
+        elif profile.kind not in ("market", "forum"):
+            # a social timeline is rendered by Chromium and a Telegram preview read by its own spider
+            typer.echo(
+                f"dragnet profile check: fetches market and forum pages; for a {profile.kind} profile, "
+                "save the rendered page and check the file",
+                err=True,
+            )
+            raise typer.Exit(code=2)
         else:
             target = page or url or profile.start_urls[0]
             try:
