@@ -149,7 +149,8 @@ def services_prepare() -> None:
     typer.echo("services ready")
 
 
-crawlers_cli.register(app, handoff=submit_batch)
+# `dragnet crawl --scheduled` runs each round as `python -m dragnet.cli crawl SITE ...` (one reactor a process)
+crawlers_cli.register(app, handoff=submit_batch, child=[sys.executable, "-m", "dragnet.cli"])
 classifier_cli.register(app, feedback=feedback_posts)
 workers_cli.register(app)
 api_cli.register(app)
