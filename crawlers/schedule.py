@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 _QUEUE_SUFFIX = FRONTIER_QUEUE_SUFFIX
 
 # KEYS: next, due, active, last; ARGV: now, prefix, queue key suffix, then (site, interval) pairs.
-# Sweep each active round (expired leases out; ended when nobody holds it, nothing is queued and
-# no replica took it yet is false), then hand out every inactive site whose time has come.
+# Sweep each active round first: expired leases out, and a round that was taken but that no live
+# replica holds and whose queue is empty has ended (its replica died).  Then hand out every site
+# with no active round whose time has come.
 _HAND_OUT = """
 local now = tonumber(ARGV[1])
 local prefix, queue_suffix = ARGV[2], ARGV[3]
