@@ -154,7 +154,7 @@ def test_every_bundled_profile_but_the_test_site_is_scheduled(settings: DragnetS
 _REPLICA = """
 import sys, redis
 from crawlers.schedule import CrawlSchedule, run_replica
-schedule = CrawlSchedule(redis.Redis.from_url(sys.argv[1]), sys.argv[2], lease_ttl_s=1.5)
+schedule = CrawlSchedule(redis.Redis.from_url(sys.argv[1]), sys.argv[2], lease_ttl_s=4)
 run_replica(schedule, lambda site: [sys.executable, "-c", "import time; time.sleep(120)"], replica="doomed", poll_s=0.1)
 """
 
@@ -166,7 +166,7 @@ def test_a_killed_replica_process_does_not_block_the_next_round(
     and all; its lease stops being renewed, and a live replica crawls the next round."""
     site = sites[0]
     prefix = f"test:schedule:{uuid.uuid4().hex}"
-    schedule = CrawlSchedule(client, prefix, lease_ttl_s=1.5)
+    schedule = CrawlSchedule(client, prefix, lease_ttl_s=4)
     schedule.hand_out({site: 2}, now=time.time())
     doomed = subprocess.Popen(
         [sys.executable, "-c", _REPLICA, redis_server.url, prefix], cwd=REPO, start_new_session=True
@@ -178,14 +178,14 @@ def test_a_killed_replica_process_does_not_block_the_next_round(
             time.sleep(0.1)
         first = client.zscore(leases, "doomed")
         assert first is not None, "the replica never took the round"
-        time.sleep(1.2)
+        time.sleep(2.0)  # renewed every third of the TTL
         renewed = client.zscore(leases, "doomed")
         assert renewed is not None and renewed > first  # renewed while its crawl runs
     finally:
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
     assert schedule.hand_out({site: 2}) == []  # lease still alive just after the kill
-    time.sleep(2.0)
+    time.sleep(4.5)
     assert schedule.hand_out({site: 2}) == [site]  # swept, due again: the next round
     crawled = run_replica(schedule, lambda s: [sys.executable, "-c", "pass"], replica="alive", max_rounds=1)
     assert crawled == 1
