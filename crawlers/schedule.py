@@ -15,7 +15,8 @@ frontier queue (scrapy-redis ``<site>:requests``) is empty.  A replica that stop
 requests still queued leaves the round active; another replica joins it and drains the queue
 (the start URLs are already in the shared dupefilter, so the join fetches nothing twice).  A
 dead replica's lease expires after ``crawl.lease_ttl_s``; the beat's sweep then ends or hands on
-its round, so the next round comes on time.  The interval counts from one hand-out to the next.
+its round, so the next round comes on time.  The interval counts from one hand-out to the next;
+a round none of whose crawls succeeded comes back after ``crawl.round_retry_s`` instead.
 
 Limits: the few requests a killed replica had popped but not yet fetched are in the dupefilter
 and so wait for the next freshness window (``crawl.recrawl_after_s``); a round inside that
@@ -49,15 +50,16 @@ log = logging.getLogger(__name__)
 # A site's frontier queue is <site> + this (scrapy-redis keys its queue by spider = site name).
 _QUEUE_SUFFIX = FRONTIER_QUEUE_SUFFIX
 
-# KEYS: next, due, active, last; ARGV: now, prefix, queue key suffix, then (site, interval) pairs.
+# KEYS: next, due, active, last; ARGV: now, prefix, queue key suffix, retry, then (site, interval)
+# pairs.
 # Sweep each active round first: expired leases out, and a round that was taken but that no live
 # replica holds and whose queue is empty has ended (its replica died).  Then hand out every site
 # with no active round whose time has come.
 _HAND_OUT = """
 local now = tonumber(ARGV[1])
-local prefix, queue_suffix = ARGV[2], ARGV[3]
+local prefix, queue_suffix, retry = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local handed = {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local site, interval = ARGV[i], tonumber(ARGV[i + 1])
   local leases = prefix .. ':leases:' .. site
   local round = redis.call('HGET', KEYS[3], site)
@@ -67,7 +69,12 @@ for i = 4, #ARGV, 2 do
     local queued = redis.call('ZCARD', site .. queue_suffix)
     if state.taken and redis.call('ZCARD', leases) == 0 and queued == 0 then
       redis.call('HDEL', KEYS[3], site)
-      redis.call('HSET', KEYS[4], site, cjson.encode({round = state.round, ended_at = now, ended = 'swept'}))
+      local ended = 'swept'
+      if state.ok then ended = 'ok' end
+      redis.call('HSET', KEYS[4], site, cjson.encode({round = state.round, ended_at = now, ended = ended}))
+      if not state.ok and now + retry < tonumber(redis.call('ZSCORE', KEYS[1], site) or '0') then
+        redis.call('ZADD', KEYS[1], now + retry, site)
+      end
       round = nil
     end
   end
@@ -121,18 +128,26 @@ return false
 # KEYS: active, last; ARGV: now, prefix, queue key suffix, site, replica, outcome.
 _RELEASE = """
 local now, prefix, queue_suffix, site, replica = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local outcome, retry = ARGV[6], tonumber(ARGV[7])
 local leases = prefix .. ':leases:' .. site
 redis.call('ZREM', leases, replica)
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
 local round = redis.call('HGET', KEYS[1], site)
 if not round then return 'gone' end
+local state = cjson.decode(round)
+if outcome == 'ok' then state.ok = true end
 local queued = redis.call('ZCARD', site .. queue_suffix)
 if redis.call('ZCARD', leases) == 0 and queued == 0 then
-  local state = cjson.decode(round)
   redis.call('HDEL', KEYS[1], site)
-  redis.call('HSET', KEYS[2], site, cjson.encode({round = state.round, ended_at = now, ended = ARGV[6]}))
+  local ended = outcome
+  if state.ok then ended = 'ok' end
+  redis.call('HSET', KEYS[2], site, cjson.encode({round = state.round, ended_at = now, ended = ended}))
+  if not state.ok and now + retry < tonumber(redis.call('ZSCORE', KEYS[3], site) or '0') then
+    redis.call('ZADD', KEYS[3], now + retry, site)
+  end
   return 'ended'
 end
+redis.call('HSET', KEYS[1], site, cjson.encode(state))
 return 'left'
 """
 
@@ -150,11 +165,20 @@ class CrawlSchedule:
     """The schedule's Redis state and its atomic steps (every method takes ``now`` so that tests
     and the beat agree on one clock without sleeping)."""
 
-    def __init__(self, client: Any, prefix: str, *, lease_ttl_s: float = 60.0, replicas_per_site: int = 1) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        lease_ttl_s: float = 60.0,
+        replicas_per_site: int = 1,
+        retry_s: float = 900.0,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.lease_ttl_s = lease_ttl_s
         self.replicas_per_site = replicas_per_site
+        self.retry_s = retry_s
         self._hand_out = client.register_script(_HAND_OUT)
         self._take = client.register_script(_TAKE)
         self._release = client.register_script(_RELEASE)
@@ -169,6 +193,7 @@ class CrawlSchedule:
             crawl.schedule_key,
             lease_ttl_s=crawl.lease_ttl_s,
             replicas_per_site=crawl.replicas_per_site,
+            retry_s=crawl.round_retry_s,
         )
 
     def _key(self, name: str) -> str:
@@ -177,7 +202,7 @@ class CrawlSchedule:
     def hand_out(self, intervals: dict[str, float], now: float | None = None) -> list[str]:
         """The beat's step: end rounds nobody holds any more, then hand out each site (name ->
         interval in seconds) that has no active round and whose interval has passed."""
-        args: list[Any] = [now if now is not None else time.time(), self.prefix, _QUEUE_SUFFIX]
+        args: list[Any] = [now if now is not None else time.time(), self.prefix, _QUEUE_SUFFIX, self.retry_s]
         for site, interval in sorted(intervals.items()):
             args += [site, interval]
         keys = [self._key("next"), self._key("due"), self._key("active"), self._key("last")]
@@ -208,10 +233,20 @@ class CrawlSchedule:
 
     def release(self, claim: Claim, replica: str, outcome: str, now: float | None = None) -> str:
         """Give a round back: ``ended`` when nobody else holds it and its queue is empty,
-        ``left`` when it stays active for others (requests still queued), ``gone`` if it ended."""
+        ``left`` when it stays active for others (requests still queued), ``gone`` if it ended.
+        A round none of whose crawls succeeded (Tor down, site unreachable, a replica killed)
+        comes back after ``retry_s`` rather than a whole interval later."""
         result = self._release(
-            keys=[self._key("active"), self._key("last")],
-            args=[now if now is not None else time.time(), self.prefix, _QUEUE_SUFFIX, claim.site, replica, outcome],
+            keys=[self._key("active"), self._key("last"), self._key("next")],
+            args=[
+                now if now is not None else time.time(),
+                self.prefix,
+                _QUEUE_SUFFIX,
+                claim.site,
+                replica,
+                outcome,
+                self.retry_s,
+            ],
         )
         return result.decode() if isinstance(result, bytes) else str(result)
 

@@ -136,6 +136,7 @@ class CrawlSettings(_Section):
     lease_ttl_s: float = Field(default=60.0, ge=1)
     replicas_per_site: int = Field(default=1, ge=1)
     schedule_poll_s: float = Field(default=5.0, gt=0)  # an idle replica looks for a round this often
+    round_retry_s: float = Field(default=900.0, gt=0)  # a round no crawl of which succeeded comes back after this
     retry_backoff_s: float = Field(default=0.5, ge=0)  # first back-off; doubles per retry
     retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
     max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)

@@ -144,6 +144,33 @@ def test_a_dead_replica_loses_nothing_and_blocks_no_round(client: redis.Redis, s
     assert schedule.last(site) == {"round": 2, "ended_at": 1200, "ended": "swept"}
 
 
+def test_a_failed_round_comes_back_after_the_retry_not_the_interval(client: redis.Redis, sites: list[str]) -> None:
+    site = sites[0]
+    schedule = _schedule(client, retry_s=60)
+    schedule.hand_out({site: 3600}, now=0)
+    failed = schedule.take("r1", now=1)
+    assert failed is not None and schedule.release(failed, "r1", "exit 1", now=100) == "ended"
+    assert schedule.last(site)["ended"] == "exit 1"  # type: ignore[index]
+    assert schedule.hand_out({site: 3600}, now=159) == []
+    assert schedule.hand_out({site: 3600}, now=160) == [site]  # not at 3600
+
+
+def test_a_round_one_of_whose_crawls_succeeded_is_a_success(client: redis.Redis, sites: list[str]) -> None:
+    """The replica that joined late and found nothing to do (exit 1) does not fail the round."""
+    site = sites[0]
+    schedule = _schedule(client, replicas_per_site=2, retry_s=60)
+    schedule.hand_out({site: 3600}, now=0)
+    first = schedule.take("r1", now=1)
+    _queue(client, site, 5)
+    late = schedule.take("r2", now=2)
+    assert first is not None and late is not None and late.how == "join"
+    client.delete(f"{site}:requests")
+    assert schedule.release(first, "r1", "ok", now=50) == "left"
+    assert schedule.release(late, "r2", "exit 1", now=51) == "ended"
+    assert schedule.last(site)["ended"] == "ok"  # type: ignore[index]
+    assert schedule.next_due(site) == 3600
+
+
 def test_every_bundled_profile_but_the_test_site_is_scheduled(settings: DragnetSettings) -> None:
     names = {p.name for p in scheduled_profiles(settings)}
     assert {"nightshade", "velvet", "tavern", "chatter", "telegram"} <= names and "hostile" not in names
