@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from crawlers.profiles import find_profile
 from crawlers.schedule import CrawlSchedule, hand_out_due, intervals, run_replica, scheduled_profiles
 from crawlers.simsites import SimulatedWorld
+from dragnet import cli
 from dragnet.services.redis_server import RedisServer
 from dragnet.settings import DragnetSettings, load_settings
 from tests.crawlers.conftest import REPO
@@ -287,3 +289,17 @@ def test_two_scheduled_replicas_crawl_a_due_round_on_the_shared_frontier(
     assert sum(items) == truth, items  # every listing once across the replicas' crawls
     assert client.hlen(f"{scheduled.workers.inflight_key}:items") == truth  # every one handed to the workers
     print(f"listings per child crawl: {items}")
+
+
+def test_crawl_refuses_what_it_cannot_run(settings: DragnetSettings) -> None:
+    """One line and exit 2: nothing to crawl, targets beside --scheduled, --scheduled with no broker."""
+    runner = CliRunner()
+    cases = [
+        ([], "give site profiles or kinds, or --all"),
+        (["nightshade", "--all"], "not both"),
+        (["--scheduled", "nightshade"], "--scheduled takes no targets"),
+        (["--scheduled"], "needs a broker"),
+    ]
+    for args, reason in cases:
+        result = runner.invoke(cli.app, ["crawl", *args])
+        assert result.exit_code == 2 and reason in result.output, (args, result.output)
