@@ -8,6 +8,8 @@ resumes it), whether or not other sites yielded listings.
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -15,7 +17,8 @@ import typer
 from crawlers.check import fetch_page, inspect_page, response_for
 from crawlers.pipelines import Sink
 from crawlers.profiles import ProfileError, find_profile
-from crawlers.runner import run_crawl
+from crawlers.runner import SPIDER_KINDS, run_crawl
+from crawlers.schedule import CrawlSchedule, run_replica
 from crawlers.sessions import SessionStore
 from crawlers.skeleton import skeleton
 from crawlers.telegram import TelegramState
@@ -25,16 +28,24 @@ from dragnet.settings import get_settings
 GATED_EXIT = 3  # dragnet crawl: a site waits behind a gate that needs a human
 
 
-def register(app: typer.Typer, handoff: Sink) -> None:
+def register(app: typer.Typer, handoff: Sink, child: list[str] | None = None) -> None:
     """Add the crawler's commands; ``handoff`` receives each batch of crawled listings (the
-    top-level CLI passes the workers' ``submit_batch``)."""
+    top-level CLI passes the workers' ``submit_batch``); ``child`` is the command line that runs
+    this CLI again (``--scheduled`` crawls each round in a fresh process: one reactor each)."""
 
     @app.command("crawl")
     def crawl(
         target: list[str] = typer.Argument(
-            ...,
+            None,
             help="Site profile names or paths, or a spider kind "
             "(market, forum, social, telegram: every bundled profile of it).",
+            show_default=False,
+        ),
+        all_: bool = typer.Option(False, "--all", help="Every profile of crawl.profiles_dir (the test site excepted)."),
+        scheduled: bool = typer.Option(
+            False,
+            "--scheduled",
+            help="Run until stopped: take the crawl rounds the beat hands out and crawl each on the shared frontier.",
         ),
         out: Path | None = typer.Option(
             None, "--out", "-o", help="Also write the listings to this JSONL file (refused if it exists)."
@@ -59,6 +70,16 @@ def register(app: typer.Typer, handoff: Sink) -> None:
             typer.echo(f"dragnet crawl: {out} exists; add --append to add to it, or choose another --out", err=True)
             raise typer.Exit(code=2)
         settings = get_settings()
+        if scheduled:
+            if target or all_:
+                typer.echo("dragnet crawl: --scheduled takes no targets (the beat hands out the rounds)", err=True)
+                raise typer.Exit(code=2)
+            raise typer.Exit(code=_run_scheduled(child))
+        if all_ == bool(target):
+            typer.echo("dragnet crawl: give site profiles or kinds, or --all (not both)", err=True)
+            raise typer.Exit(code=2)
+        if all_:
+            target = list(SPIDER_KINDS)
         if settings.redis.url and (hand_on or shared_frontier):
             # found before a single page is fetched, not as a traceback at the first hand-off
             problem = broker_problem(settings.redis.url)
@@ -103,6 +124,30 @@ def register(app: typer.Typer, handoff: Sink) -> None:
                 typer.echo(f"{site}: no listings: {why}", err=True)
         if stats.gated:
             raise typer.Exit(code=GATED_EXIT)
+
+    def _run_scheduled(command: list[str] | None) -> int:
+        settings = get_settings()
+        if command is None:
+            typer.echo("dragnet crawl: --scheduled needs the top-level dragnet command", err=True)
+            return 2
+        if not settings.redis.url:
+            typer.echo("dragnet crawl: --scheduled needs a broker (DRAGNET_REDIS__URL)", err=True)
+            return 2
+        problem = broker_problem(settings.redis.url)
+        if problem:
+            typer.echo(f"dragnet crawl: {problem}", err=True)
+            return 1
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        schedule = CrawlSchedule.from_settings(settings)
+        run_replica(
+            schedule,
+            lambda site: [*command, "crawl", site, "--shared-frontier", "--json"],
+            poll_s=settings.crawl.schedule_poll_s,
+            stop=stop,
+        )
+        return 0
 
     session_app = typer.Typer(help="Analyst-supplied sessions for gated sites.", no_args_is_help=True)
 

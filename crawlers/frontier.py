@@ -21,6 +21,11 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 
 log = logging.getLogger(__name__)
 
+# scrapy-redis's queue key (spider = site name), set explicitly so that the crawl schedule
+# (crawlers/schedule.py) reads the same key to know whether a site still has queued work.
+FRONTIER_QUEUE_SUFFIX = ":requests"
+FRONTIER_QUEUE_KEY = "%(spider)s" + FRONTIER_QUEUE_SUFFIX
+
 
 class FreshnessDupeFilter(RFPDupeFilter):
     ttl_s: int = 24 * 3600

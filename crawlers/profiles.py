@@ -225,6 +225,8 @@ class SiteProfile(_Strict):
     concurrency: int | None = Field(default=None, ge=1)
     delay_s: float | None = Field(default=None, ge=0)
     max_scrolls: int | None = Field(default=None, ge=1)
+    # seconds between two scheduled crawl rounds of this site (default: crawl.recrawl_interval_s)
+    recrawl_s: float | None = Field(default=None, gt=0)
     # telegram: public channels read from the preview pages under the first start URL
     # (``https://t.me/s/`` + channel); ``directory`` adds the channels of ``dragnet sources``
     # that are due; ``max_pages`` caps how far back (pages of ~20 messages) one crawl goes.

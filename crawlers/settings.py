@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawlers import frontier
+
 BOT_NAME = "dragnet"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
@@ -81,6 +83,7 @@ def scrapy_settings(
                 "DUPEFILTER_CLASS": "crawlers.frontier.FreshnessDupeFilter",
                 "SCHEDULER_PERSIST": True,
                 "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+                "SCHEDULER_QUEUE_KEY": frontier.FRONTIER_QUEUE_KEY,
                 "REDIS_URL": settings.redis.url,
                 "DRAGNET_FRONTIER_REDIS": settings.redis.url,
                 "DRAGNET_RECRAWL_AFTER_S": crawl.recrawl_after_s,

@@ -27,7 +27,7 @@ from crawlers import cli as crawlers_cli
 from dragnet.demo import print_summary, run_demo, serve_ui
 from dragnet.logs import configure_logging
 from dragnet.services.harness import DEFAULT_SERVICES, prepare, serve_forever
-from dragnet.settings import ConfigError, get_settings, load_settings, use_settings
+from dragnet.settings import CONFIG_ENV_VAR, ConfigError, get_settings, load_settings, use_settings
 from lifespan import cli as lifespan_cli
 from takedown import cli as takedown_cli
 from takedown.feedback import feedback_posts
@@ -60,6 +60,8 @@ def _root(
     try:
         if config is not None:
             use_settings(load_settings(config))
+            # the processes this one starts (`crawl --scheduled`'s rounds) read the same file
+            os.environ[CONFIG_ENV_VAR] = str(config.resolve())
         settings = get_settings()
     except ConfigError as exc:
         typer.echo(f"dragnet: {exc}", err=True)
@@ -149,7 +151,8 @@ def services_prepare() -> None:
     typer.echo("services ready")
 
 
-crawlers_cli.register(app, handoff=submit_batch)
+# `dragnet crawl --scheduled` runs each round as `python -m dragnet.cli crawl SITE ...` (one reactor a process)
+crawlers_cli.register(app, handoff=submit_batch, child=[sys.executable, "-m", "dragnet.cli"])
 app.add_typer(crawlers_cli.profile_app(), name="profile")
 classifier_cli.register(app, feedback=feedback_posts)
 workers_cli.register(app)

@@ -125,6 +125,18 @@ class CrawlSettings(_Section):
     max_pages_per_host: int = Field(default=20000, ge=1)
     retry_times: int = Field(default=5, ge=0)
     recrawl_after_s: float = Field(default=24 * 3600, gt=0)
+    # The crawl schedule (crawlers/schedule.py): the beat hands out a round per site every
+    # recrawl_interval_s (a profile's recrawl_s overrides it; a round inside the freshness window
+    # recrawl_after_s re-fetches only what the dupefilter forgot), replicas of `dragnet crawl
+    # --scheduled` take them and hold a lease renewed every third of lease_ttl_s; a dead
+    # replica's round goes on after lease_ttl_s.  replicas_per_site > 1 lets idle replicas join
+    # a site's round while its shared frontier still has queued requests.
+    recrawl_interval_s: float = Field(default=24 * 3600, gt=0)
+    schedule_key: str = "dragnet:crawl:schedule"
+    lease_ttl_s: float = Field(default=60.0, ge=1)
+    replicas_per_site: int = Field(default=1, ge=1)
+    schedule_poll_s: float = Field(default=5.0, gt=0)  # an idle replica looks for a round this often
+    round_retry_s: float = Field(default=900.0, gt=0)  # a round no crawl of which succeeded comes back after this
     retry_backoff_s: float = Field(default=0.5, ge=0)  # first back-off; doubles per retry
     retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
     max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)
@@ -187,6 +199,7 @@ class WorkerSettings(_Section):
             "workers.tasks.recheck_removals": "feeds",
             "workers.tasks.probe_market": "probes",
             "workers.tasks.probe_due_markets": "probes",
+            "workers.tasks.schedule_crawls": "probes",
         }
     )
     metrics_port: int | None = None
@@ -199,6 +212,7 @@ class WorkerSettings(_Section):
     autoscale: str | None = None  # "max,min" worker processes, e.g. "8,2"
     threads_per_process: int | None = Field(default=None, ge=1)  # torch threads per worker process
     probe_check_interval_s: float = Field(default=60.0, gt=0)  # beat: how often due markets are probed
+    crawl_check_interval_s: float = Field(default=60.0, gt=0)  # beat: how often due crawl rounds are handed out
     dlq_key: str = "dragnet:dlq"
     inflight_key: str = "dragnet:inflight"  # the ledger of listings handed on but not yet indexed
     feeds_check_interval_s: float = Field(default=300.0, gt=0)  # beat: push pending notices, re-check removals

@@ -73,6 +73,14 @@ def celery_config(settings: DragnetSettings) -> dict[str, Any]:
                     "expires": w.probe_check_interval_s,
                 },
             },
+            "schedule-crawls": {
+                "task": "workers.tasks.schedule_crawls",
+                "schedule": w.crawl_check_interval_s,
+                "options": {
+                    "queue": w.routes.get("workers.tasks.schedule_crawls", "probes"),
+                    "expires": w.crawl_check_interval_s,
+                },
+            },
             "deliver-all-feeds": {
                 "task": "workers.tasks.deliver_all_feeds",
                 "schedule": w.feeds_check_interval_s,

@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
         ),
         pool: str = typer.Option("prefork", "--pool", help="prefork (CPU/GPU work), solo, threads."),
         hostname: str | None = typer.Option(None, "--hostname", "-n", help="Node name, e.g. classify@%h."),
-        beat: bool = typer.Option(False, "--beat", help="Also run the beat scheduler (probes) in this worker."),
+        beat: bool = typer.Option(
+            False, "--beat", help="Also run the beat scheduler in this worker (or `dragnet beat` alone)."
+        ),
         loglevel: str = typer.Option("INFO", "--loglevel", "-l"),
     ) -> None:
         """Run a Celery worker on the given queues (same as ``celery -A workers.app worker``)."""
@@ -64,6 +66,22 @@ def register(app: typer.Typer) -> None:
             argv += ["--beat", "--schedule", str(settings.paths.data_dir / "celerybeat-schedule")]
         settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
         celery_app.worker_main(argv)
+
+    @app.command("beat")
+    def beat(loglevel: str = typer.Option("INFO", "--loglevel", "-l")) -> None:
+        """Run the beat scheduler alone: probes, feeds, re-checks and crawl rounds (one per deployment)."""
+
+        settings = get_settings()
+        if not settings.redis.url:
+            typer.echo("dragnet beat: no broker configured; set DRAGNET_REDIS__URL", err=True)
+            raise typer.Exit(code=2)
+        problem = broker_problem(settings.redis.url)
+        if problem:
+            typer.echo(f"dragnet beat: {problem}", err=True)
+            raise typer.Exit(code=1)
+        settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        schedule = str(settings.paths.data_dir / "celerybeat-schedule")
+        celery_app.start(["beat", "--schedule", schedule, "--loglevel", loglevel])
 
     dlq_app = typer.Typer(help="The dead-letter queue of poison items.", no_args_is_help=True)
 

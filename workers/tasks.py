@@ -20,6 +20,7 @@ from typing import Any
 from celery import Task, signals
 from celery.exceptions import Reject, Retry
 
+from crawlers.schedule import hand_out_due
 from dragnet.documents import Listing
 from dragnet.settings import get_settings
 from index.factory import open_store
@@ -323,6 +324,16 @@ def probe_market(self: Task, market_id: str) -> Any:
     result = probe(market_id)
     dump = getattr(result, "model_dump", None)
     return dump(mode="json") if callable(dump) else result
+
+
+@app.task(acks_late=True, ignore_result=True, name="workers.tasks.schedule_crawls")
+def schedule_crawls() -> int:
+    """Beat: hand every site whose crawl round is due to the crawler replicas (crawlers.schedule);
+    idempotent per interval, so a duplicated beat message hands nothing out twice."""
+    handed = hand_out_due(get_settings())
+    if handed:
+        log.info("crawl rounds handed out: %s", ", ".join(handed))
+    return len(handed)
 
 
 @app.task(acks_late=True, ignore_result=True, name="workers.tasks.probe_due_markets")
