@@ -28,13 +28,14 @@ from dragnet import sqlite
 from dragnet.documents import Listing, utcnow
 from dragnet.settings import get_settings
 from extract.language import detect_language
+from extract.prices import priced
+from extract.rates import usd_rates
 
 log = logging.getLogger(__name__)
 
 
 class NormalizePipeline:
     def __init__(self) -> None:
-        self.rates = get_settings().crawl.usd_rates
         self.emitted: set[str] = set()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
@@ -43,8 +44,16 @@ class NormalizePipeline:
         if item.doc_id in self.emitted:
             raise DropItem(f"duplicate listing {item.url}")
         self.emitted.add(item.doc_id)
-        if item.price is not None and item.price.usd is None and item.price.currency in self.rates:
-            item.price.usd = round(item.price.amount * self.rates[item.price.currency], 2)
+        if item.price is not None and item.price.usd is None:
+            # a spider that converted nothing: today's dated rates (the market spider converts
+            # itself, with its profile's own rates on top)
+            item.price = priced(
+                item.price.amount,
+                item.price.currency,
+                usd_rates(),
+                item.price.crypto_amount,
+                item.price.crypto_currency,
+            )
         if item.lang is None:
             item.lang = detect_language(f"{item.title}. {item.text}")
         now = utcnow()

@@ -5,6 +5,7 @@ naming the file and the field, never half-way through a crawl.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 from pathlib import Path
@@ -23,10 +24,29 @@ class ProfileError(ValueError):
     """A site profile is missing or invalid; the message says which file and which field."""
 
 
-# The fields a market spider reads from a detail page (``fields:``); any other name would be
-# read and then silently dropped, so it is refused.
-MARKET_FIELDS = ("title", "price", "crypto_price", "quantity", "vendor", "ships_from", "ships_to", "escrow", "text")
-# Words sites (and analysts) use for them, for the "did you mean" hint.
+# The fields a market spider reads from a detail page (``fields:``) and the listing slot each
+# fills: "text" slots hold one string, "money" slots one price, "list" slots a list of strings.
+# Any other name would be read and then silently dropped, so it is refused.
+MARKET_SLOTS: dict[str, Literal["text", "money", "list"]] = {
+    "title": "text",
+    "text": "text",
+    "price": "money",
+    "crypto_price": "money",
+    "quantity": "text",
+    "vendor": "text",
+    "ships_from": "text",
+    "ships_to": "list",
+    "escrow": "text",
+    "payment": "list",
+    "category": "text",
+    "city": "text",
+    "district": "text",
+    "drop_type": "list",  # several are joined with ", " into Location.drop_type
+}
+# ``attributes`` and ``offers`` may also be written under ``fields:``; they are sections of their own
+MARKET_FIELDS = (*MARKET_SLOTS, "attributes", "offers")
+OFFER_FIELDS = ("each", "quantity", "price", "crypto_price")
+MONEY_FIELDS = tuple(name for name, slot in MARKET_SLOTS.items() if slot == "money")
 _SYNONYMS = {
     "seller": "vendor",
     "vendors": "vendor",
@@ -49,7 +69,23 @@ _SYNONYMS = {
     "description": "text",
     "desc": "text",
     "body": "text",
-    "payment": "escrow",
+    "pay": "payment",
+    "payments": "payment",
+    "coins": "payment",
+    "finalize": "escrow",
+    "fe": "escrow",
+    "town": "city",
+    "area": "district",
+    "region": "district",
+    "drop": "drop_type",
+    "stash": "drop_type",
+    "cat": "category",
+    "section": "category",
+    "tiers": "offers",
+    "tier": "offers",
+    "row": "each",
+    "attrs": "attributes",
+    "extra": "attributes",
     "mirror": "mirrors",
     "start_url": "start_urls",
     "url": "start_urls",
@@ -83,16 +119,77 @@ def _check_css(value: str) -> str:
     return value
 
 
-class FieldRule(_Strict):
-    """How to read one field: a CSS selector; ``first`` keeps the first match, ``many`` keeps a
-    list, ``split`` splits the joined text on a separator; otherwise all matches are joined."""
+def _check_xpath(value: str) -> str:
+    try:
+        Selector(text="<html></html>").xpath(value)
+    except Exception as exc:  # noqa: BLE001 - lxml raises several kinds
+        raise ValueError(f"invalid XPath {value!r}: {exc}") from None
+    return value
 
-    css: str
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    return value
+
+
+class _Located(_Strict):
+    """Exactly one of a CSS selector or an XPath expression, both checked when the profile loads."""
+
+    css: str | None = None
+    xpath: str | None = None
+
+    _css = field_validator("css")(classmethod(lambda cls, v: v if v is None else _check_css(v)))
+    _xpath = field_validator("xpath")(classmethod(lambda cls, v: v if v is None else _check_xpath(v)))
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _Located:
+        if (self.css is None) == (self.xpath is None):
+            raise ValueError("give exactly one of 'css' and 'xpath'")
+        return self
+
+
+class ElementRule(_Located):
+    """The elements a section repeats over (``offers.each``: one per price tier)."""
+
+
+class FieldRule(_Located):
+    """How to read one field: a CSS selector or an XPath; ``regex`` keeps capture group 1 (or the
+    whole match) of each string read and drops strings it does not match; then ``first`` keeps
+    the first string, ``many`` keeps a list, ``split`` splits the joined text on a separator;
+    otherwise all strings are joined.  ``currency``: the currency of a bare number (money fields)."""
+
     first: bool = False
     many: bool = False
-    split: str | None = None
+    split: str | None = Field(default=None, min_length=1)
+    regex: str | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{1,7}$")
 
-    _css = field_validator("css")(classmethod(lambda cls, v: _check_css(v)))
+    _regex = field_validator("regex")(classmethod(lambda cls, v: v if v is None else _check_regex(v)))
+    _upper = field_validator("currency")(classmethod(lambda cls, v: v if v is None else v.upper()))
+
+    @property
+    def picks_one(self) -> bool:
+        """Whether this rule narrows its matches (else every tier of a price table is joined)."""
+        return self.first or self.regex is not None or self.split is not None
+
+
+class OffersRule(_Strict):
+    """Price tiers: ``each`` selects one element per tier; the rules inside read within it."""
+
+    each: ElementRule
+    quantity: FieldRule | None = None
+    price: FieldRule
+    crypto_price: FieldRule | None = None
+
+
+class ProfileRate(_Strict):
+    """A site's own rate of a currency (``usd_rates: {RUB: {rate: 0.011, date: 2026-11-30}}``)."""
+
+    rate: float = Field(gt=0, le=1e9)
+    date: datetime.date
 
 
 class LoginRule(_Strict):
@@ -218,6 +315,10 @@ class SiteProfile(_Strict):
     gate: GateRule | None = None
     listing: ListingRule | None = None
     fields: dict[str, FieldRule] = Field(default_factory=dict)
+    offers: OffersRule | None = None  # price tiers (market)
+    attributes: dict[str, FieldRule] = Field(default_factory=dict)  # anything else, kept on the listing
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{1,7}$")  # of bare numbers
+    usd_rates: dict[str, ProfileRate] = Field(default_factory=dict)  # this site's own rates
     vendor_page: VendorPageRule | None = None
     follow: list[str] = Field(default_factory=list)  # forum: link selectors to follow
     posts: PostRule | None = None
@@ -250,15 +351,64 @@ class SiteProfile(_Strict):
                 raise ValueError(f"not a public Telegram channel name: {name!r} (5-32 letters, digits, underscores)")
         return [n.lower() for n in names]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_under_fields(cls, raw: Any) -> Any:
+        """``fields: {attributes: ..., offers: ...}`` is the same as the top-level sections."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("fields"), dict):
+            return raw
+        fields = dict(raw["fields"])
+        raw = dict(raw)
+        for section in ("attributes", "offers"):
+            if section in fields:
+                if raw.get(section) is not None:
+                    raise ValueError(f"'{section}' is given both at the top level and under 'fields:'")
+                raw[section] = fields.pop(section)
+        raw["fields"] = fields
+        return raw
+
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, fields: dict[str, FieldRule]) -> dict[str, FieldRule]:
-        for name in fields:
-            if name not in MARKET_FIELDS:
+        for name, rule in fields.items():
+            if name not in MARKET_SLOTS:
                 raise ValueError(
                     f"unknown field {name!r}{did_you_mean(name, MARKET_FIELDS)} (known: {', '.join(MARKET_FIELDS)})"
                 )
+            _check_slot(f"fields.{name}", MARKET_SLOTS[name], rule)
         return fields
+
+    @field_validator("offers")
+    @classmethod
+    def _offer_slots(cls, offers: OffersRule | None) -> OffersRule | None:
+        if offers is not None:
+            _check_slot("offers.quantity", "text", offers.quantity)
+            _check_slot("offers.price", "money", offers.price, offers=True)
+            _check_slot("offers.crypto_price", "money", offers.crypto_price, offers=True)
+        return offers
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, attributes: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        for name, rule in attributes.items():
+            if not re.match(r"^[a-z][a-z0-9_]{0,63}$", name):
+                raise ValueError(f"attribute name {name!r}: lower-case letters, digits and '_' (at most 64)")
+            if rule.currency:
+                raise ValueError(f"attributes.{name}: 'currency' is for money fields (price, crypto_price)")
+        return attributes
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    @field_validator("usd_rates")
+    @classmethod
+    def _rate_codes(cls, rates: dict[str, ProfileRate]) -> dict[str, ProfileRate]:
+        for code in rates:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9]{1,7}$", code):
+                raise ValueError(f"usd_rates: not a currency code: {code!r}")
+        return {code.upper(): rate for code, rate in rates.items()}
 
     @field_validator("follow_hosts")
     @classmethod
@@ -271,11 +421,11 @@ class SiteProfile(_Strict):
     @model_validator(mode="after")
     def _kind_needs(self) -> SiteProfile:
         if self.kind == "market":
-            missing = [n for n in ("title", "price") if n not in self.fields]
+            missing = [n for n in ("title", "price") if n not in self.fields and not (n == "price" and self.offers)]
             if self.listing is None:
                 raise ValueError("a market profile needs 'listing' (links, next, detail_url)")
             if missing:
-                raise ValueError(f"a market profile needs fields {missing}")
+                raise ValueError(f"a market profile needs fields {missing} (a price may come from 'offers:')")
         if self.vendor_page is not None:
             if self.kind != "market":
                 raise ValueError("'vendor_page' is for market profiles")
@@ -297,6 +447,20 @@ class SiteProfile(_Strict):
     @property
     def hosts(self) -> list[str]:
         return [canonical_host(u) for u in [*self.start_urls, *self.mirrors]]
+
+
+def _check_slot(where: str, slot: str, rule: FieldRule | None, *, offers: bool = False) -> None:
+    """Refuse a rule whose result cannot fill its listing slot (found when the profile loads,
+    not as a wrong value in the index)."""
+    if rule is None:
+        return
+    if rule.many and slot != "list":
+        raise ValueError(f"{where}: 'many: true' reads a list, but this field holds one value (remove 'many')")
+    if slot == "money" and not rule.picks_one:
+        hint = "add first: true or a regex" if offers else "add first: true or use offers:"
+        raise ValueError(f"{where}: would join every tier into one number; {hint}")
+    if rule.currency and slot != "money":
+        raise ValueError(f"{where}: 'currency' is for money fields (price, crypto_price)")
 
 
 def canonical_host(url_or_host: str) -> str:
@@ -359,8 +523,10 @@ def _problem(error: Any) -> str:
     if error["type"] != "extra_forbidden" or not loc:
         return f"{where}: {error['msg']}"
     model: type[BaseModel] = SiteProfile
-    if len(loc) >= 3 and loc[0] in ("fields", "vendor_page"):
+    if len(loc) >= 3 and loc[0] in ("fields", "vendor_page", "attributes"):
         model = FieldRule
+    elif len(loc) >= 3 and loc[0] == "offers":
+        model = ElementRule if loc[1] == "each" else FieldRule
     elif len(loc) >= 2 and loc[0] in _SECTIONS:
         model = _SECTIONS[loc[0]]
     hint = did_you_mean(loc[-1], list(model.model_fields))
@@ -372,7 +538,15 @@ def _problem(error: Any) -> str:
 
 
 _SECTIONS.update(
-    {"login": LoginRule, "gate": GateRule, "listing": ListingRule, "vendor_page": VendorPageRule, "posts": PostRule}
+    {
+        "login": LoginRule,
+        "gate": GateRule,
+        "listing": ListingRule,
+        "vendor_page": VendorPageRule,
+        "posts": PostRule,
+        "offers": OffersRule,
+        "usd_rates": ProfileRate,
+    }
 )
 
 

@@ -6,11 +6,11 @@ passing loose dicts around, so that a field renamed here fails loudly everywhere
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SourceKind = Literal["market", "forum", "social", "channel"]
 TakedownStatus = Literal["new", "approved", "sent", "acknowledged", "need_more_info", "removed", "rejected", "expired"]
@@ -77,20 +77,68 @@ class _Model(BaseModel):
 MAX_AMOUNT = 1e12
 
 
+# Caps of the short strings a site profile reads off a page (scraped content is hostile: a
+# "category" of a megabyte is an attack, not a category).  Longer values are cut, not refused:
+# the listing is still worth keeping.
+MAX_SHORT_CHARS = 256
+MAX_ATTRIBUTE_CHARS = 2000
+MAX_LIST_ITEMS = 50
+MAX_ATTRIBUTES = 40
+MAX_OFFERS = 50
+
+
+def _cut(limit: int) -> AfterValidator:
+    return AfterValidator(lambda value: value[:limit])
+
+
+ShortText = Annotated[str, _cut(MAX_SHORT_CHARS)]
+ShortList = Annotated[list[ShortText], _cut(MAX_LIST_ITEMS)]
+
+
 class Price(_Model):
     """The price a page shows: ``amount`` in ``currency`` (its fiat figure when it shows one),
-    ``usd`` converted at the configured rate, and the crypto amount it shows beside it, if any."""
+    the crypto amount it shows beside it, if any, and ``usd``: converted at ``usd_rate`` (USD per
+    unit of ``currency``), the dated rate of ``rate_date`` (None for an undated configured rate),
+    or the amount itself when the page shows USD.  No rate, no ``usd``: never guessed."""
 
     amount: float = Field(ge=0.0, le=MAX_AMOUNT)
     currency: str
     usd: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
     crypto_amount: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
     crypto_currency: str | None = None
+    usd_rate: float | None = Field(default=None, gt=0.0, le=MAX_AMOUNT)
+    rate_date: date | None = None
 
 
 class Quantity(_Model):
     value: float = Field(ge=0.0, le=MAX_AMOUNT)
     unit: str
+
+
+class Offer(_Model):
+    """One price tier of a listing ("0.5 g for 30 EUR"): the amount and the price of that amount."""
+
+    quantity: float | None = Field(default=None, ge=0.0, le=MAX_AMOUNT)
+    unit: ShortText | None = None
+    price: Price
+
+
+class Location(_Model):
+    """Where a drop is (markets selling by city, with dead drops): all as the page writes them."""
+
+    city: ShortText | None = None
+    district: ShortText | None = None
+    drop_type: ShortText | None = None  # e.g. "magnet", "buried", "stash"; several joined with ", "
+
+
+def _cap_attributes(value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+    capped: dict[str, str | list[str]] = {}
+    for key, item in list(value.items())[:MAX_ATTRIBUTES]:
+        if isinstance(item, str):
+            capped[key[:64]] = item[:MAX_ATTRIBUTE_CHARS]
+        else:
+            capped[key[:64]] = [part[:MAX_ATTRIBUTE_CHARS] for part in item[:MAX_LIST_ITEMS]]
+    return capped
 
 
 class Contact(_Model):
@@ -192,6 +240,14 @@ class Listing(_Model):
     ships_from: str | None = None
     ships_to: list[str] = Field(default_factory=list)
     vendor: Vendor | None = None
+    # what a market shows besides the price (site profiles' fields; crawlers/README.md)
+    escrow: ShortText | None = None  # as the page says it: "Escrow", "FE", "multisig", ...
+    payment: ShortList = Field(default_factory=list)  # e.g. ["BTC", "XMR"]
+    offers: Annotated[list[Offer], _cut(MAX_OFFERS)] = Field(default_factory=list)  # price tiers
+    category: ShortText | None = None
+    location: Location | None = None
+    # anything else a profile reads (its ``attributes:``), so nothing read is thrown away
+    attributes: Annotated[dict[str, str | list[str]], AfterValidator(_cap_attributes)] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
     crypto: list[CryptoAddress] = Field(default_factory=list)
     pgp_fingerprints: list[str] = Field(default_factory=list)

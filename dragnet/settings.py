@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -149,9 +149,12 @@ class CrawlSettings(_Section):
     telegram_max_pages: int = Field(default=50, ge=1)  # preview pages (~20 messages) per channel per crawl
     telegram_max_text_chars: int = Field(default=8000, ge=100)  # a message's text is cut here
     telegram_recrawl_s: float = Field(default=3600.0, gt=0)  # default interval of 'dragnet sources add'
-    usd_rates: dict[str, float] = Field(
-        default_factory=lambda: {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "BTC": 65000.0, "XMR": 160.0, "ETH": 3400.0}
-    )
+    # dated USD rates (date,currency,usd): prices convert at the newest rate on or before the
+    # crawl date (extract.rates); default: the table bundled as extract/rates.csv
+    rates_file: Path | None = None
+    # deprecated: undated rates that override the table for their currencies (rate_date empty);
+    # kept so that config files written for the old constant table still load
+    usd_rates: dict[str, PositiveFloat] = Field(default_factory=dict)
 
 
 class BrowserSettings(_Section):

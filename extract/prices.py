@@ -1,13 +1,14 @@
 """Prices in free text ("$80", "80 €", "0.004 BTC", "R$ 50", "1.500 руб") and in a field a site
-profile points at, with a USD value where the currency has a configured rate."""
+profile points at, with a USD value where the currency has a rate on the day (extract.rates)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from dragnet.documents import MAX_AMOUNT, Price
-from dragnet.settings import get_settings
+from extract.rates import Rate, to_usd, usd_rates
 from extract.text import cap
 
 _NUM = r"(\d{1,3}(?:[ ,.'\u00a0]\d{3})+(?:[.,]\d{1,8})?|\d+(?:[.,]\d{1,8})?)"
@@ -92,7 +93,8 @@ def _parse_number(raw: str, decimal_point: bool) -> float | None:
 _ANY_DIGIT = re.compile(r"\d")
 
 
-def price_spans(text: str) -> list[tuple[Price, int, int]]:
+def price_spans(text: str, rates: Mapping[str, Rate] | None = None) -> list[tuple[Price, int, int]]:
+    """Every price in ``text`` with its span, USD at ``rates`` (default: today's)."""
     found: list[tuple[Price, int, int]] = []
     if _ANY_DIGIT.search(text) is None:  # every price pattern holds a number
         return found
@@ -110,27 +112,47 @@ def price_spans(text: str) -> list[tuple[Price, int, int]]:
                 continue
             if any(s < m.end() and m.start() < e for _, s, e in found):
                 continue
-            found.append((Price(amount=amount, currency=currency, usd=_to_usd(amount, currency)), m.start(), m.end()))
+            if rates is None:
+                rates = usd_rates()
+            found.append((priced(amount, currency, rates), m.start(), m.end()))
     return sorted(found, key=lambda item: item[1])
 
 
-def _to_usd(amount: float, currency: str) -> float | None:
-    rate = get_settings().crawl.usd_rates.get(currency)
-    if rate is None:
-        return None
-    usd = round(amount * rate, 2)
-    return usd if _plausible(usd) else None
+def is_crypto(currency: str) -> bool:
+    return currency.upper() in _CRYPTO_CURRENCIES
 
 
-def extract_prices(text: str) -> list[Price]:
+def priced(
+    amount: float,
+    currency: str,
+    rates: Mapping[str, Rate],
+    crypto_amount: float | None = None,
+    crypto_currency: str | None = None,
+) -> Price:
+    """A :class:`Price` of ``amount`` ``currency`` with its USD value at ``rates`` and the rate
+    used; an implausible USD figure (beyond :data:`MAX_AMOUNT`) is left out, not stored."""
+    converted = to_usd(amount, currency, rates)
+    usd, rate = converted if converted is not None and _plausible(converted[0]) else (None, None)
+    return Price(
+        amount=amount,
+        currency=currency,
+        usd=usd,
+        crypto_amount=crypto_amount,
+        crypto_currency=crypto_currency,
+        usd_rate=rate.usd if rate is not None else None,
+        rate_date=rate.day if rate is not None else None,
+    )
+
+
+def extract_prices(text: str, rates: Mapping[str, Rate] | None = None) -> list[Price]:
     """Every price in the text, in order."""
-    return [price for price, _, _ in price_spans(cap(text))]
+    return [price for price, _, _ in price_spans(cap(text), rates)]
 
 
-def extract_price(text: str) -> Price | None:
+def extract_price(text: str, rates: Mapping[str, Rate] | None = None) -> Price | None:
     """The first price ("$80", "80 €", "0.004 BTC", "R$ 50", "1.500 руб"), with a USD value when
-    the currency has a configured rate (``crawl.usd_rates``)."""
-    prices = extract_prices(text)
+    the currency has a rate (``rates``, default today's: :func:`extract.rates.usd_rates`)."""
+    prices = extract_prices(text, rates)
     return prices[0] if prices else None
 
 
@@ -153,56 +175,51 @@ def field_number(raw: str) -> float | None:
     return value if _plausible(value) else None
 
 
-def parse_money(text: str, usd_rates: dict[str, float] | None = None) -> Price | None:
+def parse_money(text: str, rates: Mapping[str, Rate] | None = None, *, currency: str | None = None) -> Price | None:
     """The price in a field a site profile points at: ``"USD 12.50"``, ``"€45.00"``,
     ``"0.0129 BTC"``, ``"0.006752 BTC ($413.43)"``.  Each amount is read with the currency
     written beside it (a code elsewhere in the cell never beats the ``$`` next to a number).
     When the cell shows a fiat amount and a crypto amount, the fiat one is the price (the page's
-    own figure, not one converted at our rate) and the crypto one is kept beside it.  Text these
-    rules cannot read goes through :func:`extract_price`.  ``usd`` comes from ``usd_rates``."""
-    squashed = " ".join(text.split())
-    price = _parse_money_pairs(squashed, usd_rates) or _parse_money_strict(squashed, usd_rates)
+    own figure, not one converted at our rate) and the crypto one is kept beside it.  A bare
+    number ("1500") is in ``currency`` (the profile's hint), else no price.  Text these rules
+    cannot read goes through :func:`extract_price`.  ``usd`` at ``rates`` (default: today's)."""
+    rates = usd_rates() if rates is None else rates
+    squashed = " ".join(cap(text).split())
+    price = _parse_money_pairs(squashed, rates) or _parse_money_strict(squashed, rates, currency)
     if price is None and squashed:
-        price = extract_price(text)
-        if price is not None and price.usd is None and usd_rates and price.currency in usd_rates:
-            price = Price(
-                amount=price.amount, currency=price.currency, usd=round(price.amount * usd_rates[price.currency], 2)
-            )
+        price = extract_price(squashed, rates)
     return price
 
 
-def _parse_money_pairs(text: str, usd_rates: dict[str, float] | None) -> Price | None:
-    spans = price_spans(cap(text))
+def _parse_money_pairs(text: str, rates: Mapping[str, Rate]) -> Price | None:
+    spans = price_spans(text, rates)
     if not spans:
         return None
     fiat = next((p for p, _, _ in spans if p.currency not in _CRYPTO_CURRENCIES), None)
     crypto = next((p for p, _, _ in spans if p.currency in _CRYPTO_CURRENCIES), None)
     shown = fiat or crypto
     assert shown is not None
-    rates = usd_rates or {}
-    usd: float | None = shown.amount if shown.currency == "USD" else None
-    if usd is None and shown.currency in rates:
-        usd = round(shown.amount * rates[shown.currency], 2)
-    return Price(
-        amount=shown.amount,
-        currency=shown.currency,
-        usd=usd if usd is not None and _plausible(usd) else None,
-        crypto_amount=crypto.amount if crypto else None,
-        crypto_currency=crypto.currency if crypto else None,
+    return shown.model_copy(
+        update={
+            "crypto_amount": crypto.amount if crypto else None,
+            "crypto_currency": crypto.currency if crypto else None,
+        }
     )
 
 
-def _parse_money_strict(text: str, usd_rates: dict[str, float] | None) -> Price | None:
+def _parse_money_strict(text: str, rates: Mapping[str, Rate], default: str | None) -> Price | None:
     match = _FIELD_NUMBER.search(text)
     if not match:
         return None
     currency = next((token.upper() for token in _FIELD_CODE.findall(text) if token.upper() in _FIELD_CODES), None)
     if currency is None:
         currency = next((code for symbol, code in _FIELD_SYMBOLS.items() if symbol in text), None)
+    currency = currency or (default.upper() if default else None)
     if currency is None:
         return None
     amount = field_number(match.group(1))
     if amount is None:
         return None
-    usd = round(amount * usd_rates[currency], 2) if usd_rates and currency in usd_rates else None
-    return Price(amount=amount, currency=currency, usd=usd)
+    if currency in _CRYPTO_CURRENCIES:
+        return priced(amount, currency, rates, amount, currency)
+    return priced(amount, currency, rates)

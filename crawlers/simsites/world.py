@@ -23,6 +23,7 @@ from crawlers.simsites.market import Faults, MarketSite
 from crawlers.simsites.telegram import TelegramSite, default_channels
 from dragnet.services.socks_proxy import SocksProxy
 from dragnet.settings import get_settings
+from extract.rates import rate_table
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class SimulatedWorld:
     ) -> None:
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
-        rates = settings.crawl.usd_rates
+        rates = rate_table(settings).latest()  # the crypto figures the markets show beside fiat
         self._own_proxy = proxy is None
         self.proxy = proxy
         self.seed = seed

@@ -16,6 +16,7 @@ import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 
+from crawlers.fields import profile_rates, read_detail, read_field, read_strings, select_all
 from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, canonical_host, find_profile
 from crawlers.sessions import SessionStore
 from crawlers.vendors import dump_record, load_record, template_url, vendor_from_record, vendor_record
@@ -25,47 +26,16 @@ from dragnet.settings import get_settings
 from extract.contacts import extract_contacts
 from extract.crypto import extract_crypto
 from extract.pgp import extract_pgp_fingerprints
-from extract.prices import parse_money
-from extract.quantities import parse_quantity
+from extract.rates import Rate, usd_rates
 from extract.text import normalize_text
 
 _SKIP_HEADERS = {b"content-encoding", b"transfer-encoding", b"content-length", b"set-cookie"}
 
 
-def select_all(selector: Any, css: str) -> list[str]:
-    """``css`` matches; for ``"X ::text"`` the text under X without scripts and styles (a page's
-    script is hostile content: never run, never mistaken for the listing's words)."""
-    if css.endswith(" ::text"):
-        return (
-            selector.css(css[: -len(" ::text")])
-            .xpath(".//text()[not(ancestor::script or ancestor::style or ancestor::noscript)]")
-            .getall()
-        )
-    return selector.css(css).getall()
-
-
-def read_field(response: Response, rule: FieldRule | None) -> Any:
-    """Apply one profile field rule to a page: a string, or a list for ``many``/``split``."""
-    if rule is None:
-        return None
-    values = select_all(response, rule.css)
-    if rule.many:
-        return [normalize_text(v) for v in values if v.strip()]
-    if rule.first:
-        values = values[:1]
-    joined = normalize_text(" ".join(values))
-    if rule.split:
-        return [part.strip() for part in joined.split(rule.split) if part.strip()]
-    return joined or None
-
-
 def raw_values(selector: Any, rule: FieldRule) -> list[str]:
     """What a rule's selector matches, as the page has it (no joining, no white-space folding:
     an armoured key block needs its line breaks)."""
-    xpath = getattr(rule, "xpath", None)
-    if xpath:
-        return [str(v) for v in selector.xpath(xpath).getall()]
-    return select_all(selector, str(rule.css))
+    return read_strings(selector, rule)
 
 
 def index_links(response: Any, profile: SiteProfile) -> list[tuple[str, str | None]]:
@@ -132,7 +102,7 @@ class ProfileSpider(scrapy.Spider):
         super().__init__(name=profile.name, **kwargs)
         self.profile = profile
         self.settings_obj = get_settings()
-        self.rates = self.settings_obj.crawl.usd_rates
+        self.site_rates = profile_rates(profile)  # the profile's own, over the dated table
         self.primary = urlsplit(profile.start_urls[0]).netloc
         self._warc: WarcStore | None = None
         self._mirror_index = 0
@@ -367,41 +337,35 @@ class MarketSpider(ProfileSpider):
             self._redis = redis.Redis.from_url(url)
         return self._redis
 
+    def rates(self) -> dict[str, Rate]:
+        """The USD rates of today (the crawl date, UTC): the dated table, the profile's own on top."""
+        return usd_rates(overrides=self.site_rates)
+
     async def parse_detail(self, response: Response) -> Listing | None:
-        fields = {name: read_field(response, rule) for name, rule in self.profile.fields.items()}
-        title = fields.get("title") or ""
-        if not title:
+        detail = read_detail(response, self.profile, self.rates())
+        if not detail.title:
             self.crawler.stats.inc_value("dragnet/skipped/no_title")
             return None
-        text = fields.get("text") or ""
-        price = parse_money(fields.get("price") or "", self.rates)
-        quantity = parse_quantity(fields["quantity"]) if fields.get("quantity") else None
-        ships_to = fields.get("ships_to") or []
-        if isinstance(ships_to, str):
-            ships_to = [ships_to]
-        vendor = await self.vendor_of(response, fields.get("vendor"))
+        vendor = await self.vendor_of(response, detail.vendor)
         fingerprint = vendor.pgp_fingerprint if vendor is not None else None
-        body = f"{title}\n{text}"
-        fingerprints = extract_pgp_fingerprints(text)
+        body = f"{detail.title}\n{detail.text}"
+        fingerprints = extract_pgp_fingerprints(detail.text)
         if fingerprint and fingerprint not in fingerprints:
             fingerprints.insert(0, fingerprint)
         listing = Listing.new(
             self.canonical(response.url),
             source_kind="market",
-            title=title,
-            text=text,
+            title=detail.title,
+            text=detail.text,
             market=self.profile.name,
             platform=self.profile.name,
             mirror=urlsplit(response.url).hostname,
-            price=price,
-            quantity=quantity,
-            ships_from=fields.get("ships_from"),
-            ships_to=list(ships_to),
             vendor=vendor,
             contacts=extract_contacts(body),
             crypto=extract_crypto(body),
             pgp_fingerprints=fingerprints,
             snapshot=self.snapshot(response),
+            **detail.listing_fields(),
         )
         listing.url = response.url
         self.crawler.stats.inc_value("dragnet/listings")

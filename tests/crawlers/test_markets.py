@@ -17,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from crawlers.simsites import SimulatedWorld
 from crawlers.warc import redact_proxy
 from dragnet.documents import Listing
+from extract.rates import Rate, usd_rates
 from takedown.evidence import build_bundle
 from tests.crawlers.conftest import REPO, run_crawl_subprocess
 
@@ -25,9 +26,12 @@ pytestmark = pytest.mark.integration
 DRAGNET = [sys.executable, "-c", "from dragnet.cli import main; main()"]
 
 
-def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[str, float]) -> list[str]:
+def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[str, Rate]) -> list[str]:
     """Every difference between what a market serves and what was crawled (empty = perfect)."""
     problems = []
+    # escrow: the listing keeps the page's own words; one word for every listing with escrow,
+    # another for every one without (what the words are is the page's business)
+    escrow_words: dict[bool, set[str | None]] = {True: set(), False: set()}
     by_url = {}
     for listing in crawled:
         if listing.canonical_url in by_url:
@@ -41,7 +45,8 @@ def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[st
         if got is None:
             problems.append(f"missed {record['url']}")
             continue
-        price = record["price"]
+        price, crypto, rate = record["price"], record["crypto_price"], rates[record["price"]["currency"]]
+        escrow_words[record["escrow"]].add(got.escrow)
         checks = {
             "title": (got.title, record["title"]),
             "text": (got.text, record["text"]),
@@ -49,7 +54,14 @@ def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[st
                 (got.price.amount, got.price.currency) if got.price else None,
                 (price["amount"], price["currency"]),
             ),
-            "usd": (got.price.usd if got.price else None, round(price["amount"] * rates[price["currency"]], 2)),
+            "usd": (
+                (got.price.usd, got.price.usd_rate, got.price.rate_date) if got.price else None,
+                (round(price["amount"] * rate.usd, 2), rate.usd, rate.day),
+            ),
+            "crypto_price": (
+                (got.price.crypto_amount, got.price.crypto_currency) if got.price else None,
+                (crypto["amount"], crypto["currency"]),
+            ),
             "quantity": (
                 (got.quantity.value, got.quantity.unit) if got.quantity else None,
                 (record["quantity"]["value"], record["quantity"]["unit"]),
@@ -76,6 +88,10 @@ def _compare(truth: list[dict[str, Any]], crawled: list[Listing], rates: dict[st
             problems.append(f"{record['url']}: no WARC snapshot")
         if got.market != record["market"]:
             problems.append(f"{record['url']}: market {got.market}")
+    if None in escrow_words[True] | escrow_words[False]:
+        problems.append("a listing without its escrow field")
+    if len(escrow_words[True]) > 1 or len(escrow_words[False]) > 1 or escrow_words[True] & escrow_words[False]:
+        problems.append(f"escrow words not as the truth: {escrow_words[True]} with, {escrow_words[False]} without")
     return problems
 
 
@@ -117,9 +133,11 @@ def test_both_markets_every_listing_every_field(settings, tmp_path: Path) -> Non
         truth = world.ground_truth()
         for market in ("nightshade", "velvet"):
             crawled = [item for item in run.listings if item.market == market]
-            problems = _compare(truth[market], crawled, settings.crawl.usd_rates)
+            problems = _compare(truth[market], crawled, usd_rates())
             assert problems == [], "\n".join(problems[:20])
             assert len(crawled) == len(truth[market]) == 60
+            # both kinds of listing were served, so the escrow check above compared two words
+            assert {r["escrow"] for r in truth[market]} == {True, False}
 
         night = world.sites["nightshade"]
         # Every hurdle was met and passed.

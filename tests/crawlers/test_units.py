@@ -41,17 +41,17 @@ def test_bundled_profiles_are_valid() -> None:
         ("name: x\nkind: forum\nstart_urls: [http://a.onion/]\n", "needs 'posts'"),
         (
             "name: x\nkind: market\nstart_urls: [ftp://a/]\nlisting: {links: a, detail_url: x}\n"
-            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "fields: {title: {css: h1}, price: {css: p, first: true}}\n",
             "start_urls",
         ),
         (
             "name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: 'a[', detail_url: x}\n"
-            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "fields: {title: {css: h1}, price: {css: p, first: true}}\n",
             "invalid CSS selector",
         ),
         (
             "name: x\nkind: market\nstart_urls: [http://a.onion/]\nlisting: {links: a, detail_url: '('}\n"
-            "fields: {title: {css: h1}, price: {css: p}}\n",
+            "fields: {title: {css: h1}, price: {css: p, first: true}}\n",
             "invalid regex",
         ),
         (
@@ -61,7 +61,7 @@ def test_bundled_profiles_are_valid() -> None:
         ),
         (
             "name: x\nkind: market\nstart_urls: [http://a.onion/]\ngate: {markers: [x], solve: form}\n"
-            "listing: {links: a, detail_url: x}\nfields: {title: {css: h1}, price: {css: p}}\n",
+            "listing: {links: a, detail_url: x}\nfields: {title: {css: h1}, price: {css: p, first: true}}\n",
             "form_css",
         ),
         ("name: x\nkind: blog\nstart_urls: [http://a.onion/]\n", "kind"),

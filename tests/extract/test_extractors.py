@@ -10,6 +10,7 @@ from extract.crypto import extract_crypto
 from extract.pgp import extract_pgp_fingerprints
 from extract.prices import extract_price, extract_prices
 from extract.quantities import extract_quantity
+from extract.rates import usd_rates
 
 GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"  # valid base58check
 
@@ -106,12 +107,13 @@ def test_prices(text: str, amount: float, currency: str) -> None:
     assert price.currency == currency
 
 
-def test_price_usd_uses_configured_rates() -> None:
+def test_price_usd_uses_the_dated_rates() -> None:
+    eur, usd = usd_rates()["EUR"], usd_rates()["USD"]
     price = extract_price("40 EUR")
-    assert price is not None and price.usd == pytest.approx(40 * 1.08)
+    assert price is not None and price.usd == round(40 * eur.usd, 2)
     assert extract_prices("$10 or €20") == [
-        Price(amount=10, currency="USD", usd=10.0),
-        Price(amount=20, currency="EUR", usd=21.6),
+        Price(amount=10, currency="USD", usd=10.0, usd_rate=1.0, rate_date=usd.day),
+        Price(amount=20, currency="EUR", usd=round(20 * eur.usd, 2), usd_rate=eur.usd, rate_date=eur.day),
     ]
     assert extract_price("no money here, version 2.0") is None
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from datetime import date
 from pathlib import Path
 
 import index.backends.embedded as embedded
+from dragnet.documents import Location, Offer, Price
 from index.backends.embedded import EmbeddedStore
 from index.store import SUBSTANCE_MIN_SCORE, SearchQuery
 from index.synthetic import make_listing
@@ -151,3 +154,59 @@ def test_a_store_written_before_entities_gets_their_keys_and_words_on_open(tmp_p
         assert reopened.search(SearchQuery(text="market:alpha")).total == reopened.count(SearchQuery(market=["alpha"]))
     finally:
         reopened.close()
+
+
+def test_what_markets_show_round_trips_through_the_store(tmp_path: Path) -> None:
+    """The market fields (escrow, payment, tiers, category, location, attributes, the dated USD
+    rate) live in the stored JSON: written and read back unchanged, current and in history; a
+    document stored before they existed still reads, with their defaults."""
+    day = date(2026, 11, 1)
+    listing = make_listing(
+        7,
+        escrow="multisig",
+        payment=["BTC", "XMR"],
+        offers=[
+            Offer(
+                quantity=0.5,
+                unit="g",
+                price=Price(amount=1500, currency="RUB", usd=16.5, usd_rate=0.011, rate_date=day),
+            )
+        ],
+        category="Cannabis",
+        location=Location(city="Moscow", district="Tverskoy", drop_type="magnet"),
+        attributes={"purity": "92%", "strain": ["Sativa", "Indica"]},
+    ).model_copy(
+        update={
+            "price": Price(
+                amount=12.0,
+                currency="EUR",
+                usd=12.96,
+                crypto_amount=0.081,
+                crypto_currency="XMR",
+                usd_rate=1.08,
+                rate_date=day,
+            )
+        }
+    )
+    old = make_listing(8)
+    store = EmbeddedStore(tmp_path / "listings.sqlite")
+    store.ensure_schema()
+    try:
+        store.upsert([listing, old])
+        got = store.get(listing.id)
+        assert got is not None
+        shown = ("price", "escrow", "payment", "offers", "category", "location", "attributes")
+        assert {name: getattr(got, name) for name in shown} == {name: getattr(listing, name) for name in shown}
+        assert store.history(listing.id)[0].offers == listing.offers
+        with sqlite3.connect(tmp_path / "listings.sqlite") as db:  # as a Dragnet before these fields wrote it
+            body = json.loads(db.execute("SELECT body FROM listings WHERE id = ?", (old.id,)).fetchone()[0])
+            for name in ("escrow", "payment", "offers", "category", "location", "attributes"):
+                del body[name]
+            if body.get("price"):
+                del body["price"]["usd_rate"], body["price"]["rate_date"]
+            db.execute("UPDATE listings SET body = ? WHERE id = ?", (json.dumps(body), old.id))
+        before = store.get(old.id)
+        assert before is not None
+        assert (before.escrow, before.payment, before.offers, before.attributes) == (None, [], [], {})
+    finally:
+        store.close()

@@ -110,6 +110,10 @@ def test_an_index_made_before_the_intent_field_gets_it_on_open(settings: Dragnet
     older = json.loads(json.dumps(LISTING_PROPERTIES))
     for name in ("intent", "title_folded", "text_folded"):
         del older["dn"]["properties"][name]
+    for name in ("escrow", "payment", "category", "location", "offers", "attributes"):  # the market fields
+        del older[name]
+    for name in ("crypto_amount", "crypto_currency", "usd_rate", "rate_date"):
+        del older["price"]["properties"][name]
     engine_settings = _engine_settings(settings, opensearch_node.url, backend="opensearch")
     prefix = engine_settings.search.index_prefix
     created = httpx.put(
@@ -126,6 +130,9 @@ def test_an_index_made_before_the_intent_field_gets_it_on_open(settings: Dragnet
         store.refresh()
         mapping = httpx.get(f"{opensearch_node.url}/{prefix}-listings-2025.01.01/_mapping").json()
         assert mapping[f"{prefix}-listings-2025.01.01"]["mappings"]["properties"]["dn"]["properties"]["intent"]
+        put = mapping[f"{prefix}-listings-2025.01.01"]["mappings"]["properties"]
+        assert put["category"]["type"] == "keyword" and put["location"]["properties"]["city"]["type"] == "keyword"
+        assert put["price"]["properties"]["rate_date"]["type"] == "date" and put["offers"]["enabled"] is False
         facet = {b.value: b.count for b in store.search(SearchQuery(size=0)).facets["intent"]}
         assert facet.get("sell") == 8 and sum(facet.values()) == 10
         store.upsert([make_listing(50, title="trusted ＭＵＬＴＩＳＩＧ shop")])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
-from dragnet.documents import Contact, CryptoAddress
+from dragnet.documents import Contact, CryptoAddress, Location, Offer, Price
 from index.store import ListingStore, QueryError, SearchQuery
 from index.synthetic import BASE_TIME, corpus, make_listing
 
@@ -28,6 +28,31 @@ def test_upsert_is_idempotent_and_get_returns_the_listing(store: ListingStore) -
     assert got.classification == listings[3].classification
     assert store.get("0" * 32) is None
     assert len(store.history(listings[3].id)) == 1
+
+
+def test_what_markets_show_is_stored_and_read_back(store: ListingStore) -> None:
+    """Escrow, payment, tiers, category, location, free attributes and the dated USD rate are
+    stored and come back as written, from the current document and from its history."""
+    day = date(2026, 11, 1)
+    price = Price(
+        amount=12.0, currency="EUR", usd=12.96, crypto_amount=0.081, crypto_currency="XMR", usd_rate=1.08, rate_date=day
+    )
+    tier = Price(amount=1500.0, currency="RUB", usd=16.5, usd_rate=0.011, rate_date=day)
+    listing = make_listing(
+        3,
+        escrow="multisig",
+        payment=["BTC", "XMR"],
+        offers=[Offer(quantity=0.5, unit="g", price=tier), Offer(price=tier)],
+        category="Cannabis / Flower",
+        location=Location(city="Moscow", drop_type="magnet, buried"),
+        attributes={"purity": "92%", "strain": ["Sativa", "Indica"]},
+    ).model_copy(update={"price": price})
+    assert store.upsert([listing]).written == 1
+    store.refresh()
+    shown = ("price", "escrow", "payment", "offers", "category", "location", "attributes")
+    for got in (store.get(listing.id), store.history(listing.id)[-1]):
+        assert got is not None
+        assert {n: getattr(got, n) for n in shown} == {n: getattr(listing, n) for n in shown}
 
 
 def test_new_content_version_keeps_history_and_first_seen(store: ListingStore) -> None:

@@ -19,6 +19,24 @@ _FOLDED = {"type": "text", "analyzer": "english", "fields": {"std": {"type": "te
 _DISABLED = {"type": "object", "enabled": False}
 # entities as words (index.entities.entity_text): standard analyzer, no stemming of handles
 _ENTITY_TEXT = {"type": "text", "analyzer": "standard"}
+# what markets show besides the price (the site profiles' fields): keywords to filter and facet
+# on; the tiers and the free attributes are kept in _source only (a profile names its own
+# attribute keys: mapping them would let any profile grow the mapping)
+_SHORT_KW = {"type": "keyword", "ignore_above": 256}
+_PRICE_ADDED: dict[str, Any] = {
+    "crypto_amount": {"type": "double"},
+    "crypto_currency": {"type": "keyword"},
+    "usd_rate": {"type": "double"},
+    "rate_date": {"type": "date"},
+}
+_MARKET_ADDED: dict[str, Any] = {
+    "escrow": _SHORT_KW,
+    "payment": _SHORT_KW,
+    "category": _SHORT_KW,
+    "location": {"properties": {"city": _SHORT_KW, "district": _SHORT_KW, "drop_type": _SHORT_KW}},
+    "offers": _DISABLED,
+    "attributes": _DISABLED,
+}
 LISTING_PROPERTIES: dict[str, Any] = {
     "id": {"type": "keyword"},
     "url": _KW,
@@ -45,11 +63,13 @@ LISTING_PROPERTIES: dict[str, Any] = {
             "amount": {"type": "double"},
             "currency": {"type": "keyword"},
             "usd": {"type": "double"},
+            **_PRICE_ADDED,
         }
     },
     "quantity": {"properties": {"value": {"type": "float"}, "unit": {"type": "keyword"}}},
     "ships_from": {"type": "keyword"},
     "ships_to": {"type": "keyword"},
+    **_MARKET_ADDED,
     "vendor": {
         "properties": {
             "name": {"type": "keyword", "ignore_above": 256, "fields": {"text": {"type": "text"}}},
@@ -99,6 +119,8 @@ LISTING_PROPERTIES: dict[str, Any] = {
 # fields added to the listing mapping after indices were first created with it: put on existing
 # indices at every start (only new fields: changing a field's type would be refused)
 ADDED_PROPERTIES: dict[str, Any] = {
+    "price": {"properties": _PRICE_ADDED},
+    **_MARKET_ADDED,
     "dn": {
         "properties": {
             "intent": {"type": "keyword"},
@@ -108,7 +130,7 @@ ADDED_PROPERTIES: dict[str, Any] = {
             "entities": _KW,
             "entity_text": _ENTITY_TEXT,
         }
-    }
+    },
 }
 VERSION_PROPERTIES: dict[str, Any] = {
     "listing_id": {"type": "keyword"},
