@@ -185,7 +185,7 @@ class SteppeSite(OnionAddresses):
     def ground_truth(self) -> list[dict[str, Any]]:
         truth = []
         for item in self.items:
-            offers = [
+            offers: list[dict[str, Any]] = [
                 {
                     "quantity": t.quantity,
                     "unit": t.unit,
