@@ -11,7 +11,8 @@ What it does differently from the bundled markets, on purpose:
 * the price shows fiat and crypto in either order: ``0.006752 BTC ($413.43)``,
   ``$413.43 (0.006752 BTC)``, ``€120.00 / 0.3100 XMR``, ``1.2500 XMR (€1,250.00)``;
 * vendor pages carry rating, sales, contacts and an armoured PGP key, which on some vendors is
-  mangled so that it does not parse (its text is still what the page shows).
+  mangled so that it does not parse (its text is still what the page shows); one seller is
+  banned: its page answers 404 while its listings stay up.
 
 No gate, no login, no faults: this site tests reading, not getting in.  Deterministic from
 ``seed`` except the PGP keys (generated per world, so fingerprints differ between runs).
@@ -144,6 +145,8 @@ def generate(seed: int, count: int) -> tuple[list[CinderItem], dict[str, FakeVen
             pgp_fingerprint=fingerprint,
             joined=f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         )
+        if index == 11:  # banned: the seller page answers 404, the listings stay; nothing is known of it
+            vendors[name] = FakeVendor(name=name, path=f"/seller/{name}", rating=None, sales=None, status=404)
     items: list[CinderItem] = []
     used_ids: set[str] = set()
     for _ in range(count):
@@ -346,6 +349,10 @@ class CinderSite(OnionAddresses):
         vendor = self.vendors.get(request.match_info["name"])
         if vendor is None:
             raise web.HTTPNotFound()
+        if vendor.status != 200:
+            return web.Response(
+                status=vendor.status, text="<h1>This seller has been banned</h1>", content_type="text/html"
+            )
         rating = (
             f"{vendor.rating:.2f}/5 <small>({(vendor.sales or 0) // 3} reviews)</small>"
             if vendor.rating is not None

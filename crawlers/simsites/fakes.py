@@ -47,6 +47,7 @@ class FakeVendor:
     pgp_key: str | None = None  # the armoured text the page shows (parseable or not)
     pgp_fingerprint: str | None = None  # None when there is no key or it does not parse
     joined: str | None = None
+    status: int = 200  # what the vendor page answers (a banned vendor's: 404)
 
 
 def vendor_names(rng: random.Random, count: int) -> list[str]:
@@ -124,4 +125,5 @@ def vendor_truth(vendor: FakeVendor, base_url: str) -> dict[str, Any]:
         "contacts": [{"kind": c.kind, "handle": c.handle, "shown": c.shown} for c in vendor.contacts],
         "pgp_key": vendor.pgp_key,
         "pgp_fingerprint": vendor.pgp_fingerprint,
+        "status": vendor.status,
     }

@@ -12,6 +12,7 @@ a site bug is never taken for a crawler bug; the rest check the crawl, one group
 from __future__ import annotations
 
 import re
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -159,7 +160,14 @@ def test_cinder_serves_its_ground_truth(extra_world: SimulatedWorld) -> None:
     # Vendor pages: stats, contacts, and the key block exactly as shown (some do not parse).
     vendors = {r["vendor"]["url"]: r["vendor"] for r in truth.values()}
     parsed = 0
+    banned = [v for v in vendors.values() if v["status"] != 200]
+    assert len(banned) == 1
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get(site, banned[0]["url"])
+    assert refused.value.code == banned[0]["status"] == 404
     for url, vendor in vendors.items():
+        if vendor["status"] != 200:
+            continue
         page = _get(site, url)
         stats = {_text(tr.cssselect("th")[0]): _text(tr.cssselect("td")[0]) for tr in page.cssselect("tr")}
         rating = re.match(r"(\d\.\d+)/5", stats["Rating"])
@@ -437,12 +445,26 @@ def test_vendor_pages(crawls: dict[str, CrawlRun | str], extra_world: SimulatedW
             "pgp_key": (_key_lines(vendor.pgp_key), _key_lines(want["pgp_key"])),
             "pgp_fingerprint": (vendor.pgp_fingerprint, want["pgp_fingerprint"]),
         }
+        if want["status"] != 200:
+            del checks["url"]  # the page failed: whether the URL is kept is not asserted; nothing else is known
         problems += [
             f"{record['url']} vendor {want['name']} {k}: got {str(v)[:160]}, want {str(w)[:160]}"
             for k, (v, w) in checks.items()
             if v != w
         ]
     _report(problems)
+
+
+def test_a_failed_vendor_page_keeps_the_listing(crawls: dict[str, CrawlRun | str], extra_world: SimulatedWorld) -> None:
+    """The banned seller's page answers 404: counted as failed, its listings kept with the vendor's name."""
+    pairs = _pairs(crawls, extra_world, "cinder")
+    banned = [(r, got) for r, got in pairs if r["vendor"]["status"] != 200]
+    truth = [r for r in extra_world.ground_truth()["cinder"] if r["vendor"]["status"] != 200]
+    assert truth and len(banned) == len(truth)
+    assert all(got.vendor and got.vendor.name == r["vendor"]["name"] for r, got in banned)
+    run = crawls["cinder"]
+    assert isinstance(run, CrawlRun)
+    assert run.site("cinder").get("dragnet/vendor_pages/failed", 0) >= 1
 
 
 def test_crawl_went_through_the_proxy_by_onion_name(
