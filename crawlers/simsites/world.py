@@ -1,5 +1,6 @@
 """``SimulatedWorld``: two onion markets, a forum and a JavaScript social timeline (and, on request,
-a hostile site) on loopback, reachable by ``.onion`` names through a SOCKS5 proxy.
+a hostile site, the Telegram preview and two markets of layouts the crawler's authors did not
+write) on loopback, reachable by ``.onion`` names through a SOCKS5 proxy.
 
 One asyncio loop in a background thread serves every site (aiohttp), so the world costs one
 thread whatever its size.  The onion names are stable (derived from the site names) and the
@@ -16,10 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from crawlers.simsites.cinder import CinderSite
 from crawlers.simsites.data import generate_market, generate_posts, onion_name
 from crawlers.simsites.forum import ForumSite, SocialSite
 from crawlers.simsites.hostile import HostileSite
 from crawlers.simsites.market import Faults, MarketSite
+from crawlers.simsites.steppe import SteppeSite
 from crawlers.simsites.telegram import TelegramSite, default_channels
 from dragnet.services.socks_proxy import SocksProxy
 from dragnet.settings import get_settings
@@ -36,9 +39,12 @@ HOSTS: dict[str, list[str]] = {
     "tavern": [onion_name("tavern-1")],
     "chatter": [onion_name("chatter-1")],
     "hostile": [onion_name("hostile-1")],
+    # opt-in (``extra_markets=True``): layouts the crawler's authors did not write
+    "cinder": [onion_name("cinder-1")],
+    "steppe": [onion_name("steppe-1")],
 }
 
-Site = MarketSite | ForumSite | SocialSite | HostileSite | TelegramSite
+Site = MarketSite | ForumSite | SocialSite | HostileSite | TelegramSite | CinderSite | SteppeSite
 
 
 class SimulatedWorld:
@@ -48,6 +54,9 @@ class SimulatedWorld:
     gates and login walls (benchmarks measure throughput, not recovery); ``index_vendor_links``
     links each vendor's page from Nightshade's index rows; ``hostile`` adds the
     trap site, ``telegram`` the public Telegram preview (``t.me.test``, three channels).
+    ``extra_markets`` adds ``cinder`` (a ledger table market, vendor pages linked from the index)
+    and ``steppe`` (a Russian-language dead-drop shop with price tiers in tenge), whose ground
+    truth also covers vendor pages, offers, locations and attributes.
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class SimulatedWorld:
         logins: bool = True,
         telegram: bool = False,
         index_vendor_links: bool = False,
+        extra_markets: bool = False,
     ) -> None:
         settings = get_settings()
         data_dir = data_dir or settings.training_data_dir
@@ -128,6 +138,9 @@ class SimulatedWorld:
             self.sites["hostile"] = HostileSite(HOSTS["hostile"])
         if telegram:
             self.sites["telegram"] = TelegramSite(default_channels(seed))
+        if extra_markets:
+            self.sites["cinder"] = CinderSite(HOSTS["cinder"], seed=seed)
+            self.sites["steppe"] = SteppeSite(HOSTS["steppe"], seed=seed)
         self.profiles_dir = PROFILES_DIR
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
