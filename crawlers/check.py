@@ -20,7 +20,8 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 from scrapy.http import HtmlResponse, TextResponse
 
-from crawlers.profiles import SiteProfile, canonical_host
+from crawlers.fields import profile_rates, read_detail
+from crawlers.profiles import FieldRule, SiteProfile, canonical_host
 from crawlers.settings import scrapy_settings
 from crawlers.spiders.market import index_links, read_field, read_vendor_page, select_all, vendor_page_url
 from dragnet.settings import DragnetSettings
@@ -117,6 +118,10 @@ def _sort_link(report: PageReport, hosts: set[str], url: str, why: str) -> None:
         report.offsite.append(url)
 
 
+def _spelled(rule: FieldRule) -> str:
+    return f"css {rule.css!r}" if rule.css is not None else f"xpath {rule.xpath!r}"
+
+
 def _market(profile: SiteProfile, response: TextResponse, report: PageReport) -> None:
     listing = profile.listing
     assert listing is not None  # a market profile validates only with one
@@ -127,6 +132,12 @@ def _market(profile: SiteProfile, response: TextResponse, report: PageReport) ->
         report.kind = "detail"
         values = {name: read_field(response, rule) for name, rule in profile.fields.items()}
         report.selectors += [(f"fields.{name}", value) for name, value in values.items()]
+        detail = read_detail(response, profile, profile_rates(profile))
+        parsed = {k: v for k, v in detail.listing_fields().items() if k in ("price", "quantity", "location")}
+        report.selectors += [(f"listing.{k}", v.model_dump(exclude_none=True)) for k, v in parsed.items() if v]
+        if profile.offers is not None:
+            report.selectors.append(("offers", [o.model_dump(exclude_none=True) for o in detail.offers]))
+        report.selectors += [(f"attributes.{k}", v) for k, v in detail.attributes.items()]
         vendor_url = vendor_page_url(response, profile, values.get("vendor"))
         if profile.vendor_page is not None:
             source = profile.vendor_page.source
@@ -136,7 +147,7 @@ def _market(profile: SiteProfile, response: TextResponse, report: PageReport) ->
             _sort_link(report, hosts, vendor_url, "vendor page")
         if not values.get("title"):
             report.problem = (
-                f"a detail page by its URL, but the title selector {profile.fields['title'].css!r} matched nothing"
+                f"a detail page by its URL, but the title rule {_spelled(profile.fields['title'])} matched nothing"
             )
         return
     links = index_links(response, profile)

@@ -163,7 +163,7 @@ class Vendor(_Model):
     joined: str | None = None
     contacts: list[Contact] = Field(default_factory=list)
     url: str | None = None  # the vendor page
-    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
+    attributes: Annotated[dict[str, str | list[str]], AfterValidator(_cap_attributes)] = Field(default_factory=dict)
 
     @field_validator("pgp_key", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ import lxml.html
 import pytest
 import yaml
 
+from crawlers.check import inspect_page, response_for
 from crawlers.profiles import load_profile
 from crawlers.simsites import HOSTS, PROFILES_DIR, SimulatedWorld
 from crawlers.simsites.cinder import CinderSite
@@ -476,3 +477,22 @@ def test_crawl_went_through_the_proxy_by_onion_name(
         assert creds.get(HOSTS[name][0]) == {f"dragnet-{name}:isolate"}
         for item in _crawled(crawls, name):
             assert item.snapshot is not None and Path(item.snapshot.warc_file).is_file()
+
+
+def test_profile_check_shows_tiers_and_attributes_of_a_detail_page(extra_world: SimulatedWorld) -> None:
+    """What `dragnet profile check` prints for a dead-drop listing: every tier and every attribute
+    the profile reads, as the crawl would store them (not only the raw selector strings)."""
+    site = extra_world.sites["steppe"]
+    record = site.ground_truth()[0]
+    path = urlsplit(record["url"]).path
+    with urllib.request.urlopen(f"http://127.0.0.1:{site.port}{path}", timeout=10) as answer:
+        body = answer.read()
+    profile = load_profile(PROFILES_DIR / "steppe.yaml")
+    report = inspect_page(profile, response_for(record["url"], body))
+    shown = dict(report.selectors)
+    assert (report.kind, report.problem) == ("detail", None)
+    tiers = [(o["quantity"], o["unit"], o["price"]["amount"], o["price"]["currency"]) for o in shown["offers"]]
+    assert tiers == [(o["quantity"], o["unit"], o["price"]["amount"], "KZT") for o in record["offers"]]
+    attributes = {k.removeprefix("attributes."): v for k, v in shown.items() if k.startswith("attributes.")}
+    assert {k: v for k, v in attributes.items() if v} == record["attributes"]
+    assert shown["listing.location"]["city"] == record["location"]["city"]
