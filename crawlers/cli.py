@@ -122,8 +122,15 @@ def register(app: typer.Typer, handoff: Sink, child: list[str] | None = None) ->
         for site, why in stats.failures.items():
             if site not in stats.gated and stats.items:
                 typer.echo(f"{site}: no listings: {why}", err=True)
+        for site, names in stats.never_matched.items():
+            typer.echo(f"{site}: warning: fields that matched on no listing: {', '.join(names)}", err=True)
         if stats.gated:
             raise typer.Exit(code=GATED_EXIT)
+        if stats.incomplete:
+            # listings came, but not usable ones: a failure a scheduler must see
+            reasons = "; ".join(f"{site}: {why}" for site, why in stats.incomplete.items())
+            typer.echo(f"dragnet crawl: incomplete listings: {reasons}", err=True)
+            raise typer.Exit(code=1)
 
     def _run_scheduled(command: list[str] | None) -> int:
         settings = get_settings()

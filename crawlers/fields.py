@@ -9,7 +9,7 @@ tiers are capped, and the document model cuts what is stored (dragnet.documents)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +179,19 @@ class Detail:
     location: Location | None = None
     offers: list[Offer] = field(default_factory=list)
     attributes: dict[str, str | list[str]] = field(default_factory=dict)
+
+    def empty_fields(self, names: Iterable[str]) -> list[str]:
+        """Which of a profile's declared fields gave this page nothing (``city``, ``district``
+        and ``drop_type`` live in ``location``; ``offers`` is its own section)."""
+        empty = []
+        for name in names:
+            if name in ("city", "district", "drop_type"):
+                value: Any = getattr(self.location, name, None) if self.location else None
+            else:
+                value = getattr(self, name, None)
+            if value in (None, "", [], {}):
+                empty.append(name)
+        return empty
 
     def listing_fields(self) -> dict[str, Any]:
         """Everything but title, text and vendor, as ``Listing.new`` takes it."""

@@ -46,6 +46,10 @@ class CrawlStats:
     out: str | None = None
     peak_rss_bytes: int | None = None  # this process's high-water mark (VmHWM; not inherited over exec)
     failures: dict[str, str] = field(default_factory=dict)  # site -> why it yielded no listings
+    # site -> why its listings are not usable (a required field empty on most of them): a failure too
+    incomplete: dict[str, str] = field(default_factory=dict)
+    # site -> declared fields that matched on no listing at all (a likely wrong selector; not a failure)
+    never_matched: dict[str, list[str]] = field(default_factory=dict)
 
     def failure_line(self) -> str:
         """One line saying why the crawl yielded nothing (empty when it yielded listings)."""
@@ -144,9 +148,28 @@ def run_crawl(
             stats.gated.append(profile.name)
         if not items:
             stats.failures[profile.name] = no_listings_reason(values, profile, proxy or None)
+        elif profile.kind == "market":
+            listings = int(values.get("dragnet/listings", items))
+            reason = incomplete_reason(values, listings)
+            if reason:
+                stats.incomplete[profile.name] = reason
+            declared = [*profile.fields, *(["offers"] if profile.offers is not None else [])]
+            never = [n for n in declared if listings >= 5 and int(values.get(f"dragnet/empty/{n}", 0)) >= listings]
+            if never:
+                stats.never_matched[profile.name] = never
     stats.pages_per_s = round(stats.pages / elapsed, 1) if elapsed else 0.0
     stats.peak_rss_bytes = _peak_rss_bytes()
     return stats
+
+
+def incomplete_reason(values: dict[str, Any], listings: int) -> str:
+    """Why a market's listings are not usable although there are some: more than half of them
+    without a price (the one field besides the title a market profile must read).  A quiet
+    market still has prices; a selector copied from another site or a changed layout does not."""
+    no_price = int(values.get("dragnet/empty/listing_price", 0))
+    if listings and no_price * 2 > listings:
+        return f"no price on {no_price} of {listings} listings (check fields.price or offers)"
+    return ""
 
 
 def no_listings_reason(values: dict[str, Any], profile: Any, proxy_url: str | None) -> str:
@@ -171,7 +194,9 @@ def no_listings_reason(values: dict[str, Any], profile: Any, proxy_url: str | No
         return "no page was fetched"
     no_title = int(values.get("dragnet/skipped/no_title", 0))
     if no_title and profile.kind == "market":
-        return f"the title selector {profile.fields['title'].css!r} matched nothing on {no_title} detail pages"
+        title = profile.fields["title"]
+        spelled = f"css {title.css!r}" if title.css is not None else f"xpath {title.xpath!r}"
+        return f"the title rule ({spelled}) matched nothing on {no_title} detail pages"
     if profile.kind == "market":
         return f"no detail page among {pages} pages (check listing.links and listing.detail_url)"
     return f"no post among {pages} pages (check the posts selectors)"

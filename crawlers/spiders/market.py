@@ -346,6 +346,12 @@ class MarketSpider(ProfileSpider):
         if not detail.title:
             self.crawler.stats.inc_value("dragnet/skipped/no_title")
             return None
+        stats = self.crawler.stats
+        declared = [*self.profile.fields, *(["offers"] if self.profile.offers is not None else [])]
+        for name in detail.empty_fields(declared):
+            stats.inc_value(f"dragnet/empty/{name}")  # a selector that fits few pages: see runner.incomplete_reason
+        if detail.price is None:
+            stats.inc_value("dragnet/empty/listing_price")
         vendor = await self.vendor_of(response, detail.vendor)
         fingerprint = vendor.pgp_fingerprint if vendor is not None else None
         body = f"{detail.title}\n{detail.text}"

@@ -1,5 +1,6 @@
-"""Silent failure: ``dragnet crawl`` that yields no listings exits non-zero with a one-line
-reason, whatever the cause; a misspelled profile field is refused when the profile loads."""
+"""Silent failure: ``dragnet crawl`` that yields no listings, or listings most of which lack a
+price, exits non-zero with a one-line reason, whatever the cause; a misspelled profile field is
+refused when the profile loads."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def _free_port() -> int:
     "case, expected",
     [
         ("ok", None),
-        ("no_title", "shop: the title selector 'h1.headline::text' matched nothing on 2 detail pages"),
+        ("no_title", "shop: the title rule (css 'h1.headline::text') matched nothing on 2 detail pages"),
+        ("no_price", "dragnet crawl: incomplete listings: shop: no price on 2 of 2 listings (check fields.price"),
         (
             "gate",
             "shop is paused behind a gate that needs a human; solve it in a browser, then resume with "
@@ -94,9 +96,10 @@ def test_crawl_without_listings_fails_with_one_line_reason(
         extra["gate"] = {"markers": ["Prove you are human"], "solve": "human"}
     start = f"http://{MISSING if case == 'onion_unreachable' else SHOP}/"
     profile = market_profile(tmp_path / "profiles" / "shop.yaml", "shop", [start], **extra)
-    if case == "no_title":
+    if case in ("no_title", "no_price"):  # a selector copied from another site
         data = yaml.safe_load(profile.read_text())
-        data["fields"]["title"]["css"] = "h1.headline::text"
+        field, css = ("title", "h1.headline::text") if case == "no_title" else ("price", "span.cost::text")
+        data["fields"][field]["css"] = css
         profile.write_text(yaml.safe_dump(data))
     proxy = f"socks5h://127.0.0.1:{_free_port()}" if case == "proxy_down" else socks_proxy.url
     with LoopbackSite(routes) as shop:
@@ -116,6 +119,9 @@ def test_crawl_without_listings_fails_with_one_line_reason(
         assert proc.returncode == 3, proc.stderr[-3000:]
         return
     assert proc.returncode == 1, proc.stderr[-3000:]
+    if case == "no_price":  # listings came, none usable: a failure all the same
+        assert proc.stdout.startswith("2 listings from"), proc.stdout
+        return
     assert line.startswith("dragnet crawl: no listings: shop: ")
 
 
