@@ -121,7 +121,7 @@ def normalise(kind: str, value: str) -> str:
         out = norm_phone(value)
         if not out:
             raise QueryError(f"a phone number needs digits, not {value[:60]!r}")
-    elif kind in ("market", "substance", "intent"):
+    elif kind in ("market", "substance", "intent", "category", "city", "district", "drop"):
         out = _collapse(value).casefold()
     else:
         raise QueryError(f"unknown entity kind {kind!r}; known: {', '.join(ENTITY_KINDS)}")
@@ -190,12 +190,23 @@ def entity_keys(listing: Listing) -> list[str]:
             keys.add(f"pgpid:{entity.value[-16:]}")
     if listing.market:
         keys.add(f"market:{_collapse(listing.market).casefold()}")
+    keys.update(_place_keys(listing))
     cls = listing.classification
     if cls is not None:
         keys.update(f"substance:{name}" for name, score in cls.substances.items() if score >= SUBSTANCE_MIN_SCORE)
         if cls.intent:
             keys.add(f"intent:{cls.intent}")
     return sorted(keys)
+
+
+def _place_keys(listing: Listing) -> set[str]:
+    """``category:``, ``city:``, ``district:`` and ``drop:`` (one per drop type: the profile joins
+    several with ", ") as a market's profile read them, for the field syntax."""
+    values: list[tuple[str, str | None]] = [("category", listing.category)]
+    if listing.location is not None:
+        values += [("city", listing.location.city), ("district", listing.location.district)]
+        values += [("drop", part) for part in (listing.location.drop_type or "").split(",")]
+    return {f"{kind}:{_collapse(value).casefold()}" for kind, value in values if value and value.strip()}
 
 
 def entity_text(listing: Listing) -> str:

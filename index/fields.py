@@ -1,8 +1,10 @@
 """Field syntax in the analyst's query text: ``vendor:Lion pgp:"1A2B 3C4D ..." fentanyl``.
 
 Known fields (:data:`FIELDS`): ``vendor:``, ``pgp:``, ``contact:``, ``wallet:``, ``onion:``,
-``phone:`` (entities, :mod:`index.entities`), ``market:``, ``substance:``, ``intent:`` (filters)
-and ``title:`` (words searched in titles only).  A value is one word or a ``"quoted value"``.
+``phone:`` (entities, :mod:`index.entities`), ``market:``, ``substance:``, ``intent:``,
+``category:``, ``city:``, ``district:``, ``drop:`` (filters; the last four as a market's profile
+reads them: a dead-drop shop's category, city, district and drop types) and ``title:`` (words
+searched in titles only).  A value is one word or a ``"quoted value"``.
 Every field clause must hold (AND), together with the remaining free text.
 
 A clause is ``name:value`` with the name made of letters only and the value right after the
@@ -23,7 +25,7 @@ from index.query import MAX_TERMS
 from index.store import QueryError, SearchQuery
 
 ENTITY_FIELDS = ("vendor", "pgp", "contact", "wallet", "onion", "phone")
-FILTER_FIELDS = ("market", "substance", "intent")
+FILTER_FIELDS = ("market", "substance", "intent", "category", "city", "district", "drop")
 FIELDS = (*ENTITY_FIELDS, *FILTER_FIELDS, "title")
 # URL schemes and the like: ``mailto:x`` is text, not an unknown field
 _SCHEMES = frozenset({"http", "https", "ftp", "mailto", "magnet", "tel", "bitcoin", "monero", "ethereum", "xmpp"})

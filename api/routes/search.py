@@ -73,7 +73,8 @@ def search(
     q: str = Query(
         "",
         description='words, "phrases", -exclude, a OR b, prefix*, and fields: vendor:, pgp:, contact:, wallet:, '
-        'onion:, phone:, market:, substance:, intent:, title: (value a word or "quoted"); never engine DSL',
+        "onion:, phone:, market:, substance:, intent:, category:, city:, district:, drop:, title: "
+        '(value a word or "quoted"); never engine DSL',
     ),
     market: list[str] = Query([]),
     vendor: list[str] = Query([]),

@@ -482,6 +482,40 @@ def test_entities_by_field_and_free_text(store: ListingStore, text: str, expecte
     assert store.count(SearchQuery(text=text)) == len(expected)
 
 
+def test_dead_drop_shops_by_category_city_district_and_drop_type(store: ListingStore) -> None:
+    """What a dead-drop shop's profile reads (crawlers: category, location) is searchable by the
+    field syntax on every backend, in the spellings the shop wrote (Cyrillic included)."""
+    shop = [
+        make_listing(
+            1,
+            market="steppe",
+            title="Мефедрон кристалл",
+            text="клад в районе",
+            category="Стимуляторы",
+            location=Location(city="Алматы", district="Медеуский", drop_type="магнит, прикоп"),
+        ),
+        make_listing(
+            2, market="steppe", title="Шишки", text="клад", category="Каннабис", location=Location(city="Астана")
+        ),
+        make_listing(3, market="alpha", title="pills", text="shipped"),
+    ]
+    store.upsert(shop)
+    store.refresh()
+
+    def found(text: str) -> set[int]:
+        return {
+            shop.index(next(s for s in shop if s.id == hit.listing.id)) + 1
+            for hit in store.search(SearchQuery(text=text)).hits
+        }
+
+    assert found("city:алматы") == {1}
+    assert found('district:"Медеуский"') == {1}
+    assert found("drop:прикоп") == found("drop:МАГНИТ") == {1}
+    assert found("category:каннабис") == {2}
+    assert found("market:steppe city:Астана") == {2}
+    assert found("city:Москва") == set()
+
+
 @pytest.mark.parametrize("text", ["seller:lion", "Handle:x pills", "vendr:lion"])
 def test_unknown_field_is_refused_naming_the_known_fields(store: ListingStore, text: str) -> None:
     store.upsert(_entity_corpus())
