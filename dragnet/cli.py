@@ -26,7 +26,8 @@ from classifier import cli as classifier_cli
 from crawlers import cli as crawlers_cli
 from dragnet.demo import print_summary, run_demo, serve_ui
 from dragnet.logs import configure_logging
-from dragnet.services.harness import DEFAULT_SERVICES, prepare, serve_forever
+from dragnet.services.harness import DEFAULT_SERVICES, KNOWN_SERVICES, prepare, serve_forever
+from dragnet.services.socks_proxy import parse_map
 from dragnet.settings import CONFIG_ENV_VAR, ConfigError, get_settings, load_settings, use_settings
 from lifespan import cli as lifespan_cli
 from takedown import cli as takedown_cli
@@ -139,9 +140,27 @@ def services_up(
     names: list[str] = typer.Argument(
         None, help="redis, opensearch, elasticsearch, socks (default: redis, opensearch, socks)."
     ),
+    onion_map: list[str] = typer.Option(
+        [],
+        "--map",
+        metavar="NAME=HOST:PORT",
+        help="Make NAME.onion reachable through the SOCKS proxy at a loopback HOST:PORT (repeatable).",
+    ),
 ) -> None:
     """Start services on free loopback ports and print their DRAGNET_* variables."""
-    serve_forever(names or list(DEFAULT_SERVICES))
+    services = names or list(DEFAULT_SERVICES)
+    unknown = [name for name in services if name not in KNOWN_SERVICES]
+    try:
+        if unknown:
+            raise ValueError(f"unknown service {unknown[0]!r}; known: {', '.join(KNOWN_SERVICES)}")
+        mapped = parse_map(onion_map)
+        if mapped and "socks" not in services:
+            raise ValueError("--map needs the socks service (dragnet services up socks --map ...)")
+    except ValueError as exc:
+        # refused before anything starts, in one line
+        typer.echo(f"dragnet services up: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    serve_forever(services, mapped)
 
 
 @services_app.command("prepare")

@@ -24,10 +24,16 @@ DEFAULT_SERVICES = ("redis", "opensearch", "socks")
 
 
 @contextlib.contextmanager
-def running_services(names: Iterable[str]) -> Iterator[dict[str, str]]:
+def running_services(
+    names: Iterable[str], onion_map: dict[str, tuple[str, int]] | None = None
+) -> Iterator[dict[str, str]]:
     """Start the named services, yield their environment variables, stop them on exit.  With
     both engines, the first named is the store's; Elasticsearch is also the contract tests' one
-    (``DRAGNET_TEST_ES_URL``)."""
+    (``DRAGNET_TEST_ES_URL``).  ``onion_map`` (``name.onion`` -> loopback host and port) is what
+    the SOCKS proxy resolves, as Tor resolves a published onion service."""
+    names = list(names)
+    if onion_map and "socks" not in names:
+        raise ValueError("--map needs the socks service (dragnet services up socks --map ...)")
     env: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         for name in names:
@@ -44,7 +50,7 @@ def running_services(names: Iterable[str]) -> Iterator[dict[str, str]]:
                 env.setdefault("DRAGNET_SEARCH__URL", es.url)
                 env["DRAGNET_TEST_ES_URL"] = es.url
             elif name == "socks":
-                proxy = stack.enter_context(SocksProxy())
+                proxy = stack.enter_context(SocksProxy(onion_map))
                 env["DRAGNET_TOR__SOCKS_URL"] = proxy.url
             else:
                 raise ValueError(f"unknown service {name!r}; known: {', '.join(KNOWN_SERVICES)}")
@@ -62,15 +68,17 @@ def prepare() -> None:
     ensure_elasticsearch_jars()
 
 
-def serve_forever(names: Iterable[str]) -> None:
+def serve_forever(names: Iterable[str], onion_map: dict[str, tuple[str, int]] | None = None) -> None:
     """Run the services until SIGTERM or SIGINT, then stop every child (also one still starting:
     the unwinding closes what was entered, and each child process is stopped at exit)."""
     # SIGTERM (kill, a supervisor) stops the services like Ctrl-C does, instead of orphaning them
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        with running_services(names) as env:
+        with running_services(names, onion_map) as env:
             for key, value in env.items():
                 print(f"export {key}={value}", flush=True)
+            for name, (host, port) in sorted((onion_map or {}).items()):
+                print(f"# socks: {name} -> {host}:{port}", flush=True)
             print("# services up; SIGTERM or Ctrl-C stops them", flush=True)
             while True:
                 time.sleep(3600)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import re
 import struct
 import threading
 import time
@@ -30,6 +31,52 @@ REP_HOST_UNREACHABLE = 0x04
 REP_CONNECTION_REFUSED = 0x05
 REP_COMMAND_NOT_SUPPORTED = 0x07
 REP_ATYP_NOT_SUPPORTED = 0x08
+
+
+# one or more DNS labels; ".onion" is added when missing (``shop`` and ``shop.onion`` are one name)
+_ONION_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def parse_map_entry(entry: str) -> tuple[str, tuple[str, int]]:
+    """``NAME=HOST:PORT`` -> (``name.onion``, (host, port)), or ValueError with a one-line reason.
+
+    The target must be a loopback address: the development proxy stands in for Tor on one
+    machine, so a mapped name can never send a test's traffic off it."""
+
+    name, sep, target = entry.partition("=")
+    name = name.strip().lower().removesuffix(".")
+    if not sep or not name or not target:
+        raise ValueError(f"--map {entry!r}: expected NAME=HOST:PORT (e.g. shop=127.0.0.1:8080)")
+    if not name.endswith(".onion"):
+        name = f"{name}.onion"
+    if not _ONION_NAME.match(name):
+        raise ValueError(f"--map {entry!r}: {name!r} is not a host name (letters, digits, '-' and '.')")
+    host, colon, port_text = target.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host:
+        raise ValueError(f"--map {entry!r}: the target needs HOST:PORT (e.g. 127.0.0.1:8080)")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"--map {entry!r}: port {port_text!r} is not a number from 1 to 65535")
+    if host.lower() == "localhost":
+        host = "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"--map {entry!r}: the target host must be a loopback address, not {host!r}") from None
+    if not address.is_loopback:
+        raise ValueError(f"--map {entry!r}: {host} is not loopback; the development proxy never leaves this machine")
+    return name, (str(address), int(port_text))
+
+
+def parse_map(entries: list[str]) -> dict[str, tuple[str, int]]:
+    """Every ``--map`` entry, refusing one name mapped to two targets."""
+    onion_map: dict[str, tuple[str, int]] = {}
+    for entry in entries:
+        name, target = parse_map_entry(entry)
+        if onion_map.get(name, target) != target:
+            raise ValueError(f"--map {entry!r}: {name} is already mapped to {onion_map[name][0]}:{onion_map[name][1]}")
+        onion_map[name] = target
+    return onion_map
 
 
 @dataclass
@@ -255,11 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--map", action="append", default=[], metavar="NAME=HOST:PORT")
     args = parser.parse_args(argv)
-    onion_map = {}
-    for entry in args.map:
-        name, _, target = entry.partition("=")
-        host, _, port = target.rpartition(":")
-        onion_map[name] = (host, int(port))
+    try:
+        onion_map = parse_map(args.map)
+    except ValueError as exc:
+        parser.exit(2, f"socks_proxy: {exc}\n")
     proxy = SocksProxy(onion_map, port=args.port).start()
     print(f"SOCKS5 proxy listening on {proxy.url}", flush=True)
     try:

@@ -3,11 +3,13 @@ SIGTERM (a supervisor, ``kill``) or SIGINT (Ctrl-C) stops its children instead o
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,86 @@ def test_services_up_stops_its_children_on_signal(signum: int, tmp_path: Path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def socks_get(proxy_port: int, host: str, path: str = "/") -> bytes:
+    """GET ``http://host/path`` through a SOCKS5h proxy (the name resolved by the proxy, as with Tor)."""
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        name = host.encode()
+        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + (80).to_bytes(2, "big"))
+        reply = sock.recv(10)
+        if reply[1] != 0:
+            return b"SOCKS reply %d" % reply[1]
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.integration
+def test_services_up_socks_map_makes_a_name_reachable(tmp_path: Path) -> None:
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<h1>local test copy</h1>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"))
+    out_path = tmp_path / "out.txt"
+    dragnet = str(Path(sys.executable).with_name("dragnet"))
+    with out_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [dragnet, "services", "up", "socks", "--map", f"NewMarket=127.0.0.1:{site.server_address[1]}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+    try:
+        wait_until(lambda: "# services up" in out_path.read_text(), 60, "services up", interval_s=0.2)
+        text = out_path.read_text()
+        socks_port = int(text.split("DRAGNET_TOR__SOCKS_URL=", 1)[1].split()[0].rsplit(":", 1)[1])
+        assert "newmarket.onion" in text
+        assert b"local test copy" in socks_get(socks_port, "newmarket.onion")
+        assert socks_get(socks_port, "other.onion") == b"SOCKS reply 4"  # unmapped: host unreachable, as Tor
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        site.shutdown()
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["socks", "--map", "shop"], "expected NAME=HOST:PORT"),
+        (["socks", "--map", "shop=10.0.0.5:80"], "not loopback"),
+        (["socks", "--map", "shop=127.0.0.1:99999"], "from 1 to 65535"),
+        (["redis", "--map", "shop=127.0.0.1:80"], "needs the socks service"),
+    ],
+)
+def test_services_up_refuses_a_bad_map_in_one_line(args: list[str], reason: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), DRAGNET_PATHS__DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("dragnet")), "services", "up", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert reason in proc.stderr
