@@ -59,6 +59,7 @@ def register(app: typer.Typer, handoff: Sink, child: list[str] | None = None) ->
         ),
         hand_on: bool = typer.Option(True, "--handoff/--no-handoff", help="Hand listings to the workers."),
         json_output: bool = typer.Option(False, "--json", help="Print the crawl's figures as one JSON line."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only; no progress line."),
     ) -> None:
         """Crawl site profiles (or spiders) and hand their listings on.
 
@@ -95,6 +96,7 @@ def register(app: typer.Typer, handoff: Sink, child: list[str] | None = None) ->
                 out=out,
                 shared_frontier=shared_frontier,
                 sink=handoff if hand_on else None,
+                log_level="WARNING" if quiet else None,
             )
         except (ProfileError, ValueError) as exc:
             typer.echo(f"dragnet crawl: {exc}", err=True)

@@ -19,13 +19,16 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
+from crawlers.crawllog import prepare_crawl_logging
 from crawlers.profiles import find_profile, load_profile
 from crawlers.profiles import profiles_dir as default_dir
+from crawlers.progress import ProgressLine
 from crawlers.settings import scrapy_settings
 from crawlers.spiders.market import ForumSpider, MarketSpider
 from crawlers.spiders.social import SocialSpider
 from crawlers.spiders.telegram import TelegramSpider
 from dragnet.documents import Listing
+from dragnet.logs import configure_logging
 from dragnet.settings import DragnetSettings, get_settings, use_settings
 
 log = logging.getLogger(__name__)
@@ -110,10 +113,12 @@ def run_crawl(
     out: Path | None = None,
     shared_frontier: bool = False,
     log_level: str | None = None,
+    progress: bool | None = None,
 ) -> CrawlStats:
     """Crawl ``targets`` (profile names/paths or spider kinds) through ``proxy_url`` (Tor's
     SOCKS5h; ``None`` = direct) and hand listings to ``sink`` in batches (``None``: not handed
-    on; the crawler knows nothing of the workers, the caller wires them in)."""
+    on; the crawler knows nothing of the workers, the caller wires them in).  ``progress``: the
+    progress line on stderr (default: unless the log level is above INFO, or the interval is 0)."""
 
     settings = settings or get_settings()
     use_settings(settings)
@@ -127,14 +132,33 @@ def run_crawl(
         shared_frontier=shared_frontier,
         log_level=log_level,
     )
-    process = CrawlerProcess(values, install_root_handler=True)
+    prepare_crawl_logging(values)
+    if progress is None:
+        progress = logging.getLevelName(str(values["LOG_LEVEL"]).upper()) <= logging.INFO
+    progress = progress and settings.crawl.progress_interval_s > 0
+    process = CrawlerProcess(values)
     crawlers = []
     for profile in profiles:
         crawler = process.create_crawler(profiled_spider(spider_class(profile.kind), profile))
         crawlers.append((profile, crawler))
         process.crawl(crawler, profile=profile)
+    line = None
+    if progress:
+        line = ProgressLine(
+            lambda: [c.stats.get_stats() or {} for _, c in crawlers if c.stats is not None],
+            settings.crawl.progress_interval_s,
+        )
+        # imported here, not at the top: importing it installs a reactor, and the one wanted is
+        # the asyncio reactor CrawlerProcess has just installed
+        from twisted.internet import reactor  # noqa: PLC0415
+
+        reactor.callWhenRunning(line.start)
     started = time.monotonic()
-    process.start()
+    try:
+        process.start()
+    finally:
+        if line is not None:
+            line.stop()
     elapsed = time.monotonic() - started
     stats = CrawlStats(elapsed_s=round(elapsed, 3), out=str(out) if out else None)
     for profile, crawler in crawlers:
@@ -225,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared-frontier", action="store_true")
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(args.log_level or settings.log_level, settings.log_json)
     stats = run_crawl(
         args.targets,
         proxy_url=args.proxy,

@@ -39,7 +39,14 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.JsonLinesPipeline": 800,
     "crawlers.pipelines.HandoffPipeline": 900,
 }
-EXTENSIONS = {"crawlers.frontier.SharedFrontierIdle": 500, "crawlers.metrics.CrawlMetrics": 510}
+EXTENSIONS = {
+    "crawlers.frontier.SharedFrontierIdle": 500,
+    "crawlers.metrics.CrawlMetrics": 510,
+    # a "Crawled N pages" line per site per minute; the run's one progress line replaces it
+    "scrapy.extensions.logstats.LogStats": None,
+}
+# a scraped listing is a one-line DEBUG record with its URL, never the whole item
+LOG_FORMATTER = "crawlers.crawllog.QuietLogFormatter"
 
 
 def scrapy_settings(

@@ -9,6 +9,7 @@ reads, so the result stays searchable after the demo.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 from typing import Any
@@ -28,6 +29,8 @@ from dragnet.settings import DragnetSettings, get_settings, use_settings
 from index.factory import open_store
 from index.store import SearchQuery
 from workers.submit import EmbeddedOutcome, close_embedded_stores, process_in_process
+
+log = logging.getLogger(__name__)
 
 TOP_HITS = 5
 
@@ -79,10 +82,8 @@ def run_demo(
 
         def sink(listings: list[Any]) -> None:
             outcome.add(process_in_process(list(listings), settings=settings))
-            if console is not None:
-                console.print(
-                    f"  classified and indexed {outcome.written + outcome.unchanged} listing(s)", highlight=False
-                )
+            if console is not None:  # a log record: the crawl's progress line is wiped around it
+                log.info("classified and indexed %d listing(s)", outcome.written + outcome.unchanged)
 
         # The markets' captcha gates need a human analyst (``dragnet session import``); the demo
         # runs without them so that it finishes unattended.  Faults (429, 5xx, expiring sessions)

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 _SECRET_KEYS = ("password", "api_key", "secret", "token", "authorization")
+_NOISY = ("httpx", "httpcore", "urllib3", "elastic_transport", "opensearch", "asyncio")
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,14 +27,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class _DragnetHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Dragnet's root handler, told apart from any other (Scrapy's, pytest's) by its class."""
+
+
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _DragnetHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    set_log_level(level)
+
+
+def dragnet_handler() -> logging.Handler | None:
+    """The handler :func:`configure_logging` put on the root logger, if it is still there."""
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _DragnetHandler)), None)
+
+
+def set_log_level(level: str) -> None:
+    """The level of the root logger and of Dragnet's handler.  The handler needs its own: a
+    library that sets its loggers to DEBUG (Scrapy does) would otherwise print DEBUG records,
+    since a record that propagates is checked against handlers' levels, not the root's."""
+    root = logging.getLogger()
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "elastic_transport", "opensearch", "asyncio"):
+    handler = dragnet_handler()
+    if handler is not None:
+        handler.setLevel(level)
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

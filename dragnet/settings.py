@@ -141,6 +141,8 @@ class CrawlSettings(_Section):
     retry_backoff_max_s: float = Field(default=60.0, ge=0)  # also caps a server's Retry-After
     max_pattern_pages: int = Field(default=5000, ge=1)  # distinct URLs per repeating URL shape (traps)
     handoff_batch_size: int = Field(default=64, ge=1)
+    # the crawl's progress line when stderr is not a terminal: one plain line this often (0: none)
+    progress_interval_s: float = Field(default=10.0, ge=0)
     # Prometheus metrics of a crawl (crawlers/metrics.py): served while it runs, written when it ends
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 only inside a container network (docker/compose.yaml)
