@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,12 +79,22 @@ def _baseline_process(start_url: str, concurrency: int, per_host: int) -> None:
     )
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _run_child(argv: list[str], env: dict[str, str], prefix: str) -> dict[str, Any]:
+    """Run one benchmark child; its figures, plus ``cpu_s``: the CPU seconds the whole child
+    process used (start-up included).  On a shared machine CPU time moves far less with the
+    load than pages/s does, so it is the steadier figure to compare two runs by."""
+    before = _children_cpu_s()
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    cpu_s = round(_children_cpu_s() - before, 2)
     line = next((entry for entry in reversed(proc.stdout.splitlines()) if entry.startswith(prefix)), None)
     if line is None:
         raise RuntimeError(f"benchmark child failed (rc={proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(line[len(prefix) :])
+    return {**json.loads(line[len(prefix) :]), "cpu_s": cpu_s}
 
 
 def _dragnet_run(profile: Path, proxy: str, env: dict[str, str], out: Path) -> dict[str, Any]:
@@ -108,7 +119,12 @@ def _dragnet_run(profile: Path, proxy: str, env: dict[str, str], out: Path) -> d
         "pages": int(site.get("response_received_count", 0)),
         "items": stats["items"],
         "elapsed_s": float(site.get("elapsed_time_seconds", stats["elapsed_s"])),
+        "cpu_s": stats["cpu_s"],
     }
+
+
+def _cpu_ms_per_page(run: dict[str, Any]) -> float | None:
+    return round(1000 * run["cpu_s"] / run["pages"], 2) if run.get("pages") and "cpu_s" in run else None
 
 
 def _rate(run: dict[str, Any]) -> float:
@@ -179,6 +195,8 @@ def measure(listings: int = LISTINGS) -> dict[str, Any]:
         "dragnet_direct_pages_per_s": _rate(plain),
         "playwright_pages_per_s": _rate(rendered),
         "dragnet_socks_vs_baseline": round(_rate(socks) / _rate(baseline), 3) if _rate(baseline) else None,
+        "baseline_cpu_ms_per_page": _cpu_ms_per_page(baseline),
+        "dragnet_socks_cpu_ms_per_page": _cpu_ms_per_page(socks),
         "target_pages_per_s": 150,
         "runs": {"baseline": baseline, "dragnet_socks": socks, "dragnet_direct": plain, "playwright": rendered},
         "cpu_count": os.cpu_count(),
@@ -203,6 +221,10 @@ def main(json_output: bool = False) -> None:
         f"({figures['dragnet_socks_vs_baseline']}x baseline)"
     )
     print(f"  Dragnet market spider, full extraction, direct : {figures['dragnet_direct_pages_per_s']:>8} pages/s")
+    print(
+        f"  CPU per page (whole crawl process, start-up included): baseline "
+        f"{figures['baseline_cpu_ms_per_page']} ms, Dragnet SOCKS5h {figures['dragnet_socks_cpu_ms_per_page']} ms"
+    )
     print(f"  social spider, scrapy-playwright (Chromium)    : {figures['playwright_pages_per_s']:>8} pages/s")
     print(
         f"  target: >= {figures['target_pages_per_s']} pages/s per process with extraction; every listing "

@@ -54,4 +54,5 @@ def test_a_damaged_block_is_left_to_pgpy() -> None:
     truncated = "\n".join(lines[: body + 1] + [line for line in lines if line.startswith("-----END")])
     assert _v4_fingerprint(truncated) is None
     assert fingerprint_of_key(truncated) is None
-    assert fingerprint_of_key("-----BEGIN PGP PUBLIC KEY BLOCK-----\ngarbage\n-----END PGP PUBLIC KEY BLOCK-----") is None
+    garbage = "-----BEGIN PGP PUBLIC KEY BLOCK-----\ngarbage\n-----END PGP PUBLIC KEY BLOCK-----"
+    assert fingerprint_of_key(garbage) is None
