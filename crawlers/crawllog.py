@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from scrapy.logformatter import LogFormatter
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 
 from dragnet.logs import dragnet_handler, set_log_level
 
@@ -32,7 +32,7 @@ class BannerFilter(logging.Filter):
 class QuietLogFormatter(LogFormatter):
     """``LOG_FORMATTER`` of the crawlers: a scraped listing is one DEBUG line with its URL."""
 
-    def scraped(self, item: Any, response: Any, spider: Any) -> dict[str, Any]:
+    def scraped(self, item: Any, response: Any, spider: Any) -> LogFormatterResult:
         url = item.get("url") if isinstance(item, dict) else getattr(item, "url", None)
         source = getattr(response, "url", None) or "?"
         return {
