@@ -71,6 +71,9 @@ class ProgressLine:
         self._handlers: list[logging.Handler] = []
 
     def start(self) -> None:
+        """Idempotent: every site's engine start calls it; the first one starts the line."""
+        if self._loop is not None:
+            return
         self.started = time.monotonic()
         if self.tty:
             self._handlers = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) is self.stream]

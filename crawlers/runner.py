@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 
 from crawlers.crawllog import prepare_crawl_logging
@@ -148,11 +149,8 @@ def run_crawl(
             lambda: [c.stats.get_stats() or {} for _, c in crawlers if c.stats is not None],
             settings.crawl.progress_interval_s,
         )
-        # imported here, not at the top: importing it installs a reactor, and the one wanted is
-        # the asyncio reactor CrawlerProcess has just installed
-        from twisted.internet import reactor  # noqa: PLC0415
-
-        reactor.callWhenRunning(line.start)
+        for _, crawler in crawlers:  # started by the first engine that starts (the reactor runs)
+            crawler.signals.connect(line.start, signal=signals.engine_started)
     started = time.monotonic()
     try:
         process.start()
