@@ -260,7 +260,7 @@ def test_probe_due_markets_from_site_profiles(tmp_path, lifespan_settings, sim_m
         f"mirrors:\n  - http://{onion_name('profiled-mirror')}/\n"
         "gate:\n  markers: ['wait for the rabbit']\n"
         "listing: {links: 'a.item::attr(href)', detail_url: '/item/'}\n"
-        "fields: {title: {css: 'h1::text'}, price: {css: '.price::text'}}\n",
+        "fields: {title: {css: 'h1::text'}, price: {css: '.price::text', first: true}}\n",
         encoding="utf-8",
     )
     (profiles / "social.yaml").write_text(

@@ -78,6 +78,17 @@ def test_real_worker_emits_task_events(probes_worker_env: Pipeline) -> None:
         listening.start()
         try:
             assert bound.wait(30), "event receiver not bound"
+            # "bound" is the consumer's; the Redis subscription itself may still be on its way,
+            # and an event published before it lands is never seen (fanout is PUBLISH): wait
+            # until an event of the test's own comes back before the one under test is sent
+            marker = f"test-ready-{uuid.uuid4().hex[:8]}"
+
+            def marker_seen() -> bool:
+                with app.events.default_dispatcher() as dispatcher:
+                    dispatcher.send("test-ready", marker=marker)
+                return any(e.get("marker") == marker for e in list(seen))
+
+            wait_until(marker_seen, 30, "an event of the test's own", interval_s=0.2)
             task_id = app.send_task("workers.tasks.probe_due_markets", queue="probes").id
 
             def kinds() -> set[str]:
