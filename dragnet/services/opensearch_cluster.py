@@ -20,8 +20,11 @@ from dragnet.services.process import ServiceError, free_port
 class ClusterMember(OpenSearchNode):
     """One cluster-manager-eligible data node of an :class:`OpenSearchCluster`."""
 
-    def __init__(self, name: str, seeds: list[str], managers: list[str], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]  # port, workdir, heap, gc as OpenSearchNode's
+    def __init__(
+        self, name: str, seeds: list[str], managers: list[str], workdir: Path, heap: str, transport_port: int
+    ) -> None:
+        super().__init__(workdir=workdir, heap=heap)
+        self.transport_port = transport_port  # every member's is known before any starts: the seeds
         self.name = name
         self.seeds = seeds
         self.managers = managers
@@ -45,10 +48,8 @@ class OpenSearchCluster:
         seeds = [f"127.0.0.1:{port}" for port in transport_ports]
         self.members: list[ClusterMember] = []
         for name, transport in zip(names, transport_ports, strict=True):
-            member = ClusterMember(name, seeds, names, workdir=root / name, heap=heap)
-            member.transport_port = transport
             (root / name).mkdir(parents=True, exist_ok=True)
-            self.members.append(member)
+            self.members.append(ClusterMember(name, seeds, names, root / name, heap, transport))
 
     @property
     def urls(self) -> list[str]:
