@@ -243,9 +243,8 @@ def test_a_cluster_on_one_machine_survives_a_node_a_worker_and_the_broker(
         client = redis.Redis.from_url(redis_srv.url)
         for key in client.scan_iter("*:dupefilter:*", count=1000):  # the freshness window is over
             client.delete(key)
-        second = [_crawler(pipe, f"recrawl-{n}", world.proxy_url, ("nightshade",)) for n in range(2)]
-        for n, proc in enumerate(second):
-            _finish(proc, pipe, f"recrawl-{n}")
+        # one process: two on one small site may leave one with no listing, which exits 1 by design
+        _finish(_crawler(pipe, "recrawl", world.proxy_url, ("nightshade",)), pipe, "recrawl")
 
     def changed_indexed() -> bool:
         store.refresh()
