@@ -166,8 +166,12 @@ def test_a_cluster_on_one_machine_survives_a_node_a_worker_and_the_broker(
     beat.start()
     pipe.workers.append(beat)  # stopped with the workers
     store = pipe.store()
-    health = httpx.get(f"{cluster.live_url()}/_cluster/health/{store.listings_alias}", timeout=10).json()
-    assert health["number_of_nodes"] == 2 and health["status"] == "green", health
+    health = httpx.get(
+        f"{cluster.live_url()}/_cluster/health/{store.listings_alias}",
+        params={"wait_for_status": "green", "timeout": "60s"},
+        timeout=70,
+    ).json()
+    assert health["number_of_nodes"] == 2 and health["status"] == "green", health  # each primary has its replica
 
     with SimulatedWorld(
         listings_per_market=40, proxy=socks_proxy, forum_posts=30, social_posts=1, gates=False
