@@ -115,7 +115,7 @@ class Watcher:
         self.thread.join(5)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
@@ -241,7 +241,7 @@ def _run_config(processes: int, redis_url: str, search_url: str, workdir: Path, 
             "steady_rate_items_per_s": round(steady_rate, 1),
             "steady_items": len(latencies),
             "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-            "latency_p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
+            "latency_p95_s": round(percentile(latencies, 0.95), 3) if latencies else None,
         }
     finally:
         watcher.close()

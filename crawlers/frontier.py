@@ -14,10 +14,11 @@ import socket
 import time
 from typing import Any
 
-import redis
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.dupefilter import RFPDupeFilter
+
+from dragnet.broker import restart_tolerant_redis
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class SharedFrontierIdle:
         return ext
 
     def spider_opened(self, spider: Any) -> None:
-        self.server = redis.Redis.from_url(self.crawler.settings.get("DRAGNET_FRONTIER_REDIS"))
+        self.server = restart_tolerant_redis(self.crawler.settings.get("DRAGNET_FRONTIER_REDIS"))
         self.prefix = f"{spider.name}:busy:"
         self.key = f"{self.prefix}{socket.gethostname()}:{os.getpid()}"
         self.server.set(self.key, 1, ex=self.ttl_s)

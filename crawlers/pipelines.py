@@ -21,10 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import redis
 from scrapy.exceptions import DropItem
 
 from dragnet import sqlite
+from dragnet.broker import restart_tolerant_redis
 from dragnet.documents import Listing, utcnow
 from dragnet.settings import get_settings
 from extract.language import detect_language
@@ -70,7 +70,7 @@ class _VersionState:
         self._redis = None
         self._lock = threading.Lock()
         if redis_url:
-            self._redis = redis.Redis.from_url(redis_url)
+            self._redis = restart_tolerant_redis(redis_url)  # a lost observe() would drop the listing
             self._key = "dragnet:crawl:versions"
         else:
             # Version state is rebuilt by the next crawl if lost: no fsync per listing.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from crawlers import frontier
+from dragnet.broker import outage_params
 
 BOT_NAME = "dragnet"
 SPIDER_MODULES = ["crawlers.spiders"]
@@ -92,6 +93,9 @@ def scrapy_settings(
                 "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
                 "SCHEDULER_QUEUE_KEY": frontier.FRONTIER_QUEUE_KEY,
                 "REDIS_URL": settings.redis.url,
+                # the queue and the dupefilter wait out a broker restart: a failed push or
+                # SET NX drops the request, a failed pop stalls the engine for good
+                "REDIS_PARAMS": {"socket_timeout": 30, "socket_connect_timeout": 30, **outage_params()},
                 "DRAGNET_FRONTIER_REDIS": settings.redis.url,
                 "DRAGNET_RECRAWL_AFTER_S": crawl.recrawl_after_s,
                 # A process takes from the shared queue only what it can download now, so that

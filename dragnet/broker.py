@@ -4,9 +4,15 @@ ask once, up front, and stop with one line that names the address and the reason
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+# Errors of a broker that is restarting (refused, reset, timed out): retried, never raised at once.
+OUTAGE_ERRORS: list[type[Exception]] = [redis.ConnectionError, redis.TimeoutError]
 
 
 def redacted(url: str) -> str:
@@ -34,3 +40,21 @@ def broker_problem(url: str, timeout_s: float = 3.0) -> str | None:
     finally:
         client.close()
     return None
+
+
+def outage_retry() -> Retry:
+    """The retry policy of a Redis client that must ride out a broker restart: about a minute of
+    reconnects (0.2 s doubling to 2 s), as publishing to the broker does."""
+    return Retry(ExponentialBackoff(cap=2.0, base=0.2), 40)
+
+
+def outage_params() -> dict[str, Any]:
+    """Client keyword arguments for :func:`outage_retry` (also scrapy-redis's ``REDIS_PARAMS``)."""
+    return {"retry": outage_retry(), "retry_on_error": list(OUTAGE_ERRORS)}
+
+
+def restart_tolerant_redis(url: str, **kwargs: Any) -> redis.Redis:
+    """A client for state that lives in the broker's Redis (the crawl frontier, version state):
+    a command during a restart waits for the broker to come back instead of failing, because a
+    failure there drops a request or a listing on the floor."""
+    return redis.Redis.from_url(url, **outage_params(), **kwargs)

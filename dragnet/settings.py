@@ -69,6 +69,7 @@ class SearchSettings(_Section):
     """The listing store: embedded SQLite FTS5, or an OpenSearch / Elasticsearch cluster."""
 
     backend: Literal["embedded", "opensearch", "elasticsearch", "auto"] = "embedded"
+    # one node's URL, or the nodes of a cluster comma-separated: the client fails over between them
     url: str | None = None
     username: str | None = None
     password: SecretStr | None = None

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import redis
 import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
@@ -21,6 +20,7 @@ from crawlers.profiles import FieldRule, ListingRule, PostRule, SiteProfile, can
 from crawlers.sessions import SessionStore
 from crawlers.vendors import dump_record, load_record, template_url, vendor_from_record, vendor_record
 from crawlers.warc import WarcStore
+from dragnet.broker import restart_tolerant_redis
 from dragnet.documents import Listing, Vendor
 from dragnet.settings import get_settings
 from extract.contacts import extract_contacts
@@ -334,7 +334,7 @@ class MarketSpider(ProfileSpider):
         if not url:
             return None
         if getattr(self, "_redis", None) is None:
-            self._redis = redis.Redis.from_url(url)
+            self._redis = restart_tolerant_redis(url)
         return self._redis
 
     def rates(self) -> dict[str, Rate]:

@@ -100,7 +100,13 @@ class JavaNode:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 180.0) -> Self:
+    def launcher_args(self) -> list[str]:
+        """Arguments after the data path and the two ports (a cluster member names its peers)."""
+        return []
+
+    def launch(self) -> None:
+        """Start the process without waiting for it: the members of a cluster are all launched
+        before any of them can answer healthy."""
         lib = self.jars()
         java = require_binary("java", "openjdk-17-jre-headless")
         argv = [
@@ -115,19 +121,27 @@ class JavaNode:
             str(self.workdir / "node"),
             str(self.port),
             str(self.transport_port),
+            *self.launcher_args(),
         ]
         name = self.title.lower()
         self._process = ManagedProcess(name, argv, self.workdir / f"{name}.log")
         self._process.start()
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
         deadline = time.monotonic() + timeout_s
         while not self._ready():
             if time.monotonic() > deadline:
+                assert self._process is not None
                 self._process.stop()
                 raise ServiceError(
                     f"timed out after {timeout_s:.0f}s waiting for {self.title} on port {self.port}\n"
                     f"{self._process.tail()}"
                 )
             time.sleep(0.25)
+
+    def start(self, timeout_s: float = 180.0) -> Self:
+        self.launch()
+        self.wait_ready(timeout_s)
         return self
 
     def _ready(self) -> bool:
@@ -143,9 +157,18 @@ class JavaNode:
         response = httpx.get(f"{self.url}/_cluster/health", timeout=2)
         return response.status_code == 200 and response.json().get("status") in {"green", "yellow"}
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop(timeout_s=30)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, not a shutdown (no goodbye to the other members of a cluster)."""
+        if self._process is not None:
+            self._process.kill()
 
     def close(self) -> None:
         self.stop()

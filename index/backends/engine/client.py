@@ -29,15 +29,23 @@ class EngineClient:
         self.flavour = flavour
         s = settings.search
         auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
+        hosts = node_urls(url)
+        # A node that refuses or drops the connection is marked dead by the client's pool and the
+        # same request goes to the next node at once (one try per node); 429/5xx answers and
+        # timeouts are not retried here but by the store, with backoff (``EngineStore._call``).
+        # Retrying a request, a bulk included, is safe: every write is keyed by ``Listing.doc_id``
+        # and either conditional (``if_seq_no``) or a create that answers 409 the second time.
+        failover = len(hosts) - 1
         if flavour == "opensearch":
             from opensearchpy import OpenSearch  # one engine's client only: the other is never loaded
 
             self.raw: Any = OpenSearch(
-                hosts=[url],
+                hosts=hosts,
                 http_auth=auth,
                 verify_certs=s.verify_certs,
                 timeout=s.request_timeout_s,
-                max_retries=0,
+                max_retries=failover,
+                retry_on_status=(),
                 retry_on_timeout=False,
                 http_compress=False,
                 pool_maxsize=s.bulk_concurrency + 2,
@@ -50,11 +58,12 @@ class EngineClient:
                     if exc.retryable is not True:
                         raise
             self.raw = es_client_class(server_major or 0)(
-                url,
+                hosts,
                 basic_auth=auth,
                 verify_certs=s.verify_certs,
                 request_timeout=s.request_timeout_s,
-                max_retries=0,
+                max_retries=failover,
+                retry_on_status=(),
                 retry_on_timeout=False,
                 connections_per_node=s.bulk_concurrency + 2,
             )
@@ -220,21 +229,35 @@ class EngineClient:
         self.raw.close()
 
 
+def node_urls(url: str) -> list[str]:
+    """The node addresses of ``search.url``: one URL, or the nodes of a cluster comma-separated."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise StoreError("search.url names no node")
+    return urls
+
+
 def detect_flavour(url: str, settings: DragnetSettings) -> Flavour:
     """Ask the server who it is (``GET /``): OpenSearch says ``version.distribution: opensearch``."""
     return detect_engine(url, settings)[0]
 
 
 def detect_engine(url: str, settings: DragnetSettings) -> tuple[Flavour, int]:
-    """The engine at ``url`` and its major version (``GET /``)."""
+    """The engine at ``url`` and its major version (``GET /``); with several nodes, the first
+    one that answers says."""
     s = settings.search
     auth = (s.username, s.password.get_secret_value()) if s.username and s.password else None
-    try:
-        response = httpx.get(url.rstrip("/") + "/", auth=auth, verify=s.verify_certs, timeout=s.request_timeout_s)
-        response.raise_for_status()
-        info = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise StoreError(f"cannot reach the search engine at {url}: {exc}", retryable=True) from exc
+    problems = []
+    for node in node_urls(url):
+        try:
+            response = httpx.get(node.rstrip("/") + "/", auth=auth, verify=s.verify_certs, timeout=s.request_timeout_s)
+            response.raise_for_status()
+            info = response.json()
+            break
+        except (httpx.HTTPError, ValueError) as exc:
+            problems.append(f"{node}: {exc}")
+    else:
+        raise StoreError(f"cannot reach the search engine at {'; '.join(problems)}", retryable=True)
     version = info.get("version", {})
     major = int(str(version.get("number", "0")).split(".")[0] or 0)
     if version.get("distribution") == "opensearch":
