@@ -222,13 +222,15 @@ class Bench:
         proc = ManagedProcess(f"bench-worker-{tag}", argv, self.workdir / f"worker-{tag}.log", env=env, cwd=REPO_ROOT)
         proc.start()
 
-        def ready() -> bool:
+        def ready_or_dead() -> bool:
             if not proc.running:
-                raise RuntimeError(f"bench worker exited:\n{proc.tail(40)}")
+                return True
             text = proc.log_path.read_text(errors="replace")
             return " ready." in text and text.count("classifier loaded") >= processes
 
-        wait_until(ready, 900, "bench worker ready (the first run waits for the default model)", 0.5)
+        wait_until(ready_or_dead, 1800, "bench worker ready (the first run waits for the default model)", 0.5)
+        if not proc.running:
+            raise RuntimeError(f"bench worker exited:\n{proc.tail(40)}")
         return proc
 
     def crawl(

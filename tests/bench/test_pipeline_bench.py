@@ -64,6 +64,7 @@ def test_fleet_serves_distinct_markets_with_profiles(settings: DragnetSettings, 
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ten worker starts and six crawls, on a shared machine
 def test_bench_pipeline_json_at_tiny_scale(settings: DragnetSettings, tmp_path: Path) -> None:
     ensure_default_model()  # trained once per machine; the workers would wait for it otherwise
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
