@@ -20,6 +20,7 @@ from crawlers.simsites.data import MarketData, VendorRecord, generate_market, ma
 from crawlers.simsites.market import Faults, MarketSite
 from crawlers.simsites.world import PROFILES_DIR, SimulatedWorld
 from dragnet.settings import get_settings
+from extract.rates import rate_table
 
 # template -> (site style, page size, fiat, crypto, title)
 TEMPLATES: dict[str, tuple[str, int, str, str, str]] = {
@@ -67,7 +68,7 @@ class MarketFleet(SimulatedWorld):
     ) -> None:
         settings = get_settings()
         data_dir = settings.training_data_dir
-        rates = settings.crawl.usd_rates
+        rates = rate_table(settings).latest()  # the crypto figures the markets show beside fiat
         self._own_proxy = proxy is None
         self.proxy = proxy
         self.seed = seed
