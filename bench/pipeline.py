@@ -335,9 +335,11 @@ def classify_alone(bench: Bench, workers: int, backlog: list[Listing]) -> dict[s
     items = list(itertools.islice(itertools.cycle(backlog), count))
     proc = bench.start_workers(env, "classify", workers, f"cls{workers}")
     try:
-        submit_batch(items[: 2 * CLASSIFY_BATCH])  # warm-up: first batches pay for lazy imports
+        warm = items[: 2 * CLASSIFY_BATCH]  # warm-up: the first batches pay for lazy imports
+        submit_batch(warm)
         flush()
-        wait_until(lambda: client.llen("index") >= 2, 300, "classify warm-up", 0.05)
+        warm_batches = math.ceil(len(warm) / CLASSIFY_BATCH)
+        wait_until(lambda: client.llen("index") >= warm_batches, 300, "classify warm-up", 0.05)
         client.delete("index")
         started = time.monotonic()
         submit_batch(items)
