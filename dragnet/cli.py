@@ -108,9 +108,33 @@ def bench_index_command(json_output: bool = JSON_OPTION) -> None:
 
 
 @bench_app.command("pipeline")
-def bench_pipeline_command(json_output: bool = JSON_OPTION) -> None:
-    """Benchmark: crawl handoff -> broker -> classify -> index, one and two worker processes."""
-    bench_pipeline.main(json_output=json_output)
+def bench_pipeline_command(
+    json_output: bool = JSON_OPTION,
+    markets: int = typer.Option(20, "--markets", min=1, help="Simulated markets in the fleet."),
+    listings: int = typer.Option(50_000, "--listings", min=1, help="Listings over all markets."),
+    workers: str = typer.Option("1,2,4", "--workers", help="Worker process counts; the first is the baseline."),
+    crawlers: str = typer.Option("1,2", "--crawlers", help="Crawler process counts."),
+    store: str = typer.Option("opensearch", "--store", help="opensearch (a node started for the run) or embedded."),
+) -> None:
+    """Benchmark: crawlers -> broker -> classify -> index -> searchable, scaled by worker and crawler processes."""
+    try:
+        worker_counts = bench_pipeline.parse_counts(workers)
+        crawler_counts = bench_pipeline.parse_counts(crawlers)
+        if store not in bench_pipeline.STORES:
+            raise ValueError(f"--store must be one of {', '.join(bench_pipeline.STORES)}")
+        if listings < markets:
+            raise ValueError("--listings must be at least --markets (one listing per market)")
+    except ValueError as exc:
+        typer.echo(f"dragnet bench pipeline: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    bench_pipeline.main(
+        json_output=json_output,
+        markets=markets,
+        listings=listings,
+        workers=worker_counts,
+        crawlers=crawler_counts,
+        store=store,
+    )
 
 
 @bench_app.command("takedown")
