@@ -64,13 +64,13 @@ def test_fleet_serves_distinct_markets_with_profiles(settings: DragnetSettings, 
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # ten worker starts and six crawls, on a shared machine
+@pytest.mark.timeout(1800)  # worker starts and crawls for every phase: a few minutes
 def test_bench_pipeline_json_at_tiny_scale(settings: DragnetSettings, tmp_path: Path) -> None:
     ensure_default_model()  # trained once per machine; the workers would wait for it otherwise
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAGNET_")}
     env.update({"DRAGNET_ENV": "test", "DRAGNET_PATHS__DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO_ROOT)})
     argv = [str(Path(sys.executable).with_name("dragnet")), "bench", "pipeline", "--json"]
-    argv += ["--markets", "2", "--listings", "40", "--workers", "1,2", "--crawlers", "1,2", "--store", "embedded"]
+    argv += ["--markets", "2", "--listings", "40", "--workers", "1,2", "--crawlers", "1", "--store", "embedded"]
     proc = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -79,13 +79,13 @@ def test_bench_pipeline_json_at_tiny_scale(settings: DragnetSettings, tmp_path: 
     assert result["machine"]["cpu_count"] == os.cpu_count()
     assert 1 <= result["machine"]["affinity_cpus"] <= os.cpu_count()
     assert result["world"]["markets"] == 2 and result["world"]["crawled"] == 40
-    assert [row["crawlers"] for row in result["crawl"]] == [1, 2]
+    assert [row["crawlers"] for row in result["crawl"]] == [1]
     assert all(row["items"] == 40 for row in result["crawl"])
     assert [row["workers"] for row in result["configs"]] == [1, 2]
     for row in result["configs"]:
         assert row["classify_stage"]["processes_with_one_engine_thread"] == row["workers"]
         assert row["backlog"]["searchable"] == row["backlog"]["items"] == 40
-        assert [pipe["crawlers"] for pipe in row["pipeline"]] == [1, 2]
+        assert [pipe["crawlers"] for pipe in row["pipeline"]] == [1]
         for pipe in row["pipeline"]:
             # every crawled listing became searchable, and its latency was measured
             assert pipe["complete"] and pipe["crawled"] == pipe["items"] == pipe["searchable"] == 40
@@ -100,7 +100,6 @@ def test_bench_pipeline_json_at_tiny_scale(settings: DragnetSettings, tmp_path: 
         "classify_stage",
         "backlog",
         "pipeline_1_crawlers",
-        "pipeline_2_crawlers",
     }
     assert result["scaling_vs_baseline"]["1"]["backlog"] == 1.0
     assert "worker processes" in result["bend"]
