@@ -21,7 +21,7 @@ from crawlers.sessions import SessionStore
 from crawlers.vendors import dump_record, load_record, template_url, vendor_from_record, vendor_record
 from crawlers.warc import WarcStore
 from dragnet.broker import restart_tolerant_redis
-from dragnet.documents import Listing, Vendor
+from dragnet.documents import Listing, SourceKind, Vendor
 from dragnet.settings import get_settings
 from extract.contacts import extract_contacts
 from extract.crypto import extract_crypto
@@ -192,6 +192,25 @@ class ProfileSpider(scrapy.Spider):
             proxy=str(proxy) if proxy else "direct",
             circuit_isolation="socks_auth" in meta if proxy else None,
             rendered_by="chromium (playwright)" if "playwright" in response.flags else None,
+        )
+
+    def post_listing(
+        self, url: str, source_kind: SourceKind, text: str, author: str | None, page_url: str, **extra: Any
+    ) -> Listing:
+        """A forum or timeline post as a listing: the one shape every spider that reads posts
+        gives them (no title; the author as vendor; entities from the text)."""
+        return Listing.new(
+            url,
+            source_kind=source_kind,
+            title="",
+            text=text,
+            platform=self.profile.name,
+            mirror=urlsplit(page_url).hostname,
+            vendor=Vendor(name=author, market=self.profile.name) if author else None,
+            contacts=extract_contacts(text),
+            crypto=extract_crypto(text),
+            pgp_fingerprints=extract_pgp_fingerprints(text),
+            **extra,
         )
 
     def canonical(self, url: str) -> str:
@@ -396,18 +415,8 @@ class ForumSpider(ProfileSpider):
             if not href or not text:
                 continue
             author = normalize_text(post.css(rule.author).get() or "") or None
-            listing = Listing.new(
-                self.canonical(urljoin(response.url, href)),
-                source_kind="forum",
-                title="",
-                text=text,
-                platform=self.profile.name,
-                mirror=urlsplit(response.url).hostname,
-                vendor=Vendor(name=author, market=self.profile.name) if author else None,
-                contacts=extract_contacts(text),
-                crypto=extract_crypto(text),
-                pgp_fingerprints=extract_pgp_fingerprints(text),
-                snapshot=snapshot,
+            listing = self.post_listing(
+                self.canonical(urljoin(response.url, href)), "forum", text, author, response.url, snapshot=snapshot
             )
             self.crawler.stats.inc_value("dragnet/listings")
             yield listing

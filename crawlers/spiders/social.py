@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import scrapy
 from scrapy.http import Response
@@ -30,11 +30,8 @@ from scrapy.settings import BaseSettings
 
 from crawlers.browser import CONTEXT, hardened_args, rendering_settings, sandbox_support
 from crawlers.spiders.market import ProfileSpider
-from dragnet.documents import Listing, Vendor
+from dragnet.documents import Listing
 from dragnet.settings import get_settings
-from extract.contacts import extract_contacts
-from extract.crypto import extract_crypto
-from extract.pgp import extract_pgp_fingerprints
 from extract.text import normalize_text
 
 __all__ = ["SocialSpider", "hardened_args", "read_timeline", "sandbox_support"]
@@ -177,19 +174,7 @@ class SocialSpider(ProfileSpider):
             shots = self.settings_obj.paths.evidence_dir / "screenshots"
             shots.mkdir(parents=True, exist_ok=True)
             (shots / f"{shot_sha}.png").write_bytes(png)
-        listing = Listing.new(
-            post_url,
-            source_kind="social",
-            title="",
-            text=text,
-            platform=self.profile.name,
-            mirror=urlsplit(response.url).hostname,
-            vendor=Vendor(name=author, market=self.profile.name) if author else None,
-            contacts=extract_contacts(text),
-            crypto=extract_crypto(text),
-            pgp_fingerprints=extract_pgp_fingerprints(text),
-            screenshot_sha256=shot_sha,
-        )
+        listing = self.post_listing(post_url, "social", text, author, response.url, screenshot_sha256=shot_sha)
         metadata: dict[str, object] = {
             "author": author,
             "page": response.url,
